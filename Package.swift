@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+// TTT Lab — layers from "Learning to (Learn at Test Time)" (Sun et al., 2024) on CPU.
+//
+// Architecture (each arrow is "is imported by"):
+//   CBLAS → TensorCore → Layers → Zoo (registry: layers + inner-model plugins) → StudyKit → Studies → lab (CLI)
+//                           ↘ Plugins/<Name> (one target per folder) ↗
+import PackageDescription
+import Foundation
+
+/// Inner-model plugins: every folder under `Plugins/` is a target of the same name that depends on
+/// `Layers` only. Nothing to edit here to add one: `Zoo` imports each plugin it finds.
+let pluginsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Plugins")
+let innerModelPlugins: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: pluginsDir.path)) ?? [])
+    .filter { name in
+        var isDir: ObjCBool = false
+        return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: pluginsDir.appendingPathComponent(name).path, isDirectory: &isDir) && isDir.boolValue
+    }
+    .sorted()
+
+let pluginTargets: [Target] = innerModelPlugins.map { name in
+    .target(name: name, dependencies: ["Layers", "TensorCore"], path: "Plugins/\(name)", exclude: ["README.md"])
+}
+
+let package = Package(
+    name: "TTTLab",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "lab", targets: ["LabCLI"]),
+        .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "Layers", targets: ["Layers"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "TensorCore", dependencies: ["CBLAS"]),
+        .target(name: "Layers", dependencies: ["TensorCore"]),
+        .target(name: "Zoo", dependencies: ["Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) }),
+        .target(name: "StudyKit", dependencies: ["TensorCore"]),
+        .target(name: "Studies", dependencies: ["StudyKit", "Zoo", "Layers", "TensorCore"], path: "Studies",
+                exclude: ["equivalence/README.md"]),
+        .executableTarget(name: "LabCLI", dependencies: [
+            "Studies", "StudyKit", "Zoo", "Layers", "TensorCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore"]),
+        .testTarget(name: "StudiesTests", dependencies: ["Studies", "StudyKit", "Zoo", "Layers", "TensorCore"]),
+    ] + pluginTargets,
+    swiftLanguageModes: [.v5]
+)

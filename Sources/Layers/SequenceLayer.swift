@@ -1,0 +1,157 @@
+// SequenceLayer.swift — the protocol that sets every sequence mixer of the lab side by side.
+import TensorCore
+
+/// Decode state of a sequence layer (KV cache, TTT inner state, SSM state, …) for a batch.
+public protocol LayerState: AnyObject {
+    /// Tokens processed so far.
+    var position: Int { get }
+    /// Bytes held by the state right now.
+    var bytes: Int { get }
+}
+
+/// A causal sequence mixer `[B, T, D] → [B, T, D]`.
+///
+/// Every layer has a parallel forward (prefill and training, differentiable), a recurrent state with
+/// a multi-token `step` (prompt prefill, then one-token decode), named parameters, and analytic
+/// FLOP and state-size accounting.
+///
+/// ```swift
+/// let layer = try LayerRegistry.make("ttt-linear", LayerConfig(width: 64, heads: 4), seed: 0)
+/// let y = layer(x)                          // x [B, T, D] → y [B, T, D]
+/// let state = layer.makeState(batch: B)
+/// let y1 = layer.step(x1, state: state)     // x1 [B, t, D], continues from state
+/// ```
+public protocol SequenceLayer: AnyObject {
+    /// Registry name, e.g. "ttt-linear".
+    var kind: String { get }
+    var config: LayerConfig { get }
+    /// Parallel forward over the whole sequence: x [B, T, D] → [B, T, D].
+    func callAsFunction(_ x: Tensor) -> Tensor
+    /// Parameters in a stable order with their weight-file names.
+    var parameters: [(name: String, tensor: Tensor)] { get }
+    /// An empty decode state for `batch` sequences.
+    func makeState(batch: Int) -> LayerState
+    /// Runs the recurrent form on x [B, t, D] (t ≥ 1), advancing `state`. No gradient.
+    func step(_ x: Tensor, state: LayerState) -> Tensor
+    /// Analytic forward FLOPs per token at the given context, sequence mixing and projections
+    /// included (2 per multiply-add; norms and elementwise ignored).
+    func flopsPerToken(context: Int) -> Double
+    /// Analytic decode state size in bytes for one sequence after `context` tokens.
+    func stateBytes(context: Int) -> Int
+}
+
+extension SequenceLayer {
+    /// Total number of scalar parameters.
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
+    /// Parameter by weight-file name.
+    public func parameter(_ name: String) -> Tensor? { parameters.first { $0.name == name }?.tensor }
+}
+
+/// Options shared by the layers; each layer reads the fields it needs.
+public struct LayerConfig: Codable, Equatable, Sendable {
+    /// Model width D.
+    public var width: Int
+    /// Heads H (head dim d = D/H).
+    public var heads: Int
+    /// Inner-model plugin for the TTT layer ("linear", "mlp", …).
+    public var innerModel: String = "linear"
+    /// TTT options (ignored by the other layers).
+    public var ttt: TTTOptions = TTTOptions()
+    /// Linear attention: "simple" (Theorem 1, no feature map/normalizer) or "elu" (Katharopoulos).
+    public var linearAttention: String = "simple"
+    /// Linear attention chunk size for the chunked form (0 = parallel form).
+    public var chunk: Int = 64
+    /// Mamba: expansion E, state N, conv width.
+    public var mambaExpand: Int = 2
+    public var mambaState: Int = 16
+    public var convWidth: Int = 4
+    /// RoPE base θ.
+    public var ropeTheta: Float = 10000
+
+    public var headDim: Int { width / max(heads, 1) }
+
+    public init(width: Int, heads: Int) { self.width = width; self.heads = heads }
+
+    /// Checks the numbers that must hold for any layer; the message names the fix.
+    public func validate() throws {
+        guard width > 0 else { throw LabError.badConfig("width D = \(width) must be positive") }
+        guard heads > 0 else { throw LabError.badConfig("heads H = \(heads) must be positive") }
+        guard width % heads == 0 else {
+            throw LabError.badConfig("width D = \(width) is not divisible by heads H = \(heads); choose H dividing D (e.g. H = \(bestHeads(width)))")
+        }
+        guard headDim % 2 == 0 else { throw LabError.badConfig("head dim d = D/H = \(headDim) must be even for RoPE; change D or H") }
+        guard ttt.miniBatch > 0 else { throw LabError.badConfig("mini-batch size b = \(ttt.miniBatch) must be ≥ 1") }
+    }
+}
+
+func bestHeads(_ d: Int) -> Int { [12, 8, 4, 2, 1].first { d % $0 == 0 && (d / $0) % 2 == 0 } ?? 1 }
+
+/// Options of the TTT layer (spec §1). Defaults are the paper's TTT layer, Transformer backbone.
+public struct TTTOptions: Codable, Equatable, Sendable {
+    public enum Backbone: String, Codable, Sendable { case transformer, mamba }
+    /// Mini-batch size b (spec §1.6). Set ≥ T for batch GD.
+    public var miniBatch: Int = 16
+    /// Transformer backbone (separate Q/K) or Mamba backbone (shared Q/K + convs + GELU gate), spec §1.2.
+    public var backbone: Backbone = .transformer
+    /// f(x) = x + LN(f_res(x)); switch off either part (Theorem 1 / DeltaNet need both off).
+    public var innerLN: Bool = true
+    public var innerResidual: Bool = true
+    /// Bias terms in the inner model (Theorem 1 uses none).
+    public var innerBias: Bool = true
+    /// θ_init learned (true) or fixed at zero (W₀ = 0).
+    public var learnableW0: Bool = true
+    /// c_i = max(0, 1/i + λ_i) (true) or c_i = 1.
+    public var tokenScaling: Bool = true
+    /// When set, E_ij = fixedEta · c_i (no gate, no η_base/d); otherwise the learnable gate (spec §1.4).
+    public var fixedEta: Float? = nil
+    /// η_base; nil takes the plugin's default (1.0 linear, 0.1 MLP).
+    public var baseLR: Float? = nil
+    /// ρ = ttt_lr_mult (1 at inference).
+    public var lrMult: Float = 1
+    /// RoPE on q, k within mini-batch positions.
+    public var rope: Bool = true
+    /// LN over D before the output projection.
+    public var postNorm: Bool = true
+    /// Prefill with the dual form (true) or the primal form (false).
+    public var dual: Bool = true
+    public init() {}
+}
+
+/// Errors the lab reports as one line with the problem and the fix (exit status 2 in the CLI).
+public enum LabError: Error, CustomStringConvertible, Equatable {
+    case badConfig(String)
+    case unknownName(kind: String, name: String, valid: [String])
+    case badFile(path: String, problem: String)
+    case missing(String)
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .badConfig(let m): return "bad config: \(m)"
+        case .unknownName(let kind, let name, let valid):
+            let near = nearest(name, valid).map { " Did you mean '\($0)'?" } ?? ""
+            return "unknown \(kind) '\(name)'.\(near) Valid: \(valid.joined(separator: ", "))."
+        case .badFile(let path, let problem): return "\(path): \(problem)"
+        case .missing(let m): return m
+        case .failed(let m): return m
+        }
+    }
+}
+
+/// The closest valid name by edit distance (nil when nothing is close).
+public func nearest(_ name: String, _ valid: [String]) -> String? {
+    func dist(_ a: String, _ b: String) -> Int {
+        let a = Array(a.lowercased()), b = Array(b.lowercased())
+        var prev = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var cur = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            prev = cur
+        }
+        return a.isEmpty ? b.count : prev[b.count]
+    }
+    guard let best = valid.min(by: { dist(name, $0) < dist(name, $1) }) else { return nil }
+    return dist(name, best) <= max(2, best.count / 3) ? best : nil
+}

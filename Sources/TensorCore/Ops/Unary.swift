@@ -1,0 +1,71 @@
+// Unary.swift — elementwise functions and their derivatives (spec §0 for gelu and gelu').
+import Foundation
+
+/// GELU constants as the official code writes them (spec §0, §7.7).
+public enum GELU {
+    public static let c: Float = 0.79788456          // √(2/π)
+    public static let a: Float = 0.044715
+    public static let c3: Float = 0.1070322243       // 3·0.044715·√(2/π)
+
+    /// gelu(x) = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+    @inline(__always) public static func f(_ x: Float) -> Float {
+        0.5 * x * (1 + Foundation.tanh(c * (x + a * x * x * x)))
+    }
+    /// gelu'(x) = ½(1+τ) + ½x(1−τ²)(√(2/π) + 3·0.044715·√(2/π)x²)
+    @inline(__always) public static func df(_ x: Float) -> Float {
+        let t = Foundation.tanh(c * (x + a * x * x * x))
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * (c + c3 * x * x)
+    }
+    /// gelu''(x): derivative of `df` (needed to train through the TTT-MLP inner backward).
+    @inline(__always) public static func d2f(_ x: Float) -> Float {
+        let t = Foundation.tanh(c * (x + a * x * x * x))
+        let u = c + c3 * x * x           // du/dx of the tanh argument
+        let s = 1 - t * t                // dτ = s·u
+        // d/dx [½(1+τ)] = ½su ; d/dx [½x s u] = ½ s u + ½x(ds·u + s·du), ds = −2τ s u, du = 2 c3 x
+        return 0.5 * s * u + 0.5 * s * u + 0.5 * x * (-2 * t * s * u * u + s * 2 * c3 * x)
+    }
+}
+
+extension Tensor {
+    /// y = f(x) elementwise; backward g·df(x, y). `flops` per element for the counter.
+    @inline(__always)
+    func unary(_ op: String, flops: Int = 1, _ f: @escaping (Float) -> Float, _ df: @escaping (Float, Float) -> Float) -> Tensor {
+        let out = Tensor(uninitializedShape: shape)
+        let p = data, o = out.data
+        Parallel.chunks(count, minPerThread: 1 << 14) { lo, hi in for i in lo..<hi { o[i] = f(p[i]) } }
+        FLOPCounter.elementwise += flops * count
+        let x = self
+        return out.recorded(op, [self]) { g in
+            let r = Tensor(uninitializedShape: g.shape)
+            let pg = g.data, px = x.data, py = out.data, pr = r.data
+            Parallel.chunks(g.count, minPerThread: 1 << 14) { lo, hi in for i in lo..<hi { pr[i] = pg[i] * df(px[i], py[i]) } }
+            return [r]
+        }
+    }
+
+    public func exp() -> Tensor { unary("exp", flops: 4, { Foundation.exp($0) }, { _, y in y }) }
+    public func log() -> Tensor { unary("log", flops: 4, { Foundation.log($0) }, { x, _ in 1 / x }) }
+    public func tanh() -> Tensor { unary("tanh", flops: 4, { Foundation.tanh($0) }, { _, y in 1 - y * y }) }
+    public func sigmoid() -> Tensor { unary("sigmoid", flops: 4, { 1 / (1 + Foundation.exp(-$0)) }, { _, y in y * (1 - y) }) }
+    /// log(1 + eˣ), computed stably.
+    public func softplus() -> Tensor {
+        unary("softplus", flops: 4, { $0 > 20 ? $0 : Foundation.log1p(Foundation.exp($0)) }, { x, _ in 1 / (1 + Foundation.exp(-x)) })
+    }
+    /// x·σ(x)
+    public func silu() -> Tensor {
+        unary("silu", flops: 5, { $0 / (1 + Foundation.exp(-$0)) }, { x, _ in
+            let s = 1 / (1 + Foundation.exp(-x)); return s * (1 + x * (1 - s)) })
+    }
+    /// GELU, tanh approximation (spec §0).
+    public func gelu() -> Tensor { unary("gelu", flops: 8, GELU.f, { x, _ in GELU.df(x) }) }
+    /// gelu'(x), itself differentiable (through gelu''), for the TTT-MLP inner backward.
+    public func geluPrime() -> Tensor { unary("geluPrime", flops: 10, GELU.df, { x, _ in GELU.d2f(x) }) }
+    public func relu() -> Tensor { unary("relu", { Swift.max($0, 0) }, { x, _ in x > 0 ? 1 : 0 }) }
+    /// elu(x) = x for x > 0, eˣ − 1 otherwise.
+    public func elu() -> Tensor { unary("elu", flops: 4, { $0 > 0 ? $0 : Foundation.exp($0) - 1 }, { x, y in x > 0 ? 1 : y + 1 }) }
+    public func sqrt() -> Tensor { unary("sqrt", flops: 4, { $0.squareRoot() }, { _, y in 0.5 / y }) }
+    /// 1/√x
+    public func rsqrt() -> Tensor { unary("rsqrt", flops: 4, { 1 / $0.squareRoot() }, { x, y in -0.5 * y / x }) }
+    public func square() -> Tensor { unary("square", { $0 * $0 }, { x, _ in 2 * x }) }
+    public func reciprocal() -> Tensor { unary("reciprocal", { 1 / $0 }, { _, y in -y * y }) }
+}
