@@ -27,8 +27,8 @@ public protocol SequenceLayer: AnyObject {
     var config: LayerConfig { get }
     /// Parallel forward over the whole sequence: x [B, T, D] → [B, T, D].
     func callAsFunction(_ x: Tensor) -> Tensor
-    /// Parameters in a stable order with their weight-file names.
-    var parameters: [(name: String, tensor: Tensor)] { get }
+    /// Parameters in a stable order with their weight-file names and layouts.
+    var parameters: [Param] { get }
     /// An empty decode state for `batch` sequences.
     func makeState(batch: Int) -> LayerState
     /// Runs the recurrent form on x [B, t, D] (t ≥ 1), advancing `state`. No gradient.
@@ -45,6 +45,26 @@ extension SequenceLayer {
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
     /// Parameter by weight-file name.
     public func parameter(_ name: String) -> Tensor? { parameters.first { $0.name == name }?.tensor }
+    /// Multi-token step default: token by token (layers with a faster chunk form override `step`).
+    public func decode(_ x: Tensor, state: LayerState) -> Tensor {
+        concat((0..<x.dim(1)).map { t in step(x.slicedRaw(axis: 1, t, t + 1), state: state) }, axis: 1)
+    }
+}
+
+/// A named parameter. The lab stores linear maps as `[in, out]` (x·W); a weight file may use another
+/// layout (PyTorch's `(out, in)`): `transposeInFile` transposes the last two dims of a 2-D tensor on save,
+/// then `fileShape` (if set) reshapes it. Loading applies the inverse.
+public struct Param {
+    public let name: String
+    public let tensor: Tensor
+    public let transposeInFile: Bool
+    public let fileShape: [Int]?
+    public init(_ name: String, _ tensor: Tensor, transposeInFile: Bool = false, fileShape: [Int]? = nil) {
+        self.name = name; self.tensor = tensor; self.transposeInFile = transposeInFile; self.fileShape = fileShape
+        if tensor.name == nil { tensor.name = name }
+    }
+    /// A `[in, out]` linear weight saved as PyTorch `(out, in)`.
+    public static func linear(_ name: String, _ tensor: Tensor) -> Param { Param(name, tensor, transposeInFile: true) }
 }
 
 /// Options shared by the layers; each layer reads the fields it needs.
