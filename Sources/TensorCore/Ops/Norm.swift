@@ -28,6 +28,7 @@ extension Tensor {
         return out.recorded("layerNorm", [self, gamma, beta]) { g in
             // dx̂ = g·γ;  dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
             let gh = binaryRaw(g, gamma, .mul)
+            let ph = xhat.data, pr = rstd.data   // keep the saved tensors alive in this closure
             let dx = Tensor(uninitializedShape: g.shape)
             let pg = gh.data, pd = dx.data
             Parallel.chunks(rows, minPerThread: 64) { lo, hi in
@@ -63,7 +64,7 @@ extension Tensor {
         return out.recorded("rmsNorm", [self, weight]) { g in
             let dx = Tensor(uninitializedShape: g.shape)
             let dw = Tensor(zeros: [m])
-            let pg = g.data, pd = dx.data, pdw = dw.data
+            let pg = g.data, pd = dx.data, pdw = dw.data, pr = rstd.data
             for r in 0..<rows {
                 let x = px + r * m, rs = pr[r]
                 var dot: Float = 0

@@ -34,10 +34,10 @@ extension Tensor {
         let p = data, o = out.data
         Parallel.chunks(count, minPerThread: 1 << 14) { lo, hi in for i in lo..<hi { o[i] = f(p[i]) } }
         FLOPCounter.elementwise += flops * count
-        let x = self
+        let x = self, ys = out.storage   // the storage, not `out`: no retain cycle through the node
         return out.recorded(op, [self]) { g in
             let r = Tensor(uninitializedShape: g.shape)
-            let pg = g.data, px = x.data, py = out.data, pr = r.data
+            let pg = g.data, px = x.data, py = ys.ptr, pr = r.data
             Parallel.chunks(g.count, minPerThread: 1 << 14) { lo, hi in for i in lo..<hi { pr[i] = pg[i] * df(px[i], py[i]) } }
             return [r]
         }

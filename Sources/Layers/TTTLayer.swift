@@ -1,0 +1,297 @@
+// TTTLayer.swift — the TTT layer, generic over an inner model (spec §1 prefill, §2 decode).
+import TensorCore
+
+/// A TTT layer: the hidden state is a model (`InnerModel`) trained by one gradient step of a
+/// self-supervised reconstruction loss per mini-batch of tokens, at training and at test time.
+///
+/// Forward (spec §1.11), per sequence and head:
+///
+///     Q,K,V ← projections(h) (+ convs, Mamba backbone);  RoPE(Q, K) at t mod b
+///     η_j ← (η_base·ρ/d)·σ(h_j·w_lr + β_lr);   c_i ← max(0, 1/i + λ_i);   E_ij = c_i·η_j
+///     for each mini-batch: Z̄, θ ← dual(θ, Q_b, K_b, V_b, E)     (or the primal loop)
+///                          out_b = Q_b + LN(Z̄)
+///     y ← (gate ⊙ LN_post(concat_heads(out)))·Wo
+///
+/// ```swift
+/// var rng = RNG(seed: 0)
+/// let layer = try TTTLayer(config: LayerConfig(width: 64, heads: 4), inner: LinearInner.self, rng: &rng)
+/// let y = layer(x)      // [B, T, 64] → [B, T, 64]
+/// ```
+public final class TTTLayer: SequenceLayer {
+    public let config: LayerConfig
+    public let inner: InnerModel.Type
+    public var kind: String { "ttt-\(inner.name)" + (opts.backbone == .mamba ? "-m" : "") }
+    var opts: TTTOptions { config.ttt }
+
+    // Projections, lab layout [in, out].
+    public let wq: Tensor, wk: Tensor?, wv: Tensor, wo: Tensor
+    /// Mamba backbone: output gate and the two causal convs on the shared projection (spec §1.2).
+    public let wg: Tensor?, convQ: (w: Tensor, b: Tensor)?, convK: (w: Tensor, b: Tensor)?
+    /// Learnable inner learning-rate gate: w_lr [D, H], β_lr [H] (spec §1.4).
+    public let lrWeight: Tensor, lrBias: Tensor
+    /// Token-scaling offsets λ [b].
+    public let tokenIdx: Tensor
+    /// Inner LN γ, β [H, d]; post-norm γ, β [D].
+    public let innerGamma: Tensor, innerBeta: Tensor, postGamma: Tensor, postBeta: Tensor
+    /// θ_init per head: shapes [H] + spec.shape (zeros and frozen when `learnableW0` is off).
+    public let theta: [Tensor]
+    let specs: [InnerParamSpec]
+
+    public var H: Int { config.heads }
+    public var d: Int { config.headDim }
+    public var D: Int { config.width }
+    public var b: Int { opts.miniBatch }
+    public var baseLR: Float { opts.baseLR ?? inner.defaultBaseLR }
+
+    public init(config: LayerConfig, inner: InnerModel.Type, rng: inout RNG) throws {
+        try config.validate()
+        self.config = config
+        self.inner = inner
+        let (D, H, d, b, k) = (config.width, config.heads, config.headDim, config.ttt.miniBatch, config.convWidth)
+        let mamba = config.ttt.backbone == .mamba
+        wq = Init.normal([D, D], rng: &rng)
+        wk = mamba ? nil : Init.normal([D, D], rng: &rng)
+        wv = Init.normal([D, D], rng: &rng)
+        wo = Init.normal([D, D], rng: &rng)
+        wg = mamba ? Init.normal([D, D], rng: &rng) : nil
+        // flax lecun_normal for the convs: variance 1/k (spec §1.1).
+        convQ = mamba ? (Init.normal([k, D], std: 1 / Float(k).squareRoot(), rng: &rng), Init.zeros([D])) : nil
+        convK = mamba ? (Init.normal([k, D], std: 1 / Float(k).squareRoot(), rng: &rng), Init.zeros([D])) : nil
+        lrWeight = Init.normal([D, H], rng: &rng)
+        lrBias = Init.zeros([H])
+        tokenIdx = Init.zeros([b])
+        innerGamma = Init.ones([H, d]); innerBeta = Init.zeros([H, d])
+        postGamma = Init.ones([D]); postBeta = Init.zeros([D])
+        specs = inner.parameters(headDim: d)
+        var th: [Tensor] = []
+        for s in specs {
+            let frozen = !config.ttt.learnableW0 || (s.isBias && !config.ttt.innerBias)
+            if frozen || s.initStd == 0 { th.append(frozen ? Tensor(zeros: [H] + s.shape) : Init.zeros([H] + s.shape)) }
+            else { th.append(Init.normal([H] + s.shape, std: s.initStd, rng: &rng)) }
+        }
+        theta = th
+    }
+
+    public var parameters: [Param] {
+        var p: [Param] = [.linear("q_proj.weight", wq)]
+        if let wk { p.append(.linear("k_proj.weight", wk)) }
+        p += [.linear("v_proj.weight", wv), .linear("o_proj.weight", wo)]
+        if let wg { p.append(.linear("g_proj.weight", wg)) }
+        if let convQ, let convK {
+            p += [Param("conv_q.weight", convQ.w, transposeInFile: true, fileShape: [D, 1, config.convWidth]), Param("conv_q.bias", convQ.b),
+                  Param("conv_k.weight", convK.w, transposeInFile: true, fileShape: [D, 1, config.convWidth]), Param("conv_k.bias", convK.b)]
+        }
+        p += [Param("learnable_ttt_lr_weight", lrWeight, transposeInFile: true, fileShape: [H, 1, D]),
+              Param("learnable_ttt_lr_bias", lrBias, fileShape: [H, 1]),
+              Param("learnable_token_idx", tokenIdx),
+              Param("ttt_norm_weight", innerGamma), Param("ttt_norm_bias", innerBeta),
+              Param("post_norm.weight", postGamma), Param("post_norm.bias", postBeta)]
+        for (s, t) in zip(specs, theta) where t.requiresGrad { p.append(Param(s.name, t)) }
+        return p
+    }
+
+    // MARK: pieces shared by prefill and decode
+
+    /// Q, K, V [B·H, t, d] before RoPE, from h [B, t, D]; `convHistory` holds the last k−1 rows of
+    /// U = h·Wq (Mamba backbone) before this chunk and is advanced.
+    func projections(_ h: Tensor, convHistory: inout Tensor?) -> (Tensor, Tensor, Tensor) {
+        let t = h.dim(1)
+        var q: Tensor, k: Tensor
+        if let convQ, let convK {
+            let u = matmul(h, wq)                                          // [B, t, D]
+            var full = u
+            if let hist = convHistory {
+                full = concat([hist, u], axis: 1)
+                convHistory = full.slicedRaw(axis: 1, full.dim(1) - hist.dim(1), full.dim(1))
+            }
+            q = causalConv1d(full, weight: convQ.w, bias: convQ.b)
+            k = causalConv1d(full, weight: convK.w, bias: convK.b)
+            if full.dim(1) != t { q = q.slice(axis: 1, full.dim(1) - t, full.dim(1)); k = k.slice(axis: 1, full.dim(1) - t, full.dim(1)) }
+        } else {
+            q = matmul(h, wq); k = matmul(h, wk!)
+        }
+        let v = matmul(h, wv)
+        return (q.splitHeads(H), k.splitHeads(H), v.splitHeads(H))
+    }
+
+    /// η_j = (η_base·ρ/d)·σ(h_j·w_lr + β_lr) per head: [B·H, t, 1] (spec §1.4), or the fixed η.
+    func tokenEta(_ h: Tensor) -> Tensor {
+        let (B, t) = (h.dim(0), h.dim(1))
+        if let eta = opts.fixedEta { return Tensor(repeating: eta, shape: [B * H, t, 1]) }
+        let s = (matmul(h, lrWeight) + lrBias).sigmoid()                    // [B, t, H]
+        return s.permute([0, 2, 1]).reshape([B * H, t, 1]) * (baseLR * opts.lrMult / Float(d))
+    }
+
+    /// c_i = max(0, 1/i + λ_i), i = 1…b (or 1 when token scaling is off): [b].
+    func tokenScale() -> Tensor {
+        if !opts.tokenScaling { return Tensor(repeating: 1, shape: [b]) }
+        let inv = Tensor((1...b).map { 1 / Float($0) }, shape: [b])
+        return (inv + tokenIdx).relu()
+    }
+
+    /// Per-head tensor [H, …] replicated over the batch: [B·H, …] (differentiable).
+    func perSequence(_ p: Tensor, batch: Int) -> Tensor {
+        let rest = Array(p.shape.dropFirst())
+        return p.reshape([1, H] + rest).broadcast(to: [batch, H] + rest).reshape([batch * H] + rest)
+    }
+
+    /// γ, β of the inner LN as [B·H, 1, d].
+    func innerNorm(batch: Int) -> (Tensor, Tensor) {
+        (perSequence(innerGamma.reshape([H, 1, d]), batch: batch), perSequence(innerBeta.reshape([H, 1, d]), batch: batch))
+    }
+
+    /// δ = ∂ℓ/∂z for ℓ = ½‖f(k) − v‖²: the fused LN+L2 backward, or z − target without the inner LN.
+    func deltaFunction(target: Tensor, gamma: Tensor, beta: Tensor) -> (Tensor) -> Tensor {
+        if opts.innerLN { return { z in lnL2Backward(z, target: target, gamma: gamma, beta: beta) } }
+        return { z in z - target }
+    }
+
+    /// out = q + LN(z) (either part can be off).
+    func innerOutput(q: Tensor, z: Tensor, gamma: Tensor, beta: Tensor) -> Tensor {
+        let y = opts.innerLN ? z.layerNorm(gamma: gamma, beta: beta) : z
+        return opts.innerResidual ? q + y : y
+    }
+
+    /// concat heads → LN_post → (gate) → ·Wo  (spec §1.9)
+    func outputProjection(_ o: Tensor, h: Tensor) -> Tensor {
+        var o = o.mergeHeads(H)
+        if opts.postNorm { o = o.layerNorm(gamma: postGamma, beta: postBeta) }
+        if let wg { o = matmul(h, wg).gelu() * o }
+        return matmul(o, wo)
+    }
+
+    /// Mini-batch sizes covering t tokens from `start` (aligned to multiples of b).
+    func miniBatches(from start: Int, count t: Int) -> [(lo: Int, hi: Int)] {
+        var r: [(Int, Int)] = []
+        var lo = 0
+        while lo < t { let hi = min(t, lo + b - (start + lo) % b); r.append((lo, hi)); lo = hi }
+        return r
+    }
+
+    // MARK: prefill / training
+
+    /// Parallel (dual-form) forward: h [B, T, D] → [B, T, D]. Differentiable.
+    public func callAsFunction(_ h: Tensor) -> Tensor {
+        let (B, T) = (h.dim(0), h.dim(1))
+        var none: Tensor? = nil
+        var (q, k, v) = projections(h, convHistory: &none)
+        if opts.rope {
+            let pos = (0..<T).map { $0 % b }
+            q = rope(q, positions: pos, theta: config.ropeTheta); k = rope(k, positions: pos, theta: config.ropeTheta)
+        }
+        let eta = tokenEta(h)                                              // [BH, T, 1]
+        let c = tokenScale()                                               // [b]
+        let (gamma, beta) = innerNorm(batch: B)
+        var θ = theta.map { perSequence($0, batch: B) }
+        var outs: [Tensor] = []
+        for (lo, hi) in miniBatches(from: 0, count: T) {
+            let n = hi - lo
+            let qb = q.slice(axis: 1, lo, hi), kb = k.slice(axis: 1, lo, hi), vb = v.slice(axis: 1, lo, hi)
+            let target = opts.innerResidual ? vb - kb : vb
+            let delta = deltaFunction(target: target, gamma: gamma, beta: beta)
+            let cb = c.slice(axis: 0, 0, n).reshape([1, n, 1])
+            let etab = eta.slice(axis: 1, lo, hi)                          // [BH, n, 1]
+            var z: Tensor
+            if opts.dual, let r = inner.dual(θ, q: qb, k: kb, E: cb * etab.transpose(), bias: opts.innerBias, delta: delta) {
+                z = r.z; θ = r.next
+            } else {
+                (z, θ) = primalMiniBatch(θ, q: qb, k: kb, eta: etab, c: cb, delta: delta)
+            }
+            outs.append(innerOutput(q: qb, z: z, gamma: gamma, beta: beta))
+        }
+        return outputProjection(outs.count == 1 ? outs[0] : concat(outs, axis: 1), h: h)
+    }
+
+    /// Primal form of one mini-batch (spec §1.6): θ_i = θ⁰ − c_i·Σ_{j≤i} η_j G_j(θ⁰), z_i = f_res(q_i; θ_i).
+    func primalMiniBatch(_ θ0: [Tensor], q: Tensor, k: Tensor, eta: Tensor, c: Tensor,
+                         delta: (Tensor) -> Tensor) -> (Tensor, [Tensor]) {
+        let n = k.dim(1)
+        let D = delta(inner.forward(k, θ0))                                // gradients all taken at θ⁰
+        var acc: [Tensor]? = nil
+        var zs: [Tensor] = [], θi = θ0
+        for i in 0..<n {
+            let g = inner.gradient(k.slice(axis: 1, i, i + 1), θ0, delta: D.slice(axis: 1, i, i + 1),
+                                   weights: eta.slice(axis: 1, i, i + 1))
+            acc = acc.map { zip($0, g).map { $0 + $1 } } ?? g
+            let ci = c.slice(axis: 1, i, i + 1).reshape([1])
+            θi = zip(θ0, acc!).enumerated().map { j, p in frozenBias(j) ? p.0 : p.0 - p.1 * ci }
+            zs.append(inner.forward(q.slice(axis: 1, i, i + 1), θi))
+        }
+        return (concat(zs, axis: 1), θi)
+    }
+
+    /// True when parameter j is a bias and biases are switched off (it stays zero).
+    func frozenBias(_ j: Int) -> Bool { specs[j].isBias && !opts.innerBias }
+
+    // MARK: decode (spec §2)
+
+    /// Decode cache: θ_start and gated-gradient accumulators per sequence×head, conv history.
+    public final class State: LayerState {
+        public internal(set) var position = 0
+        var thetaStart: [Tensor]
+        var acc: [Tensor]
+        var convHistory: Tensor?
+        init(thetaStart: [Tensor], convHistory: Tensor?) {
+            self.thetaStart = thetaStart
+            self.acc = thetaStart.map { Tensor(zeros: $0.shape) }
+            self.convHistory = convHistory
+        }
+        public var bytes: Int { 4 * (thetaStart.reduce(0) { $0 + $1.count } * 2 + (convHistory?.count ?? 0)) }
+    }
+
+    public func makeState(batch: Int) -> LayerState {
+        withNoGrad {
+            State(thetaStart: theta.map { perSequence($0, batch: batch).copy() },
+                  convHistory: opts.backbone == .mamba ? Tensor(zeros: [batch, config.convWidth - 1, D]) : nil)
+        }
+    }
+
+    /// Token-by-token primal form from the cache (spec §2). x [B, t, D] → [B, t, D].
+    public func step(_ h: Tensor, state: LayerState) -> Tensor {
+        guard let st = state as? State else { preconditionFailure("TTTLayer.step: state of another layer kind") }
+        return withNoGrad {
+            let (B, t) = (h.dim(0), h.dim(1))
+            var (q, k, v) = projections(h, convHistory: &st.convHistory)
+            if opts.rope {
+                let pos = (0..<t).map { (st.position + $0) % b }
+                q = rope(q, positions: pos, theta: config.ropeTheta); k = rope(k, positions: pos, theta: config.ropeTheta)
+            }
+            let eta = tokenEta(h)
+            let c = tokenScale()
+            let (gamma, beta) = innerNorm(batch: B)
+            var outs: [Tensor] = []
+            for j in 0..<t {
+                let i = st.position % b                                     // 0-based index in the mini-batch
+                let qj = q.slice(axis: 1, j, j + 1), kj = k.slice(axis: 1, j, j + 1), vj = v.slice(axis: 1, j, j + 1)
+                let target = opts.innerResidual ? vj - kj : vj
+                let dz = deltaFunction(target: target, gamma: gamma, beta: beta)(inner.forward(kj, st.thetaStart))
+                let g = inner.gradient(kj, st.thetaStart, delta: dz, weights: eta.slice(axis: 1, j, j + 1))
+                st.acc = zip(st.acc, g).map { $0 + $1 }
+                let ci = c.data[i]
+                let θ = st.thetaStart.indices.map { frozenBias($0) ? st.thetaStart[$0] : st.thetaStart[$0] - st.acc[$0] * ci }
+                outs.append(innerOutput(q: qj, z: inner.forward(qj, θ), gamma: gamma, beta: beta))
+                st.position += 1
+                if i == b - 1 {                                              // commit at the end of the mini-batch
+                    st.thetaStart = θ
+                    st.acc = θ.map { Tensor(zeros: $0.shape) }
+                }
+            }
+            return outputProjection(outs.count == 1 ? outs[0] : concat(outs, axis: 1), h: h)
+        }
+    }
+
+    // MARK: accounting (spec §5)
+
+    /// Projections 8D² (Q, K|gate, V, O) + lr gate 2DH (+ convs 4Dk) + the inner loop over H heads.
+    public func flopsPerToken(context: Int) -> Double {
+        let bEff = min(b, max(context, 1))
+        var f = Double(8 * D * D + 2 * D * H)
+        if opts.backbone == .mamba { f += Double(4 * D * config.convWidth) }
+        return f + Double(H) * inner.innerFlopsPerToken(d: d, b: bEff, dual: opts.dual)
+    }
+
+    /// θ and the accumulators (2× the inner state), plus the conv history.
+    public func stateBytes(context: Int) -> Int {
+        4 * (2 * H * inner.stateFloats(d: d) + (opts.backbone == .mamba ? (config.convWidth - 1) * D : 0))
+    }
+}

@@ -1,0 +1,61 @@
+// Registry.swift — every sequence layer and inner-model plugin by name (Zoology-style).
+import Layers
+import TensorCore
+import TTTLinear
+import TTTMLP
+
+/// Inner-model plugins (one per folder under `Plugins/`).
+public enum InnerModelRegistry {
+    /// All plugins, in display order.
+    public static let all: [InnerModel.Type] = [LinearInner.self, MLPInner.self]
+
+    public static var names: [String] { all.map { $0.name } }
+
+    /// The plugin called `name`, or an error suggesting the nearest one.
+    public static func named(_ name: String) throws -> InnerModel.Type {
+        guard let m = all.first(where: { $0.name == name }) else {
+            throw LabError.unknownName(kind: "inner-model plugin", name: name, valid: names)
+        }
+        return m
+    }
+}
+
+/// Sequence layers by name. "ttt-<plugin>" builds a TTT layer over that inner model; a "-m" suffix
+/// selects the Mamba backbone variant (shared Q/K + convs + gate).
+///
+/// ```swift
+/// let layer = try LayerRegistry.make("ttt-mlp", LayerConfig(width: 64, heads: 4), seed: 1)
+/// ```
+public enum LayerRegistry {
+    public static var baselineNames: [String] { ["attention", "linear-attention", "mamba"] }
+    public static var tttNames: [String] { InnerModelRegistry.names.flatMap { ["ttt-\($0)", "ttt-\($0)-m"] } }
+    /// Every name `make` accepts.
+    public static var names: [String] { InnerModelRegistry.names.map { "ttt-\($0)" } + baselineNames + InnerModelRegistry.names.map { "ttt-\($0)-m" } }
+    /// The five layers the paper sets side by side.
+    public static let paperLayers = ["ttt-linear", "ttt-mlp", "attention", "linear-attention", "mamba"]
+
+    public static func make(_ name: String, _ config: LayerConfig, seed: UInt64) throws -> SequenceLayer {
+        var rng = RNG(seed: seed)
+        return try make(name, config, rng: &rng)
+    }
+
+    public static func make(_ name: String, _ config: LayerConfig, rng: inout RNG) throws -> SequenceLayer {
+        try config.validate()
+        switch name {
+        case "attention": return try SelfAttention(config: config, rng: &rng) as! SequenceLayer
+        case "linear-attention": return try LinearAttention(config: config, rng: &rng) as! SequenceLayer
+        case "mamba": return try Mamba(config: config, rng: &rng) as! SequenceLayer
+        default:
+            if name.hasPrefix("ttt-") {
+                var plugin = String(name.dropFirst(4)), cfg = config
+                if plugin.hasSuffix("-m"), InnerModelRegistry.names.contains(String(plugin.dropLast(2))) {
+                    plugin = String(plugin.dropLast(2)); cfg.ttt.backbone = .mamba
+                }
+                if let inner = InnerModelRegistry.all.first(where: { $0.name == plugin }) {
+                    return try TTTLayer(config: cfg, inner: inner, rng: &rng)
+                }
+            }
+            throw LabError.unknownName(kind: "layer", name: name, valid: names)
+        }
+    }
+}
