@@ -147,13 +147,13 @@ public final class TTTLayer: SequenceLayer {
     }
 
     /// out = q + LN(z) (either part can be off).
-    func innerOutput(q: Tensor, z: Tensor, gamma: Tensor, beta: Tensor) -> Tensor {
+    public func innerOutput(q: Tensor, z: Tensor, gamma: Tensor, beta: Tensor) -> Tensor {
         let y = opts.innerLN ? z.layerNorm(gamma: gamma, beta: beta) : z
         return opts.innerResidual ? q + y : y
     }
 
     /// concat heads → LN_post → (gate) → ·Wo  (spec §1.9)
-    func outputProjection(_ o: Tensor, h: Tensor) -> Tensor {
+    public func outputProjection(_ o: Tensor, h: Tensor) -> Tensor {
         var o = o.mergeHeads(H)
         if opts.postNorm { o = o.layerNorm(gamma: postGamma, beta: postBeta) }
         if let wg { o = matmul(h, wg).gelu() * o }
@@ -170,36 +170,58 @@ public final class TTTLayer: SequenceLayer {
 
     // MARK: prefill / training
 
-    /// Parallel (dual-form) forward: h [B, T, D] → [B, T, D]. Differentiable.
-    public func callAsFunction(_ h: Tensor) -> Tensor {
-        let (B, T) = (h.dim(0), h.dim(1))
+    /// What the inner loop sees for a sequence batch: per-head views after RoPE, the gated rates
+    /// η_j, the token scales c_i and the inner LN's γ, β (exposed so studies can run reference
+    /// inner loops on exactly the same inputs).
+    public struct MixerInputs {
+        public let q: Tensor, k: Tensor, v: Tensor   // [B·H, T, d]
+        public let eta: Tensor                       // [B·H, T, 1]
+        public let c: Tensor                         // [b]
+        public let gamma: Tensor, beta: Tensor       // [B·H, 1, d]
+    }
+
+    /// Projections, RoPE at t mod b, η and c for h [B, T, D] (spec §1.2–1.4).
+    public func mixerInputs(_ h: Tensor) -> MixerInputs {
+        let T = h.dim(1)
         var none: Tensor? = nil
         var (q, k, v) = projections(h, convHistory: &none)
         if opts.rope {
             let pos = (0..<T).map { $0 % b }
             q = rope(q, positions: pos, theta: config.ropeTheta); k = rope(k, positions: pos, theta: config.ropeTheta)
         }
-        let eta = tokenEta(h)                                              // [BH, T, 1]
-        let c = tokenScale()                                               // [b]
-        let (gamma, beta) = innerNorm(batch: B)
-        var θ = theta.map { perSequence($0, batch: B) }
+        let (gamma, beta) = innerNorm(batch: h.dim(0))
+        return MixerInputs(q: q, k: k, v: v, eta: tokenEta(h), c: tokenScale(), gamma: gamma, beta: beta)
+    }
+
+    /// θ_init replicated per sequence: [B·H, …] for each inner parameter.
+    public func initialState(batch: Int) -> [Tensor] { theta.map { perSequence($0, batch: batch) } }
+
+    /// The inner loop over all mini-batches (dual or primal form): per-head outputs q + LN(z), [B·H, T, d].
+    public func innerLoop(_ m: MixerInputs, batch: Int) -> Tensor {
+        let T = m.q.dim(1)
+        var θ = initialState(batch: batch)
         var outs: [Tensor] = []
         for (lo, hi) in miniBatches(from: 0, count: T) {
             let n = hi - lo
-            let qb = q.slice(axis: 1, lo, hi), kb = k.slice(axis: 1, lo, hi), vb = v.slice(axis: 1, lo, hi)
+            let qb = m.q.slice(axis: 1, lo, hi), kb = m.k.slice(axis: 1, lo, hi), vb = m.v.slice(axis: 1, lo, hi)
             let target = opts.innerResidual ? vb - kb : vb
-            let delta = deltaFunction(target: target, gamma: gamma, beta: beta)
-            let cb = c.slice(axis: 0, 0, n).reshape([1, n, 1])
-            let etab = eta.slice(axis: 1, lo, hi)                          // [BH, n, 1]
+            let delta = deltaFunction(target: target, gamma: m.gamma, beta: m.beta)
+            let cb = m.c.slice(axis: 0, 0, n).reshape([1, n, 1])
+            let etab = m.eta.slice(axis: 1, lo, hi)                        // [BH, n, 1]
             var z: Tensor
             if opts.dual, let r = inner.dual(θ, q: qb, k: kb, E: cb * etab.transpose(), bias: opts.innerBias, delta: delta) {
                 z = r.z; θ = r.next
             } else {
                 (z, θ) = primalMiniBatch(θ, q: qb, k: kb, eta: etab, c: cb, delta: delta)
             }
-            outs.append(innerOutput(q: qb, z: z, gamma: gamma, beta: beta))
+            outs.append(innerOutput(q: qb, z: z, gamma: m.gamma, beta: m.beta))
         }
-        return outputProjection(outs.count == 1 ? outs[0] : concat(outs, axis: 1), h: h)
+        return outs.count == 1 ? outs[0] : concat(outs, axis: 1)
+    }
+
+    /// Parallel (dual-form) forward: h [B, T, D] → [B, T, D]. Differentiable.
+    public func callAsFunction(_ h: Tensor) -> Tensor {
+        outputProjection(innerLoop(mixerInputs(h), batch: h.dim(0)), h: h)
     }
 
     /// Primal form of one mini-batch (spec §1.6): θ_i = θ⁰ − c_i·Σ_{j≤i} η_j G_j(θ⁰), z_i = f_res(q_i; θ_i).
@@ -221,7 +243,7 @@ public final class TTTLayer: SequenceLayer {
     }
 
     /// True when parameter j is a bias and biases are switched off (it stays zero).
-    func frozenBias(_ j: Int) -> Bool { specs[j].isBias && !opts.innerBias }
+    public func frozenBias(_ j: Int) -> Bool { specs[j].isBias && !opts.innerBias }
 
     // MARK: decode (spec §2)
 

@@ -42,9 +42,9 @@ public enum LayerRegistry {
     public static func make(_ name: String, _ config: LayerConfig, rng: inout RNG) throws -> SequenceLayer {
         try config.validate()
         switch name {
-        case "attention": return try SelfAttention(config: config, rng: &rng) as! SequenceLayer
-        case "linear-attention": return try LinearAttention(config: config, rng: &rng) as! SequenceLayer
-        case "mamba": return try Mamba(config: config, rng: &rng) as! SequenceLayer
+        case "attention": return try SelfAttention(config: config, rng: &rng)
+        case "linear-attention": return try LinearAttention(config: config, rng: &rng)
+        case "mamba": return try Mamba(config: config, rng: &rng)
         default:
             if name.hasPrefix("ttt-") {
                 var plugin = String(name.dropFirst(4)), cfg = config
