@@ -67,7 +67,7 @@ enum BT {
     /// and accumulated in Double. An entry passes when |a − n| ≤ rtol·max(|a|, |n|) + atol·G, with G the
     /// largest |analytic gradient| of that parameter tensor. `tamper` multiplies the analytic gradient
     /// (a negative control: 1.1 must fail).
-    static func gradCheck(_ layer: SequenceLayer, x: Tensor, samples: Int = 6, eps: Float = 1e-3,
+    static func gradCheck(_ layer: SequenceLayer, x: Tensor, samples: Int = 6, eps: Float = 1e-2,
                           rtol: Double = 2e-2, atol: Double = 2e-3, tamper: Double = 1, seed: UInt64 = 7,
                           forward: ((Tensor) -> Tensor)? = nil) -> GradCheck {
         let fwd: (Tensor) -> Tensor = forward ?? { layer($0) }
