@@ -1,0 +1,214 @@
+// LinearAttention.swift — linear attention in its parallel, chunked and recurrent forms (baselines.md §2).
+//
+//   simple (Theorem 1):  S_t = S_{t−1} + k_tᵀ v_t,  z_t = q_t·S_t            (S ∈ R^{d×d} per head, S_0 = 0)
+//   elu (Katharopoulos): φ(x) = elu(x) + 1,  z_t = φ(q_t)·S_t / (φ(q_t)·Σ_{s≤t} φ(k_s)ᵀ),  S built from φ(k)
+//   y = concat_heads(z)·Wo,  with Q, K, V = h·Wq, h·Wk, h·Wv (no RoPE)
+import TensorCore
+
+/// Linear attention, the `O(d²)`-state baseline (baselines.md §2). `variant` comes from
+/// `config.linearAttention` ("simple" or "elu"); `form` picks how the parallel forward is computed
+/// (all three give the same numbers up to Float32 rounding).
+///
+/// ```swift
+/// var cfg = LayerConfig(width: 64, heads: 4); cfg.linearAttention = "elu"
+/// var rng = RNG(seed: 0)
+/// let la = try LinearAttention(config: cfg, rng: &rng)
+/// la.form = .parallel                       // or .chunked(16) (default: chunked(cfg.chunk)), .recurrent
+/// let y = la(x)                             // x [B, T, 64] → [B, T, 64]
+/// let z = LinearAttention.mix(q: q, k: k, v: v, variant: .simple, form: .chunked(8))   // [BH, T, d] heads
+/// ```
+public final class LinearAttention: SequenceLayer {
+    public enum Variant: String, CaseIterable, Sendable { case simple, elu }
+    /// How the sequence mixing is computed. `.parallel` and `.chunked` are differentiable;
+    /// `.recurrent` is a no-grad token loop (reference and decode path).
+    public enum Form: Equatable, Sendable { case parallel, chunked(Int), recurrent }
+
+    public let kind = "linear-attention"
+    public let config: LayerConfig
+    public let variant: Variant
+    public var form: Form
+    /// Projections, lab layout `[in, out]`, all `[D, D]`, no bias.
+    public let wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor
+
+    public init(config: LayerConfig, rng: inout RNG) throws {
+        try config.validate()
+        guard let v = Variant(rawValue: config.linearAttention) else {
+            throw LabError.unknownName(kind: "linear attention variant", name: config.linearAttention,
+                                       valid: Variant.allCases.map(\.rawValue))
+        }
+        guard config.chunk >= 0 else { throw LabError.badConfig("linear attention chunk = \(config.chunk) must be ≥ 0 (0 = parallel form)") }
+        self.config = config
+        variant = v
+        form = config.chunk > 0 ? .chunked(config.chunk) : .parallel
+        let d = config.width
+        wq = Init.normal([d, d], rng: &rng)
+        wk = Init.normal([d, d], rng: &rng)
+        wv = Init.normal([d, d], rng: &rng)
+        wo = Init.normal([d, d], rng: &rng)
+    }
+
+    public var parameters: [Param] {
+        [.linear("q_proj.weight", wq), .linear("k_proj.weight", wk),
+         .linear("v_proj.weight", wv), .linear("o_proj.weight", wo)]
+    }
+
+    /// x [B, T, D] → [B, T, D] with the current `form`.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        checkInput(x)
+        let h = config.heads
+        let q = matmul(x, wq).splitHeads(h)        // [BH, T, d]
+        let k = matmul(x, wk).splitHeads(h)        // [BH, T, d]
+        let v = matmul(x, wv).splitHeads(h)        // [BH, T, d]
+        let z = LinearAttention.mix(q: q, k: k, v: v, variant: variant, form: form)
+        return matmul(z.mergeHeads(h), wo)         // [B, T, D]
+    }
+
+    // MARK: the mixing on projected heads
+
+    /// The sequence mixing on already projected heads q, k, v [BH, T, d] → z [BH, T, d]
+    /// (the feature map φ is applied here for `.elu`).
+    public static func mix(q: Tensor, k: Tensor, v: Tensor, variant: Variant, form: Form) -> Tensor {
+        checkShape3(q, k, v)
+        let fq = variant == .elu ? q.elu() + 1 : q, fk = variant == .elu ? k.elu() + 1 : k
+        switch form {
+        case .parallel:
+            // Z = tril(QKᵀ)·V  (÷ tril(φ(Q)φ(K)ᵀ)·1 for elu)
+            let a = matmul(fq, fk, transB: true).tril()          // [BH, T, T]
+            let num = matmul(a, v)                               // [BH, T, d]
+            return variant == .elu ? num / a.sum(axis: -1, keepDims: true) : num
+        case .chunked(let c):
+            precondition(c > 0, "LinearAttention.mix: chunk size \(c) must be positive")
+            let (bh, t, d) = (q.dim(0), q.dim(1), q.dim(2))
+            var s = Tensor(zeros: [bh, d, d])                    // Σ kᵀv of earlier chunks
+            var zsum = Tensor(zeros: [bh, 1, d])                 // Σ φ(k) of earlier chunks (elu)
+            var outs: [Tensor] = []
+            var lo = 0
+            while lo < t {
+                let hi = min(lo + c, t)
+                let qc = fq.slice(axis: 1, lo, hi), kc = fk.slice(axis: 1, lo, hi), vc = v.slice(axis: 1, lo, hi)
+                let a = matmul(qc, kc, transB: true).tril()      // [BH, c, c] intra-chunk
+                let num = matmul(a, vc) + matmul(qc, s)          // [BH, c, d]
+                if variant == .elu {
+                    let den = a.sum(axis: -1, keepDims: true) + matmul(qc, zsum, transB: true)   // [BH, c, 1]
+                    outs.append(num / den)
+                    zsum = zsum + kc.sum(axis: 1, keepDims: true)
+                } else {
+                    outs.append(num)
+                }
+                s = s + matmul(kc, vc, transA: true)             // S += Kcᵀ·Vc
+                lo = hi
+            }
+            return outs.count == 1 ? outs[0] : concat(outs, axis: 1)
+        case .recurrent:
+            return withNoGrad {
+                let state = RecurrentState(batchHeads: q.dim(0), headDim: q.dim(2), variant: variant)
+                return recurrent(q: fq, k: fk, v: v, state: state)
+            }
+        }
+    }
+
+    /// Per-(sequence, head) state `S [BH, d, d]` and, for elu, the normalizer `Σφ(k) [BH, d]`.
+    final class RecurrentState {
+        let bh: Int, d: Int
+        let s: UnsafeMutablePointer<Float>
+        let z: UnsafeMutablePointer<Float>?
+        init(batchHeads: Int, headDim: Int, variant: Variant) {
+            bh = batchHeads; d = headDim
+            s = .allocate(capacity: bh * d * d); s.initialize(repeating: 0, count: bh * d * d)
+            if variant == .elu { z = .allocate(capacity: bh * d); z!.initialize(repeating: 0, count: bh * d) } else { z = nil }
+        }
+        deinit { s.deallocate(); z?.deallocate() }
+    }
+
+    /// Token loop on feature-mapped heads fq, fk, v [BH, t, d], advancing `state` in place:
+    /// `S += kᵀv; z = q·S` (÷ `q·Σk` when the state has a normalizer). No recording.
+    static func recurrent(q: Tensor, k: Tensor, v: Tensor, state: RecurrentState) -> Tensor {
+        let (bh, t, d) = (q.dim(0), q.dim(1), q.dim(2))
+        precondition(bh == state.bh && d == state.d, "LinearAttention: heads [\(bh), \(d)] do not match the state [\(state.bh), \(state.d)]")
+        let out = Tensor(uninitializedShape: q.shape)
+        let pq = q.data, pk = k.data, pv = v.data, po = out.data, ps = state.s, pz = state.z
+        Parallel.forEach(bh) { b in
+            let s = ps + b * d * d
+            for ti in 0..<t {
+                let row = (b * t + ti) * d
+                let qt = pq + row, kt = pk + row, vt = pv + row, zt = po + row
+                for i in 0..<d {                              // S += k_tᵀ v_t
+                    let ki = kt[i], si = s + i * d
+                    for j in 0..<d { si[j] += ki * vt[j] }
+                }
+                for j in 0..<d { zt[j] = 0 }
+                for i in 0..<d {                              // z = q_t·S
+                    let qi = qt[i], si = s + i * d
+                    for j in 0..<d { zt[j] += qi * si[j] }
+                }
+                if let pz {
+                    let n = pz + b * d
+                    var den: Float = 0
+                    for i in 0..<d { n[i] += kt[i]; den += qt[i] * n[i] }
+                    let inv = 1 / den
+                    for j in 0..<d { zt[j] *= inv }
+                }
+            }
+        }
+        FLOPCounter.matmul += 4 * bh * t * d * d
+        return out
+    }
+
+    // MARK: decode
+
+    public final class State: LayerState {
+        public private(set) var position = 0
+        let batch: Int
+        let inner: RecurrentState
+        init(batch: Int, heads: Int, headDim: Int, variant: Variant) {
+            self.batch = batch
+            inner = RecurrentState(batchHeads: batch * heads, headDim: headDim, variant: variant)
+        }
+        public var bytes: Int { (inner.bh * inner.d * inner.d + (inner.z == nil ? 0 : inner.bh * inner.d)) * MemoryLayout<Float>.size }
+        func advance(_ n: Int) { position += n }
+    }
+
+    public func makeState(batch: Int) -> LayerState {
+        State(batch: batch, heads: config.heads, headDim: config.headDim, variant: variant)
+    }
+
+    /// Recurrent form on x [B, t, D], continuing from `state` (constant size in t). No gradient.
+    public func step(_ x: Tensor, state: LayerState) -> Tensor {
+        checkInput(x)
+        guard let st = state as? State else { preconditionFailure("LinearAttention.step: state is \(type(of: state)), expected LinearAttention.State") }
+        precondition(x.dim(0) == st.batch, "LinearAttention.step: input batch \(x.dim(0)) ≠ state batch \(st.batch)")
+        let h = config.heads
+        return withNoGrad {
+            var q = matmulRaw(x, wq).splitHeads(h), k = matmulRaw(x, wk).splitHeads(h)
+            let v = matmulRaw(x, wv).splitHeads(h)
+            if variant == .elu { q = q.elu() + 1; k = k.elu() + 1 }
+            let z = LinearAttention.recurrent(q: q, k: k, v: v, state: st.inner)
+            st.advance(x.dim(1))
+            return matmulRaw(z.mergeHeads(h), wo)
+        }
+    }
+
+    // MARK: accounting
+
+    /// `8D²` projections plus `4Dd` for the recurrent mixing (`S += kᵀv`, `q·S`), independent of the
+    /// context (baselines.md §5). The elu normalizer (`O(D)`) is not counted.
+    public func flopsPerToken(context: Int) -> Double {
+        let d = Double(config.width), dh = Double(config.headDim)
+        return 8 * d * d + 4 * d * dh
+    }
+
+    /// `H·d·d` floats of S (+ `H·d` for the elu normalizer), constant in the context.
+    public func stateBytes(context: Int) -> Int {
+        let (h, d) = (config.heads, config.headDim)
+        return (h * d * d + (variant == .elu ? h * d : 0)) * MemoryLayout<Float>.size
+    }
+
+    private func checkInput(_ x: Tensor) {
+        precondition(x.rank == 3 && x.dim(2) == config.width, "LinearAttention: input must be [B, T, \(config.width)], got \(x.shape)")
+    }
+
+    private static func checkShape3(_ q: Tensor, _ k: Tensor, _ v: Tensor) {
+        precondition(q.rank == 3 && k.shape == q.shape && v.shape == q.shape,
+                     "LinearAttention.mix: q \(q.shape), k \(k.shape), v \(v.shape) must all be [BH, T, d]")
+    }
+}

@@ -1,0 +1,164 @@
+// SelfAttention.swift — causal softmax self-attention with RoPE and a KV cache (baselines.md §1).
+//
+//   Q = h·Wq, K = h·Wk, V = h·Wv          split into H heads of width d, RoPE at absolute positions
+//   z_t = Σ_{s≤t} softmax_s(q_t·k_sᵀ/√d) v_s
+//   y   = concat_heads(z)·Wo
+import Foundation
+import TensorCore
+
+/// Causal softmax self-attention, the Transformer baseline (baselines.md §1).
+///
+/// Parallel forward (prefill/training, differentiable): the `T×T` score matrix per head, masked
+/// above the diagonal with −∞, row-wise stable softmax. Decode (`step`): a KV cache that grows by one
+/// row per token per head; RoPE is applied at the absolute position `state.position + i`.
+///
+/// ```swift
+/// var rng = RNG(seed: 0)
+/// let attn = try SelfAttention(config: LayerConfig(width: 64, heads: 4), rng: &rng)
+/// let y = attn(x)                               // x [B, T, 64] → [B, T, 64]
+/// let cache = attn.makeState(batch: B)
+/// let y0 = attn.step(prompt, state: cache)      // prefill [B, 5, 64]
+/// let y1 = attn.step(nextToken, state: cache)   // decode  [B, 1, 64]
+/// ```
+public final class SelfAttention: SequenceLayer {
+    public let kind = "attention"
+    public let config: LayerConfig
+    /// Projections, lab layout `[in, out]` (x·W), all `[D, D]`, no bias.
+    public let wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor
+
+    public init(config: LayerConfig, rng: inout RNG) throws {
+        try config.validate()
+        self.config = config
+        let d = config.width
+        wq = Init.normal([d, d], rng: &rng)
+        wk = Init.normal([d, d], rng: &rng)
+        wv = Init.normal([d, d], rng: &rng)
+        wo = Init.normal([d, d], rng: &rng)
+    }
+
+    public var parameters: [Param] {
+        [.linear("q_proj.weight", wq), .linear("k_proj.weight", wk),
+         .linear("v_proj.weight", wv), .linear("o_proj.weight", wo)]
+    }
+
+    /// Parallel forward x [B, T, D] → [B, T, D] (positions 0..<T).
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        checkInput(x)
+        let (t, h, dh) = (x.dim(1), config.heads, config.headDim)
+        let pos = Array(0..<t)
+        let q = rope(matmul(x, wq).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, T, d]
+        let k = rope(matmul(x, wk).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, T, d]
+        let v = matmul(x, wv).splitHeads(h)                                                  // [BH, T, d]
+        let scores = matmul(q, k, transB: true) * (1 / Float(dh).squareRoot())               // [BH, T, T]
+        let p = (scores + SelfAttention.causalMask(t)).softmax()                             // [BH, T, T]
+        let z = matmul(p, v).mergeHeads(h)                                                   // [B, T, D]
+        return matmul(z, wo)                                                                 // [B, T, D]
+    }
+
+    /// `[T, T]` additive mask: 0 on and below the diagonal, −∞ above (softmax gives those 0, and
+    /// its VJP `p·(g − Σpg)` gives them 0 gradient).
+    public static func causalMask(_ t: Int) -> Tensor {
+        let m = Tensor(zeros: [t, t])
+        for i in 0..<t { for j in (i + 1)..<max(t, i + 1) { m.data[i * t + j] = -.infinity } }
+        return m
+    }
+
+    // MARK: decode
+
+    /// KV cache for a batch: per (sequence, head) the RoPE'd keys and the values of all past tokens.
+    public final class Cache: LayerState {
+        public private(set) var position = 0
+        let batch: Int, heads: Int, headDim: Int
+        /// keys[bh], values[bh]: `position × d` row-major, growing.
+        var keys: [[Float]], values: [[Float]]
+        init(batch: Int, heads: Int, headDim: Int) {
+            self.batch = batch; self.heads = heads; self.headDim = headDim
+            keys = Array(repeating: [], count: batch * heads)
+            values = keys
+        }
+        public var bytes: Int { 2 * batch * heads * headDim * position * MemoryLayout<Float>.size }
+        func advance(_ n: Int) { position += n }
+    }
+
+    public func makeState(batch: Int) -> LayerState {
+        Cache(batch: batch, heads: config.heads, headDim: config.headDim)
+    }
+
+    /// Recurrent form on x [B, t, D]: appends t rows to the cache, then each new token i attends to
+    /// the cached positions `≤ state.position + i`. No gradient.
+    public func step(_ x: Tensor, state: LayerState) -> Tensor {
+        checkInput(x)
+        guard let cache = state as? Cache else { preconditionFailure("SelfAttention.step: state is \(type(of: state)), expected SelfAttention.Cache") }
+        let (b, t, h, dh) = (x.dim(0), x.dim(1), config.heads, config.headDim)
+        precondition(b == cache.batch, "SelfAttention.step: input batch \(b) ≠ state batch \(cache.batch)")
+        return withNoGrad {
+            let p0 = cache.position
+            let pos = Array(p0..<(p0 + t))
+            let q = rope(matmulRaw(x, wq).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, t, d]
+            let k = rope(matmulRaw(x, wk).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, t, d]
+            let v = matmulRaw(x, wv).splitHeads(h)                                                  // [BH, t, d]
+            let len = p0 + t
+            for bh in 0..<(b * h) {
+                cache.keys[bh].append(contentsOf: UnsafeBufferPointer(start: k.data + bh * t * dh, count: t * dh))
+                cache.values[bh].append(contentsOf: UnsafeBufferPointer(start: v.data + bh * t * dh, count: t * dh))
+            }
+            let z = Tensor(uninitializedShape: [b * h, t, dh])
+            let scale = 1 / Float(dh).squareRoot()
+            let pq = q.data, pz = z.data
+            Parallel.forEach(b * h) { bh in
+                var s = [Float](repeating: 0, count: t * len)                 // scores [t, len]
+                cache.keys[bh].withUnsafeBufferPointer { kb in
+                    cache.values[bh].withUnsafeBufferPointer { vb in
+                        s.withUnsafeMutableBufferPointer { sb in
+                            let ps = sb.baseAddress!
+                            // S = q·Kᵀ·scale   [t, d]·[len, d]ᵀ
+                            sgemm(transA: false, transB: true, m: t, n: len, k: dh, pq + bh * t * dh, lda: dh,
+                                  kb.baseAddress!, ldb: dh, ps, ldc: len, alpha: scale)
+                            // causal row softmax: token i sees keys 0...p0+i
+                            for i in 0..<t {
+                                let row = ps + i * len, n = p0 + i + 1
+                                var mx = -Float.infinity
+                                for j in 0..<n { mx = max(mx, row[j]) }
+                                var sum: Float = 0
+                                for j in 0..<n { let e = Foundation.exp(row[j] - mx); row[j] = e; sum += e }
+                                let inv = 1 / sum
+                                for j in 0..<n { row[j] *= inv }
+                                for j in n..<len { row[j] = 0 }
+                            }
+                            // z = P·V   [t, len]·[len, d]
+                            sgemm(transA: false, transB: false, m: t, n: dh, k: len, ps, lda: len,
+                                  vb.baseAddress!, ldb: dh, pz + bh * t * dh, ldc: dh)
+                        }
+                    }
+                }
+            }
+            FLOPCounter.matmul += 4 * b * h * t * len * dh
+            cache.advance(t)
+            return matmulRaw(z.mergeHeads(h), wo)                                                  // [B, t, D]
+        }
+    }
+
+    // MARK: accounting
+
+    /// Forward FLOPs of the token at context `t` (it attends to `t` keys, itself included):
+    /// `8D²` for the four projections plus `4D·t` for q·Kᵀ and P·V (baselines.md §5).
+    public func flopsPerToken(context t: Int) -> Double {
+        let d = Double(config.width)
+        return 8 * d * d + 4 * d * Double(t)
+    }
+
+    /// Average FLOPs per token of a causal length-`T` sequence, `8D² + 2D(T+1)` (≈ 8D² + 2DT): the mean
+    /// of `flopsPerToken(context: t)` over t = 1…T. (The dense parallel forward computes the full `T×T`
+    /// score matrix, i.e. `8D² + 4DT` per token.)
+    public func causalAverageFlopsPerToken(length T: Int) -> Double {
+        let d = Double(config.width)
+        return 8 * d * d + 2 * d * Double(T + 1)
+    }
+
+    /// KV cache of one sequence after `t` tokens: `2·D·t` floats.
+    public func stateBytes(context t: Int) -> Int { 2 * config.width * t * MemoryLayout<Float>.size }
+
+    private func checkInput(_ x: Tensor) {
+        precondition(x.rank == 3 && x.dim(2) == config.width, "SelfAttention: input must be [B, T, \(config.width)], got \(x.shape)")
+    }
+}
