@@ -178,6 +178,9 @@ public final class TTTLayer: SequenceLayer {
         public let eta: Tensor                       // [B·H, T, 1]
         public let c: Tensor                         // [b]
         public let gamma: Tensor, beta: Tensor       // [B·H, 1, d]
+        public init(q: Tensor, k: Tensor, v: Tensor, eta: Tensor, c: Tensor, gamma: Tensor, beta: Tensor) {
+            self.q = q; self.k = k; self.v = v; self.eta = eta; self.c = c; self.gamma = gamma; self.beta = beta
+        }
     }
 
     /// Projections, RoPE at t mod b, η and c for h [B, T, D] (spec §1.2–1.4).

@@ -203,7 +203,7 @@ public enum EquivalenceClaims {
                 let m = ttt.mixerInputs(x)
                 let ref = Reference.batchGD(ttt, m, batch: x.dim(0))
                 let mh = half.mixerInputs(x)
-                // Same q/k/v/η as the main check (only RoPE phases and c depend on b; RoPE is off in neither, so use ttt's inputs with half's c).
+                // The control sees the same q, k, v, η as the main check; only the mini-batch size (and its c_i) changes.
                 let ctl = half.innerLoop(TTTLayer.MixerInputs(q: m.q, k: m.k, v: m.v, eta: m.eta, c: mh.c, gamma: m.gamma, beta: m.beta), batch: x.dim(0))
                 return (ErrorPair(ttt.innerLoop(m, batch: x.dim(0)), ref), [ErrorPair(ctl, ref)])
             }
