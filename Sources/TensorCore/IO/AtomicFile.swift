@@ -1,0 +1,143 @@
+// AtomicFile.swift — all-or-nothing file output (temp file in the same directory + fsync + rename),
+// and `FileError`, the one-line error of every file read or write in the lab.
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A failed file read or write, as one line: the operation, the path, the problem and the fix.
+///
+/// ```swift
+/// do { try AtomicFile.write("a,b\n", to: url) }
+/// catch let e as FileError { print(e) }   // "cannot write results/x.csv: directory is read-only — choose another output path"
+/// ```
+public struct FileError: Error, CustomStringConvertible, Equatable, Sendable {
+    public enum Operation: String, Sendable { case read, write }
+    /// Whether reading or writing failed.
+    public var operation: Operation
+    /// The file the operation was about.
+    public var path: String
+    /// What is wrong, e.g. "header length 4096 is past the end of the file (100 bytes)".
+    public var problem: String
+    /// What to do about it, e.g. "choose another output path".
+    public var fix: String
+
+    public init(_ operation: Operation, path: String, problem: String, fix: String) {
+        self.operation = operation; self.path = path; self.problem = problem; self.fix = fix
+    }
+
+    public var description: String { "cannot \(operation.rawValue) \(path): \(problem) — \(fix)" }
+}
+
+/// Writes files all at once or not at all.
+///
+/// The bytes go to a uniquely named temp file in the target's directory, are flushed to disk
+/// (`fsync`), and the temp file is then renamed over the target. A reader sees either the old file
+/// or the complete new one, never a half-written file. Missing parent directories are created. On
+/// any failure the temp file is removed and a `FileError` is thrown; the target is left as it was.
+///
+/// ```swift
+/// try AtomicFile.write("step,loss\n0,2.3\n", to: URL(fileURLWithPath: "results/run1/loss.csv"))
+/// try AtomicFile.write(Data([1, 2, 3]), to: URL(fileURLWithPath: "out/blob.bin"))
+/// ```
+public enum AtomicFile {
+    /// Atomically replaces (or creates) the file at `url` with `data`.
+    public static func write(_ data: Data, to url: URL) throws {
+        let path = url.path
+        let dir = url.deletingLastPathComponent().path
+        let base = url.lastPathComponent
+        guard !base.isEmpty, base != "/", base != ".", base != ".." else {
+            throw FileError(.write, path: path, problem: "the path names a directory, not a file", fix: "give a file name")
+        }
+        try makeDirectory(dir, for: path)
+
+        // (A directory at the target is caught by the rename below, EISDIR, after the temp file exists,
+        // so that the clean-up path is the one the tests exercise.)
+
+        // Unique temp name in the same directory (so that rename stays on one file system).
+        var fd: Int32 = -1
+        var tmp = ""
+        for _ in 0..<16 {
+            tmp = (dir as NSString).appendingPathComponent(".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else { throw error(errno, path: path, step: "create a temp file in \(dir)") }
+
+        var failure: FileError?
+        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            var done = 0
+            while done < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = error(errno, path: path, step: "write"); return
+                }
+                done += n
+            }
+        }
+        if failure == nil, fsync(fd) != 0 { failure = error(errno, path: path, step: "flush to disk") }
+        if close(fd) != 0, failure == nil { failure = error(errno, path: path, step: "close") }
+        if failure == nil, rename(tmp, path) != 0 { failure = error(errno, path: path, step: "rename the temp file over the target") }
+        if let failure {
+            unlink(tmp)
+            throw failure
+        }
+        // Make the rename itself durable (best effort: some file systems refuse fsync on directories).
+        let dfd = open(dir, O_RDONLY)
+        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+    }
+
+    /// Atomically replaces (or creates) the file at `url` with the UTF-8 bytes of `string`.
+    public static func write(_ string: String, to url: URL) throws {
+        try write(Data(string.utf8), to: url)
+    }
+
+    // MARK: helpers
+
+    private static func makeDirectory(_ dir: String, for path: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
+            if isDir.boolValue { return }
+            throw FileError(.write, path: path, problem: "\(dir) is a file, not a directory",
+                            fix: "remove or rename that file, or choose another output path")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            // Find the nearest existing ancestor to say what blocks it.
+            var p = (dir as NSString).deletingLastPathComponent
+            while !p.isEmpty, p != "/", !FileManager.default.fileExists(atPath: p) { p = (p as NSString).deletingLastPathComponent }
+            var pIsDir: ObjCBool = false
+            if !p.isEmpty, FileManager.default.fileExists(atPath: p, isDirectory: &pIsDir), !pIsDir.boolValue {
+                throw FileError(.write, path: path, problem: "\(p) is a file, not a directory",
+                                fix: "remove or rename that file, or choose another output path")
+            }
+            throw FileError(.write, path: path, problem: "cannot create directory \(dir)",
+                            fix: "check permissions or choose another output path")
+        }
+    }
+
+    private static func error(_ code: Int32, path: String, step: String) -> FileError {
+        switch code {
+        case EACCES, EPERM:
+            return FileError(.write, path: path, problem: "permission denied (\(step))", fix: "choose another output path or fix the permissions")
+        case EROFS:
+            return FileError(.write, path: path, problem: "the file system is read-only", fix: "choose another output path")
+        case ENOSPC, EDQUOT:
+            return FileError(.write, path: path, problem: "no space left on the device (\(step))", fix: "free some space or choose another output path")
+        case ENOTDIR:
+            return FileError(.write, path: path, problem: "a parent of this path is a file, not a directory", fix: "choose another output path")
+        case EISDIR:
+            return FileError(.write, path: path, problem: "a directory already exists at this path", fix: "remove it or choose another output path")
+        case ENAMETOOLONG:
+            return FileError(.write, path: path, problem: "the file name is too long", fix: "choose a shorter output path")
+        default:
+            return FileError(.write, path: path, problem: "\(step) failed: \(String(cString: strerror(code)))", fix: "check the output path")
+        }
+    }
+}
