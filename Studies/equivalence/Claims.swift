@@ -115,8 +115,9 @@ public enum EquivalenceClaims {
         miniBatches: { [$0] }) { s in
             let x = Bench.input(s)
             var rng = RNG(seed: s.seed)
-            var la = LayerConfig(width: Bench.width, heads: Bench.heads); la.linearAttention = "simple"; la.chunk = 0
+            var la = LayerConfig(width: Bench.width, heads: Bench.heads); la.linearAttention = "simple"
             let linear = try LinearAttention(config: la, rng: &rng)
+            linear.form = .recurrent      // the RNN form S_t = S_{t−1} + k_tᵀv_t, z_t = q_t·S_t: no shared arithmetic with the dual form
             Bench.randomize(linear, seed: s.seed)
             func run(_ b: Int, _ edit: (inout TTTOptions) -> Void) throws -> ErrorPair {
                 let ttt = try Bench.ttt("linear", b: b, seed: s.seed) { Bench.theorem1(&$0); edit(&$0) }

@@ -1,0 +1,27 @@
+// LayerOptions.swift — the options that describe one layer, shared by the commands.
+import ArgumentParser
+import Layers
+import Zoo
+
+struct LayerOptions: ParsableArguments {
+    @Option(name: .long, help: "Model width D.") var width: Int = 64
+    @Option(name: .long, help: "Heads H (D must be divisible by H).") var heads: Int = 4
+    @Option(name: [.customLong("mini-batch"), .customShort("b")], help: "TTT mini-batch size b.") var miniBatch: Int = 16
+    @Option(name: .long, help: "TTT backbone: transformer or mamba.") var backbone: String = "transformer"
+    @Option(name: .long, help: "Linear attention variant: simple or elu.") var linearVariant: String = "simple"
+
+    func config() throws -> LayerConfig {
+        var c = LayerConfig(width: width, heads: heads)
+        c.ttt.miniBatch = miniBatch
+        guard let bb = TTTOptions.Backbone(rawValue: backbone) else {
+            throw LabError.unknownName(kind: "backbone", name: backbone, valid: ["transformer", "mamba"])
+        }
+        c.ttt.backbone = bb
+        guard ["simple", "elu"].contains(linearVariant) else {
+            throw LabError.unknownName(kind: "linear-attention variant", name: linearVariant, valid: ["simple", "elu"])
+        }
+        c.linearAttention = linearVariant
+        try c.validate()
+        return c
+    }
+}

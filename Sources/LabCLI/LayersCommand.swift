@@ -1,0 +1,72 @@
+// LayersCommand.swift — `lab layers`: every layer and inner-model plugin with its size and cost.
+import ArgumentParser
+import Foundation
+import Layers
+import TensorCore
+import Zoo
+
+struct LayersCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "layers",
+        abstract: "List every sequence layer and inner-model plugin with parameters, state size and FLOPs/token.",
+        discussion: "Defaults to the paper's 125M layer shape (D = 768, H = 12, b = 16) at a 2048-token context.")
+
+    @Option(name: .long, help: "Model width D.") var width: Int = 768
+    @Option(name: .long, help: "Heads H.") var heads: Int = 12
+    @Option(name: [.customLong("mini-batch"), .customShort("b")], help: "TTT mini-batch size b.") var miniBatch: Int = 16
+    @Option(name: .long, help: "Context length for state size and FLOPs.") var context: Int = 2048
+
+    func run() throws {
+        var cfg = LayerConfig(width: width, heads: heads)
+        cfg.ttt.miniBatch = miniBatch
+        try cfg.validate()
+        guard context > 0 else { throw LabError.badConfig("--context \(context) must be ≥ 1") }
+        print("Layers at D = \(width), H = \(heads), d = \(cfg.headDim), b = \(miniBatch), context = \(context):\n")
+        let header = ["layer", "params", "state/seq", "GFLOP/token", "about"]
+        var rows: [[String]] = []
+        for name in LayerRegistry.names {
+            let layer = try LayerRegistry.make(name, cfg, seed: 0)
+            rows.append([name, formatCount(layer.parameterCount), formatBytes(layer.stateBytes(context: context)),
+                         String(format: "%.4f", layer.flopsPerToken(context: context) / 1e9), describe(name)])
+        }
+        printTable(header, rows)
+        print("\nInner-model plugins (Plugins/<Name>/, used as ttt-<name>):\n")
+        var prow: [[String]] = []
+        for m in InnerModelRegistry.all {
+            prow.append([m.name, "\(m.stateFloats(d: cfg.headDim))", m.hasDual ? "dual + primal" : "primal only",
+                         String(format: "%.1f", m.defaultBaseLR), m.summary])
+        }
+        printTable(["plugin", "state floats/head", "forms", "η_base", "about"], prow)
+    }
+
+    func describe(_ name: String) -> String {
+        switch name {
+        case "attention": return "causal softmax self-attention, RoPE, KV cache (state grows with context)"
+        case "linear-attention": return "causal linear attention (simple | elu+1 with normalizer)"
+        case "mamba": return "Mamba S6 selective SSM block (E = 2, N = 16)"
+        default:
+            let m = name.hasSuffix("-m")
+            return "TTT layer" + (m ? ", Mamba backbone (shared Q/K + convs + gate)" : ", Transformer backbone")
+        }
+    }
+}
+
+func formatCount(_ n: Int) -> String {
+    n >= 1_000_000 ? String(format: "%.2fM", Double(n) / 1e6) : n >= 1000 ? String(format: "%.1fk", Double(n) / 1e3) : "\(n)"
+}
+
+func formatBytes(_ n: Int) -> String {
+    n >= 1 << 20 ? String(format: "%.1f MiB", Double(n) / 1048576) : n >= 1024 ? String(format: "%.1f KiB", Double(n) / 1024) : "\(n) B"
+}
+
+/// Prints aligned columns (plain text for terminals and logs).
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let all = [header] + rows
+    let widths = header.indices.map { i in all.map { $0[i].count }.max() ?? 0 }
+    func line(_ r: [String]) -> String {
+        r.enumerated().map { i, s in i == r.count - 1 ? s : s.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+    }
+    print(line(header))
+    print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
+    rows.forEach { print(line($0)) }
+}
