@@ -59,7 +59,7 @@ final class AutodiffTests: XCTestCase {
 
     /// Builds a graph through every recorded op, returns weak references to its outputs.
     private func buildGraph() -> [() -> Tensor?] {
-        let x = randn([2, 3, 4], seed: 10).requiringGrad()
+        let x = uniform([2, 3, 4], 0.5, 2, seed: 10).requiringGrad()
         let w = randn([4, 4], seed: 11).requiringGrad()
         let g = Tensor(repeating: 1, shape: [4]).requiringGrad(), b = Tensor(zeros: [4]).requiringGrad()
         var outs: [Tensor] = []
@@ -67,6 +67,11 @@ final class AutodiffTests: XCTestCase {
         outs.append(x.layerNorm(gamma: g, beta: b)); outs.append(x.rmsNorm(weight: g)); outs.append(x.softmax())
         outs.append(x.permute([2, 0, 1])); outs.append(x.slice(axis: 1, 0, 2)); outs.append(x.tril())
         outs.append(causalConv1d(x, weight: w.slice(axis: 0, 0, 2), bias: b)); outs.append(rope(x, positions: [0, 1, 2]))
+        outs.append(x.logSoftmax()); outs.append(x.crossEntropy(targets: [0, 1, 2, 3, 0, 1])); outs.append(embedding(w, [1, 1, 3]))
+        outs.append(concat([x, x], axis: 0)); outs.append(x.reshape([6, 4])); outs.append(x.max(axis: 1)); outs.append(x.mean(axis: 2))
+        outs.append(g.broadcast(to: [3, 4])); outs.append(x.sum(to: [3, 1])); outs.append(2 - x / 3); outs.append(x.sqrt().square())
+        let u = x.slice(axis: 2, 0, 2), n = x.slice(axis: 2, 2, 4)
+        outs.append(selectiveScan(u, delta: u.sigmoid(), A: w.slice(axis: 0, 0, 2).slice(axis: 1, 0, 2), Bm: n, Cm: n, Dskip: b.slice(axis: 0, 0, 2)))
         let loss = outs.map { $0.sum() }.reduce(Tensor(scalar: 0), +)
         loss.backward()
         return (outs + [loss, x]).map { t in { [weak t] in t } }
