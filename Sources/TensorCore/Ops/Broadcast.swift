@@ -52,6 +52,7 @@ extension Tensor {
     /// Sum of this tensor down to `target` (the inverse of broadcasting `target` to `shape`). No recording.
     public func sumRaw(to target: [Int]) -> Tensor {
         if target == shape { return self }
+        checkShape(target.count <= rank && broadcastShape(target, shape) == shape, "sum(to:): \(shape) is not a broadcast of \(target)")
         let out = Tensor(zeros: target)
         let st = broadcastStrides(target, into: shape)
         let n = shape.last ?? 1, si = st.last ?? 0
@@ -74,7 +75,7 @@ extension Tensor {
     /// Materialised broadcast to `target`. No recording.
     public func broadcastRaw(to target: [Int]) -> Tensor {
         if target == shape { return self }
-        _ = broadcastShape(shape, target)
+        checkShape(broadcastShape(shape, target) == target, "broadcast(to:): cannot broadcast \(shape) to \(target)")
         let out = Tensor(uninitializedShape: target)
         let st = broadcastStrides(shape, into: target)
         let n = target.last ?? 1, si = st.last ?? 0

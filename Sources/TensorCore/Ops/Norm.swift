@@ -25,7 +25,9 @@ extension Tensor {
         // affine with broadcasting of gamma/beta
         let out = binaryRaw(binaryRaw(xhat, gamma, .mul), beta, .add)
         FLOPCounter.elementwise += 6 * count
-        return out.recorded("layerNorm", [self, gamma, beta]) { g in
+        // The VJP reads x̂ and rstd through raw pointers: capture both tensors so their storage lives as long as the node.
+        return out.recorded("layerNorm", [self, gamma, beta]) { [xhat, rstd] g in
+            _ = (xhat, rstd)
             // dx̂ = g·γ;  dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
             let gh = binaryRaw(g, gamma, .mul)
             let ph = xhat.data, pr = rstd.data   // keep the saved tensors alive in this closure
@@ -61,7 +63,9 @@ extension Tensor {
             }
         }
         FLOPCounter.elementwise += 4 * count
-        return out.recorded("rmsNorm", [self, weight]) { g in
+        // The VJP reads rstd through a raw pointer: capture the tensor so its storage lives as long as the node.
+        return out.recorded("rmsNorm", [self, weight]) { [rstd] g in
+            _ = rstd
             let dx = Tensor(uninitializedShape: g.shape)
             let dw = Tensor(zeros: [m])
             let pg = g.data, pd = dx.data, pdw = dw.data, pr = rstd.data

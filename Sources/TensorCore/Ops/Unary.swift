@@ -34,10 +34,12 @@ extension Tensor {
         let p = data, o = out.data
         Parallel.chunks(count, minPerThread: 1 << 14) { lo, hi in for i in lo..<hi { o[i] = f(p[i]) } }
         FLOPCounter.elementwise += flops * count
-        let x = self, ys = out.storage   // the storage, not `out`: no retain cycle through the node
+        // Capture raw pointers, not `out`: the VJP is stored in out's node, so capturing out would be a
+        // reference cycle that leaks the whole graph. out (and its input, a parent) outlive the VJP call.
+        let px = data, py = out.data
         return out.recorded(op, [self]) { g in
             let r = Tensor(uninitializedShape: g.shape)
-            let pg = g.data, px = x.data, py = ys.ptr, pr = r.data
+            let pg = g.data, pr = r.data
             Parallel.chunks(g.count, minPerThread: 1 << 14) { lo, hi in for i in lo..<hi { pr[i] = pg[i] * df(px[i], py[i]) } }
             return [r]
         }

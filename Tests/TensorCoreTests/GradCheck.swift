@@ -1,0 +1,122 @@
+// GradCheck.swift — finite-difference gradient checker shared by the TensorCore tests.
+//
+// For inputs x₁…xₙ and an op f, the scalar loss is L = Σ f(x)·W with W fixed N(0,1) weights (seeded),
+// so every output element contributes with a different weight. The analytic gradient comes from
+// `backward()`; the numeric one from central differences (L(x+h) − L(x−h)) / 2h with L accumulated
+// in Double. An element passes when |analytic − numeric| ≤ tol·max(1, |numeric|).
+// Defaults: h = 1e-2, tol = 1e-2 (Float32 forward: rounding ≈ 1e-7·|L|/h, truncation ≈ h²·|f'''|/6).
+import XCTest
+@testable import TensorCore
+
+/// Result of one gradient check.
+struct GradCheckReport {
+    /// max over elements of |analytic − numeric| / (tol·max(1, |numeric|)); ≤ 1 passes.
+    var worstRatio: Double = 0
+    var worstWhere = ""
+    /// Largest |numeric| seen (guards against a vacuous check where everything is zero).
+    var maxNumeric: Double = 0
+    var checked = 0
+    var passed: Bool { worstRatio <= 1 }
+}
+
+/// Fresh leaf copies of `inputs` that require grad.
+func leaves(_ inputs: [Tensor]) -> [Tensor] { inputs.map { $0.copy().requiringGrad() } }
+
+/// Computes the analytic and numeric gradients of L = Σ f(x)⊙W for every input in `wrt` (default: all).
+func gradCheckReport(_ inputs: [Tensor], wrt: [Int]? = nil, h: Float = 1e-2, tol: Double = 1e-2, seed: UInt64 = 1234,
+                     _ f: ([Tensor]) -> Tensor) -> GradCheckReport {
+    let xs = leaves(inputs)
+    let which = wrt ?? Array(xs.indices)
+    for i in xs.indices where !which.contains(i) { xs[i].requiringGrad(false) }
+    // Analytic.
+    let out = f(xs)
+    var rng = RNG(seed: seed)
+    let w = Tensor.randn(out.shape, rng: &rng)
+    let loss = (out * w).sum()
+    loss.backward()
+    // Numeric: perturb the leaves' storage in place and re-run the op without recording.
+    func lossValue() -> Double {
+        withNoGrad {
+            let y = f(xs)
+            precondition(y.shape == w.shape, "gradCheck: output shape changed")
+            var s = 0.0
+            for k in 0..<y.count { s += Double(y.data[k]) * Double(w.data[k]) }
+            return s
+        }
+    }
+    var rep = GradCheckReport()
+    for i in which {
+        let x = xs[i]
+        for j in 0..<x.count {
+            let x0 = x.data[j]
+            x.data[j] = x0 + h; let lp = lossValue()
+            x.data[j] = x0 - h; let lm = lossValue()
+            x.data[j] = x0
+            let num = (lp - lm) / (2 * Double(h))
+            let ana = Double(x.grad?.data[j] ?? 0)
+            let ratio = abs(ana - num) / (tol * max(1, abs(num)))
+            rep.maxNumeric = max(rep.maxNumeric, abs(num))
+            rep.checked += 1
+            if ratio > rep.worstRatio || !ratio.isFinite {
+                rep.worstRatio = ratio.isFinite ? ratio : .infinity
+                rep.worstWhere = "input \(i) \(x.shape) element \(j): analytic \(ana), numeric \(num)"
+            }
+        }
+    }
+    return rep
+}
+
+/// Asserts that the gradient of `f` matches finite differences and is not identically zero.
+func assertGradients(_ name: String, _ inputs: [Tensor], wrt: [Int]? = nil, h: Float = 1e-2, tol: Double = 1e-2,
+                     file: StaticString = #filePath, line: UInt = #line, _ f: ([Tensor]) -> Tensor) {
+    let rep = gradCheckReport(inputs, wrt: wrt, h: h, tol: tol, f)
+    XCTAssertTrue(rep.passed, "\(name): gradient mismatch (ratio \(rep.worstRatio)) at \(rep.worstWhere)", file: file, line: line)
+    XCTAssertGreaterThan(rep.maxNumeric, 1e-3, "\(name): numeric gradient is zero everywhere (vacuous check)", file: file, line: line)
+    XCTAssertGreaterThan(rep.checked, 0, "\(name): nothing checked", file: file, line: line)
+}
+
+/// Seeded N(0,1) tensor.
+func randn(_ shape: [Int], seed: UInt64, std: Float = 1) -> Tensor {
+    var rng = RNG(seed: seed)
+    return Tensor.randn(shape, std: std, rng: &rng)
+}
+
+/// Seeded uniform tensor in [lo, hi).
+func uniform(_ shape: [Int], _ lo: Float, _ hi: Float, seed: UInt64) -> Tensor {
+    var rng = RNG(seed: seed)
+    return Tensor.uniform(shape, lo, hi, rng: &rng)
+}
+
+/// Seeded tensor with |x| ∈ [lo, hi) and random sign (keeps inputs away from kinks and poles).
+func awayFromZero(_ shape: [Int], _ lo: Float = 0.2, _ hi: Float = 2, seed: UInt64) -> Tensor {
+    var rng = RNG(seed: seed)
+    let t = Tensor.uniform(shape, lo, hi, rng: &rng)
+    for i in 0..<t.count where rng.uniform() < 0.5 { t.data[i] = -t.data[i] }
+    return t
+}
+
+/// Row-major multi-index of flat offset `i` in `shape`.
+func multiIndex(_ i: Int, _ shape: [Int]) -> [Int] {
+    var r = [Int](repeating: 0, count: shape.count), rem = i
+    for d in stride(from: shape.count - 1, through: 0, by: -1) { r[d] = rem % shape[d]; rem /= shape[d] }
+    return r
+}
+
+/// Flat offset of a multi-index in `shape`.
+func flatIndex(_ idx: [Int], _ shape: [Int]) -> Int {
+    var o = 0
+    for d in 0..<shape.count { o = o * shape[d] + idx[d] }
+    return o
+}
+
+/// Asserts two float arrays agree within |a − b| ≤ atol + rtol·|b|.
+func assertClose(_ a: [Float], _ b: [Double], atol: Double, rtol: Double = 0, _ msg: String = "",
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, "\(msg): length", file: file, line: line)
+    var worst = 0.0, at = -1
+    for i in 0..<min(a.count, b.count) {
+        let e = abs(Double(a[i]) - b[i]) - (atol + rtol * abs(b[i]))
+        if e > worst || e.isNaN { worst = e.isNaN ? .infinity : e; at = i }
+    }
+    XCTAssertTrue(at < 0, "\(msg): element \(at) is \(at >= 0 ? a[at] : 0), expected \(at >= 0 ? b[at] : 0)", file: file, line: line)
+}
