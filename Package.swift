@@ -2,7 +2,8 @@
 // TTT Lab — layers from "Learning to (Learn at Test Time)" (Sun et al., 2024) on CPU.
 //
 // Architecture (each arrow is "is imported by"):
-//   CBLAS → TensorCore → Layers → Zoo (registry: layers + inner-model plugins) → StudyKit → Studies → lab (CLI)
+//   CBLAS → TensorCore → Layers → Zoo (registry: layers + inner-model plugins) → Models (LMs, training, data)
+//         → StudyKit → Studies → lab (CLI)
 //                           ↘ Plugins/<Name> (one target per folder) ↗
 import PackageDescription
 import Foundation
@@ -21,6 +22,19 @@ let pluginTargets: [Target] = innerModelPlugins.map { name in
     .target(name: name, dependencies: ["Layers", "TensorCore"], path: "Plugins/\(name)", exclude: ["README.md"])
 }
 
+/// Non-source files inside `Studies/` (each study's README, committed figures and tables).
+let studiesDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Studies")
+let studyDocs: [String] = {
+    guard let e = FileManager.default.enumerator(atPath: studiesDir.path) else { return [] }
+    var docs: [String] = []
+    while let rel = e.nextObject() as? String {
+        var isDir: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: studiesDir.appendingPathComponent(rel).path, isDirectory: &isDir)
+        if exists && !isDir.boolValue && !rel.hasSuffix(".swift") && !(rel as NSString).lastPathComponent.hasPrefix(".") { docs.append(rel) }
+    }
+    return docs.sorted()
+}()
+
 let package = Package(
     name: "TTTLab",
     platforms: [.macOS(.v13)],
@@ -38,16 +52,19 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
         .target(name: "Layers", dependencies: ["TensorCore"]),
         .target(name: "Zoo", dependencies: ["Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) }),
+        .target(name: "Models", dependencies: ["Zoo", "Layers", "TensorCore"]),
         .target(name: "StudyKit", dependencies: ["TensorCore"]),
-        .target(name: "Studies", dependencies: ["StudyKit", "Zoo", "Layers", "TensorCore"], path: "Studies",
-                exclude: ["equivalence/README.md"]),
+        .target(name: "Studies", dependencies: ["StudyKit", "Models", "Zoo", "Layers", "TensorCore"], path: "Studies",
+                exclude: studyDocs),
         .executableTarget(name: "LabCLI", dependencies: [
-            "Studies", "StudyKit", "Zoo", "Layers", "TensorCore",
+            "Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore"]),
-        .testTarget(name: "StudiesTests", dependencies: ["Studies", "StudyKit", "Zoo", "Layers", "TensorCore"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Zoo", "Layers", "TensorCore"]),
+        .testTarget(name: "StudiesTests", dependencies: ["Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore"]),
+        .testTarget(name: "LabCLITests", dependencies: ["LabCLI"]),
     ] + pluginTargets,
     swiftLanguageModes: [.v5]
 )

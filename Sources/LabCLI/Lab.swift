@@ -27,6 +27,8 @@ struct Lab: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let e as ExitCode {
+            Foundation.exit(e.rawValue)
         } catch {
             let code = exitCode(for: error)
             if code == .success { exit(withError: error) }

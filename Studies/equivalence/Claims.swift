@@ -49,13 +49,16 @@ enum Bench {
     }
 
     /// Replaces every parameter with random values of a scale where the inner loop matters:
-    /// matrices N(0, 1/fan_in), norm weights 1 + N(0, 0.1²), biases and offsets N(0, 0.1²).
+    /// matrices N(0, 1/fan_in), norm weights 1 + N(0, 0.1²), biases N(0, 0.1²), and the token-scale
+    /// offsets λ N(0, 0.01²): larger λ can push c_b = max(0, 1/b + λ_b) to 0, which freezes the state across
+    /// mini-batches (the decode control then cannot see a reset).
     static func randomize(_ layer: SequenceLayer, seed: UInt64) {
         var rng = RNG(seed: 77 + seed)
         for p in layer.parameters {
             let t = p.tensor
             let isNormWeight = p.name.contains("norm") && !p.name.contains("bias") || p.name == "D"
-            let std: Float = t.rank >= 2 && !isNormWeight ? 1 / Float(t.shape[t.rank - 2]).squareRoot() : 0.1
+            let std: Float = t.rank >= 2 && !isNormWeight ? 1 / Float(t.shape[t.rank - 2]).squareRoot()
+                : p.name == "learnable_token_idx" ? 0.01 : 0.1
             for i in 0..<t.count { t.data[i] = (isNormWeight ? 1 : 0) + std * rng.normal() }
         }
     }
