@@ -12,7 +12,8 @@ struct StudyCommand: ParsableCommand {
         discussion: """
         Each study lives in Studies/<name>/ with its definition and a README. Outputs go to --out
         (default results/<name>/): <name>.md, one CSV per table, gnuplot .dat/.gp and PNG + SVG charts.
-        Exit status: 0 when the study's verdict passes, 1 when a claim fails, 2 on bad input.
+        Exit status: 0 when the study's verdict passes, 1 when a claim fails, 2 on bad input or when
+        gnuplot is missing (the tables are still written).
 
         Examples:
           lab study list
@@ -43,10 +44,15 @@ struct StudyCommand: ParsableCommand {
         if full { cmd += " --full" }
         if seed != 0 { cmd += " --seed \(seed)" }
         let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
-        for w in report.warnings { fputs("lab: warning: \(w)\n", stderr) }
         print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
         for line in result.verdict.summary { print("  \(line)") }
         print("report: \(report.markdown.path)")
+        if !report.chartsRendered {
+            // Tables, CSVs and gnuplot sources are written; the missing charts are an error all the same.
+            let why = report.warnings.first ?? "charts not rendered"
+            throw LabError.missing("\(why) (tables and gnuplot sources were written to \(dir.path))")
+        }
+        for w in report.warnings { fputs("lab: warning: \(w)\n", stderr) }
         if !result.verdict.passed { throw ExitCode(1) }
     }
 }

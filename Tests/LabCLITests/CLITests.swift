@@ -88,6 +88,15 @@ final class CLITests: XCTestCase {
         for f in ["equivalence.md", "claims.csv", "controls.csv", "summary.csv", "equivalence-errors.gp", "equivalence-errors.dat"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), "missing \(f)")
         }
+        // Without gnuplot on PATH: exit 2 with the install hint, but the tables are still written.
+        let bare = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: bare) }
+        let nognu = try lab(["study", "equivalence", "--quick", "--out", bare.path], env: ["PATH": "/nonexistent"])
+        XCTAssertEqual(nognu.status, 2, nognu.stderr)
+        XCTAssertTrue(nognu.stderr.contains("apt-get install -y gnuplot-nox"), nognu.stderr)
+        XCTAssertEqual(nognu.stderr.split(separator: "\n").count, 1, nognu.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: bare.appendingPathComponent("claims.csv").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: bare.appendingPathComponent("equivalence-errors.png").path))
         let list = try lab(["study", "list"])
         XCTAssertEqual(list.status, 0)
         XCTAssertTrue(list.stdout.contains("equivalence"))
