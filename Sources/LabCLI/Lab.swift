@@ -37,16 +37,17 @@ struct Lab: ParsableCommand {
         }
     }
 
-    /// The first line of an error's message, plus a pointer to help for usage errors.
+    /// One line for any error: usage errors from argument parsing get a pointer to help; errors the
+    /// lab throws (LabError, FileError, StudyKitError, …) already name the problem and the fix.
     static func oneLine(_ error: Error) -> String {
-        switch error {
-        case let e as LabError: return e.description
-        case let e as FileError: return e.description
-        case let e as StudyFailure: return e.description
-        default:
+        let text: String
+        if exitCode(for: error) == .validationFailure {
             let msg = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-            return msg.replacingOccurrences(of: "Error: ", with: "") + " (see 'lab --help')"
+            text = msg.replacingOccurrences(of: "Error: ", with: "") + " (see 'lab --help')"
+        } else {
+            text = "\(error)"
         }
+        return text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
     }
 }
 

@@ -1,4 +1,5 @@
 // SequenceLayer.swift — the protocol that sets every sequence mixer of the lab side by side.
+import Foundation
 import TensorCore
 
 /// Decode state of a sequence layer (KV cache, TTT inner state, SSM state, …) for a batch.
@@ -101,6 +102,14 @@ public struct LayerConfig: Codable, Equatable, Sendable {
         }
         guard headDim % 2 == 0 else { throw LabError.badConfig("head dim d = D/H = \(headDim) must be even for RoPE; change D or H") }
         guard ttt.miniBatch > 0 else { throw LabError.badConfig("mini-batch size b = \(ttt.miniBatch) must be ≥ 1") }
+        // Refuse before allocating: no layer here holds more than ~16·D² weights (TTT-MLP with the
+        // Mamba backbone: Q, V, O, gate, lr gate, 8·D·d inner state; Mamba: ≈ 7·D²).
+        let bytes = 16.0 * Double(width) * Double(width) * 4
+        let available = Double(ProcessInfo.processInfo.physicalMemory)
+        guard bytes < available / 2 else {
+            throw LabError.badConfig(String(format: "width D = %d needs ≈ %.1f GiB of weights per layer, more than half of this machine's %.1f GiB — choose a smaller width",
+                                            width, bytes / 1073741824, available / 1073741824))
+        }
     }
 }
 
