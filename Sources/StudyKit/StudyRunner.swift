@@ -134,6 +134,12 @@ public struct StudyRunner {
                             chartWarnings: warnings.filter { $0.hasPrefix("chart '") })
         try AtomicOutput.write(text, to: md)
         files.append(md)
+        // Written last: its presence marks a complete run (`lab figures` reuses such runs).
+        let record = RunRecord(study: study.name, preset: run.preset.rawValue, seed: run.seed, passed: result.verdict.passed,
+                               summary: result.verdict.summary, command: run.command, finished: Date())
+        let json = dir.appendingPathComponent(RunRecord.fileName)
+        try AtomicOutput.write(try record.encoded(), to: json)
+        files.append(json)
         return StudyReport(directory: dir, markdown: md, files: files, warnings: warnings,
                            chartsRendered: result.charts.allSatisfy { rendered[$0.name] == true },
                            passed: result.verdict.passed)

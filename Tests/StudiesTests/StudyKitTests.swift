@@ -254,7 +254,7 @@ final class StudyKitTests: XCTestCase {
         XCTAssertFalse(report.chartsRendered)
         XCTAssertEqual(report.warnings.count, 1)
         XCTAssertTrue(report.warnings[0].contains("gnuplot not found — install it with"), report.warnings[0])
-        XCTAssertEqual(try files(in: dir), ["demo.md", "error-vs-length.dat", "error-vs-length.gp", "errors.csv"])
+        XCTAssertEqual(try files(in: dir), ["demo.md", "error-vs-length.dat", "error-vs-length.gp", "errors.csv", "run.json"])
         let md = try String(contentsOf: report.markdown, encoding: .utf8)
         XCTAssertTrue(md.contains("Charts were not rendered:** gnuplot not found — install it with"), md)
         XCTAssertFalse(md.contains("error-vs-length.png"), "no link to an image that does not exist")
@@ -296,7 +296,7 @@ final class StudyKitTests: XCTestCase {
         XCTAssertTrue(report.chartsRendered)
         XCTAssertEqual(report.warnings, [])
         XCTAssertEqual(try files(in: dir), ["demo.md", "error-vs-length.dat", "error-vs-length.gp", "error-vs-length.png",
-                                            "error-vs-length.svg", "errors.csv"])
+                                            "error-vs-length.svg", "errors.csv", "run.json"])
         XCTAssertEqual(report.files.map(\.lastPathComponent).sorted(), try files(in: dir))
         let md = try String(contentsOf: report.markdown, encoding: .utf8)
         for expected in ["# Demo study", "**Claim** (Sun et al. 2024, §2.5). Errors stay below the tolerance.",

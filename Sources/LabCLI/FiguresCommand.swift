@@ -1,0 +1,70 @@
+// FiguresCommand.swift — `lab figures`: every study, one report.
+import ArgumentParser
+import Foundation
+import Layers
+import StudyKit
+import Studies
+import TensorCore
+
+struct FiguresCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "figures",
+        abstract: "Run every study (reusing fresh cached results) and write REPORT.md with all tables and figures.",
+        discussion: """
+        Each study writes into <out>/<name>/; a study whose run.json matches the preset and seed and is
+        newer than the lab executable is reused (--force reruns everything). A study that fails or is
+        missing its inputs appears in the report as failed with its error. Exit status 0 when every
+        study passed, 1 otherwise.
+
+        Examples:
+          lab figures --quick
+          lab figures --out report
+        """)
+
+    @Option(name: .long, help: "Output directory (studies in <out>/<name>/, the report in <out>/REPORT.md).") var out: String = "results"
+    @Flag(name: .long, help: "Smallest presets (CI-sized).") var quick = false
+    @Flag(name: .long, help: "Largest presets.") var full = false
+    @Flag(name: .long, help: "Rerun studies even when fresh cached results exist.") var force = false
+    @Option(name: .long, help: "Seed.") var seed: UInt64 = 0
+    @Option(name: .long, parsing: .upToNextOption, help: "Only these studies (default: all).") var only: [String] = []
+
+    func validate() throws {
+        if quick && full { throw ValidationError("--quick and --full exclude each other; pass one") }
+    }
+
+    func run() throws {
+        let preset: Preset = quick ? .quick : full ? .full : .standard
+        let root = URL(fileURLWithPath: out)
+        let studies = try only.isEmpty ? StudyCatalog.all : only.map { try StudyCatalog.named($0) }
+        let binaryDate = (try? FileManager.default.attributesOfItem(atPath: CommandLine.arguments[0])[.modificationDate] as? Date) ?? .distantPast
+        var entries: [ReportEntry] = []
+        for study in studies {
+            var cmd = "lab study \(study.name)" + (quick ? " --quick" : full ? " --full" : "")
+            if seed != 0 { cmd += " --seed \(seed)" }
+            let dir = root.appendingPathComponent(study.name)
+            if !force, let rec = RunRecord.read(in: dir), rec.preset == preset.rawValue, rec.seed == seed, rec.finished > binaryDate {
+                print("\(study.name): cached (\(rec.passed ? "PASS" : "FAIL"))")
+                entries.append(.init(name: study.name, title: study.title, claim: study.claim, command: cmd, outcome: .finished(passed: rec.passed, reused: true)))
+                continue
+            }
+            do {
+                let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
+                report.warnings.forEach { fputs("lab: warning: \(study.name): \($0)\n", stderr) }
+                print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
+                entries.append(.init(name: study.name, title: study.title, claim: study.claim, command: cmd, outcome: .finished(passed: result.verdict.passed, reused: false)))
+            } catch {
+                let msg = Lab.oneLine(error)
+                fputs("lab: error: \(study.name): \(msg)\n", stderr)
+                entries.append(.init(name: study.name, title: study.title, claim: study.claim, command: cmd, outcome: .error(msg)))
+            }
+        }
+        var cmd = "lab figures" + (quick ? " --quick" : full ? " --full" : "")
+        if out != "results" { cmd += " --out \(out)" }
+        let md = Report.markdown(entries, root: root, command: cmd)
+        let url = root.appendingPathComponent("REPORT.md")
+        try AtomicFile.write(md, to: url)
+        print("report: \(url.path)")
+        let ok = entries.allSatisfy { if case .finished(true, _) = $0.outcome { return true } else { return false } }
+        if !ok { throw ExitCode(1) }
+    }
+}
