@@ -51,8 +51,6 @@ struct Lab: ParsableCommand {
     }
 }
 
-/// A study or command that ran but whose claims did not hold (exit status 2, with the reason).
-struct StudyFailure: Error, CustomStringConvertible { let description: String }
 
 struct VersionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the lab's version, threads and BLAS.")
