@@ -201,9 +201,11 @@ public struct FlopsStudy: Study {
                                    points: Self.contextGrid.map { (Double($0), attn.flopsPerToken(context: $0) / 1e6) }, mark: .lines))
         series.append(Chart.Series("counted by the tensor core", styleKey: "counted",
                                    points: counted.map { (Double($0.1), $0.2.countedComparable / 1e6) }, mark: .points))
+        let ys = series.flatMap(\.ys)
+        let yHi = 1.6 * ys.max()!   // linear y from 0, headroom for the legend (top left)
         let chart = Chart(name: "flops-vs-context", title: "Forward FLOPs per token vs context, \(sweepShape.name) layer shape (D = \(sweepShape.width))",
                           x: .init("context T", unit: "tokens", log: true, range: 400...40000),
-                          y: .init("forward FLOPs per token", unit: "MFLOP", log: true),
+                          y: .init("forward FLOPs per token", unit: "MFLOP", range: 0...yHi),
                           series: series, key: .topLeft)
 
         // 4. The paper's FLOP matching for Fig. 2 (ttt-spec.md §5), analytic.
