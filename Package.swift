@@ -8,17 +8,14 @@
 import PackageDescription
 import Foundation
 
-/// Inner-model plugins: every folder under `Plugins/` is a target of the same name that depends on
-/// `Layers` only, and its `Tests/` subfolder (if any) a test target `<Name>Tests`. Nothing to edit
-/// here to add one: `Zoo` depends on each plugin found, and its build-tool plugin
-/// `RegisterInnerModels` (Sources/BuildTools) generates the registry from the plugins' sources.
+/// Inner-model plugins: each name is a folder under `Plugins/`, a target of the same name that depends
+/// on `Layers` only (its `Tests/` subfolder, if any, is a test target `<Name>Tests`). `Zoo` depends on
+/// every one, and its build-tool plugin `RegisterInnerModels` (Sources/BuildTools) generates the
+/// registry from their sources. The line below is the one line a new plugin adds here: `lab plugin new`
+/// and `lab plugin remove` edit it. (A folder scan alone is not enough: SwiftPM caches this manifest by
+/// its text, so a new folder would go unseen until the text changes.)
+let innerModelPlugins: [String] = ["DeltaNet", "Momentum", "NadarayaWatson", "TTTLinear", "TTTMLP"]
 let pluginsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Plugins")
-let innerModelPlugins: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: pluginsDir.path)) ?? [])
-    .filter { name in
-        var isDir: ObjCBool = false
-        return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: pluginsDir.appendingPathComponent(name).path, isDirectory: &isDir) && isDir.boolValue
-    }
-    .sorted()
 
 func pluginFolderHas(_ name: String, _ entry: String) -> Bool {
     FileManager.default.fileExists(atPath: pluginsDir.appendingPathComponent(name).appendingPathComponent(entry).path)

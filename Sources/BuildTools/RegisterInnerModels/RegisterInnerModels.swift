@@ -19,6 +19,13 @@ struct RegisterInnerModels: BuildToolPlugin {
                 inputs.append(file.url)
             }
         }
+        // Folders under Plugins/ that Package.swift's innerModelPlugins line does not list: a warning.
+        let registered = Set(target.recursiveTargetDependencies.map(\.name))
+        let folders = (try? FileManager.default.contentsOfDirectory(atPath: pluginsDir)) ?? []
+        for f in folders.sorted() where !f.hasPrefix(".") && !registered.contains(f) {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: pluginsDir + f, isDirectory: &isDir), isDir.boolValue { args += ["--unlisted", f] }
+        }
         let output = context.pluginWorkDirectoryURL.appendingPathComponent("InnerModels.generated.swift")
         return [.buildCommand(displayName: "Registering inner-model plugins for \(target.name)",
                               executable: try context.tool(named: "InnerModelScanner").url,
