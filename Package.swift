@@ -8,18 +8,28 @@
 import PackageDescription
 import Foundation
 
-/// Inner-model plugins: every folder under `Plugins/` is a target of the same name that depends on
-/// `Layers` only. Nothing to edit here to add one: `Zoo` imports each plugin it finds.
+/// Inner-model plugins: each name is a folder under `Plugins/`, a target of the same name that depends
+/// on `Layers` only (its `Tests/` subfolder, if any, is a test target `<Name>Tests`). `Zoo` depends on
+/// every one, and its build-tool plugin `RegisterInnerModels` (Sources/BuildTools) generates the
+/// registry from their sources. The line below is the one line a new plugin adds here: `lab plugin new`
+/// and `lab plugin remove` edit it. (A folder scan alone is not enough: SwiftPM caches this manifest by
+/// its text, so a new folder would go unseen until the text changes.)
+let innerModelPlugins: [String] = ["DeltaNet", "Momentum", "NadarayaWatson", "TTTLinear", "TTTMLP"]
 let pluginsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Plugins")
-let innerModelPlugins: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: pluginsDir.path)) ?? [])
-    .filter { name in
-        var isDir: ObjCBool = false
-        return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: pluginsDir.appendingPathComponent(name).path, isDirectory: &isDir) && isDir.boolValue
-    }
-    .sorted()
 
-let pluginTargets: [Target] = innerModelPlugins.map { name in
-    .target(name: name, dependencies: ["Layers", "TensorCore"], path: "Plugins/\(name)", exclude: ["README.md"])
+func pluginFolderHas(_ name: String, _ entry: String) -> Bool {
+    FileManager.default.fileExists(atPath: pluginsDir.appendingPathComponent(name).appendingPathComponent(entry).path)
+}
+let pluginTargets: [Target] = innerModelPlugins.flatMap { name -> [Target] in
+    let dir = pluginsDir.appendingPathComponent(name).path
+    let extras = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+        .filter { !$0.hasSuffix(".swift") && !$0.hasPrefix(".") }.sorted()          // README.md, Tests/, …
+    var t: [Target] = [.target(name: name, dependencies: ["Layers", "TensorCore"], path: "Plugins/\(name)", exclude: extras)]
+    if pluginFolderHas(name, "Tests") {
+        t.append(.testTarget(name: "\(name)Tests", dependencies: [.target(name: name), "Zoo", "Layers", "TensorCore"],
+                             path: "Plugins/\(name)/Tests"))
+    }
+    return t
 }
 
 /// Non-source files inside `Studies/` (each study's README, committed figures and tables).
@@ -51,7 +61,12 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "TensorCore", dependencies: ["CBLAS"]),
         .target(name: "Layers", dependencies: ["TensorCore"]),
-        .target(name: "Zoo", dependencies: ["Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) }),
+        .target(name: "Zoo", dependencies: ["Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) },
+                plugins: ["RegisterInnerModels"]),
+        // Build tools: the registry generator (a host executable) and the build-tool plugin that runs it.
+        .executableTarget(name: "InnerModelScanner", path: "Sources/BuildTools/InnerModelScanner"),
+        .plugin(name: "RegisterInnerModels", capability: .buildTool(), dependencies: ["InnerModelScanner"],
+                path: "Sources/BuildTools/RegisterInnerModels"),
         .target(name: "Models", dependencies: ["Zoo", "Layers", "TensorCore"]),
         .target(name: "StudyKit", dependencies: ["TensorCore"]),
         .target(name: "Studies", dependencies: ["StudyKit", "Models", "Zoo", "Layers", "TensorCore"], path: "Studies",

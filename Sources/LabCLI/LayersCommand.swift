@@ -33,10 +33,14 @@ struct LayersCommand: ParsableCommand {
         print("\nInner-model plugins (Plugins/<Name>/, used as ttt-<name>):\n")
         var prow: [[String]] = []
         for m in InnerModelRegistry.all {
-            prow.append([m.name, "\(m.stateFloats(d: cfg.headDim))", m.hasDual ? "dual + primal" : "primal only",
+            let np = m is NonparametricInnerModel.Type
+            prow.append([m.name, m.stateDescription(d: cfg.headDim),
+                         np ? "memory (causal prefill)" : m.hasDual ? "dual + primal" : "primal only",
+                         np ? "none (append)" : m.gradientIsDifferentiable ? "hand-written" : "derived (1st-order)",
                          String(format: "%.1f", m.defaultBaseLR), m.summary])
         }
-        printTable(["plugin", "state floats/head", "forms", "η_base", "about"], prow)
+        printTable(["plugin", "state floats/head", "forms", "inner gradient", "η_base", "about"], prow)
+        print("\nAdd one: lab plugin new MyModel; check one: lab plugin check NAME (see Plugins/README.md).")
     }
 
     func describe(_ name: String) -> String {
@@ -46,7 +50,10 @@ struct LayersCommand: ParsableCommand {
         case "mamba": return "Mamba S6 selective SSM block (E = 2, N = 16)"
         default:
             let m = name.hasSuffix("-m")
+            let plugin = String(name.dropFirst(4).dropLast(m ? 2 : 0))
+            let grows = (try? InnerModelRegistry.named(plugin)).map { $0 is NonparametricInnerModel.Type } ?? false
             return "TTT layer" + (m ? ", Mamba backbone (shared Q/K + convs + gate)" : ", Transformer backbone")
+                + (grows ? "; nonparametric: state grows with context" : "")
         }
     }
 }

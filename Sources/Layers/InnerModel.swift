@@ -22,6 +22,20 @@ public struct InnerParamSpec: Sendable {
 /// All tensors are batched over N = B·H (sequences × heads). Every function must be built from
 /// differentiable TensorCore ops: training differentiates through the inner loop.
 ///
+/// Required: `name`, `parameters(headDim:)`, `forward`. Optional, with defaults:
+/// * `gradient` — derived by reverse-mode autodiff of `forward` when not written by hand. The
+///   derived gradient has exact values but is a stop-gradient in the outer graph (TensorCore is
+///   first-order), so outer training through it is first-order; hand-write it to train k/v.
+/// * `dual` — nil: the layer uses the primal form.
+/// * `optimizerState` + `update` — extra inner-optimizer state (momentum) and the update rule;
+///   default plain mini-batch GD `θ_i = θ⁰ − step_i` (spec §1.6).
+/// * `configure` — layer options the model requires (e.g. no inner LN/residual for DeltaNet).
+/// * `innerFlopsPerToken`, `summary`, `defaultBaseLR`.
+///
+/// **State layout.** The layer's inner state is `parameters ++ optimizerState` (in that order):
+/// `forward`, `gradient` and `dual` receive all of it and read the parameters by index; `gradient`
+/// returns one tensor per *parameter*; `update` and `dual` return the full state.
+///
 /// ```swift
 /// enum MyInner: InnerModel {
 ///     static let name = "my-model"
@@ -43,7 +57,8 @@ public protocol InnerModel {
     static func parameters(headDim d: Int) -> [InnerParamSpec]
     /// z = f_res(x; θ): x [N, n, d], θ[i] [N, shape_i] → z [N, n, d].
     static func forward(_ x: Tensor, _ θ: [Tensor]) -> Tensor
-    /// Σ_j w_j ∇_θ ℓ_j at θ, where δ_j = ∂ℓ_j/∂z_j: x, delta [N, n, d]; weights [N, n, 1] → shapes of θ.
+    /// Σ_j w_j ∇_θ ℓ_j at θ, where δ_j = ∂ℓ_j/∂z_j: x, delta [N, n, d]; weights [N, n, 1] → one tensor
+    /// per parameter. Optional: the default derives it by autodiff (first-order in training).
     static func gradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor]
     /// Dual form of one mini-batch (spec §1.7–1.8), or nil to let the layer use the primal form.
     /// q, k [N, b, d]; E [N, b, b] with E_ij = c_i·η_j; `delta(z)` = ∂ℓ/∂z. Returns the pre-LN outputs
@@ -52,6 +67,17 @@ public protocol InnerModel {
                      delta: (Tensor) -> Tensor) -> (z: Tensor, next: [Tensor])?
     /// Analytic inner-loop FLOPs per token per head (spec §5).
     static func innerFlopsPerToken(d: Int, b: Int, dual: Bool) -> Double
+    /// Extra per-head state of the inner optimizer (momentum buffers, …), zeros at the start of each
+    /// sequence, never learned by the outer loop. It follows the parameters in the state. Default: none.
+    static func optimizerState(headDim d: Int) -> [InnerParamSpec]
+    /// The state used for token i of a mini-batch, from the state at the mini-batch start `θ⁰`
+    /// (parameters ++ optimizer state) and the plain GD step `step_i = c_i·Σ_{j≤i} η_j ∇ℓ_j(θ⁰)`
+    /// (one tensor per parameter). The state after the last token starts the next mini-batch, in
+    /// prefill and in decode alike. Default (spec §1.6): `θ_i = θ⁰ − step_i`.
+    static func update(_ θ0: [Tensor], step: [Tensor]) -> [Tensor]
+    /// Layer options this model requires; `TTTLayer.init` applies them over the caller's.
+    /// Default: none.
+    static func configure(_ config: inout LayerConfig)
 }
 
 extension InnerModel {
@@ -59,11 +85,65 @@ extension InnerModel {
     public static var defaultBaseLR: Float { 1.0 }
     public static func dual(_ θ: [Tensor], q: Tensor, k: Tensor, E: Tensor, bias: Bool,
                             delta: (Tensor) -> Tensor) -> (z: Tensor, next: [Tensor])? { nil }
-    /// State floats per head (θ only; decode also keeps an accumulator of the same size).
-    public static func stateFloats(d: Int) -> Int { parameters(headDim: d).reduce(0) { $0 + $1.shape.reduce(1, *) } }
+    public static func optimizerState(headDim d: Int) -> [InnerParamSpec] { [] }
+    public static func update(_ θ0: [Tensor], step: [Tensor]) -> [Tensor] {
+        θ0.indices.map { $0 < step.count ? θ0[$0] - step[$0] : θ0[$0] }
+    }
+    public static func configure(_ config: inout LayerConfig) {}
+    /// A rough default: two passes of `forward`'s cost are unknown to the lab, so 0 (override it).
+    public static func innerFlopsPerToken(d: Int, b: Int, dual: Bool) -> Double { 0 }
+
+    /// Derived gradient (the default when a plugin does not write one): `Σ_j w_j J_jᵀ δ_j` by
+    /// reverse-mode autodiff of `Σ ⟨w ⊙ δ, forward(x; θ)⟩` on detached copies. Exact values; in the
+    /// outer graph it is a constant (first-order), since TensorCore's VJPs are not differentiable.
+    public static func gradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor] {
+        derivedGradient(x, θ, delta: delta, weights: weights)
+    }
+
+    /// `gradient` by autodiff (see the default `gradient`); callable from a hand-written one.
+    public static func derivedGradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor] {
+        let p = parameters(headDim: x.dim(-1)).count
+        let saved = GradMode.enabled
+        GradMode.enabled = true
+        defer { GradMode.enabled = saved }
+        let leaves = θ.prefix(p).map { $0.copy().requiringGrad() }
+        let rest = θ.dropFirst(p).map { $0.detached() }
+        let u = withNoGrad { delta * weights }.detached()
+        let z = forward(x.detached(), leaves + rest)
+        (z * u).sum().backward()
+        return leaves.map { $0.grad ?? Tensor(zeros: $0.shape) }
+    }
+
+    /// True when `gradient` carries the outer graph (hand-written from differentiable ops); false for
+    /// the derived default, whose outer training is first-order.
+    public static var gradientIsDifferentiable: Bool {
+        if self is NonparametricInnerModel.Type { return true }
+        let d = 2
+        let θ = (parameters(headDim: d) + optimizerState(headDim: d)).map { Tensor(repeating: 0.1, shape: [1] + $0.shape).requiringGrad() }
+        let x = Tensor([0.3, -0.2], shape: [1, 1, d]).requiringGrad()
+        let saved = GradMode.enabled
+        GradMode.enabled = true
+        defer { GradMode.enabled = saved }
+        let g = gradient(x, θ, delta: x * 1, weights: Tensor(repeating: 1, shape: [1, 1, 1]))
+        return g.contains { $0.requiresGrad }
+    }
+
+    /// State floats per head: parameters and optimizer state (decode also keeps a gradient
+    /// accumulator of the parameters' size).
+    public static func stateFloats(d: Int) -> Int {
+        (parameters(headDim: d) + optimizerState(headDim: d)).reduce(0) { $0 + $1.shape.reduce(1, *) }
+    }
+    /// Floats per head of the gradient accumulator decode keeps.
+    public static func accumulatorFloats(d: Int) -> Int { parameters(headDim: d).reduce(0) { $0 + $1.shape.reduce(1, *) } }
+    /// The decode state per head, in words, for `lab layers`.
+    public static func stateDescription(d: Int) -> String {
+        if let np = self as? NonparametricInnerModel.Type { return np.memoryDescription(d: d) }
+        return "\(stateFloats(d: d)) (fixed)"
+    }
     public static var hasDual: Bool {
+        if self is NonparametricInnerModel.Type { return false }
         let d = 2, one = Tensor(zeros: [1, 1, d])
-        let θ = parameters(headDim: d).map { Tensor(zeros: [1] + $0.shape) }
+        let θ = (parameters(headDim: d) + optimizerState(headDim: d)).map { Tensor(zeros: [1] + $0.shape) }
         return withNoGrad { dual(θ, q: one, k: one, E: Tensor(zeros: [1, 1, 1]), bias: true, delta: { $0 }) } != nil
     }
 }
@@ -80,4 +160,50 @@ public func lnL2Backward(_ z: Tensor, target: Tensor, gamma: Tensor, beta: Tenso
     let g = (zhat * gamma + beta - target) * gamma
     let num = g * m - g.sum(axis: -1, keepDims: true) - zhat * (g * zhat).sum(axis: -1, keepDims: true)
     return num * rstd * (1 / m)
+}
+
+/// A nonparametric inner learner (paper Theorem 2, spec §4): its state is the growing list of past
+/// training pairs — key view k_s, label y_s (the lab's target, `v − k` with the residual, else `v`)
+/// and gated rate η_s. "Training" appends a pair; the prediction reads the whole memory. The TTT
+/// layer runs such a learner on its own path: prefill is one causal, attention-like computation over
+/// the sequence and decode keeps the memory (its state grows by one pair per token). There is no θ,
+/// no gradient, no mini-batch step and no c_i; RoPE at t mod b, η, inner LN/residual, post-norm and
+/// the output projection are the layer's, as for any plugin.
+///
+/// ```swift
+/// enum KernelInner: NonparametricInnerModel {
+///     static let name = "kernel"
+///     static func predict(_ q: Tensor, keys: Tensor, labels: Tensor, eta: Tensor) -> Tensor { … }
+///     static func predictFlopsPerToken(d: Int, context: Int) -> Double { Double(4 * d * context) }
+/// }
+/// ```
+public protocol NonparametricInnerModel: InnerModel {
+    /// Predictions z for n queries q [N, n, d] from a memory of m ≥ n pairs: keys, labels [N, m, d],
+    /// eta [N, m, 1]. The queries are the last n tokens of the memory: query i (0-based) may read
+    /// rows 0…m−n+i only (causal). Differentiable in every input.
+    static func predict(_ q: Tensor, keys: Tensor, labels: Tensor, eta: Tensor) -> Tensor
+    /// Analytic FLOPs per token per head with `context` tokens in memory.
+    static func predictFlopsPerToken(d: Int, context: Int) -> Double
+    /// Floats stored per token per head (default 2d + 1: key, label, η).
+    static func memoryFloatsPerToken(d: Int) -> Int
+}
+
+extension NonparametricInnerModel {
+    public static func parameters(headDim d: Int) -> [InnerParamSpec] { [] }
+    public static func memoryFloatsPerToken(d: Int) -> Int { 2 * d + 1 }
+    /// Not used: a nonparametric learner has no θ (the layer calls `predict`).
+    public static func forward(_ x: Tensor, _ θ: [Tensor]) -> Tensor {
+        preconditionFailure("\(name) is nonparametric: the TTT layer calls predict(_:keys:labels:eta:), not forward")
+    }
+    public static func gradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor] { [] }
+    public static func innerFlopsPerToken(d: Int, b: Int, dual: Bool) -> Double { predictFlopsPerToken(d: d, context: b) }
+    public static func memoryDescription(d: Int) -> String { "\(memoryFloatsPerToken(d: d))·t (grows with context t)" }
+}
+
+/// Boolean causal mask for n queries over m memory rows as an additive [n, m] tensor: 0 where
+/// query i may read row s (s ≤ m − n + i), −∞ elsewhere.
+public func memoryCausalMask(queries n: Int, memory m: Int) -> Tensor {
+    let mask = Tensor(zeros: [n, m])
+    for i in 0..<n { for s in max(0, m - n + i + 1)..<max(m, m - n + i + 1) { mask.data[i * m + s] = -.infinity } }
+    return mask
 }

@@ -36,6 +36,8 @@ public final class TTTLayer: SequenceLayer {
     /// θ_init per head: shapes [H] + spec.shape (zeros and frozen when `learnableW0` is off).
     public let theta: [Tensor]
     let specs: [InnerParamSpec]
+    /// The inner optimizer's extra state (momentum, …): zeros per sequence, after θ in the state.
+    let optSpecs: [InnerParamSpec]
 
     public var H: Int { config.heads }
     public var d: Int { config.headDim }
@@ -44,6 +46,8 @@ public final class TTTLayer: SequenceLayer {
     public var baseLR: Float { opts.baseLR ?? inner.defaultBaseLR }
 
     public init(config: LayerConfig, inner: InnerModel.Type, rng: inout RNG) throws {
+        var config = config
+        inner.configure(&config)                       // options the inner model requires
         try config.validate()
         self.config = config
         self.inner = inner
@@ -63,6 +67,7 @@ public final class TTTLayer: SequenceLayer {
         innerGamma = Init.ones([H, d]); innerBeta = Init.zeros([H, d])
         postGamma = Init.ones([D]); postBeta = Init.zeros([D])
         specs = inner.parameters(headDim: d)
+        optSpecs = inner.optimizerState(headDim: d)
         var th: [Tensor] = []
         for s in specs {
             let frozen = !config.ttt.learnableW0 || (s.isBias && !config.ttt.innerBias)
@@ -196,11 +201,14 @@ public final class TTTLayer: SequenceLayer {
         return MixerInputs(q: q, k: k, v: v, eta: tokenEta(h), c: tokenScale(), gamma: gamma, beta: beta)
     }
 
-    /// θ_init replicated per sequence: [B·H, …] for each inner parameter.
-    public func initialState(batch: Int) -> [Tensor] { theta.map { perSequence($0, batch: batch) } }
+    /// θ_init replicated per sequence: [B·H, …] for each inner parameter, then the optimizer state (zeros).
+    public func initialState(batch: Int) -> [Tensor] {
+        theta.map { perSequence($0, batch: batch) } + optSpecs.map { Tensor(zeros: [batch * H] + $0.shape) }
+    }
 
     /// The inner loop over all mini-batches (dual or primal form): per-head outputs q + LN(z), [B·H, T, d].
     public func innerLoop(_ m: MixerInputs, batch: Int) -> Tensor {
+        if let np = inner as? NonparametricInnerModel.Type { return memoryLoop(m, np) }
         let T = m.q.dim(1)
         var θ = initialState(batch: batch)
         var outs: [Tensor] = []
@@ -239,14 +247,20 @@ public final class TTTLayer: SequenceLayer {
                                    weights: eta.slice(axis: 1, i, i + 1))
             acc = acc.map { zip($0, g).map { $0 + $1 } } ?? g
             let ci = c.slice(axis: 1, i, i + 1).reshape([1])
-            θi = zip(θ0, acc!).enumerated().map { j, p in frozenBias(j) ? p.0 : p.0 - p.1 * ci }
+            θi = updated(θ0, step: acc!.map { $0 * ci })
             zs.append(inner.forward(q.slice(axis: 1, i, i + 1), θi))
         }
         return (concat(zs, axis: 1), θi)
     }
 
     /// True when parameter j is a bias and biases are switched off (it stays zero).
-    public func frozenBias(_ j: Int) -> Bool { specs[j].isBias && !opts.innerBias }
+    public func frozenBias(_ j: Int) -> Bool { j < specs.count && specs[j].isBias && !opts.innerBias }
+
+    /// The plugin's update rule (default θ⁰ − step, spec §1.6) with frozen biases' steps zeroed.
+    func updated(_ θ0: [Tensor], step: [Tensor]) -> [Tensor] {
+        let s = step.indices.map { frozenBias($0) ? Tensor(zeros: step[$0].shape) : step[$0] }
+        return inner.update(θ0, step: s)
+    }
 
     // MARK: decode (spec §2)
 
@@ -256,23 +270,25 @@ public final class TTTLayer: SequenceLayer {
         var thetaStart: [Tensor]
         var acc: [Tensor]
         var convHistory: Tensor?
-        init(thetaStart: [Tensor], convHistory: Tensor?) {
+        init(thetaStart: [Tensor], parameters p: Int, convHistory: Tensor?) {
             self.thetaStart = thetaStart
-            self.acc = thetaStart.map { Tensor(zeros: $0.shape) }
+            self.acc = thetaStart.prefix(p).map { Tensor(zeros: $0.shape) }
             self.convHistory = convHistory
         }
-        public var bytes: Int { 4 * (thetaStart.reduce(0) { $0 + $1.count } * 2 + (convHistory?.count ?? 0)) }
+        public var bytes: Int { 4 * ((thetaStart + acc).reduce(0) { $0 + $1.count } + (convHistory?.count ?? 0)) }
     }
 
     public func makeState(batch: Int) -> LayerState {
         withNoGrad {
-            State(thetaStart: theta.map { perSequence($0, batch: batch).copy() },
-                  convHistory: opts.backbone == .mamba ? Tensor(zeros: [batch, config.convWidth - 1, D]) : nil)
+            let conv = opts.backbone == .mamba ? Tensor(zeros: [batch, config.convWidth - 1, D]) : nil
+            if inner is NonparametricInnerModel.Type { return MemoryState(convHistory: conv) }
+            return State(thetaStart: initialState(batch: batch).map { $0.copy() }, parameters: specs.count, convHistory: conv)
         }
     }
 
     /// Token-by-token primal form from the cache (spec §2). x [B, t, D] → [B, t, D].
     public func step(_ h: Tensor, state: LayerState) -> Tensor {
+        if let ms = state as? MemoryState, let np = inner as? NonparametricInnerModel.Type { return memoryStep(h, ms, np) }
         guard let st = state as? State else { preconditionFailure("TTTLayer.step: state of another layer kind") }
         return withNoGrad {
             let (B, t) = (h.dim(0), h.dim(1))
@@ -293,12 +309,12 @@ public final class TTTLayer: SequenceLayer {
                 let g = inner.gradient(kj, st.thetaStart, delta: dz, weights: eta.slice(axis: 1, j, j + 1))
                 st.acc = zip(st.acc, g).map { $0 + $1 }
                 let ci = c.data[i]
-                let θ = st.thetaStart.indices.map { frozenBias($0) ? st.thetaStart[$0] : st.thetaStart[$0] - st.acc[$0] * ci }
+                let θ = updated(st.thetaStart, step: st.acc.map { $0 * ci })
                 outs.append(innerOutput(q: qj, z: inner.forward(qj, θ), gamma: gamma, beta: beta))
                 st.position += 1
                 if i == b - 1 {                                              // commit at the end of the mini-batch
                     st.thetaStart = θ
-                    st.acc = θ.map { Tensor(zeros: $0.shape) }
+                    st.acc = st.acc.map { Tensor(zeros: $0.shape) }
                 }
             }
             return outputProjection(outs.count == 1 ? outs[0] : concat(outs, axis: 1), h: h)
@@ -312,11 +328,15 @@ public final class TTTLayer: SequenceLayer {
         let bEff = min(b, max(context, 1))
         var f = Double(8 * D * D + 2 * D * H)
         if opts.backbone == .mamba { f += Double(4 * D * config.convWidth) }
+        if let np = inner as? NonparametricInnerModel.Type { return f + Double(H) * np.predictFlopsPerToken(d: d, context: max(context, 1)) }
         return f + Double(H) * inner.innerFlopsPerToken(d: d, b: bEff, dual: opts.dual)
     }
 
-    /// θ and the accumulators (2× the inner state), plus the conv history.
+    /// θ (and optimizer state) plus the gradient accumulators, plus the conv history; a
+    /// nonparametric learner's memory grows with the context.
     public func stateBytes(context: Int) -> Int {
-        4 * (2 * H * inner.stateFloats(d: d) + (opts.backbone == .mamba ? (config.convWidth - 1) * D : 0))
+        let conv = opts.backbone == .mamba ? (config.convWidth - 1) * D : 0
+        if let np = inner as? NonparametricInnerModel.Type { return 4 * (H * context * np.memoryFloatsPerToken(d: d) + conv) }
+        return 4 * (H * (inner.stateFloats(d: d) + inner.accumulatorFloats(d: d)) + conv)
     }
 }

@@ -1,15 +1,31 @@
 // Registry.swift — every sequence layer and inner-model plugin by name (Zoology-style).
 import Layers
 import TensorCore
-import TTTLinear
-import TTTMLP
 
-/// Inner-model plugins (one per folder under `Plugins/`).
+/// Inner-model plugins (one per folder under `Plugins/`), found at build time: the build-tool plugin
+/// `RegisterInnerModels` scans every plugin folder for public types conforming to `InnerModel` and
+/// generates `discoveredInnerModels` (see Sources/BuildTools). Adding a folder is all it takes.
+///
+/// ```swift
+/// let mlp = try InnerModelRegistry.named("mlp")     // MLPInner.self
+/// ```
 public enum InnerModelRegistry {
+    /// The paper's two plugins first, then the rest by folder name.
+    static let paperOrder = ["linear", "mlp"]
+
     /// All plugins, in display order.
-    public static let all: [InnerModel.Type] = [LinearInner.self, MLPInner.self]
+    public static let all: [InnerModel.Type] = {
+        let found = discoveredInnerModels.map { $0.type }
+        let paper = paperOrder.compactMap { n in found.first { $0.name == n } }
+        return paper + found.filter { !paperOrder.contains($0.name) }
+    }()
 
     public static var names: [String] { all.map { $0.name } }
+
+    /// The folder under `Plugins/` that holds the plugin `name`.
+    public static func folder(of name: String) -> String? {
+        discoveredInnerModels.first { $0.type.name == name }?.folder
+    }
 
     /// The plugin called `name`, or an error suggesting the nearest one.
     public static func named(_ name: String) throws -> InnerModel.Type {

@@ -1,0 +1,308 @@
+// PluginCommand.swift — `lab plugin new NAME` (scaffold an inner-model plugin) and `lab plugin check NAME`.
+import ArgumentParser
+import Foundation
+import Layers
+import TensorCore
+import Zoo
+
+struct PluginCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plugin",
+        abstract: "Create and check inner-model plugins (Plugins/<Name>/, used as ttt-<name>).",
+        discussion: """
+        Walk-through (Plugins/README.md):
+          lab plugin new MyModel          # writes Plugins/MyModel/ (model, README, test)
+          swift build                      # the new plugin is registered at build time
+          lab layers                       # ttt-my-model is listed
+          lab plugin check my-model        # gradient, dual ≡ primal, decode ≡ prefill, causality, outer gradients
+          lab plugin remove MyModel        # deletes the folder and its name in Package.swift
+        """,
+        subcommands: [PluginNewCommand.self, PluginCheckCommand.self, PluginRemoveCommand.self])
+}
+
+// MARK: new
+
+struct PluginNewCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "new",
+        abstract: "Scaffold Plugins/<Name>/ with a compiling inner model, a README and its test.",
+        discussion: """
+        NAME is an UpperCamelCase Swift identifier (e.g. MyModel). The plugin is registered as the
+        kebab-case name (my-model) and its layer as ttt-my-model, with no edit outside its folder:
+        the folder becomes a target (and Tests/ a test target) through one line of Package.swift, which
+        this command edits (the `innerModelPlugins` list), and Zoo's build-tool plugin finds its
+        InnerModel type. Run from the package root, or pass --root.
+        """)
+
+    @Argument(help: "Plugin name, UpperCamelCase (the folder and module name).") var name: String
+    @Option(name: .long, help: "Package root (holds Package.swift and Plugins/).") var root: String = "."
+
+    func run() throws {
+        let kebab = try PluginScaffold.validate(name, existing: InnerModelRegistry.names)
+        let rootURL = URL(fileURLWithPath: root)
+        let dir = rootURL.appendingPathComponent("Plugins").appendingPathComponent(name)
+        guard !FileManager.default.fileExists(atPath: dir.path) else {
+            throw LabError.badConfig("Plugins/\(name) already exists: choose another name or remove the folder")
+        }
+        let manifest = try PackageLine(root: rootURL)
+        let files = PluginScaffold.files(name: name, kebab: kebab)
+        for (rel, text) in files.sorted(by: { $0.key < $1.key }) {
+            let url = dir.appendingPathComponent(rel)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+            print("wrote Plugins/\(name)/\(rel)")
+        }
+        try manifest.write(manifest.names + [name])
+        print("added \"\(name)\" to innerModelPlugins in Package.swift")
+        print("""
+
+        Next:
+          swift build                  # registers \(name)Inner as '\(kebab)'
+          lab layers                   # lists ttt-\(kebab)
+          lab plugin check \(kebab)
+          swift test --filter \(name)Tests
+        """)
+    }
+}
+
+/// The files `lab plugin new` writes, and the name rules.
+enum PluginScaffold {
+    /// Target names the package already uses (a plugin folder becomes a target of its name, and `<Name>Tests`).
+    static let reserved: Set<String> = ["CBLAS", "TensorCore", "Layers", "Zoo", "Models", "StudyKit", "Studies", "LabCLI",
+                                        "InnerModelScanner", "RegisterInnerModels", "ArgumentParser", "Foundation", "XCTest",
+                                        "Swift", "Dispatch", "Glibc", "Darwin", "TTTLab"]
+
+    /// "MyModel" → "my-model", "GatedMLP" → "gated-mlp".
+    static func kebab(_ s: String) -> String {
+        let c = Array(s)
+        var out = ""
+        for i in c.indices {
+            let ch = c[i]
+            if ch.isUppercase && i > 0 && (c[i - 1].isLowercase || c[i - 1].isNumber || (i + 1 < c.count && c[i + 1].isLowercase && c[i - 1].isUppercase)) {
+                out += "-"
+            }
+            out += ch.lowercased()
+        }
+        return out
+    }
+
+    /// Checks the name; returns its registry name.
+    static func validate(_ name: String, existing: [String]) throws -> String {
+        let ok = name.first.map { $0.isASCII && $0.isUppercase } == true && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+        guard ok else {
+            throw LabError.badConfig("plugin name '\(name)' must be UpperCamelCase letters and digits (e.g. MyModel)")
+        }
+        guard !reserved.contains(name), !reserved.contains(where: { "\($0)Tests" == name || "\(name)Tests" == $0 }) else {
+            throw LabError.badConfig("plugin name '\(name)' is a target the package already has: choose another")
+        }
+        let k = kebab(name)
+        guard !existing.contains(k) else {
+            throw LabError.badConfig("a plugin is already registered as '\(k)': choose another name")
+        }
+        return k
+    }
+
+    static func files(name: String, kebab: String) -> [String: String] {
+        let type = "\(name)Inner"
+        return [
+            "\(type).swift": """
+            // \(type).swift — the \(name) inner model (scaffolded by `lab plugin new \(name)`; edit freely).
+            import Layers
+            import TensorCore
+
+            /// \(name): a one-layer tanh model, f_res(x) = tanh(x·W + w) (replace with yours).
+            ///
+            /// The TTT layer trains it at test time on ℓ = ½‖f(k) − v‖², f(x) = x + LN(f_res(x)) (spec §1.5),
+            /// and owns mini-batching, η, c_i, LN/residual and decode. A plugin describes only the model:
+            /// its parameters, `forward`, and optionally `gradient` (hand-written here), `dual`,
+            /// `optimizerState`/`update` and `configure` (see Sources/Layers/InnerModel.swift).
+            ///
+            /// ```swift
+            /// let layer = try LayerRegistry.make("ttt-\(kebab)", LayerConfig(width: 64, heads: 4), seed: 0)
+            /// ```
+            public enum \(type): InnerModel {
+                /// Registry name: the layer is "ttt-\(kebab)".
+                public static let name = "\(kebab)"
+                public static let summary = "\(name) (template): f_res(x) = tanh(x·W + w), state d² + d per head"
+                public static let defaultBaseLR: Float = 1.0
+
+                /// Per-head parameters θ_init in the order `forward` reads them.
+                public static func parameters(headDim d: Int) -> [InnerParamSpec] {
+                    [InnerParamSpec("W1", [d, d]), InnerParamSpec("b1", [1, d], isBias: true)]
+                }
+
+                /// z = tanh(x·W + w):  x [N, n, d], W [N, d, d], w [N, 1, d] → [N, n, d]. Tokens must not mix.
+                public static func forward(_ x: Tensor, _ θ: [Tensor]) -> Tensor {
+                    (matmul(x, θ[0]) + θ[1]).tanh()
+                }
+
+                /// Σ_j w_j ∇_θ ℓ_j with δ_j = ∂ℓ_j/∂z_j:  g = δ ⊙ (1 − z²);  ∂W = Σ w kᵀg,  ∂w = Σ w g.
+                /// Optional: delete it and the lab derives it by autodiff of `forward` — exact values, but a
+                /// stop-gradient in outer training (first-order; `lab plugin check` says so).
+                public static func gradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor] {
+                    let z = forward(x, θ)
+                    let g = delta * (1 - z * z) * weights
+                    return [matmul(x, g, transA: true), g.sum(axis: 1, keepDims: true)]
+                }
+
+                /// Primal form: forward on k, its gradient, forward on q: about 8d² per token (spec §5).
+                public static func innerFlopsPerToken(d: Int, b: Int, dual: Bool) -> Double { Double(8 * d * d) }
+            }
+
+            """,
+            "README.md": """
+            # \(name) — inner-model plugin
+
+            Scaffolded by `lab plugin new \(name)`. Registered as `\(kebab)`; the TTT layer over it is
+            `ttt-\(kebab)` (and `ttt-\(kebab)-m` with the Mamba backbone), usable by name in every study
+            and in `lab train`.
+
+            * `\(type).swift` — the model: f_res(x) = tanh(x·W + w) with a hand-written gradient (edit it).
+            * `Tests/\(name)Tests.swift` — registered, and passes `lab plugin check`.
+
+            ```
+            swift build && lab plugin check \(kebab)
+            swift test --filter \(name)Tests
+            ```
+
+            Remove the plugin by deleting this folder.
+
+            """,
+            "Tests/\(name)Tests.swift": """
+            // \(name)Tests.swift — the \(name) plugin is registered and passes `lab plugin check`.
+            import Layers
+            import TensorCore
+            import XCTest
+            import Zoo
+            import \(name)
+
+            final class \(name)Tests: XCTestCase {
+                func testRegisteredByName() throws {
+                    XCTAssertTrue(InnerModelRegistry.names.contains("\(kebab)"))
+                    let layer = try LayerRegistry.make("ttt-\(kebab)", LayerConfig(width: 16, heads: 2), seed: 0)
+                    XCTAssertEqual(layer.kind, "ttt-\(kebab)")
+                }
+
+                func testPluginCheckPasses() throws {
+                    let report = try PluginCheck.run(\(type).self)
+                    for row in report.rows {
+                        XCTAssertNotEqual(row.verdict, .fail, "\\(row.check): error \\(row.error ?? 0), \\(row.note)")
+                    }
+                }
+            }
+
+            """,
+        ]
+    }
+}
+
+// MARK: remove
+
+struct PluginRemoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove",
+        abstract: "Delete Plugins/<Name>/ and its name in Package.swift's innerModelPlugins line.")
+
+    @Argument(help: "Plugin folder name (UpperCamelCase, as given to 'lab plugin new').") var name: String
+    @Option(name: .long, help: "Package root (holds Package.swift and Plugins/).") var root: String = "."
+
+    func run() throws {
+        let rootURL = URL(fileURLWithPath: root)
+        let manifest = try PackageLine(root: rootURL)
+        guard manifest.names.contains(name), !name.contains("/"), !name.hasPrefix(".") else {
+            throw LabError.unknownName(kind: "plugin folder", name: name, valid: manifest.names)
+        }
+        let dir = rootURL.appendingPathComponent("Plugins").appendingPathComponent(name)
+        if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.removeItem(at: dir) }
+        try manifest.write(manifest.names.filter { $0 != name })
+        print("removed Plugins/\(name) and its entry in Package.swift")
+    }
+}
+
+/// The one line of Package.swift that lists the plugin folders: `let innerModelPlugins: [String] = [...]`.
+struct PackageLine {
+    let url: URL
+    let lines: [String]
+    let index: Int
+    let names: [String]
+    static let prefix = "let innerModelPlugins: [String] = ["
+
+    init(root: URL) throws {
+        url = root.appendingPathComponent("Package.swift")
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw LabError.missing("no Package.swift in '\(root.path)': run 'lab plugin' from the TTT Lab package root or pass --root")
+        }
+        lines = text.components(separatedBy: "\n")
+        guard let i = lines.firstIndex(where: { $0.hasPrefix(PackageLine.prefix) }), lines[i].hasSuffix("]") else {
+            throw LabError.badFile(path: url.path, problem: "no line '\(PackageLine.prefix)…]' listing the plugin folders — restore it from git")
+        }
+        index = i
+        names = lines[i].dropFirst(PackageLine.prefix.count).dropLast().split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            .filter { !$0.isEmpty }
+    }
+
+    /// Rewrites the line with `names` (sorted, unique), atomically.
+    func write(_ names: [String]) throws {
+        var l = lines
+        l[index] = PackageLine.prefix + Set(names).sorted().map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+        try l.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
+    }
+}
+
+// MARK: check
+
+struct PluginCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check an inner-model plugin: inner gradient vs finite differences, dual ≡ primal, decode ≡ prefill, causality, outer gradients.",
+        discussion: """
+        Every check compares two computations with a stated tolerance on the relative error and runs a
+        negative control that must not match. Verdicts: PASS, FAIL, n/a (does not apply), 1st-order
+        (the plugin's inner gradient is derived by autodiff: outer training through it is first-order).
+        Exit status 2 when any check fails.
+
+        Example:  lab plugin check mlp        lab plugin check --all
+        """)
+
+    @Argument(help: "Plugin name (see 'lab layers'), with or without 'ttt-'.") var name: String?
+    @Flag(name: .long, help: "Check every registered plugin.") var all = false
+    @Option(name: .long, help: "Layer width D.") var width: Int = 16
+    @Option(name: .long, help: "Heads H.") var heads: Int = 2
+    @Option(name: [.customLong("mini-batch"), .customShort("b")], help: "Mini-batch size b.") var miniBatch: Int = 4
+    @Option(name: .long, help: "Sequence length T (not a multiple of b, to include a partial mini-batch).") var length: Int = 10
+    @Option(name: .long, help: "Seed.") var seed: UInt64 = 0
+
+    func run() throws {
+        let plugins: [InnerModel.Type]
+        if all {
+            plugins = InnerModelRegistry.all
+        } else {
+            guard let name else { throw LabError.missing("name a plugin (see 'lab layers') or pass --all") }
+            let bare = name.hasPrefix("ttt-") ? String(name.dropFirst(4)) : name
+            plugins = [try InnerModelRegistry.named(bare)]
+        }
+        var o = PluginCheck.Options()
+        o.width = width; o.heads = heads; o.miniBatch = miniBatch; o.length = length; o.seed = seed
+        var failed: [String] = []
+        for (i, p) in plugins.enumerated() {
+            if i > 0 { print("") }
+            var cfg = LayerConfig(width: width, heads: heads)
+            cfg.ttt.miniBatch = miniBatch
+            let layer = try LayerRegistry.make("ttt-\(p.name)", cfg, seed: seed)
+            let folder = InnerModelRegistry.folder(of: p.name).map { "Plugins/\($0)" } ?? "?"
+            print("plugin \(p.name) (\(folder)) → layer \(layer.kind): D = \(width), H = \(heads), b = \(layer.config.ttt.miniBatch), T = \(length), seed \(seed)")
+            let report = try PluginCheck.run(p, options: o)
+            let rows = report.rows.map { r in
+                [r.check, r.error.map { fmt($0) } ?? "-", r.tolerance.map { r.tolerance == 0 ? "0" : fmt($0) } ?? "-",
+                 r.control.map { fmt($0) } ?? "-", r.verdict.rawValue, r.note]
+            }
+            printTable(["check", "rel. error", "tolerance", "control (must be > \(fmt(PluginCheck.controlThreshold)))", "verdict", "note"], rows)
+            let bad = report.rows.filter { $0.verdict == .fail }.map(\.check)
+            if bad.isEmpty { print("plugin \(p.name): all checks pass") } else { failed.append("\(p.name) (\(bad.joined(separator: "; ")))") }
+        }
+        if !failed.isEmpty { throw StudyFailure(description: "plugin check failed: \(failed.joined(separator: ", "))") }
+    }
+
+    func fmt(_ x: Float) -> String { x == 0 ? "0" : x.isFinite ? String(format: "%.1e", Double(x)) : "\(x)" }
+}

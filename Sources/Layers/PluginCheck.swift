@@ -1,0 +1,297 @@
+// PluginCheck.swift — `lab plugin check`: the checks every inner-model plugin must pass (issue 8).
+//
+// Each check compares two computations that must agree, with a stated tolerance on the relative
+// error, and runs a negative control that must NOT agree (so a check that cannot fail is caught).
+import TensorCore
+
+/// The checks of one inner-model plugin inside a TTT layer:
+///
+/// 1. inner gradient = central finite differences of `Σ_j w_j ½‖f_res(x_j; θ) − y_j‖²` (spec §1.5);
+/// 2. dual ≡ primal form, when the plugin has a dual form (spec §1.6–1.8);
+/// 3. decode (token by token, and aligned chunk + tokens) ≡ prefill (spec §2);
+/// 4. causality: changing token t leaves the outputs before t bit-identical;
+/// 5. outer gradients (backward through the inner loop) = finite differences, every layer parameter.
+///
+/// ```swift
+/// let report = try PluginCheck.run(LinearInner.self)
+/// print(report.rows.map(\.verdict))      // [.pass, .pass, .pass, .pass, .pass]
+/// ```
+public enum PluginCheck {
+    public enum Verdict: String, Sendable {
+        case pass = "PASS", fail = "FAIL", notApplicable = "n/a"
+        /// The plugin's inner gradient is derived (a stop-gradient in the outer graph): outer
+        /// training is first-order — expected, not a failure.
+        case firstOrder = "1st-order"
+    }
+
+    public struct Row: Sendable {
+        public let check: String
+        /// Relative error of the check (nil when not applicable).
+        public let error: Float?
+        public let tolerance: Float?
+        /// Relative error of the negative control (must exceed `controlThreshold`).
+        public let control: Float?
+        public let verdict: Verdict
+        public let note: String
+    }
+
+    public struct Report: Sendable {
+        public let plugin: String
+        public let rows: [Row]
+        /// No row failed.
+        public var passed: Bool { !rows.contains { $0.verdict == .fail } }
+    }
+
+    /// Shapes of the check (small: it runs in well under a second in debug builds).
+    public struct Options: Sendable {
+        public var width = 16, heads = 2, miniBatch = 4, length = 10, batch = 2
+        public var seed: UInt64 = 0
+        public init() {}
+    }
+
+    /// Tolerances on the relative error (Float32 throughout; differences in Double).
+    public static let gradientTolerance: Float = 2e-2, formTolerance: Float = 1e-4, controlThreshold: Float = 1e-2
+
+    /// Runs every check of `inner` inside a TTT layer (Transformer backbone).
+    public static func run(_ inner: InnerModel.Type, options o: Options = Options()) throws -> Report {
+        var cfg = LayerConfig(width: o.width, heads: o.heads)
+        cfg.ttt.miniBatch = o.miniBatch
+        try cfg.validate()
+        guard o.length >= 2, o.batch >= 1 else { throw LabError.badConfig("plugin check needs --length ≥ 2 and batch ≥ 1") }
+        let rows = [try innerGradient(inner, cfg, o), try dualPrimal(inner, cfg, o), try decodePrefill(inner, cfg, o),
+                    try causality(inner, cfg, o), try outerGradient(inner, cfg, o)]
+        return Report(plugin: inner.name, rows: rows)
+    }
+
+    static func row(_ check: String, _ err: Float, _ tol: Float, control: Float?, note: String,
+                    ifFail: Verdict = .fail) -> Row {
+        let ok = err <= tol && (control.map { $0 > controlThreshold } ?? true)
+        var n = note
+        if let c = control, c <= controlThreshold { n += (n.isEmpty ? "" : "; ") + "negative control did not fail: the check is blind" }
+        return Row(check: check, error: err, tolerance: tol, control: control, verdict: ok ? .pass : ifFail, note: n)
+    }
+
+    // MARK: 1. inner gradient
+
+    static func innerGradient(_ inner: InnerModel.Type, _ cfg: LayerConfig, _ o: Options) throws -> Row {
+        let name = "inner gradient = finite differences"
+        if inner is NonparametricInnerModel.Type {
+            return Row(check: name, error: nil, tolerance: nil, control: nil, verdict: .notApplicable,
+                       note: "nonparametric: the update appends (k, y, η), no gradient")
+        }
+        let d = cfg.headDim, N = 2, n = 3
+        var rng = RNG(seed: 31 + o.seed)
+        let θ = (inner.parameters(headDim: d) + inner.optimizerState(headDim: d)).map { s -> Tensor in
+            let fan = s.shape.count >= 2 ? s.shape[s.shape.count - 2] : 1
+            return Tensor.randn([N] + s.shape, std: s.shape.count >= 2 && fan > 1 ? 1 / Float(fan).squareRoot() : 0.1, rng: &rng)
+        }
+        let p = inner.parameters(headDim: d).count
+        let x = Tensor.randn([N, n, d], rng: &rng), y = Tensor.randn([N, n, d], rng: &rng)
+        let w = Tensor.uniform([N, n, 1], 0.5, 1.5, rng: &rng)
+        func loss() -> Double {
+            let z = withNoGrad { inner.forward(x, θ) }
+            var s = 0.0
+            for i in 0..<z.count { let r = Double(z.data[i]) - Double(y.data[i]); s += 0.5 * Double(w.data[i / d]) * r * r }
+            return s
+        }
+        let (g, gControl) = withNoGrad { () -> ([Tensor], [Tensor]) in
+            let delta = inner.forward(x, θ) - y
+            let wRev = concat((0..<n).reversed().map { w.slice(axis: 1, $0, $0 + 1) }, axis: 1)
+            return (inner.gradient(x, θ, delta: delta, weights: w), inner.gradient(x, θ, delta: delta, weights: wRev))
+        }
+        guard g.count == p else {
+            return Row(check: name, error: .infinity, tolerance: gradientTolerance, control: nil, verdict: .fail,
+                       note: "gradient returned \(g.count) tensors for \(p) parameters")
+        }
+        var worst: Float = 0, total = FD(), worstName = ""
+        for j in 0..<p {
+            guard g[j].shape == θ[j].shape else {
+                return Row(check: name, error: .infinity, tolerance: gradientTolerance, control: nil, verdict: .fail,
+                           note: "gradient[\(j)] has shape \(g[j].shape), parameter \(θ[j].shape)")
+            }
+            let fd = fdError(θ[j], analytic: g[j], control: gControl[j], h: 1e-2, seed: UInt64(j) + o.seed, loss)
+            if fd.error > worst { worst = fd.error; worstName = inner.parameters(headDim: d)[j].name }
+            total = total + fd
+        }
+        let how = inner.gradientIsDifferentiable ? "hand-written" : "derived by autodiff"
+        return row(name, worst, gradientTolerance, control: total.controlError,
+                   note: "\(how); worst \(worstName.isEmpty ? "-" : worstName); control: token weights reversed")
+    }
+
+    /// Squared distances of `analytic` and `control` from central differences of `loss` (step h) over
+    /// up to 8 sampled entries of `t`, and the squared norm of the numeric gradient there.
+    struct FD {
+        var diff = 0.0, control = 0.0, norm = 0.0
+        /// ‖analytic − numeric‖ / max(‖numeric‖, 1e-3).
+        var error: Float { Float(diff.squareRoot() / max(norm.squareRoot(), 1e-3)) }
+        var controlError: Float { Float(control.squareRoot() / max(norm.squareRoot(), 1e-3)) }
+        static func + (a: FD, b: FD) -> FD { FD(diff: a.diff + b.diff, control: a.control + b.control, norm: a.norm + b.norm) }
+    }
+
+    static func fdError(_ t: Tensor, analytic: Tensor, control: Tensor, h: Float, seed: UInt64,
+                        _ loss: () -> Double) -> FD {
+        var rng = RNG(seed: 5 + seed)
+        var idx = Set<Int>()
+        let k = min(8, t.count)
+        while idx.count < k { idx.insert(Int(rng.next() % UInt64(t.count))) }
+        var diff = 0.0, cdiff = 0.0, norm = 0.0
+        for i in idx.sorted() {
+            let old = t.data[i]
+            t.data[i] = old + h; let lp = loss()
+            t.data[i] = old - h; let lm = loss()
+            t.data[i] = old
+            let num = (lp - lm) / Double(2 * h)
+            diff += pow2(Double(analytic.data[i]) - num); cdiff += pow2(Double(control.data[i]) - num); norm += num * num
+        }
+        return FD(diff: diff, control: cdiff, norm: norm)
+    }
+
+    static func pow2(_ x: Double) -> Double { x * x }
+
+    // MARK: layers with random weights
+
+    /// A TTT layer over `inner` whose parameters are all random at a scale where the inner loop
+    /// matters: matrices N(0, 1/fan_in), norm weights 1 + N(0, 0.1²), other vectors N(0, 0.1²), token
+    /// offsets λ N(0, 0.01²).
+    public static func layer(_ inner: InnerModel.Type, _ cfg: LayerConfig, seed: UInt64, edit: (inout LayerConfig) -> Void = { _ in }) throws -> TTTLayer {
+        var c = cfg
+        edit(&c)
+        var rng = RNG(seed: seed)
+        let l = try TTTLayer(config: c, inner: inner, rng: &rng)
+        var r = RNG(seed: 77 + seed)
+        for p in l.parameters {
+            let t = p.tensor
+            let norm = p.name.contains("norm") && !p.name.contains("bias")
+            let fan = t.rank >= 2 ? t.shape[t.rank - 2] : 1
+            let std: Float = p.name == "learnable_token_idx" ? 0.01 : t.rank >= 2 && !norm && fan > 1 ? 1 / Float(fan).squareRoot() : 0.1
+            let noise = Tensor.randn(t.shape, std: std, rng: &r)
+            for i in 0..<t.count { t.data[i] = (norm ? 1 : 0) + noise.data[i] }
+        }
+        return l
+    }
+
+    /// Copies every parameter of `a` into `b` (by name; a prefix where the sizes differ, e.g. λ [b]).
+    static func copyParameters(from a: TTTLayer, to b: TTTLayer) {
+        for p in b.parameters {
+            guard let src = a.parameter(p.name) else { continue }
+            for i in 0..<min(src.count, p.tensor.count) { p.tensor.data[i] = src.data[i] }
+        }
+    }
+
+    static func input(_ cfg: LayerConfig, _ o: Options, seed: UInt64 = 0) -> Tensor {
+        var rng = RNG(seed: 1000 + o.seed + seed)
+        return Tensor.randn([o.batch, o.length, cfg.width], rng: &rng)
+    }
+
+    static func relError(_ a: Tensor, _ r: Tensor) -> Float {
+        var e: Float = 0, m: Float = 0
+        for i in 0..<a.count {
+            let d = abs(a.data[i] - r.data[i])
+            e = d.isNaN ? .infinity : max(e, d); m = max(m, abs(r.data[i]))
+        }
+        return e / max(m, 1e-30)
+    }
+
+    // MARK: 2. dual ≡ primal
+
+    static func dualPrimal(_ inner: InnerModel.Type, _ cfg: LayerConfig, _ o: Options) throws -> Row {
+        let name = "dual form ≡ primal form"
+        if inner is NonparametricInnerModel.Type || !inner.hasDual {
+            return Row(check: name, error: nil, tolerance: nil, control: nil, verdict: .notApplicable,
+                       note: inner is NonparametricInnerModel.Type ? "nonparametric: one causal prefill (see decode ≡ prefill)" : "no dual form: the layer runs the primal form")
+        }
+        let dual = try layer(inner, cfg, seed: o.seed)
+        let primal = try layer(inner, cfg, seed: o.seed) { $0.ttt.dual = false }
+        let b = dual.config.ttt.miniBatch
+        let other = try layer(inner, cfg, seed: o.seed) { $0.ttt.dual = false; $0.ttt.miniBatch = max(1, b - 1) }
+        copyParameters(from: dual, to: other)
+        let x = input(cfg, o)
+        return withNoGrad {
+            let y = dual(x)
+            return row(name, relError(y, primal(x)), formTolerance, control: b > 1 ? relError(y, other(x)) : nil,
+                       note: "b = \(b), T = \(o.length)" + (b > 1 ? "; control: primal with b − 1" : "; no control at b = 1"))
+        }
+    }
+
+    // MARK: 3. decode ≡ prefill
+
+    static func decodePrefill(_ inner: InnerModel.Type, _ cfg: LayerConfig, _ o: Options) throws -> Row {
+        let l = try layer(inner, cfg, seed: o.seed)
+        let x = input(cfg, o), T = o.length, b = l.config.ttt.miniBatch
+        return withNoGrad {
+            let y = l(x)
+            let s1 = l.makeState(batch: o.batch)
+            let tokens = concat((0..<T).map { l.step(x.slice(axis: 1, $0, $0 + 1), state: s1) }, axis: 1)
+            let cut = min(T - 1, b * max(1, (T / 2) / b))                    // an aligned prompt, then tokens
+            let s2 = l.makeState(batch: o.batch)
+            let split = concat([l.step(x.slice(axis: 1, 0, cut), state: s2)] + (cut..<T).map { l.step(x.slice(axis: 1, $0, $0 + 1), state: s2) }, axis: 1)
+            // Control: a state reset after the prompt must change the continuation.
+            let s3 = l.makeState(batch: o.batch)
+            let fresh = l.makeState(batch: o.batch)
+            let reset = concat([l.step(x.slice(axis: 1, 0, cut), state: s3)] + (cut..<T).map { l.step(x.slice(axis: 1, $0, $0 + 1), state: fresh) }, axis: 1)
+            let stateNote = inner is NonparametricInnerModel.Type ? "memory grows to \(s1.bytes) B" : "state \(s1.bytes) B"
+            return row("decode ≡ prefill", max(relError(tokens, y), relError(split, y)), formTolerance, control: relError(reset, y),
+                       note: "token by token, and \(cut) + \(T - cut); \(stateNote); control: state reset after \(cut)")
+        }
+    }
+
+    // MARK: 4. causality
+
+    static func causality(_ inner: InnerModel.Type, _ cfg: LayerConfig, _ o: Options) throws -> Row {
+        let l = try layer(inner, cfg, seed: o.seed)
+        let x = input(cfg, o), t0 = o.length / 2
+        let x2 = x.copy()
+        var rng = RNG(seed: 9 + o.seed)
+        for bi in 0..<o.batch { for c in 0..<cfg.width { x2.data[(bi * o.length + t0) * cfg.width + c] += Float(rng.normal()) } }
+        return withNoGrad {
+            let y = l(x), y2 = l(x2)
+            let before = relError(y2.slice(axis: 1, 0, t0), y.slice(axis: 1, 0, t0))
+            let after = relError(y2.slice(axis: 1, t0, o.length), y.slice(axis: 1, t0, o.length))
+            return row("causal: token t changes no output before t", before, 0, control: after,
+                       note: "t = \(t0), outputs before t bit-identical; control: outputs from t on change")
+        }
+    }
+
+    // MARK: 5. outer gradients
+
+    static func outerGradient(_ inner: InnerModel.Type, _ cfg: LayerConfig, _ o: Options) throws -> Row {
+        let name = "outer gradients = finite differences"
+        let l = try layer(inner, cfg, seed: o.seed)
+        let x = input(cfg, o)
+        var rng = RNG(seed: 3 + o.seed)
+        let r = Tensor.randn([o.batch, o.length, cfg.width], rng: &rng)
+        let rRev = concat((0..<o.length).reversed().map { r.slice(axis: 1, $0, $0 + 1) }, axis: 1)
+        func grads(_ weights: Tensor) -> [Tensor] {
+            let saved = GradMode.enabled
+            GradMode.enabled = true
+            defer { GradMode.enabled = saved }
+            for p in l.parameters { p.tensor.zeroGrad() }
+            (l(x) * weights).sum().backward()
+            return l.parameters.map { $0.tensor.grad ?? Tensor(zeros: $0.tensor.shape) }
+        }
+        let g = grads(r), gc = grads(rRev)
+        func loss() -> Double {
+            let y = withNoGrad { l(x) }
+            var s = 0.0
+            for i in 0..<y.count { s += Double(y.data[i]) * Double(r.data[i]) }
+            return s
+        }
+        var worst: Float = 0, worstName = "", total = FD(), missing: [String] = []
+        for (j, p) in l.parameters.enumerated() {
+            let fd = fdError(p.tensor, analytic: g[j], control: gc[j], h: 1e-2, seed: UInt64(j) + o.seed, loss)
+            if fd.error > worst { worst = fd.error; worstName = p.name }
+            if fd.error > gradientTolerance && g[j].array.allSatisfy({ $0 == 0 }) { missing.append(p.name) }
+            total = total + fd
+        }
+        let control = total.controlError
+        let n = l.parameters.count
+        let firstOrder = !inner.gradientIsDifferentiable
+        var note = "\(n) parameters; worst \(worstName)"
+        if !missing.isEmpty { note += "; no gradient reaches \(missing.joined(separator: ", "))" }
+        if firstOrder {
+            note += "; derived inner gradient is a stop-gradient: outer training is first-order — hand-write gradient(...) to train through it"
+        }
+        note += "; control: loss weights reversed in time"
+        return row(name, worst, gradientTolerance, control: control, note: note, ifFail: firstOrder ? .firstOrder : .fail)
+    }
+}

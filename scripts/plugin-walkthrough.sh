@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The Plugins/README.md walk-through, end to end (CI runs it): scaffold a plugin with a temporary
+# name, build, see it in `lab layers`, run `lab plugin check` and its test, then `lab plugin remove`
+# it and rebuild. A trap restores Package.swift and deletes the folder on any exit, so the tree is
+# left as it was even when a step fails.
+#
+# Usage: scripts/plugin-walkthrough.sh [NAME]     (default: a unique Walkthrough<pid>)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name="${1:-Walkthrough$$}"
+dir="Plugins/$name"
+if [ -e "$dir" ]; then echo "plugin-walkthrough: $dir already exists; pass another NAME" >&2; exit 2; fi
+backup="$(mktemp)"
+cp Package.swift "$backup"
+cleanup() {
+  status=$?
+  rm -rf "$dir"
+  cmp -s "$backup" Package.swift || cp "$backup" Package.swift
+  rm -f "$backup"
+  # Rebuild without the plugin so .build/debug/lab matches the tree again.
+  swift build >/dev/null 2>&1 || true
+  exit $status
+}
+trap cleanup EXIT INT TERM
+
+step() { echo; echo "+ $*"; "$@"; }
+swift build >/dev/null
+step .build/debug/lab plugin new "$name"
+kebab="$(sed -n 's/.*public static let name = "\(.*\)".*/\1/p' "$dir/${name}Inner.swift")"
+step swift build
+.build/debug/lab layers --width 64 --heads 4 --context 256 | grep -q "ttt-$kebab " \
+  || { echo "plugin-walkthrough: ttt-$kebab missing from lab layers" >&2; exit 1; }
+echo "lab layers lists ttt-$kebab"
+step .build/debug/lab plugin check "$kebab"
+step swift build --build-tests
+step swift test --skip-build --filter "${name}Tests"
+step .build/debug/lab plugin remove "$name"
+cmp -s "$backup" Package.swift || { echo "plugin-walkthrough: Package.swift differs after remove" >&2; exit 1; }
+echo
+echo "plugin-walkthrough: $name scaffolded, built, listed, checked, tested and removed"
