@@ -301,7 +301,7 @@ struct PluginCheckCommand: ParsableCommand {
             let bad = report.rows.filter { $0.verdict == .fail }.map(\.check)
             if bad.isEmpty { print("plugin \(p.name): all checks pass") } else { failed.append("\(p.name) (\(bad.joined(separator: "; ")))") }
         }
-        if !failed.isEmpty { throw StudyFailure(description: "plugin check failed: \(failed.joined(separator: ", "))") }
+        if !failed.isEmpty { throw LabError.failed("plugin check failed: \(failed.joined(separator: ", ")) — see the table above") }
     }
 
     func fmt(_ x: Float) -> String { x == 0 ? "0" : x.isFinite ? String(format: "%.1e", Double(x)) : "\(x)" }

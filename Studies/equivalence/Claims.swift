@@ -105,7 +105,7 @@ enum Bench {
 
 public enum EquivalenceClaims {
     /// All claims, in the order of the issue.
-    public static let all: [Claim] = [theorem1, theorem2, dual("linear"), dual("mlp"), online("linear"), online("mlp"),
+    public static let all: [Claim] = [theorem1, theorem2, theorem2Layer, dual("linear"), dual("mlp"), online("linear"), online("mlp"),
                                       batchGD("linear"), batchGD("mlp"), deltaNet, linearAttentionForms]
         + LayerRegistry.paperLayers.map(decodeEqualsPrefill) + ["ttt-linear-m", "ttt-mlp-m"].map(decodeEqualsPrefill)
 
@@ -155,6 +155,28 @@ public enum EquivalenceClaims {
                 let flat = ErrorPair(y, layerOut(Reference.nadarayaWatson(q: q, k: k, v: v, kernel: { _ in 1 })))
                 return (main, [sym, flat])
             }
+        }
+
+    /// 2b. Theorem 2 at the layer level: the TTT layer over the `nadaraya-watson` inner-model plugin
+    /// (memory state, fixed η, no inner LN/residual, no post-norm, b ≥ T) ≡ the SelfAttention layer.
+    static let theorem2Layer = Claim(
+        id: "thm2-nw-plugin-layer",
+        statement: "The TTT layer with the nadaraya-watson plugin (state = all past tokens; fixed η, no inner LN/residual, no post-norm, b = T) ≡ the causal softmax self-attention layer with the same q/k/v/o weights",
+        reference: "paper Theorem 2; Plugins/NadarayaWatson", tolerance: 2e-5,
+        controls: ["inner residual on", "b = T/2 (RoPE phases restart)"],
+        miniBatches: { [$0] }) { s in
+            let x = Bench.input(s)
+            var rng = RNG(seed: s.seed)
+            let attn = try SelfAttention(config: LayerConfig(width: Bench.width, heads: Bench.heads), rng: &rng)
+            Bench.randomize(attn, seed: s.seed)
+            func run(_ b: Int, _ edit: (inout TTTOptions) -> Void) throws -> ErrorPair {
+                let nw = try Bench.ttt("nadaraya-watson", b: b, seed: s.seed) {
+                    $0.fixedEta = 1; $0.innerLN = false; $0.innerResidual = false; $0.postNorm = false; edit(&$0)
+                }
+                Bench.copyShared(from: attn, to: nw)
+                return withNoGrad { ErrorPair(nw(x), attn(x)) }
+            }
+            return (try run(s.T) { _ in }, [try run(s.T) { $0.innerResidual = true }, try run(max(1, s.T / 2)) { _ in }])
         }
 
     /// 3. Dual form ≡ primal form (spec §1.7–1.8).
