@@ -20,7 +20,11 @@ struct Lab: ParsableCommand {
         Threads: set LAB_THREADS (default: all cores); results are bit-identical at a fixed count.
         """,
         version: version,
-        subcommands: [StudyCommand.self, LayersCommand.self, RunLayerCommand.self, BenchCommand.self, VersionCommand.self])
+        subcommands: [StudyCommand.self, LayersCommand.self, RunLayerCommand.self, BenchCommand.self,
+                      TrainCommand.self,
+                      GenerateCommand.self,
+                      DataCommand.self,
+                      VersionCommand.self])
 
     /// Parses and runs; any error is one line on stderr and exit status 2 (help and --version exit 0).
     static func main() {
