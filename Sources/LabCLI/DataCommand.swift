@@ -31,6 +31,9 @@ struct DataFetchCommand: ParsableCommand {
 
     func run() throws {
         let wanted = source == "all" ? CorpusFetcher.sources : source.split(separator: ",").map(String.init)
+        for s in wanted where !CorpusFetcher.sources.contains(s) {
+            throw LabError.unknownName(kind: "corpus source", name: s, valid: ["all"] + CorpusFetcher.sources)
+        }
         let dir = URL(fileURLWithPath: data)
         let m = try CorpusFetcher.fetch(into: dir, sources: wanted, installWithApt: apt) { print($0); fflush(stdout) }
         printSummary(m, dir: dir)

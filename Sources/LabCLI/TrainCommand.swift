@@ -123,7 +123,8 @@ struct TrainCommand: ParsableCommand {
     func summarize(_ trainer: Trainer, dir: URL) throws {
         if let last = trainer.evaluations.max(by: { $0.step < $1.step }) {
             let gap = trainer.unigramLoss - last.loss
-            print("result: step \(last.step): validation \(fmt(last.loss)) nats = \(fmt(bitsPerByte(last.loss))) bits/byte; unigram baseline \(fmt(trainer.unigramLoss)) nats (\(fmt(bitsPerByte(trainer.unigramLoss))) bits/byte); \(gap > 0 ? "below" : "NOT below") the baseline by \(fmt(abs(gap))) nats")
+            let when = last.step == trainer.step ? "step \(last.step)" : "last validation at step \(last.step) (trained to step \(trainer.step))"
+            print("result: \(when): validation \(fmt(last.loss)) nats = \(fmt(bitsPerByte(last.loss))) bits/byte; unigram baseline \(fmt(trainer.unigramLoss)) nats (\(fmt(bitsPerByte(trainer.unigramLoss))) bits/byte); \(gap > 0 ? "below" : "NOT below") the baseline by \(fmt(abs(gap))) nats")
         }
         print("time: \(duration(trainer.elapsed)) training, \(String(format: "%.0f", trainer.tokensPerSecond)) tokens/s")
         if !noChart { renderChart(trainer, dir: dir) }

@@ -80,7 +80,7 @@ final class TrainingTests: XCTestCase {
 
     /// A tiny TTT-Linear model learns the synthetic text: starting at ln 256 ≈ 5.55 nats, validation
     /// loss must fall below 1.2 nats/byte within 200 steps — far under the text's unigram
-    /// cross-entropy (≈ 2.8 nats), so it has learned more than byte frequencies. (Measured: 0.68.)
+    /// cross-entropy (≈ 2.7 nats), so it has learned more than byte frequencies. (Measured: 0.68.)
     func testTinyModelLearnsSyntheticText() throws {
         let corpus = syntheticCorpus(documents: 20, bytesPerDocument: 2000)
         let cfg = ModelConfig(layer: "ttt-linear", vocab: 256, width: 32, heads: 2, layers: 2, mlpHidden: 64, miniBatch: 8)
