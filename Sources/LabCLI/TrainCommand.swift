@@ -49,6 +49,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Progress line every N steps when stdout is not a terminal (default 25).") var logEvery: Int = 25
     @Flag(name: .long, help: "Start over even if --out already holds a run.") var force = false
     @Flag(name: .long, help: "Do not render the loss chart.") var noChart = false
+    @Option(name: .long, help: "Vocabulary for --dry-run (the paper's Llama tokenizer: 32000); training uses bytes (256).") var vocab: Int?
+    @Flag(name: .long, help: "Print the model's parameters and FLOPs/token (no allocation, no data needed) and exit.") var dryRun = false
 
     func validate() throws {
         if resume != nil {
@@ -61,11 +63,22 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("--resume takes the whole configuration from DIR/config.json; drop \(bad.0)")
             }
         }
+        if vocab != nil && !dryRun { throw ValidationError("--vocab only applies to --dry-run; training uses the byte tokenizer (256)") }
         if let s = stopAfter, s < 1 { throw ValidationError("--stop-after \(s) must be ≥ 1") }
         if logEvery < 1 { throw ValidationError("--log-every \(logEvery) must be ≥ 1") }
     }
 
     func run() throws {
+        if dryRun {
+            guard resume == nil else { throw ValidationError("--dry-run describes a new model; drop --resume") }
+            var mc = try ModelConfig.preset(preset ?? "tiny", layer: layer ?? "ttt-linear", vocab: vocab ?? ByteTokenizer.vocab)
+            if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
+            let ctx = context ?? 256
+            print("model: \(mc.summary)")
+            print("parameters: \(try mc.parameterCount())")
+            print(String(format: "forward FLOPs/token at context %d: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
+            return
+        }
         let dataDir = URL(fileURLWithPath: data)
         let corpus = try Corpus.load(from: dataDir)
         let checksum = Corpus.manifestChecksum(in: dataDir)

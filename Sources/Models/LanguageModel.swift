@@ -244,15 +244,42 @@ public final class LanguageModel {
     // MARK: accounting (spec §5)
 
     /// Analytic forward FLOPs per token at `context`: the layers' own count, the SwiGLU `6DI`,
-    /// the pre-conv `2Dk`, and the LM head `2DV` (embedding lookup and norms ignored).
+    /// the pre-conv `2Dk`, and the LM head `2DV` (embedding lookup and norms ignored; spec §5).
     public func flopsPerToken(context: Int) -> Double {
-        let D = Double(config.width)
-        var f = 2 * D * Double(config.vocab)
-        for b in blocks {
-            f += b.mixer.flopsPerToken(context: context)
-            if b.mlp != nil { f += 6 * D * Double(config.mlpHidden) }
-            if b.preConv != nil { f += 2 * D * Double(config.convWidth) }
+        config.flops(mixerFlops: blocks.map { $0.mixer.flopsPerToken(context: context) })
+    }
+}
+
+extension ModelConfig {
+    /// The model's FLOP sum given each block's sequence-layer FLOPs (spec §5).
+    func flops(mixerFlops: [Double]) -> Double {
+        let D = Double(width)
+        var f = 2 * D * Double(vocab)                                       // tied head
+        for m in mixerFlops {
+            f += m
+            if backbone != .mambaStack { f += 6 * D * Double(mlpHidden) }   // SwiGLU
+            if backbone == .tttMamba { f += 2 * D * Double(convWidth) }     // pre-conv
         }
         return f
+    }
+
+    /// Forward FLOPs per token without allocating the model (for FLOP tables at the paper's sizes):
+    /// builds one block's sequence layer (all blocks are alike) and adds the rest analytically.
+    /// Equals `LanguageModel(config:).flopsPerToken(context:)`.
+    public func flopsPerToken(context: Int) throws -> Double {
+        try validate()
+        let mixer = try LayerRegistry.make(layer, layerConfig, seed: 0)
+        return flops(mixerFlops: Array(repeating: mixer.flopsPerToken(context: context), count: layers))
+    }
+
+    /// Parameter count without allocating the model (one sequence layer is built).
+    /// Equals `LanguageModel(config:).parameterCount`.
+    public func parameterCount() throws -> Int {
+        try validate()
+        let mixer = try LayerRegistry.make(layer, layerConfig, seed: 0)
+        var perBlock = mixer.parameterCount + width                         // + seq_norm
+        if backbone != .mambaStack { perBlock += width + 3 * width * mlpHidden }   // ffn_norm + SwiGLU
+        if backbone == .tttMamba { perBlock += width + (convWidth + 1) * width }   // pre-conv norm, weight, bias
+        return vocab * width + layers * perBlock + width                    // embedding (tied) + blocks + final norm
     }
 }

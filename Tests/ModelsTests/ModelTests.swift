@@ -81,6 +81,12 @@ final class ModelTests: XCTestCase {
         let perBlock = mixer.flopsPerToken(context: 2048) + 6 * 2048 * 5808
         let total = 24 * perBlock + 2 * 2048 * 32000
         XCTAssertEqual(total / 1e9, 2.68, accuracy: 0.02)
+        // The allocation-free count equals the built model's, for every backbone.
+        for layer in allLayers {
+            let c = tinyConfig(layer), m = try LanguageModel(config: c, seed: 0)
+            XCTAssertEqual(try c.flopsPerToken(context: 64), m.flopsPerToken(context: 64), "\(layer)")
+            XCTAssertEqual(try c.parameterCount(), m.parameterCount, "\(layer)")
+        }
         XCTAssertThrowsError(try ModelConfig.preset("huge", layer: "ttt-linear")) { e in
             XCTAssertTrue("\(e)".contains("Valid: micro"), "\(e)")
         }
