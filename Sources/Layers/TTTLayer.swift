@@ -44,6 +44,9 @@ public final class TTTLayer: SequenceLayer {
     public var D: Int { config.width }
     public var b: Int { opts.miniBatch }
     public var baseLR: Float { opts.baseLR ?? inner.defaultBaseLR }
+    /// ρ = ttt_lr_mult (spec §1.4), starts at `config.ttt.lrMult`; a trainer may change it per step
+    /// (TTT-MLP warmup, spec §3). Must be 1 at inference.
+    public var lrMult: Float
 
     public init(config: LayerConfig, inner: InnerModel.Type, rng: inout RNG) throws {
         var config = config
@@ -51,6 +54,7 @@ public final class TTTLayer: SequenceLayer {
         try config.validate()
         self.config = config
         self.inner = inner
+        self.lrMult = config.ttt.lrMult
         let (D, H, d, b, k) = (config.width, config.heads, config.headDim, config.ttt.miniBatch, config.convWidth)
         let mamba = config.ttt.backbone == .mamba
         wq = Init.normal([D, D], rng: &rng)
@@ -124,7 +128,7 @@ public final class TTTLayer: SequenceLayer {
         let (B, t) = (h.dim(0), h.dim(1))
         if let eta = opts.fixedEta { return Tensor(repeating: eta, shape: [B * H, t, 1]) }
         let s = (matmul(h, lrWeight) + lrBias).sigmoid()                    // [B, t, H]
-        return s.permute([0, 2, 1]).reshape([B * H, t, 1]) * (baseLR * opts.lrMult / Float(d))
+        return s.permute([0, 2, 1]).reshape([B * H, t, 1]) * (baseLR * lrMult / Float(d))
     }
 
     /// c_i = max(0, 1/i + λ_i), i = 1…b (or 1 when token scaling is off): [b].

@@ -1,0 +1,241 @@
+// TrainCommand.swift — `lab train`: train a language model on the corpus, with checkpoints and exact resume.
+import ArgumentParser
+import Dispatch
+import Foundation
+import Layers
+import Models
+import StudyKit
+import TensorCore
+import Zoo
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a byte-level language model (any layer) on the corpus; checkpoints, loss curve, exact resume.",
+        discussion: """
+        Model (spec §3): embedding → L blocks → RMSNorm → head tied to the embedding. "ttt-*-m" layers use
+        the paper's Mamba backbone (pre-conv, shared Q/K + convs, gate, SwiGLU); "mamba" is a pure stack of
+        Mamba blocks. Recipe: AdamW (0.9, 0.95), weight decay 0.1 on matrices, clip 1.0, warmup 10% then
+        cosine to 1e-5, tokens per step = batch × context; TTT-MLP warms ρ (ttt_lr_mult) up over the warmup.
+        Loss is in nats per byte and bits per byte (byte tokenizer, vocabulary 256).
+
+        Writes to --out (default runs/<layer>-<preset>): model.safetensors, optimizer.safetensors,
+        config.json, train_state.json, loss.csv and the chart loss.{dat,gp,png,svg}. Each file is written
+        atomically. --resume DIR continues a run; the result equals an uninterrupted run bit for bit at the
+        same thread count (LAB_THREADS). Ctrl-C saves a checkpoint and stops.
+
+        Examples:
+          lab data fetch                                   (once: prepares data/)
+          lab train --layer ttt-linear --preset tiny
+          lab train --layer attention --preset tiny --steps 300 --out runs/attn
+          lab train --resume runs/ttt-linear-tiny
+        """)
+
+    @Option(name: .long, help: "Sequence layer: \(LayerRegistry.names.joined(separator: ", ")).") var layer: String?
+    @Option(name: .long, help: "Model preset: \(ModelConfig.presetNames.joined(separator: ", ")).") var preset: String?
+    @Option(name: [.customLong("mini-batch"), .customShort("b")], help: "TTT mini-batch size b (default 16).") var miniBatch: Int?
+    @Option(name: .long, help: "Optimizer steps (tiny default: 600).") var steps: Int?
+    @Option(name: .long, help: "Sequences per step (default 8).") var batch: Int?
+    @Option(name: .long, help: "Context length in bytes (default 256).") var context: Int?
+    @Option(name: .long, help: "Peak learning rate (default 3e-3).") var lr: Float?
+    @Option(name: .long, help: "Seed for the weights and the batches (default 0).") var seed: UInt64?
+    @Option(name: .long, help: "Validate every N steps (default 50).") var evalEvery: Int?
+    @Option(name: .long, help: "Validation windows of --context bytes (default 64).") var evalWindows: Int?
+    @Option(name: .long, help: "Checkpoint every N steps (default: at each validation).") var checkpointEvery: Int?
+    @Option(name: .long, help: "Corpus directory written by 'lab data fetch'.") var data: String = "data"
+    @Option(name: .long, help: "Run directory (default runs/<layer>-<preset>).") var out: String?
+    @Option(name: .long, help: "Continue the run in this directory.") var resume: String?
+    @Option(name: .long, help: "Stop (with a checkpoint) after this step; --resume continues.") var stopAfter: Int?
+    @Option(name: .long, help: "Progress line every N steps when stdout is not a terminal (default 25).") var logEvery: Int = 25
+    @Flag(name: .long, help: "Start over even if --out already holds a run.") var force = false
+    @Flag(name: .long, help: "Do not render the loss chart.") var noChart = false
+    @Option(name: .long, help: "Vocabulary for --dry-run (the paper's Llama tokenizer: 32000); training uses bytes (256).") var vocab: Int?
+    @Flag(name: .long, help: "Print the model's parameters and FLOPs/token (no allocation, no data needed) and exit.") var dryRun = false
+
+    func validate() throws {
+        if resume != nil {
+            let given: [(String, Bool)] = [("--layer", layer != nil), ("--preset", preset != nil), ("--mini-batch", miniBatch != nil),
+                                           ("--steps", steps != nil), ("--batch", batch != nil), ("--context", context != nil),
+                                           ("--lr", lr != nil), ("--seed", seed != nil), ("--eval-every", evalEvery != nil),
+                                           ("--eval-windows", evalWindows != nil), ("--checkpoint-every", checkpointEvery != nil),
+                                           ("--out", out != nil), ("--force", force)]
+            if let bad = given.first(where: { $0.1 }) {
+                throw ValidationError("--resume takes the whole configuration from DIR/config.json; drop \(bad.0)")
+            }
+        }
+        if vocab != nil && !dryRun { throw ValidationError("--vocab only applies to --dry-run; training uses the byte tokenizer (256)") }
+        if let s = stopAfter, s < 1 { throw ValidationError("--stop-after \(s) must be ≥ 1") }
+        if logEvery < 1 { throw ValidationError("--log-every \(logEvery) must be ≥ 1") }
+    }
+
+    func run() throws {
+        if dryRun {
+            guard resume == nil else { throw ValidationError("--dry-run describes a new model; drop --resume") }
+            var mc = try ModelConfig.preset(preset ?? "tiny", layer: layer ?? "ttt-linear", vocab: vocab ?? ByteTokenizer.vocab)
+            if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
+            let ctx = context ?? 256
+            print("model: \(mc.summary)")
+            print("parameters: \(try mc.parameterCount())")
+            print(String(format: "forward FLOPs/token at context %d: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
+            return
+        }
+        let dataDir = URL(fileURLWithPath: data)
+        let corpus = try Corpus.load(from: dataDir)
+        let checksum = Corpus.manifestChecksum(in: dataDir)
+        let trainer: Trainer, dir: URL
+        if let resume {
+            dir = URL(fileURLWithPath: resume)
+            trainer = try Trainer.resume(from: dir, corpus: corpus, corpusChecksum: checksum) { fputs("lab: warning: \($0)\n", stderr) }
+            if trainer.step >= trainer.config.steps {
+                print("\(dir.path): already trained for \(trainer.step)/\(trainer.config.steps) steps — nothing to do")
+                try summarize(trainer, dir: dir)
+                return
+            }
+            print("resuming \(dir.path) at step \(trainer.step)/\(trainer.config.steps)")
+        } else {
+            let layerName = layer ?? "ttt-linear", presetName = preset ?? "tiny"
+            var mc = try ModelConfig.preset(presetName, layer: layerName, vocab: ByteTokenizer.vocab)
+            if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
+            var tc = TrainConfig(steps: steps ?? 600, batch: batch ?? 8, context: context ?? 256, lr: lr ?? 3e-3, seed: seed ?? 0)
+            tc.evalEvery = evalEvery ?? 50
+            tc.evalWindows = evalWindows ?? 64
+            tc.checkpointEvery = checkpointEvery ?? 0
+            tc.applyLayerDefaults(layer: layerName)
+            dir = URL(fileURLWithPath: out ?? "runs/\(layerName)-\(presetName)")
+            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) && !force {
+                throw LabError.badConfig("\(dir.path) already holds a run — continue it with 'lab train --resume \(dir.path)', pick another --out, or pass --force to start over")
+            }
+            let model = try LanguageModel(config: mc, seed: tc.seed)
+            trainer = try Trainer(model: model, config: tc, corpus: corpus)
+            trainer.corpusChecksum = checksum
+        }
+        let c = trainer.config, m = trainer.model
+        print("model: \(m.config.summary), \(m.parameterCount) parameters, \(String(format: "%.2f", m.flopsPerToken(context: c.context) / 1e6)) MFLOP/token forward")
+        print("train: \(c.steps) steps × \(c.batch) × \(c.context) bytes = \(c.steps * c.tokensPerStep) tokens, lr \(c.lr) (warmup \(c.warmupSteps)), seed \(c.seed), \(Parallel.threads) thread(s)")
+        print("data: \(corpus.train.count) training / \(corpus.validation.count) validation documents; validation \(trainer.validation.tokens) tokens; unigram baseline \(fmt(trainer.unigramLoss)) nats (\(fmt(bitsPerByte(trainer.unigramLoss))) bits/byte)")
+
+        let interactive = ProgressReporter.shouldBeInteractive(stderrIsTTY: isatty(2) == 1, environment: ProcessInfo.processInfo.environment)
+        let progress = TrainProgress(total: c.steps, tokensPerStep: c.tokensPerStep, interactive: interactive, logEvery: logEvery)
+        let stop = InterruptFlag()
+        try trainer.run(until: stopAfter, checkpointTo: dir, interrupted: { stop.isSet }) { event in
+            switch event {
+            case .step(let r): progress.step(r)
+            case .evaluation(let e):
+                progress.line("step \(e.step): validation \(fmt(e.loss)) nats (\(fmt(bitsPerByte(e.loss))) bits/byte) — unigram \(fmt(trainer.unigramLoss))")
+            case .checkpoint: break
+            case .warning(let w): fputs("lab: warning: \(w)\n", stderr)
+            }
+        }
+        progress.finish()
+        if stop.isSet { print("interrupted: checkpoint at step \(trainer.step) in \(dir.path); continue with 'lab train --resume \(dir.path)'") }
+        else if trainer.step < c.steps { print("stopped after step \(trainer.step); continue with 'lab train --resume \(dir.path)'") }
+        try summarize(trainer, dir: dir)
+    }
+
+    /// Final numbers and the loss chart.
+    func summarize(_ trainer: Trainer, dir: URL) throws {
+        if let last = trainer.evaluations.max(by: { $0.step < $1.step }) {
+            let gap = trainer.unigramLoss - last.loss
+            let when = last.step == trainer.step ? "step \(last.step)" : "last validation at step \(last.step) (trained to step \(trainer.step))"
+            print("result: \(when): validation \(fmt(last.loss)) nats = \(fmt(bitsPerByte(last.loss))) bits/byte; unigram baseline \(fmt(trainer.unigramLoss)) nats (\(fmt(bitsPerByte(trainer.unigramLoss))) bits/byte); \(gap > 0 ? "below" : "NOT below") the baseline by \(fmt(abs(gap))) nats")
+        }
+        print("time: \(duration(trainer.elapsed)) training, \(String(format: "%.0f", trainer.tokensPerSecond)) tokens/s")
+        if !noChart { renderChart(trainer, dir: dir) }
+        print("files: \(dir.path)/{model.safetensors, optimizer.safetensors, config.json, train_state.json, loss.csv\(noChart ? "" : ", loss.png")}")
+    }
+
+    func renderChart(_ trainer: Trainer, dir: URL) {
+        var train: [(Double, Double)] = []
+        // Mean of each block of steps, so the curve is readable at any length.
+        let h = trainer.history, blockSize = max(1, h.count / 200)
+        for lo in stride(from: 0, to: h.count, by: blockSize) {
+            let part = h[lo..<min(h.count, lo + blockSize)]
+            train.append((Double(part.last!.step), part.reduce(0) { $0 + Double($1.loss) } / Double(part.count)))
+        }
+        let val = trainer.evaluations.sorted { $0.step < $1.step }.map { (Double($0.step), $0.loss) }
+        let m = trainer.model.config
+        let chart = Chart(name: "loss", title: "\(m.layer) \(m.preset ?? "") — loss per byte",
+                          x: .init("step"), y: .init("loss", unit: "nats/byte"),
+                          series: [.init("train", points: train, mark: .lines), .init("validation", points: val)],
+                          referenceLines: [.init(y: trainer.unigramLoss, label: "unigram baseline")])
+        do {
+            try Gnuplot.locate().render(chart, in: dir)
+        } catch {
+            // Without gnuplot, still leave the data and the script.
+            try? AtomicFile.write(chart.gnuplotData(), to: dir.appendingPathComponent("loss.dat"))
+            try? AtomicFile.write(chart.gnuplotScript(dataFile: "loss.dat"), to: dir.appendingPathComponent("loss.gp"))
+            fputs("lab: warning: loss chart not rendered: \(error) (loss.dat and loss.gp written)\n", stderr)
+        }
+    }
+}
+
+func fmt(_ x: Double) -> String { String(format: "%.4f", x) }
+
+func duration(_ s: Double) -> String {
+    if s < 60 { return String(format: "%.1fs", s) }
+    if s < 3600 { return String(format: "%dm%02ds", Int(s) / 60, Int(s) % 60) }
+    return String(format: "%dh%02dm", Int(s) / 3600, (Int(s) % 3600) / 60)
+}
+
+/// Step progress: a redrawn line on a terminal (stderr), plain periodic lines on stdout otherwise.
+final class TrainProgress {
+    let total: Int, tokensPerStep: Int, interactive: Bool, logEvery: Int
+    var recent: [Double] = []          // seconds of the last steps
+    var lineOpen = false
+    var lastDraw = Date.distantPast
+
+    init(total: Int, tokensPerStep: Int, interactive: Bool, logEvery: Int) {
+        self.total = total; self.tokensPerStep = tokensPerStep; self.interactive = interactive; self.logEvery = logEvery
+    }
+
+    func step(_ r: StepRecord) {
+        recent.append(r.seconds)
+        if recent.count > 20 { recent.removeFirst() }
+        let sec = recent.reduce(0, +) / Double(recent.count)
+        let tps = Double(tokensPerStep) / max(sec, 1e-9)
+        let text = String(format: "step %d/%d  loss %.4f  lr %.2e  %.0f tok/s  eta %@", r.step, total, r.loss, r.lr, tps,
+                          duration(sec * Double(total - r.step)))
+        if interactive {
+            let now = Date()
+            if now.timeIntervalSince(lastDraw) >= 0.2 || r.step == total {
+                lastDraw = now
+                FileHandle.standardError.write(Data(("\r\u{1B}[K" + text).utf8))
+                lineOpen = true
+            }
+        } else if r.step % logEvery == 0 || r.step == total {
+            print(text); fflush(stdout)
+        }
+    }
+
+    /// A permanent line (validation results) on stdout, clearing the progress line first.
+    func line(_ text: String) {
+        if interactive && lineOpen { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)); lineOpen = false }
+        print(text); fflush(stdout)
+    }
+
+    func finish() {
+        if interactive && lineOpen { FileHandle.standardError.write(Data("\n".utf8)); lineOpen = false }
+    }
+}
+
+/// Set by SIGINT (Ctrl-C): the trainer saves a checkpoint and stops after the current step.
+final class InterruptFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var flag = false
+    private var source: DispatchSourceSignal?
+
+    init() {
+        signal(SIGINT, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        s.setEventHandler { [weak self] in
+            guard let self else { return }
+            self.lock.lock(); let again = self.flag; self.flag = true; self.lock.unlock()
+            fputs(again ? "\nlab: interrupted twice — exiting without a checkpoint\n" : "\nlab: interrupt — saving a checkpoint after this step (Ctrl-C again to quit now)\n", stderr)
+            if again { exit(130) }
+        }
+        s.resume()
+        source = s
+    }
+
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return flag }
+}

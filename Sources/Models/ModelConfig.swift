@@ -1,0 +1,114 @@
+// ModelConfig.swift — the shape of a language model and its presets (spec §3, Table 3).
+import Layers
+import Zoo
+
+/// The residual-block layout around the sequence layer (spec §3).
+public enum Backbone: String, Codable, Sendable, CaseIterable {
+    /// RMSNorm → layer → residual → RMSNorm → SwiGLU → residual (every layer in its (T) form).
+    case transformer
+    /// The paper's "Mamba backbone" for TTT ("ttt-*-m"): a pre-conv residual sub-block
+    /// `x + CConv(RMSNorm(x))`, the TTT layer with shared Q/K + convs + gate, and the SwiGLU MLP.
+    case tttMamba = "ttt-mamba"
+    /// A pure stack of Mamba blocks, `x + Mamba(RMSNorm(x))`, no MLP (the paper's Mamba baseline).
+    case mambaStack = "mamba-stack"
+
+    /// The backbone a layer name implies: "mamba" → a Mamba stack, "ttt-*-m" → the TTT Mamba backbone,
+    /// everything else → the Transformer backbone.
+    public static func implied(by layer: String) -> Backbone {
+        if layer == "mamba" { return .mambaStack }
+        if layer.hasPrefix("ttt-") && layer.hasSuffix("-m") { return .tttMamba }
+        return .transformer
+    }
+}
+
+/// A language model: embedding → L blocks → RMSNorm → logits tied to the embedding (spec §3).
+///
+/// ```swift
+/// let cfg = try ModelConfig.preset("tiny", layer: "ttt-linear")     // 4 × D128, byte vocabulary
+/// let model = try LanguageModel(config: cfg, seed: 0)
+/// ```
+public struct ModelConfig: Codable, Equatable, Sendable {
+    /// Registry name of the sequence layer in every block ("ttt-linear", "attention", "mamba", …).
+    public var layer: String
+    /// Vocabulary size V (256 for the byte tokenizer).
+    public var vocab: Int
+    /// Width D, heads H, blocks L.
+    public var width: Int
+    public var heads: Int
+    public var layers: Int
+    /// SwiGLU intermediate size I (0 for the Mamba stack, which has no MLP).
+    public var mlpHidden: Int
+    /// TTT mini-batch size b.
+    public var miniBatch: Int
+    /// Width of the causal convs (pre-conv, TTT convs, Mamba conv).
+    public var convWidth: Int
+    public var backbone: Backbone
+    /// Preset this config came from (informational).
+    public var preset: String?
+
+    public init(layer: String, vocab: Int = 256, width: Int, heads: Int, layers: Int, mlpHidden: Int,
+                miniBatch: Int = 16, convWidth: Int = 4, preset: String? = nil) {
+        self.layer = layer; self.vocab = vocab; self.width = width; self.heads = heads; self.layers = layers
+        self.backbone = Backbone.implied(by: layer)
+        self.mlpHidden = backbone == .mambaStack ? 0 : mlpHidden
+        self.miniBatch = miniBatch; self.convWidth = convWidth; self.preset = preset
+    }
+
+    /// The sequence layer's config.
+    public var layerConfig: LayerConfig {
+        var c = LayerConfig(width: width, heads: heads)
+        c.ttt.miniBatch = miniBatch
+        c.convWidth = convWidth
+        return c
+    }
+
+    /// Checks every number and the layer name; errors name the fix.
+    public func validate() throws {
+        guard LayerRegistry.names.contains(layer) else {
+            throw LabError.unknownName(kind: "layer", name: layer, valid: LayerRegistry.names)
+        }
+        guard vocab > 1 else { throw LabError.badConfig("vocabulary V = \(vocab) must be ≥ 2") }
+        guard layers > 0 else { throw LabError.badConfig("layers L = \(layers) must be ≥ 1") }
+        guard backbone == .mambaStack || mlpHidden > 0 else {
+            throw LabError.badConfig("MLP width I = \(mlpHidden) must be ≥ 1 for the \(backbone.rawValue) backbone")
+        }
+        guard convWidth > 0 else { throw LabError.badConfig("conv width = \(convWidth) must be ≥ 1 (the paper uses 4)") }
+        if backbone != .mambaStack { try layerConfig.validate() }
+        else if width <= 0 { throw LabError.badConfig("width D = \(width) must be positive") }
+    }
+
+    // MARK: presets
+
+    /// Preset names: small ones to train here, then the paper's shapes (Table 3) for FLOP tables.
+    public static let presetNames = ["micro", "tiny", "small", "125m", "350m", "760m", "1.3b"]
+
+    /// A preset for `layer`. `micro` (2 × D32) is for tests, `tiny` (4 × D128, H4) trains in minutes
+    /// on 2 cores, `small` is 6 × D256. `125m` … `1.3b` are the paper's shapes (spec §3 Table 3,
+    /// SwiGLU width I as in the configs); for the Mamba stack they are the Mamba paper's
+    /// 130M/370M/790M/1.4B shapes (24/48/48/48 blocks of width 768/1024/1536/2048, no MLP).
+    /// `vocab` defaults to the byte tokenizer's 256; FLOP tables pass the paper's 32000.
+    public static func preset(_ name: String, layer: String, vocab: Int = 256) throws -> ModelConfig {
+        let stack = Backbone.implied(by: layer) == .mambaStack
+        let shape: (L: Int, D: Int, H: Int, I: Int)
+        switch name {
+        case "micro": shape = (2, 32, 2, 64)
+        case "tiny": shape = (4, 128, 4, 344)
+        case "small": shape = (6, 256, 4, 688)
+        case "125m": shape = stack ? (24, 768, 12, 0) : (12, 768, 12, 2048)
+        case "350m": shape = stack ? (48, 1024, 16, 0) : (24, 1024, 16, 2736)
+        case "760m": shape = stack ? (48, 1536, 16, 0) : (24, 1536, 16, 4096)
+        case "1.3b": shape = stack ? (48, 2048, 32, 0) : (24, 2048, 32, 5504)
+        default: throw LabError.unknownName(kind: "preset", name: name, valid: presetNames)
+        }
+        let L = stack && ["micro", "tiny", "small"].contains(name) ? 2 * shape.L : shape.L   // Mamba blocks have no MLP: twice as many
+        let c = ModelConfig(layer: layer, vocab: vocab, width: shape.D, heads: shape.H, layers: L, mlpHidden: shape.I, preset: name)
+        try c.validate()
+        return c
+    }
+
+    /// One line: "ttt-linear, 4 × D128 (H4, I344), transformer backbone, V256".
+    public var summary: String {
+        let mlp = backbone == .mambaStack ? "no MLP" : "I\(mlpHidden)"
+        return "\(layer), \(layers) × D\(width) (H\(heads), \(mlp)), \(backbone.rawValue) backbone, V\(vocab)"
+    }
+}
