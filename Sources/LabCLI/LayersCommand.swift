@@ -22,12 +22,12 @@ struct LayersCommand: ParsableCommand {
         try cfg.validate()
         guard context > 0 else { throw LabError.badConfig("--context \(context) must be ≥ 1") }
         print("Layers at D = \(width), H = \(heads), d = \(cfg.headDim), b = \(miniBatch), context = \(context):\n")
-        let header = ["layer", "params", "state/seq", "GFLOP/token", "about"]
+        let header = ["layer", "params", "state/seq", "MFLOP/token", "about"]
         var rows: [[String]] = []
         for name in LayerRegistry.names {
             let layer = try LayerRegistry.make(name, cfg, seed: 0)
             rows.append([name, formatCount(layer.parameterCount), formatBytes(layer.stateBytes(context: context)),
-                         String(format: "%.4f", layer.flopsPerToken(context: context) / 1e9), describe(name)])
+                         String(format: "%.4g", layer.flopsPerToken(context: context) / 1e6), describe(name)])
         }
         printTable(header, rows)
         print("\nInner-model plugins (Plugins/<Name>/, used as ttt-<name>):\n")
