@@ -8,7 +8,7 @@ import TensorCore
 
 final class FaultTrainingTests: XCTestCase {
     /// Same run everywhere (the checkpoint interval does not change the numbers).
-    let steps = 150
+    let steps = 80
     func trainArgs(out: String, checkpointEvery: Int) -> [String] {
         ["train", "--preset", "micro", "--steps", "\(steps)", "--batch", "2", "--context", "32", "--eval-every", "\(steps)",
          "--eval-windows", "2", "--checkpoint-every", "\(checkpointEvery)", "--no-chart", "--log-every", "1000", "--out", out]
@@ -133,7 +133,7 @@ final class FaultTrainingTests: XCTestCase {
         for round in 0..<3 {
             let args = round == 0 ? trainArgs(out: "k9", checkpointEvery: 1) : ["train", "--resume", "k9", "--no-chart", "--log-every", "1000"]
             let p = try spawn(args, cwd: dir, name: "k9-\(round)")
-            target += 20
+            target += 15
             let seen = try XCTUnwrap(waitForCheckpoint(run, atLeast: target, p))
             usleep(UInt32(rng.next() % 20_000))
             kill(p.processIdentifier, SIGKILL)
