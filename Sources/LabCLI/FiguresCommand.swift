@@ -36,6 +36,10 @@ struct FiguresCommand: ParsableCommand {
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let root = URL(fileURLWithPath: out)
         let studies = try only.isEmpty ? StudyCatalog.all : only.map { try StudyCatalog.named($0) }
+        // An unwritable --out fails once, up front, rather than once per study.
+        do { try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true) } catch {
+            throw LabError.badFile(path: root.path, problem: "cannot create the output directory (a parent is a file, read-only or not permitted) — choose another --out")
+        }
         let binaryDate = (try? FileManager.default.attributesOfItem(atPath: CommandLine.arguments[0])[.modificationDate] as? Date) ?? .distantPast
         var entries: [ReportEntry] = []
         for study in studies {

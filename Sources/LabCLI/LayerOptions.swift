@@ -13,6 +13,7 @@ struct LayerOptions: ParsableArguments {
     func config() throws -> LayerConfig {
         var c = LayerConfig(width: width, heads: heads)
         c.ttt.miniBatch = miniBatch
+        try checkMiniBatch(miniBatch)
         guard let bb = TTTOptions.Backbone(rawValue: backbone) else {
             throw LabError.unknownName(kind: "backbone", name: backbone, valid: ["transformer", "mamba"])
         }
@@ -23,5 +24,14 @@ struct LayerOptions: ParsableArguments {
         c.linearAttention = linearVariant
         try c.validate()
         return c
+    }
+}
+
+/// The TTT layer holds a length-b parameter and b×b mini-batch matrices: an absurd b is refused before
+/// any layer is built (LayerConfig.validate checks b ≥ 1 only).
+func checkMiniBatch(_ b: Int) throws {
+    let limit = 1 << 20
+    guard b <= limit else {
+        throw LabError.badConfig("mini-batch size b = \(b) is larger than \(limit); b ≥ T already gives batch gradient descent — choose b ≤ the sequence length")
     }
 }

@@ -19,6 +19,7 @@ struct LayersCommand: ParsableCommand {
     func run() throws {
         var cfg = LayerConfig(width: width, heads: heads)
         cfg.ttt.miniBatch = miniBatch
+        try checkMiniBatch(miniBatch)
         try cfg.validate()
         guard context > 0 else { throw LabError.badConfig("--context \(context) must be ≥ 1") }
         print("Layers at D = \(width), H = \(heads), d = \(cfg.headDim), b = \(miniBatch), context = \(context):\n")

@@ -69,6 +69,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let miniBatch { try checkMiniBatch(miniBatch) }
         if dryRun {
             guard resume == nil else { throw ValidationError("--dry-run describes a new model; drop --resume") }
             var mc = try ModelConfig.preset(preset ?? "tiny", layer: layer ?? "ttt-linear", vocab: vocab ?? ByteTokenizer.vocab)
@@ -78,6 +79,12 @@ struct TrainCommand: ParsableCommand {
             print("parameters: \(try mc.parameterCount())")
             print(String(format: "forward FLOPs/token at context %d: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
             return
+        }
+        if resume == nil {
+            // Names and numbers first (before the corpus is read or anything allocated).
+            var mc = try ModelConfig.preset(preset ?? "tiny", layer: layer ?? "ttt-linear", vocab: ByteTokenizer.vocab)
+            if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
+            try TrainConfig(steps: steps ?? 600, batch: batch ?? 8, context: context ?? 256, lr: lr ?? 3e-3).validate()
         }
         let dataDir = URL(fileURLWithPath: data)
         let corpus = try Corpus.load(from: dataDir)
@@ -105,6 +112,8 @@ struct TrainCommand: ParsableCommand {
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) && !force {
                 throw LabError.badConfig("\(dir.path) already holds a run — continue it with 'lab train --resume \(dir.path)', pick another --out, or pass --force to start over")
             }
+            try tc.validate()
+            try tc.checkFitsInMemory(model: mc)   // refuse before allocating
             let model = try LanguageModel(config: mc, seed: tc.seed)
             trainer = try Trainer(model: model, config: tc, corpus: corpus)
             trainer.corpusChecksum = checksum
@@ -117,14 +126,30 @@ struct TrainCommand: ParsableCommand {
         let interactive = ProgressReporter.shouldBeInteractive(stderrIsTTY: isatty(2) == 1, environment: ProcessInfo.processInfo.environment)
         let progress = TrainProgress(total: c.steps, tokensPerStep: c.tokensPerStep, interactive: interactive, logEvery: logEvery)
         let stop = InterruptFlag()
-        try trainer.run(until: stopAfter, checkpointTo: dir, interrupted: { stop.isSet }) { event in
-            switch event {
-            case .step(let r): progress.step(r)
-            case .evaluation(let e):
-                progress.line("step \(e.step): validation \(fmt(e.loss)) nats (\(fmt(bitsPerByte(e.loss))) bits/byte) — unigram \(fmt(trainer.unigramLoss))")
-            case .checkpoint: break
-            case .warning(let w): fputs("lab: warning: \(w)\n", stderr)
+        let dirExisted = FileManager.default.fileExists(atPath: dir.path)
+        do {
+            try trainer.run(until: stopAfter, checkpointTo: dir, interrupted: { stop.isSet }) { event in
+                switch event {
+                case .step(let r): progress.step(r)
+                case .evaluation(let e):
+                    progress.line("step \(e.step): validation \(fmt(e.loss)) nats (\(fmt(bitsPerByte(e.loss))) bits/byte) — unigram \(fmt(trainer.unigramLoss))")
+                case .checkpoint: break
+                case .warning(let w): fputs("lab: warning: \(w)\n", stderr)
+                }
             }
+        } catch {
+            progress.finish()
+            // A new run whose first checkpoint could not be completed leaves nothing behind.
+            if resume == nil && trainer.lastCheckpointStep == nil {
+                if !dirExisted { try? FileManager.default.removeItem(at: dir) }
+                else {
+                    for f in ["model.safetensors", "optimizer.safetensors", "config.json", "loss.csv", "train_state.json",
+                              "model.safetensors.prev", "optimizer.safetensors.prev"] {
+                        try? FileManager.default.removeItem(at: dir.appendingPathComponent(f))
+                    }
+                }
+            }
+            throw error
         }
         progress.finish()
         if stop.isSet { print("interrupted: checkpoint at step \(trainer.step) in \(dir.path); continue with 'lab train --resume \(dir.path)'") }

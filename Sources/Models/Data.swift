@@ -127,13 +127,23 @@ public struct Corpus: Sendable {
         }
         var train: [Document] = [], val: [Document] = []
         for e in manifest.documents {
+            // Documents live inside the corpus directory (no absolute paths, no "..").
+            guard !e.file.isEmpty, !e.file.hasPrefix("/"), !e.file.split(separator: "/").contains("..") else {
+                throw LabError.badFile(path: murl.path, problem: "document path '\(e.file.prefix(80))' leaves the corpus directory — re-run 'lab data fetch --data \(dir.path)'")
+            }
             let url = dir.appendingPathComponent(e.file)
-            guard let data = FileManager.default.contents(atPath: url.path) else {
-                throw LabError.missing("corpus document \(url.path) is missing — re-run 'lab data fetch --data \(dir.path)'")
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir), !isDir.boolValue,
+                  (try? FileManager.default.attributesOfItem(atPath: url.path)[.type] as? FileAttributeType) == .typeRegular,
+                  let data = FileManager.default.contents(atPath: url.path) else {
+                throw LabError.missing("corpus document \(url.path) is missing or not a regular file — re-run 'lab data fetch --data \(dir.path)'")
             }
             let bytes = [UInt8](data)
             guard SHA256.hex(bytes) == e.sha256 else {
                 throw LabError.badFile(path: url.path, problem: "checksum differs from manifest.json — the file was changed; re-run 'lab data fetch --data \(dir.path)'")
+            }
+            if let problem = Corpus.notText(bytes) {
+                throw LabError.badFile(path: url.path, problem: "not a text file (\(problem)) — corpus documents must be UTF-8 text; remove it from manifest.json or re-run 'lab data fetch --data \(dir.path)'")
             }
             let d = Document(name: e.name, source: e.source, bytes: bytes)
             if e.split == "validation" { val.append(d) } else { train.append(d) }
@@ -142,6 +152,19 @@ public struct Corpus: Sendable {
             throw LabError.badFile(path: murl.path, problem: "the corpus needs training and validation documents (has \(train.count) and \(val.count)) — re-run 'lab data fetch'")
         }
         return Corpus(train: train, validation: val, manifest: manifest)
+    }
+
+    /// Why `bytes` is not UTF-8 text (a NUL byte or an invalid UTF-8 sequence, with its offset), or nil.
+    public static func notText(_ bytes: [UInt8]) -> String? {
+        if let i = bytes.firstIndex(of: 0) { return "a NUL byte at offset \(i)" }
+        var it = bytes.makeIterator(), decoder = UTF8(), offset = 0
+        while true {
+            switch decoder.decode(&it) {
+            case .scalarValue(let u): offset += UTF8.width(u)
+            case .emptyInput: return nil
+            case .error: return "invalid UTF-8 near offset \(offset)"
+            }
+        }
     }
 
     /// SHA-256 of the manifest file (identifies the corpus in checkpoints).

@@ -2,6 +2,11 @@
 import Foundation
 import Layers
 import TensorCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Training recipe (spec §3, paper App. C): AdamW β = (0.9, 0.95), weight decay 0.1 on matrices,
 /// clipping at 1.0, linear warmup over 10% of the steps then cosine decay to 1e-5;
@@ -53,12 +58,53 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public func validate() throws {
         func positive(_ v: Int, _ what: String, _ flag: String) throws {
             guard v > 0 else { throw LabError.badConfig("\(what) = \(v) must be ≥ 1; pass \(flag) N") }
+            // Bounded so that step and token counts cannot overflow.
+            guard v <= 1_000_000_000 else { throw LabError.badConfig("\(what) = \(v) must be ≤ 1000000000; pass a smaller \(flag)") }
         }
         try positive(steps, "steps", "--steps"); try positive(batch, "batch", "--batch")
         try positive(context, "context", "--context"); try positive(evalEvery, "eval interval", "--eval-every")
         try positive(evalWindows, "validation windows", "--eval-windows")
         guard lr > 0, lr.isFinite else { throw LabError.badConfig("learning rate \(lr) must be a positive number; pass --lr 3e-3") }
         guard checkpointEvery >= 0 else { throw LabError.badConfig("checkpoint interval \(checkpointEvery) must be ≥ 0") }
+        // The recipe's constants (only a damaged config.json can get these wrong).
+        func inRange(_ ok: Bool, _ what: String) throws {
+            guard ok else { throw LabError.badConfig("\(what) is out of range — the run's config.json is damaged; start a new run") }
+        }
+        try inRange(minLR >= 0 && minLR.isFinite, "min lr \(minLR)")
+        try inRange(warmupFraction >= 0 && warmupFraction <= 1, "warmup fraction \(warmupFraction)")
+        try inRange(weightDecay >= 0 && weightDecay.isFinite, "weight decay \(weightDecay)")
+        try inRange(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "AdamW betas (\(beta1), \(beta2))")
+        try inRange(eps > 0 && eps.isFinite && clip > 0 && clip.isFinite, "AdamW eps \(eps) / clip \(clip)")
+        try inRange(tttLRMultStart.map { $0.isFinite && $0 >= 0 } ?? true, "ttt lr multiplier start \(tttLRMultStart ?? 0)")
+    }
+
+    /// Rough memory (bytes) training `model` with this config takes, computed without allocating
+    /// (in Double, so absurd sizes cannot overflow): weights, gradients and the two AdamW moments
+    /// (16 bytes per parameter, the sequence layer bounded by 16·D² + conv weights), activations kept
+    /// for the backward pass (≈ 200 floats per width per token per block, measured ≈ 90–180 on
+    /// the tiny presets), attention scores (B·H·T² per block) and the logits.
+    public func estimatedMemoryBytes(model m: ModelConfig) -> Double {
+        let D = Double(m.width), L = Double(m.layers), V = Double(m.vocab), I = Double(m.mlpHidden), cw = Double(m.convWidth)
+        let mixer = 16 * D * D + 4 * (cw + 1) * D + 64 * D
+        let b = Double(m.miniBatch)   // TTT: a length-b token-index parameter and b×b mini-batch matrices
+        let params = V * D + L * (mixer + 3 * D * I + (cw + 4) * D + b) + D
+        let tokens = Double(batch) * Double(context)
+        var activations = tokens * L * (200 * D + 4 * I) + 4 * tokens * V
+        if m.layer.hasPrefix("ttt-") { activations += 4 * Double(batch) * Double(m.heads) * min(b, Double(context)) * Double(context) * L }
+        if m.layer == "attention" { activations += 2 * Double(batch) * Double(m.heads) * Double(context) * Double(context) * L }
+        let validation = Double(evalWindows) * Double(context) * 16
+        return 4 * (4 * params + activations) + validation
+    }
+
+    /// Refuses, before anything is allocated, a model and config whose estimated memory exceeds
+    /// this machine's: the message names the estimate and the options that shrink it.
+    public func checkFitsInMemory(model m: ModelConfig, available: Double = Double(ProcessInfo.processInfo.physicalMemory)) throws {
+        let need = estimatedMemoryBytes(model: m)
+        guard need.isFinite, need <= available else {
+            let gib = 1073741824.0
+            throw LabError.badConfig(String(format: "training %@ at batch %d × context %d needs ≈ %.1f GiB of memory, more than this machine's %.1f GiB — use a smaller --preset, --batch or --context",
+                                            m.summary, batch, context, need / gib, available / gib))
+        }
     }
 }
 
@@ -113,6 +159,8 @@ public final class Trainer {
     public private(set) var evaluations: [EvalRecord] = []
     /// Training wall time over all sessions (seconds, steps only).
     public private(set) var elapsed: Double = 0
+    /// Step of the last checkpoint this trainer wrote or resumed from (nil before any).
+    public private(set) var lastCheckpointStep: Int?
 
     public init(model: LanguageModel, config: TrainConfig, corpus: Corpus) throws {
         try config.validate()
@@ -178,13 +226,26 @@ public final class Trainer {
     public func run(until stop: Int? = nil, checkpointTo dir: URL?, interrupted: () -> Bool = { false },
                     onEvent: (TrainEvent) -> Void = { _ in }) throws {
         let end = min(config.steps, stop ?? config.steps)
-        if step == 0 && !evaluations.contains(where: { $0.step == 0 }) { onEvent(.evaluation(recordEvaluation())) }
+        defer { model.setTTTLearningRateMultiplier(1) }
+        if step == 0 && !evaluations.contains(where: { $0.step == 0 }) {
+            let e = recordEvaluation()
+            try checkFinite(e.loss, what: "the validation loss", step: e.step, dir: dir)
+            onEvent(.evaluation(e))
+        }
         if let dir, step == 0 { try save(to: dir) }
         while step < end {
-            onEvent(.step(trainStep()))
+            let r = trainStep()
+            // A NaN or Inf stops the run before anything is saved: the last checkpoint stays the last good one.
+            try checkFinite(Double(r.loss), what: "the training loss", step: r.step, dir: dir)
+            try checkFinite(r.gradNorm, what: "the gradient norm", step: r.step, dir: dir)
+            onEvent(.step(r))
             let last = step == config.steps
             let evalNow = step % config.evalEvery == 0 || last
-            if evalNow { onEvent(.evaluation(recordEvaluation())) }
+            if evalNow {
+                let e = recordEvaluation()
+                try checkFinite(e.loss, what: "the validation loss", step: e.step, dir: dir)
+                onEvent(.evaluation(e))
+            }
             let stopping = interrupted()
             if let dir {
                 let periodic = config.checkpointEvery > 0 ? step % config.checkpointEvery == 0 : evalNow
@@ -195,7 +256,15 @@ public final class Trainer {
             }
             if stopping { break }
         }
-        model.setTTTLearningRateMultiplier(1)
+    }
+
+    /// Throws a one-line error naming the step when `x` is NaN or infinite (the run diverged).
+    func checkFinite(_ x: Double, what: String, step: Int, dir: URL?) throws {
+        guard !x.isFinite else { return }
+        let kept: String
+        if let dir, let k = lastCheckpointStep { kept = "the last good checkpoint (step \(k)) is kept in \(dir.path)" }
+        else { kept = "no checkpoint was written" }
+        throw LabError.failed("training diverged at step \(step): \(what) is \(x) — stopped; \(kept); start again with a smaller --lr (now \(config.lr)) or another --seed")
     }
 
     // MARK: checkpoints
@@ -237,12 +306,28 @@ public final class Trainer {
 
     /// Writes `model.safetensors`, `optimizer.safetensors`, `config.json`, `loss.csv` and, last,
     /// `train_state.json` into `dir`, each atomically.
+    ///
+    /// A kill at any moment leaves a checkpoint to resume from: the previous weight and optimizer
+    /// files are kept as hard links (`*.prev`) until the new `train_state.json` is in place, and
+    /// `resume` falls back to them when the newer files do not match the state.
     public func save(to dir: URL) throws {
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
+            var p = dir.path, isDir: ObjCBool = false
+            while !p.isEmpty, p != "/", !FileManager.default.fileExists(atPath: p, isDirectory: &isDir) { p = (p as NSString).deletingLastPathComponent }
+            let why = isDir.boolValue ? "\(p) does not let it be created (read-only or no permission)" : "\(p) is a file, not a directory"
+            throw LabError.badFile(path: dir.path, problem: "cannot create the run directory: \(why) — choose another --out")
+        }
         let modelURL = dir.appendingPathComponent("model.safetensors")
+        let optURL = dir.appendingPathComponent("optimizer.safetensors")
+        for url in [modelURL, optURL] {
+            let prev = Trainer.previous(url)
+            unlink(prev.path)
+            if FileManager.default.fileExists(atPath: url.path), link(url.path, prev.path) != 0 {
+                try? FileManager.default.copyItem(at: url, to: prev)
+            }
+        }
         try saveWeights(model.parameters, to: modelURL, metadata: ["step": String(step), "layer": model.config.layer,
                                                                     "format": "ttt-lab-checkpoint/1"])
-        let optURL = dir.appendingPathComponent("optimizer.safetensors")
         do { try optimizer.stateFile().write(to: optURL) } catch let e as FileError {
             throw LabError.badFile(path: optURL.path, problem: "\(e.problem) — \(e.fix)")
         }
@@ -253,7 +338,12 @@ public final class Trainer {
                                modelSHA256: try Trainer.fileChecksum(modelURL), optimizerSHA256: try Trainer.fileChecksum(optURL),
                                history: history, evaluations: evaluations)
         try AtomicFile.write(try Trainer.encoder().encode(state), to: dir.appendingPathComponent("train_state.json"))
+        lastCheckpointStep = step
+        for url in [modelURL, optURL] { unlink(Trainer.previous(url).path) }
     }
+
+    /// Where `save` keeps the previous checkpoint's copy of a file while it writes the new one.
+    static func previous(_ url: URL) -> URL { url.appendingPathExtension("prev") }
 
     static func fileChecksum(_ url: URL) throws -> String {
         guard let d = FileManager.default.contents(atPath: url.path) else {
@@ -276,6 +366,10 @@ public final class Trainer {
     /// Loads a model (weights only) from a checkpoint directory, for generation.
     public static func loadModel(from dir: URL) throws -> LanguageModel {
         let cfg = try checkpointConfig(in: dir)
+        try cfg.model.validate()
+        var weightsOnly = cfg.train
+        (weightsOnly.batch, weightsOnly.context, weightsOnly.evalWindows) = (1, 1, 0)
+        try weightsOnly.checkFitsInMemory(model: cfg.model)
         let model = try LanguageModel(config: cfg.model, seed: cfg.train.seed)
         try loadWeights(into: model.parameters, from: dir.appendingPathComponent("model.safetensors"))
         return model
@@ -298,9 +392,22 @@ public final class Trainer {
             throw LabError.badConfig("the corpus differs from the one this run started with (manifest checksum) — pass the original --data DIR, or start a new run")
         }
         let modelURL = dir.appendingPathComponent("model.safetensors"), optURL = dir.appendingPathComponent("optimizer.safetensors")
-        guard try fileChecksum(modelURL) == state.modelSHA256, try fileChecksum(optURL) == state.optimizerSHA256 else {
+        // The files train_state.json names: the current ones, or the previous ones a killed save left.
+        func matching(_ url: URL, _ sha: String) -> URL? {
+            [url, previous(url)].first { (try? fileChecksum($0)) == sha }
+        }
+        guard let modelFile = matching(modelURL, state.modelSHA256), let optFile = matching(optURL, state.optimizerSHA256) else {
             throw LabError.badFile(path: dir.path, problem: "model/optimizer files do not match train_state.json (a save was interrupted) — start a new run or restore the directory")
         }
+        for (found, url) in [(modelFile, modelURL), (optFile, optURL)] where found != url {
+            guard rename(found.path, url.path) == 0 else {
+                throw LabError.badFile(path: url.path, problem: "cannot restore it from \(found.lastPathComponent) (\(String(cString: strerror(errno)))) — check the directory's permissions")
+            }
+            onWarning("a save was interrupted: restored \(url.lastPathComponent) of step \(state.step) from \(found.lastPathComponent)")
+        }
+        try cfg.model.validate()
+        try cfg.train.validate()
+        try cfg.train.checkFitsInMemory(model: cfg.model)
         let model = try LanguageModel(config: cfg.model, seed: cfg.train.seed)
         try loadWeights(into: model.parameters, from: modelURL)
         let trainer = try Trainer(model: model, config: cfg.train, corpus: corpus)
@@ -317,6 +424,7 @@ public final class Trainer {
         trainer.history = state.history
         trainer.evaluations = state.evaluations
         trainer.corpusChecksum = cfg.corpusSHA256
+        trainer.lastCheckpointStep = state.step
         if state.threads != Parallel.threads {
             onWarning("the run was trained with \(state.threads) thread(s), this one uses \(Parallel.threads): the result will not be bit-identical to an uninterrupted run (set LAB_THREADS=\(state.threads))")
         }

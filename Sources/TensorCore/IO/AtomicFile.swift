@@ -54,6 +54,11 @@ public enum AtomicFile {
             throw FileError(.write, path: path, problem: "the path names a directory, not a file", fix: "give a file name")
         }
         try makeDirectory(dir, for: path)
+        // Never rename over a device, pipe or socket (as root, `--output /dev/null` would replace /dev/null).
+        var st = stat()
+        if lstat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFREG, (st.st_mode & S_IFMT) != S_IFDIR, (st.st_mode & S_IFMT) != S_IFLNK {
+            throw FileError(.write, path: path, problem: "this is a device or special file, not a regular file", fix: "give the path of a regular file")
+        }
 
         // (A directory at the target is caught by the rename below, EISDIR, after the temp file exists,
         // so that the clean-up path is the one the tests exercise.)
@@ -134,6 +139,8 @@ public enum AtomicFile {
             return FileError(.write, path: path, problem: "a parent of this path is a file, not a directory", fix: "choose another output path")
         case EISDIR:
             return FileError(.write, path: path, problem: "a directory already exists at this path", fix: "remove it or choose another output path")
+        case EFBIG:
+            return FileError(.write, path: path, problem: "the file is larger than the file-size limit (\(step))", fix: "raise the limit (ulimit -f) or choose another output path")
         case ENAMETOOLONG:
             return FileError(.write, path: path, problem: "the file name is too long", fix: "choose a shorter output path")
         default:
