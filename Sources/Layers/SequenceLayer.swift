@@ -102,6 +102,9 @@ public struct LayerConfig: Codable, Equatable, Sendable {
         }
         guard headDim % 2 == 0 else { throw LabError.badConfig("head dim d = D/H = \(headDim) must be even for RoPE; change D or H") }
         guard ttt.miniBatch > 0 else { throw LabError.badConfig("mini-batch size b = \(ttt.miniBatch) must be ≥ 1") }
+        guard ttt.miniBatch <= 1 << 20 else {
+            throw LabError.badConfig("mini-batch size b = \(ttt.miniBatch) is larger than 2^20; use b ≤ T (b ≥ T is batch GD)")
+        }
         // Refuse before allocating: no layer here holds more than ~16·D² weights (TTT-MLP with the
         // Mamba backbone: Q, V, O, gate, lr gate, 8·D·d inner state; Mamba: ≈ 7·D²).
         let bytes = 16.0 * Double(width) * Double(width) * 4
