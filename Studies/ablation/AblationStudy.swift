@@ -177,9 +177,9 @@ public struct AblationStudy: Study {
             options.append([.integer(i + 1), .text(rung.layer), .integer(trained[i].model.config.miniBatch), .text(rung.optionsText)])
         }
 
-        let chart = Chart(name: "ladder", title: "Table 1 ladder: ours (per byte) vs the paper's (per token), relative to rung 1", panels: [
-            Chart.Panel(title: "perplexity / rung 1's perplexity", x: .init("rung", range: 0.5...Double(Self.rungs.count) + 0.5),
-                        y: .init("relative perplexity"),
+        let chart = Chart(name: "ladder", title: "Table 1 ladder: perplexity relative to rung 1 (ours per byte, paper per token)", panels: [
+            Chart.Panel(title: "", x: .init("rung", range: 0.5...Double(Self.rungs.count) + 0.5),
+                        y: .init("perplexity / rung 1's perplexity"),
                         series: [
                             .init("this lab (ppl/byte)", styleKey: "ttt-linear", points: losses.enumerated().map { (Double($0 + 1), perplexity($1) / perplexity(losses[0])) }),
                             .init("paper (ppl/token, 125M, Pile)", styleKey: "paper", points: Self.rungs.enumerated().map { (Double($0 + 1), $1.paper / Self.rungs[0].paper) }),
