@@ -172,22 +172,33 @@ public struct PerplexityStudy: Study {
 
         var byPos = Table(name: "loss-by-position", title: "Mean loss (nats/byte) in the octave of token indices ending at x: x = tokens of context seen (\(windows.count) held-out windows of \(T) bytes)",
                           columns: [.init("model")] + marks.map { .init("x ≤ \($0)", format: .fixed(3)) }
-                              + [.init("gain \(octaves[o128].upperBound)→\(T)", format: .fixed(3)), .init("gain in last octave ± SE", format: .plain)])
+                              + [.init("gain \(octaves[o128].upperBound)→\(T)", format: .fixed(3)), .init("gain in last octave ± SE", format: .plain),
+                                 .init("gain \(octaves[o128].upperBound)→\(T) minus Transformer's ± SE", format: .plain)])
         var gains: [(String, Double, Double)] = []
+        let refRow = rows.first { $0.trained.model.config.layer == "attention" }!
+        var relative: [(String, Double, Double)] = []
         for r in rows {
             let c = r.curve
             let g = c.windowStatistic { $0[o128] - $0[lastO] }
             let last = c.windowStatistic { $0[lastO - 1] - $0[lastO] }
             gains.append((r.name, last.mean, last.se))
+            // Paired over the same windows: (model's gain − Transformer's gain) per window.
+            var paired = PositionLoss(context: 1)
+            paired.windowOctaves = zip(c.windowOctaves, refRow.curve.windowOctaves).map { a, b in [(a[o128] - a[lastO]) - (b[o128] - b[lastO])] }
+            let rel = paired.windowStatistic { $0[0] }
+            if r.name != refRow.name { relative.append((r.name, rel.mean, rel.se)) }
             byPos.append([.text(r.name)] + marks.map { .number(c.mean(octaves[octaveIndex($0)].lowerBound, octaves[octaveIndex($0)].upperBound)) }
-                         + [.number(g.mean), .text(String(format: "%+.3f ± %.3f", last.mean, last.se))])
+                         + [.number(g.mean), .text(String(format: "%+.3f ± %.3f", last.mean, last.se)),
+                            .text(r.name == refRow.name ? "–" : String(format: "%+.3f ± %.3f", rel.mean, rel.se))])
         }
         byPos.notes = [
             "Column 'x ≤ N' is the mean loss over token indices x in (N/2, N] (position t = x − 1 predicts byte t + 1 having seen x bytes), " +
             "over all \(windows.count) windows: every held-out document cut into consecutive \(T)-byte windows from its first byte, each window " +
             "evaluated as a fresh sequence (state reset), the \(starts) document-start windows first and the later windows spread evenly. " +
             "'gain A→B' = loss in the octave ending at A minus the octave ending at B (positive = still improving); the last column is the " +
-            "gain from the octave ending at \(T / 2) to the one ending at \(T), mean ± standard error of the paired per-window difference.",
+            "gain from the octave ending at \(T / 2) to the one ending at \(T), mean ± standard error of the paired per-window difference. " +
+            "The last column compares a model's gain with the Transformer's on the same windows (per-window difference of the two gains, mean ± SE): " +
+            "the position effect of the text itself (headers, lists of names at document starts) cancels there.",
         ]
 
         var docStarts = Table(name: "loss-by-position-document-starts", title: "The same, document-start windows only (\(starts) windows: position 0 = a document's first byte)",
@@ -234,6 +245,8 @@ public struct PerplexityStudy: Study {
         let still = gains.filter { $0.1 > 2 * $0.2 }.map(\.0), flat = gains.filter { $0.1 <= 2 * $0.2 }.map(\.0)
         summary.append("Still improving in the last octave (gain > 2 SE): \(still.isEmpty ? "none" : still.joined(separator: ", ")); " +
                        "flat within noise: \(flat.isEmpty ? "none" : flat.joined(separator: ", ")).")
+        summary.append("Gain from x ≤ \(octaves[o128].upperBound) to x ≤ \(T) relative to the Transformer's (paired over windows, ± SE; negative = gains less from long context): " +
+                       relative.map { String(format: "%@ %+.3f ± %.3f", $0.0, $0.1, $0.2) }.joined(separator: ", ") + ".")
         summary += failures
         let notes = Self.notes(s, windows: windows.count, starts: starts, parameters: reference)
         return StudyResult(tables: [models, byPos, docStarts], charts: [chart],
