@@ -2,6 +2,7 @@
 // `perplexity` study's quick preset end to end on a small generated corpus (never the real data).
 import Foundation
 import XCTest
+@testable import Layers
 @testable import Models
 @testable import Studies
 import StudyKit
@@ -105,6 +106,37 @@ final class PerplexityStudyTests: XCTestCase {
         let r2 = try study.run(StudyContext(outputDirectory: dir, preset: .quick, seed: 0, reporter: ProgressReporter(mode: .silent)))
         XCTAssertEqual(try modelDirs.map(mtime), before, "a re-run must reuse the cached models")
         XCTAssertEqual(try r2.tables.map { try $0.csv() }, try r1.tables.map { try $0.csv() })
+    }
+
+    /// An interrupted study model is resumed from its checkpoint and ends bit-identical to an uninterrupted
+    /// run; a changed config gets a new cache key (never a stale model).
+    func testInterruptedModelResumesExactly() throws {
+        let root = temporaryStudyDirectory("trained-models")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let data = StudyCorpus(studyTestCorpus())
+        let mc = ModelConfig(layer: "ttt-linear", vocab: 256, width: 16, heads: 2, layers: 1, mlpHidden: 24, miniBatch: 4)
+        var tc = TrainConfig(steps: 4, batch: 2, context: 16, lr: 1e-2, seed: 7)
+        tc.evalEvery = 4; tc.evalWindows = 2; tc.checkpointEvery = 1
+        let ctx = StudyContext(outputDirectory: root, preset: .quick, seed: 0, reporter: ProgressReporter(mode: .silent))
+        // Interrupt: train 2 of 4 steps into the directory `obtain` uses.
+        let key = try TrainedModels.cacheKey(model: mc, train: tc, corpusID: data.id)
+        let dir = root.appendingPathComponent("models/m-\(key)")
+        let partial = try Trainer(model: LanguageModel(config: mc, seed: tc.seed), config: tc, corpus: data.corpus)
+        try partial.run(until: 2, checkpointTo: dir)
+        let resumed = try TrainedModels.obtain(label: "m", model: mc, train: tc, corpus: data, root: root, ctx: ctx)
+        XCTAssertFalse(resumed.reused)
+        XCTAssertEqual(resumed.trainer.step, 4)
+        XCTAssertEqual(resumed.directory.lastPathComponent, dir.lastPathComponent)
+        let straight = try Trainer(model: LanguageModel(config: mc, seed: tc.seed), config: tc, corpus: data.corpus)
+        try straight.run(checkpointTo: nil)
+        for (a, b) in zip(straight.model.parameters, resumed.model.parameters) {
+            XCTAssertEqual(a.tensor.array.map(\.bitPattern), b.tensor.array.map(\.bitPattern), a.name)
+        }
+        XCTAssertTrue(try TrainedModels.obtain(label: "m", model: mc, train: tc, corpus: data, root: root, ctx: ctx).reused)
+        var other = tc; other.lr = 2e-2
+        XCTAssertNotEqual(try TrainedModels.cacheKey(model: mc, train: other, corpusID: data.id), key)
+        var otherModel = mc; otherModel.layerOptions = LayerConfig(width: 16, heads: 2); otherModel.layerOptions!.ttt.rope = false
+        XCTAssertNotEqual(try TrainedModels.cacheKey(model: otherModel, train: tc, corpusID: data.id), key)
     }
 
     /// No corpus: a one-line error that names `lab data fetch`.
