@@ -26,6 +26,7 @@ struct FiguresCommand: ParsableCommand {
     @Flag(name: .long, help: "Largest presets.") var full = false
     @Flag(name: .long, help: "Rerun studies even when fresh cached results exist.") var force = false
     @Option(name: .long, help: "Seed.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Corpus directory for the studies that train models (written by 'lab data fetch').") var data: String = "data"
     @Option(name: .long, parsing: .upToNextOption, help: "Only these studies (default: all).") var only: [String] = []
 
     func validate() throws {
@@ -35,6 +36,7 @@ struct FiguresCommand: ParsableCommand {
     func run() throws {
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let root = URL(fileURLWithPath: out)
+        StudyData.directory = URL(fileURLWithPath: data)
         let studies = try only.isEmpty ? StudyCatalog.all : only.map { try StudyCatalog.named($0) }
         // An unwritable --out fails once, up front, rather than once per study.
         do { try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true) } catch {

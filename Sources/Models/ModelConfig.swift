@@ -45,6 +45,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var backbone: Backbone
     /// Preset this config came from (informational).
     public var preset: String?
+    /// Options of the sequence layer beyond the shape (TTT switches such as `innerLN` or `fixedEta`,
+    /// the linear-attention variant, …); nil uses the layer's defaults. Width, heads, the mini-batch
+    /// size and the conv width always come from the fields above. (Used by the ablation study.)
+    public var layerOptions: LayerConfig? = nil
 
     public init(layer: String, vocab: Int = 256, width: Int, heads: Int, layers: Int, mlpHidden: Int,
                 miniBatch: Int = 16, convWidth: Int = 4, preset: String? = nil) {
@@ -56,7 +60,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// The sequence layer's config.
     public var layerConfig: LayerConfig {
-        var c = LayerConfig(width: width, heads: heads)
+        var c = layerOptions ?? LayerConfig(width: width, heads: heads)
+        c.width = width; c.heads = heads
         c.ttt.miniBatch = miniBatch
         c.convWidth = convWidth
         return c
