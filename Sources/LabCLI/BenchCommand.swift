@@ -64,18 +64,18 @@ struct LayersBench: ParsableCommand {
                 refNote = String(format: "  reference %.1f ms (fast ×%.1f)", r.median * 1e3, r.median / st.median)
             }
             rows.append((name, tps, gflops))
-            print(String(format: "%-17@ %9.0f tokens/s  %7.1f GFLOP/s  (%.1f ms, min %.1f, max %.1f)%@", name as NSString, tps, gflops,
-                         st.median * 1e3, st.min * 1e3, st.max * 1e3, refNote as NSString))
+            print(pad(name) + String(format: " %9.0f tokens/s  %7.1f GFLOP/s  (%.1f ms, min %.1f, max %.1f)", tps, gflops,
+                         st.median * 1e3, st.min * 1e3, st.max * 1e3) + refNote)
         }
         let g1 = sgemmGFLOPs(n: 1024), g = 0.5 * (g0 + g1)
         print(String(format: "sgemm 1024³: %.1f GFLOP/s (before %.1f, after %.1f)", g, g0, g1))
         print("layer             tokens/s   GFLOP/s  efficiency")
         for (name, tps, gf) in rows {
-            print(String(format: "%-17@ %9.0f  %8.1f  %.3f", name as NSString, tps, gf, gf / g))
+            print(pad(name) + String(format: " %9.0f  %8.1f  %.3f", tps, gf, gf / g))
         }
         for base in ["ttt-linear", "ttt-mlp"] {
             if let t = times[base], let m = times[base + "-m"] {
-                print(String(format: "%@-m / %@ prefill time: %.3f (goal ≤ 1.15)", base as NSString, base as NSString, m / t))
+                print("\(base)-m / \(base) prefill time: " + String(format: "%.3f", m / t) + " (goal ≤ 1.15)")
             }
         }
     }
@@ -102,7 +102,10 @@ struct DecodeBench: ParsableCommand {
             let layer = try LayerTiming.make(name, D: width, H: heads)
             let a = LayerTiming.decode(layer, context: short, tokens: tokens)
             let b = LayerTiming.decode(layer, context: long, tokens: tokens)
-            print(String(format: "%-17@ %10.1f            %10.1f            %.3f", name as NSString, a.median * 1e6, b.median * 1e6, b.median / a.median))
+            print(pad(name) + String(format: " %10.1f            %10.1f            %.3f", a.median * 1e6, b.median * 1e6, b.median / a.median))
         }
     }
 }
+
+/// Left-justified to 17 columns.
+private func pad(_ s: String) -> String { s.count >= 17 ? s : s + String(repeating: " ", count: 17 - s.count) }
