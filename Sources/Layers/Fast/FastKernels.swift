@@ -39,7 +39,9 @@ public enum FastMath {
     /// eˣ, x clamped to [−87.3, 88.7]: range reduction x = n·ln2 + r, degree-6 polynomial in r, 2ⁿ by
     /// exponent bits (n from the 1.5·2²³ rounding trick).
     @inline(__always) public static func exp(_ x0: V) -> V {
-        let x = x0.clamped(lowerBound: V(repeating: -87.3), upperBound: V(repeating: 88.7))
+        var x = x0                                             // clamp by masks (pointwiseMin/Max are not inlined)
+        x.replace(with: -87.3, where: x .< -87.3)
+        x.replace(with: 88.7, where: x .> 88.7)
         let magic = V(repeating: 12582912)                     // 1.5·2²³: t's low mantissa bits hold round(x·log2 e)
         let t = x * 1.44269504088896341 + magic
         let n = t - magic
@@ -80,12 +82,16 @@ public enum FastMath {
 
     /// log(1 + eˣ), stably: max(x, 0) + log1p(e^{−|x|}), log1p(y) = log(u)·y/(u − 1) with u = 1 + y.
     @inline(__always) public static func softplus(_ x: V) -> V {
-        let y = FastMath.exp(pointwiseMin(x, -x))
+        var na = -x
+        na.replace(with: x, where: x .< 0)                     // −|x|
+        let y = FastMath.exp(na)
         let u = 1 + y
         let um1 = u - 1
         var l = FastMath.log(u) * (y / um1)
         l.replace(with: y, where: um1 .== 0)
-        return pointwiseMax(x, V(repeating: 0)) + l
+        var pos = x
+        pos.replace(with: 0, where: x .< 0)                    // max(x, 0)
+        return pos + l
     }
 
     /// tanh via e^{2u}: 1 − 2/(e^{2u} + 1) (absolute error ≈ 1e-7).
