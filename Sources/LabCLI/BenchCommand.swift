@@ -45,9 +45,13 @@ struct LayersBench: ParsableCommand {
     @Option(name: .long, help: "Batch B.") var batch: Int = 1
     @Option(name: .long, help: "Comma-separated layer names (default: all seven).") var layers: String?
     @Flag(name: .long, help: "Also time the reference (differentiable-op) path under no-grad, for the speed-up.") var reference = false
+    @Option(name: .long, help: "Attention query×key tile, e.g. 64x256 (default: FlashAttention's).") var attentionTiles: String?
 
     func run() throws {
         let names = layers.map { $0.split(separator: ",").map(String.init) } ?? LayerTiming.benchLayers
+        if let t = attentionTiles?.split(separator: "x").compactMap({ Int($0) }), t.count == 2 {
+            FlashAttention.queryTile = t[0]; FlashAttention.keyTile = t[1]
+        }
         let g0 = sgemmGFLOPs(n: 1024)
         print("layers bench: D = \(width), H = \(heads), b = 16, B = \(batch), T = \(context), \(Parallel.threads) thread(s)")
         var rows: [(String, Double, Double)] = []

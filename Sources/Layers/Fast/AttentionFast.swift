@@ -38,7 +38,7 @@ func fastRoPE(_ x: Tensor, heads H: Int, start: Int, period: Int?, theta: Float)
 
 public enum FlashAttention {
     /// Query and key tile sizes.
-    public static var queryTile = 64, keyTile = 256
+    public static var queryTile = 128, keyTile = 256
 
     /// Causal attention of `nq` query rows at absolute positions `p0 + i` over keys/values `0 ..< p0 + nq`.
     /// q, out: rows of stride `ldq`; k, v: rows of stride `ldk`; head dim d. `scratch` ≥ queryTile·(keyTile + d + 2) floats.
