@@ -47,8 +47,9 @@ extension Mamba {
             FastMath.apply(row, di) { FastMath.softplus($0) }
         }
         // A = −exp(A_log)
-        let a = FastBuffer(di * n), pal = aLog.data
-        for i in 0..<(di * n) { a.p[i] = -Foundation.exp(pal[i]) }
+        let a = FastBuffer(di * n)
+        a.p.update(from: aLog.data, count: di * n)
+        FastMath.apply(a.p, di * n) { -FastMath.exp($0) }
         let y = Tensor(uninitializedShape: [B, t, di])
         let py = y.data, pxd = xdbl.data, pD = dSkip.data, pss = st.ssm.data, pa = a.p
         let n8 = n / 8 * 8
