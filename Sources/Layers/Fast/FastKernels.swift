@@ -3,6 +3,7 @@
 // GEMMs, LayerNorm and the fused LN+L2 backward as tight pointer loops.
 //
 // Every fast path is tested against the readable reference path of its layer (Tests/LayersTests/Fast*).
+import CBLAS
 import Foundation
 import TensorCore
 
@@ -153,6 +154,18 @@ public enum FastGEMM {
                             _ b: UnsafePointer<Float>, ldb: Int, transB: Bool = false,
                             _ c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0) {
         if m == 0 || n == 0 { return }
+        if m <= 4 && !transB && k * n >= 1 << 16 {
+            // Decode-sized products (a few rows times a weight): matrix-vector per row with the columns
+            // split over the workers, so each core streams half the weight (sgemm would pack all of it).
+            Parallel.chunks(n, minPerThread: 64) { lo, hi in
+                for i in 0..<m {
+                    cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(hi - lo), 1, b + lo, Int32(ldb), a + i * lda, 1,
+                                beta, c + i * ldc + lo, 1)
+                }
+            }
+            FLOPCounter.matmul += 2 * m * n * k
+            return
+        }
         if Parallel.threads > 1 && m >= 2 * Parallel.threads && m * n * k >= 1 << 18 {
             Parallel.chunks(m) { lo, hi in
                 sgemm(transA: false, transB: transB, m: hi - lo, n: n, k: k, a + lo * lda, lda: lda, b, ldb: ldb,
