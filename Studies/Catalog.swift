@@ -4,7 +4,13 @@ import StudyKit
 
 public enum StudyCatalog {
     /// All studies, in the order `lab study list` shows them.
-    public static let all: [Study] = [EquivalenceStudy(), FlopsStudy(), PerplexityStudy(), AblationStudy()]
+    public static let all: [Study] = [
+        EquivalenceStudy(),
+        FlopsStudy(),
+        LatencyStudy(),
+        PerplexityStudy(),
+        AblationStudy(),
+    ]
 
     public static var names: [String] { all.map(\.name) }
 

@@ -1,13 +1,15 @@
 // BenchCommand.swift — `lab bench …`: speed measured as ratios within one run (never in tests).
 import ArgumentParser
 import Foundation
+import Layers
+import Studies
 import TensorCore
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (build with -c release): ratios measured in the same run.",
-        subcommands: [GemmBench.self])
+        subcommands: [GemmBench.self, LayersBench.self, DecodeBench.self])
 }
 
 struct GemmBench: ParsableCommand {
@@ -23,3 +25,91 @@ struct GemmBench: ParsableCommand {
         for row in gemmBenchmark(minSeconds: seconds) { print(row) }
     }
 }
+
+struct LayersBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "layers",
+        abstract: "Prefill tokens/s and FLOP efficiency of every layer against a 1024³ sgemm measured in the same run.",
+        discussion: """
+        Shapes: D = 768, H = 12 (d = 64), b = 16, one layer, B = 1, T = --context. efficiency =
+        (analytic FLOPs/token × tokens/s) ÷ GFLOP/s of a 1024³ cblas_sgemm at the same threads (measured
+        before and after the layers; the mean is used). Softmax attention is charged its causal-average FLOPs.
+        Goals (2 cores): ttt-linear ≥ 0.80, ttt-mlp ≥ 0.60, attention ≥ 0.60, linear-attention ≥ 0.80,
+        Mamba-backbone TTT ≤ 1.15× its Transformer-backbone variant.
+        """)
+
+    @Option(name: .long, help: "Context length T.") var context: Int = 2048
+    @Option(name: .long, help: "Minimum seconds of timed prefill per layer.") var seconds: Double = 2
+    @Option(name: .long, help: "Width D.") var width: Int = 768
+    @Option(name: .long, help: "Heads H.") var heads: Int = 12
+    @Option(name: .long, help: "Batch B.") var batch: Int = 1
+    @Option(name: .long, help: "Comma-separated layer names (default: all seven).") var layers: String?
+    @Flag(name: .long, help: "Also time the reference (differentiable-op) path under no-grad, for the speed-up.") var reference = false
+    @Option(name: .long, help: "Attention query×key tile, e.g. 64x256 (default: FlashAttention's).") var attentionTiles: String?
+
+    func run() throws {
+        let names = layers.map { $0.split(separator: ",").map(String.init) } ?? LayerTiming.benchLayers
+        if let t = attentionTiles?.split(separator: "x").compactMap({ Int($0) }), t.count == 2 {
+            FlashAttention.queryTile = t[0]; FlashAttention.keyTile = t[1]
+        }
+        let g0 = sgemmGFLOPs(n: 1024)
+        print("layers bench: D = \(width), H = \(heads), b = 16, B = \(batch), T = \(context), \(Parallel.threads) thread(s)")
+        var rows: [(String, Double, Double)] = []
+        var times: [String: Double] = [:]
+        for name in names {
+            let layer = try LayerTiming.make(name, D: width, H: heads)
+            let st = LayerTiming.prefill(layer, T: context, B: batch, runs: 5, minSeconds: seconds)
+            let tps = Double(batch * context) / st.median
+            let gflops = LayerTiming.prefillFlopsPerToken(layer, T: context) * tps * 1e-9
+            times[name] = st.median
+            var refNote = ""
+            if reference {
+                let r = FastPath.withReference { LayerTiming.prefill(layer, T: context, B: batch, runs: 3) }
+                refNote = String(format: "  reference %.1f ms (fast ×%.1f)", r.median * 1e3, r.median / st.median)
+            }
+            rows.append((name, tps, gflops))
+            print(pad(name) + String(format: " %9.0f tokens/s  %7.1f GFLOP/s  (%.1f ms, min %.1f, max %.1f)", tps, gflops,
+                         st.median * 1e3, st.min * 1e3, st.max * 1e3) + refNote)
+        }
+        let g1 = sgemmGFLOPs(n: 1024), g = 0.5 * (g0 + g1)
+        print(String(format: "sgemm 1024³: %.1f GFLOP/s (before %.1f, after %.1f)", g, g0, g1))
+        print("layer             tokens/s   GFLOP/s  efficiency")
+        for (name, tps, gf) in rows {
+            print(pad(name) + String(format: " %9.0f  %8.1f  %.3f", tps, gf, gf / g))
+        }
+        for base in ["ttt-linear", "ttt-mlp"] {
+            if let t = times[base], let m = times[base + "-m"] {
+                print("\(base)-m / \(base) prefill time: " + String(format: "%.3f", m / t) + " (goal ≤ 1.15)")
+            }
+        }
+    }
+}
+
+struct DecodeBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode",
+        abstract: "Per-token decode time at two contexts (default 1k and 16k) and their ratio.",
+        discussion: "Goal: ratio ≤ 1.1 for the TTT layers, linear attention and Mamba (constant-size state); attention grows with T.")
+
+    @Option(name: .long, help: "Short context.") var short: Int = 1024
+    @Option(name: .long, help: "Long context.") var long: Int = 16384
+    @Option(name: .long, help: "Timed tokens per context.") var tokens: Int = 64
+    @Option(name: .long, help: "Width D.") var width: Int = 768
+    @Option(name: .long, help: "Heads H.") var heads: Int = 12
+    @Option(name: .long, help: "Comma-separated layer names.") var layers: String?
+
+    func run() throws {
+        let names = layers.map { $0.split(separator: ",").map(String.init) } ?? LayerTiming.benchLayers
+        print("decode bench: D = \(width), H = \(heads), b = 16, B = 1, \(Parallel.threads) thread(s); median over \(tokens) tokens")
+        print("layer             T=\(short) (µs/token)  T=\(long) (µs/token)  ratio")
+        for name in names {
+            let layer = try LayerTiming.make(name, D: width, H: heads)
+            let a = LayerTiming.decode(layer, context: short, tokens: tokens)
+            let b = LayerTiming.decode(layer, context: long, tokens: tokens)
+            print(pad(name) + String(format: " %10.1f            %10.1f            %.3f", a.median * 1e6, b.median * 1e6, b.median / a.median))
+        }
+    }
+}
+
+/// Left-justified to 17 columns.
+private func pad(_ s: String) -> String { s.count >= 17 ? s : s + String(repeating: " ", count: 17 - s.count) }

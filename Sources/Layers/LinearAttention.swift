@@ -55,6 +55,7 @@ public final class LinearAttention: SequenceLayer {
     /// x [B, T, D] → [B, T, D] with the current `form`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         checkInput(x)
+        if FastPath.active && variant == .simple { return fastForward(x) }   // no-grad fast path (Fast/LinearAttentionFast.swift)
         let h = config.heads
         let q = matmul(x, wq).splitHeads(h)        // [BH, T, d]
         let k = matmul(x, wk).splitHeads(h)        // [BH, T, d]
@@ -178,6 +179,7 @@ public final class LinearAttention: SequenceLayer {
         guard let st = state as? State else { preconditionFailure("LinearAttention.step: state is \(type(of: state)), expected LinearAttention.State") }
         precondition(x.dim(0) == st.batch, "LinearAttention.step: input batch \(x.dim(0)) ≠ state batch \(st.batch)")
         let h = config.heads
+        if FastPath.enabled && variant == .simple { return withNoGrad { fastStep(x, state: st) } }   // Fast/LinearAttentionFast.swift
         return withNoGrad {
             var q = matmulRaw(x, wq).splitHeads(h), k = matmulRaw(x, wk).splitHeads(h)
             let v = matmulRaw(x, wv).splitHeads(h)

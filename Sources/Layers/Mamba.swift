@@ -94,6 +94,7 @@ public final class Mamba: SequenceLayer {
     /// Parallel forward x [B, T, D] → [B, T, D], differentiable (the scan is `selectiveScan`).
     public func callAsFunction(_ h: Tensor) -> Tensor {
         checkInput(h)
+        if FastPath.active { return fastForward(h) }                     // no-grad fast path (Fast/MambaFast.swift)
         let (di, n, r) = (inner, stateSize, dtRank)
         let xz = matmul(h, inProj)                                                  // [B, T, 2·D_in]
         let x = causalConv1d(xz.slice(axis: 2, 0, di), weight: convWeight, bias: convBias).silu()   // [B, T, D_in]
@@ -136,6 +137,7 @@ public final class Mamba: SequenceLayer {
         guard let st = state as? State else { preconditionFailure("Mamba.step: state is \(type(of: state)), expected Mamba.State") }
         let (b, t) = (h.dim(0), h.dim(1))
         precondition(b == st.batch, "Mamba.step: input batch \(b) ≠ state batch \(st.batch)")
+        if FastPath.enabled { return withNoGrad { fastRun(h, state: st) } }   // Fast/MambaFast.swift
         let (di, n, r, k, w) = (inner, stateSize, dtRank, convWidth, st.window)
         return withNoGrad {
             let xz = matmulRaw(h, inProj)                                           // [B, t, 2·D_in]

@@ -44,6 +44,7 @@ public final class SelfAttention: SequenceLayer {
     /// Parallel forward x [B, T, D] → [B, T, D] (positions 0..<T).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         checkInput(x)
+        if FastPath.active { return fastForward(x) }                     // no-grad fast path (Fast/AttentionFast.swift)
         let (t, h, dh) = (x.dim(1), config.heads, config.headDim)
         let pos = Array(0..<t)
         let q = rope(matmul(x, wq).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, T, d]
@@ -91,6 +92,7 @@ public final class SelfAttention: SequenceLayer {
         guard let cache = state as? Cache else { preconditionFailure("SelfAttention.step: state is \(type(of: state)), expected SelfAttention.Cache") }
         let (b, t, h, dh) = (x.dim(0), x.dim(1), config.heads, config.headDim)
         precondition(b == cache.batch, "SelfAttention.step: input batch \(b) ≠ state batch \(cache.batch)")
+        if FastPath.enabled { return withNoGrad { fastStep(x, cache: cache) } }   // Fast/AttentionFast.swift
         return withNoGrad {
             let p0 = cache.position
             let pos = Array(p0..<(p0 + t))

@@ -236,7 +236,8 @@ public final class TTTLayer: SequenceLayer {
 
     /// Parallel (dual-form) forward: h [B, T, D] → [B, T, D]. Differentiable.
     public func callAsFunction(_ h: Tensor) -> Tensor {
-        outputProjection(innerLoop(mixerInputs(h), batch: h.dim(0)), h: h)
+        if FastPath.active, let y = fastForward(h) { return y }              // no-grad fast path (Fast/TTTFast.swift)
+        return outputProjection(innerLoop(mixerInputs(h), batch: h.dim(0)), h: h)
     }
 
     /// Primal form of one mini-batch (spec §1.6): θ_i = θ⁰ − c_i·Σ_{j≤i} η_j G_j(θ⁰), z_i = f_res(q_i; θ_i).
@@ -294,6 +295,7 @@ public final class TTTLayer: SequenceLayer {
     public func step(_ h: Tensor, state: LayerState) -> Tensor {
         if let ms = state as? MemoryState, let np = inner as? NonparametricInnerModel.Type { return memoryStep(h, ms, np) }
         guard let st = state as? State else { preconditionFailure("TTTLayer.step: state of another layer kind") }
+        if FastPath.enabled, let y = withNoGrad({ fastStep(h, state: st) }) { return y }   // Fast/TTTFast.swift
         return withNoGrad {
             let (B, t) = (h.dim(0), h.dim(1))
             var (q, k, v) = projections(h, convHistory: &st.convHistory)

@@ -1,0 +1,154 @@
+// AttentionFast.swift — causal softmax attention without the T×T matrix (baselines.md §1):
+// tiled Q·Kᵀ and P·V through sgemm, an online (streaming) softmax per query row, fully masked tiles
+// skipped, diagonal tiles masked inside. Used for no-grad prefill and for multi-token decode steps.
+//
+//   per (sequence·head, query tile of Bq rows at absolute positions p0 + i):
+//     m ← −∞, l ← 0, O ← 0
+//     for key tiles up to the tile's last position:   S = Q·Kᵀ/√d            [Bq, Bk]
+//         m' = max(m, rowmax S);  P = exp(S − m');  l = l·e^{m−m'} + ΣP;  O = O·e^{m−m'} + P·V
+//     z = O / l
+import Foundation
+import TensorCore
+
+/// Interleaved RoPE (spec §1.3) in place on x [B, t, D] (H heads of width d side by side):
+/// token j of the chunk is at position `start + j`, taken modulo `period` when given (TTT).
+func fastRoPE(_ x: Tensor, heads H: Int, start: Int, period: Int?, theta: Float) {
+    let (B, t, D) = (x.dim(0), x.dim(1), x.dim(2)), d = D / H, half = d / 2
+    let rows = period ?? t
+    let cs = FastBuffer(rows * half), sn = FastBuffer(rows * half)
+    let inv = (0..<half).map { Foundation.pow(Double(theta), -2 * Double($0) / Double(d)) }
+    Parallel.forEach(rows, minPerThread: 64) { r in
+        let p = Double(period == nil ? start + r : r)
+        for i in 0..<half { let phi = p * inv[i]; cs.p[r * half + i] = Float(Foundation.cos(phi)); sn.p[r * half + i] = Float(Foundation.sin(phi)) }
+    }
+    let px = x.data
+    Parallel.forEach(B * t, minPerThread: 64) { bt in
+        let r = period.map { (start + bt % t) % $0 } ?? bt % t
+        let c = cs.p + r * half, s = sn.p + r * half
+        for hh in 0..<H {
+            let row = px + bt * D + hh * d
+            for i in 0..<half {
+                let a = row[2 * i], e = row[2 * i + 1]
+                row[2 * i] = a * c[i] - e * s[i]
+                row[2 * i + 1] = a * s[i] + e * c[i]
+            }
+        }
+    }
+}
+
+public enum FlashAttention {
+    /// Query and key tile sizes.
+    public static var queryTile = 128, keyTile = 256
+
+    /// Causal attention of `nq` query rows at absolute positions `p0 + i` over keys/values `0 ..< p0 + nq`.
+    /// q, out: rows of stride `ldq`; k, v: rows of stride `ldk`; head dim d. `scratch` ≥ queryTile·(keyTile + d + 2) floats.
+    public static func causal(nq: Int, p0: Int, d: Int, q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>,
+                              v: UnsafePointer<Float>, ldk: Int, out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let bq = queryTile, bk = keyTile, scale = 1 / Float(d).squareRoot()
+        let s = scratch, o = s + bq * bk, m = o + bq * d, l = m + bq
+        var i0 = 0
+        while i0 < nq {
+            let n = min(bq, nq - i0), last = p0 + i0 + n - 1          // last key any row of this tile sees
+            for r in 0..<n { m[r] = -.infinity; l[r] = 0 }
+            o.initialize(repeating: 0, count: n * d)
+            var j0 = 0
+            while j0 <= last {                                         // key tiles beyond `last` are fully masked: skipped
+                let kn = min(bk, last + 1 - j0)
+                sgemm(transA: false, transB: true, m: n, n: kn, k: d, q + i0 * ldq, lda: ldq, k + j0 * ldk, ldb: ldk, s, ldc: kn, alpha: scale)
+                for r in 0..<n {
+                    let row = s + r * kn
+                    let vis = max(0, min(kn, p0 + i0 + r - j0 + 1))    // keys ≤ own position
+                    var mx = m[r]
+                    for j in 0..<vis { mx = max(mx, row[j]) }
+                    FastMath.apply(row, vis) { FastMath.exp($0 - mx) }
+                    var sum: Float = 0
+                    for j in 0..<vis { sum += row[j] }
+                    for j in vis..<kn { row[j] = 0 }
+                    let corr = m[r] == -.infinity ? 0 : Foundation.exp(m[r] - mx)
+                    l[r] = l[r] * corr + sum
+                    m[r] = mx
+                    if corr != 1 { let orow = o + r * d; for x in 0..<d { orow[x] *= corr } }
+                }
+                sgemm(transA: false, transB: false, m: n, n: d, k: kn, s, lda: kn, v + j0 * ldk, ldb: ldk, o, ldc: d, beta: 1)
+                j0 += kn
+            }
+            for r in 0..<n {
+                let inv = 1 / l[r], orow = o + r * d, dst = out + (i0 + r) * ldq
+                for x in 0..<d { dst[x] = orow[x] * inv }
+            }
+            i0 += n
+        }
+    }
+
+    static var scratchFloats: Int { queryTile * (keyTile + 64 + 2) }
+    static func scratch(d: Int) -> FastBuffer { FastBuffer(queryTile * (keyTile + d + 2)) }
+}
+
+extension SelfAttention {
+    /// No-grad prefill on the fast kernels: x [B, T, D] → [B, T, D].
+    public func fastForward(_ x: Tensor) -> Tensor {
+        let (B, t, D, H) = (x.dim(0), x.dim(1), config.width, config.heads), d = D / H
+        let q = FastGEMM.linear(x, wq, shape: [B, t]), k = FastGEMM.linear(x, wk, shape: [B, t]), v = FastGEMM.linear(x, wv, shape: [B, t])
+        fastRoPE(q, heads: H, start: 0, period: nil, theta: config.ropeTheta)
+        fastRoPE(k, heads: H, start: 0, period: nil, theta: config.ropeTheta)
+        let z = Tensor(uninitializedShape: [B, t, D])
+        let pq = q.data, pk = k.data, pv = v.data, pz = z.data
+        // Jobs (sequence·head, query tile); the tile with index i costs ∝ i, so pair job j with job n−1−j.
+        let tiles = (t + FlashAttention.queryTile - 1) / FlashAttention.queryTile, jobs = B * H * tiles
+        let tile = FlashAttention.queryTile
+        func job(_ j: Int, _ scratch: UnsafeMutablePointer<Float>) {
+            let bh = j / tiles, ti = j % tiles, bi = bh / H, hh = bh % H
+            let i0 = ti * tile, n = min(tile, t - i0)
+            let base = bi * t * D + hh * d
+            FlashAttention.causal(nq: n, p0: i0, d: d, q: pq + base + i0 * D, ldq: D, k: pk + base, v: pv + base, ldk: D,
+                                  out: pz + base + i0 * D, scratch: scratch)
+        }
+        let order = (0..<jobs).sorted { ($0 % tiles, $0) < ($1 % tiles, $1) }   // by tile index (cost)
+        Parallel.forEach((jobs + 1) / 2) { p in
+            let scratch = FlashAttention.scratch(d: d)
+            job(order[p], scratch.p)
+            if jobs - 1 - p != p { job(order[jobs - 1 - p], scratch.p) }
+        }
+        FLOPCounter.matmul += 2 * B * D * t * (t + 1)
+        withExtendedLifetime((q, k, v)) {}
+        return FastGEMM.linear(z, wo, shape: [B, t])
+    }
+
+    /// No-grad decode on the fast kernels: append t rows to the cache (geometric growth, amortised O(1)),
+    /// then stream attention over the cache for the t new queries.
+    func fastStep(_ x: Tensor, cache: Cache) -> Tensor {
+        let (B, t, D, H) = (x.dim(0), x.dim(1), config.width, config.heads), d = D / H
+        let p0 = cache.position
+        let q = FastGEMM.linear(x, wq, shape: [B, t]), k = FastGEMM.linear(x, wk, shape: [B, t]), v = FastGEMM.linear(x, wv, shape: [B, t])
+        fastRoPE(q, heads: H, start: p0, period: nil, theta: config.ropeTheta)
+        fastRoPE(k, heads: H, start: p0, period: nil, theta: config.ropeTheta)
+        for bh in 0..<(B * H) {
+            let bi = bh / H, hh = bh % H
+            if cache.keys[bh].capacity < (p0 + t) * d {                      // grow geometrically
+                let cap = max((p0 + t) * d, 2 * cache.keys[bh].capacity)
+                cache.keys[bh].reserveCapacity(cap); cache.values[bh].reserveCapacity(cap)
+            }
+            for j in 0..<t {
+                let off = (bi * t + j) * D + hh * d
+                cache.keys[bh].append(contentsOf: UnsafeBufferPointer(start: k.data + off, count: d))
+                cache.values[bh].append(contentsOf: UnsafeBufferPointer(start: v.data + off, count: d))
+            }
+        }
+        let z = Tensor(uninitializedShape: [B, t, D])
+        let pq = q.data, pz = z.data
+        Parallel.forEach(B * H) { bh in
+            let bi = bh / H, hh = bh % H
+            let scratch = FlashAttention.scratch(d: d)
+            cache.keys[bh].withUnsafeBufferPointer { kb in
+                cache.values[bh].withUnsafeBufferPointer { vb in
+                    FlashAttention.causal(nq: t, p0: p0, d: d, q: pq + bi * t * D + hh * d, ldq: D, k: kb.baseAddress!, v: vb.baseAddress!,
+                                          ldk: d, out: pz + bi * t * D + hh * d, scratch: scratch.p)
+                }
+            }
+        }
+        FLOPCounter.matmul += 4 * B * D * t * p0 + 2 * B * D * t * (t + 1)
+        cache.advance(t)
+        withExtendedLifetime((q, k, v)) {}
+        return FastGEMM.linear(z, wo, shape: [B, t])
+    }
+}

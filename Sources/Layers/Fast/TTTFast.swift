@@ -1,0 +1,211 @@
+// TTTFast.swift — the TTT layer's no-grad fast path: prefill in the dual form and decode in the
+// primal form on raw buffers (spec §1.11, §2), for inner models that adopt `FastInnerModel`.
+//
+//   P = h·[Wq | Wk | Wv] (or U = h·Wq → conv_q, conv_k; V = h·Wv)        [B, t, D] each, 3 big GEMMs
+//   RoPE(Q, K) at (position + j) mod b, in place;  η = (η_base·ρ/d)·σ(h·w_lr + β_lr)   [B, t, H]
+//   parallel over B·H:  θ ← θ_init (or the cache);  per mini-batch: z, θ ← fastDual(θ, rows)
+//                        O[rows, head] = q + LN(z)              (no Tensor per mini-batch)
+//   y = (gate ⊙ LN_post(O))·Wo
+import Foundation
+import TensorCore
+
+extension TTTLayer {
+    /// The plugin's fast kernels when this configuration can use them (dual form on, plugin adopts
+    /// `FastInnerModel`); nil sends the layer down its reference path.
+    var fastInner: FastInnerModel.Type? {
+        guard opts.dual, let f = inner as? FastInnerModel.Type else { return nil }
+        return f
+    }
+
+    /// Projections, RoPE and gates for h [B, t, D] starting at absolute position `start`.
+    /// Returns q, k, v [B, t, D] (heads side by side), η [B, t, H] and the gate gelu(h·Wg) [B, t, D] (Mamba backbone).
+    func fastInputs(_ h: Tensor, start: Int, convHistory: inout Tensor?) -> (q: Tensor, k: Tensor, v: Tensor, eta: Tensor, gate: Tensor?) {
+        let (B, t) = (h.dim(0), h.dim(1))
+        let q: Tensor, k: Tensor
+        if let convQ, let convK {
+            let u = FastGEMM.linear(h, wq, shape: [B, t])                  // U = h·Wq  [B, t, D]
+            q = Tensor(uninitializedShape: [B, t, D]); k = Tensor(uninitializedShape: [B, t, D])
+            let kw = config.convWidth, w = kw - 1
+            let hist = convHistory
+            let pu = u.data, pq = q.data, pk = k.data
+            let (wqp, bqp, wkp, bkp) = (convQ.w.data, convQ.b.data, convK.w.data, convK.b.data)
+            let D = self.D
+            Parallel.forEach(B * t, minPerThread: 16) { bt in
+                let bi = bt / t, ti = bt % t
+                let yq = pq + bt * D, yk = pk + bt * D
+                for c in 0..<D { yq[c] = bqp[c]; yk[c] = bkp[c] }
+                for j in 0..<kw {                                          // tap j reads U[t − (k−1) + j]
+                    let src = ti - w + j
+                    let row: UnsafePointer<Float>
+                    if src >= 0 { row = UnsafePointer(pu + (bi * t + src) * D) }
+                    else if let hist { row = UnsafePointer(hist.data + (bi * w + (w + src)) * D) }
+                    else { continue }
+                    let a = wqp + j * D, b = wkp + j * D
+                    for c in 0..<D { yq[c] += a[c] * row[c]; yk[c] += b[c] * row[c] }
+                }
+            }
+            if let hist {                                                  // keep the last k−1 rows of [hist ++ U]
+                let nh = Tensor(uninitializedShape: hist.shape)
+                for bi in 0..<B {
+                    for r in 0..<w {
+                        let src = t - w + r                                // index into U; < 0 → old history
+                        let from = src >= 0 ? pu + (bi * t + src) * D : hist.data + (bi * w + (w + src)) * D
+                        (nh.data + (bi * w + r) * D).update(from: from, count: D)
+                    }
+                }
+                convHistory = nh
+            }
+            withExtendedLifetime(u) {}
+        } else {
+            q = FastGEMM.linear(h, wq, shape: [B, t]); k = FastGEMM.linear(h, wk!, shape: [B, t])
+        }
+        let v = FastGEMM.linear(h, wv, shape: [B, t])
+        if opts.rope { fastRope(q, start: start); fastRope(k, start: start) }
+        // η [B, t, H]
+        let eta: Tensor
+        if let e = opts.fixedEta { eta = Tensor(repeating: e, shape: [B, t, H]) }
+        else {
+            eta = FastGEMM.linear(h, lrWeight, shape: [B, t])
+            let scale = baseLR * opts.lrMult / Float(d), pe = eta.data, pb = lrBias.data, H = self.H
+            for r in 0..<(B * t) { for j in 0..<H { pe[r * H + j] += pb[j] } }
+            FastMath.apply(pe, eta.count) { FastMath.sigmoid($0) * scale }
+        }
+        var gate: Tensor? = nil
+        if let wg {
+            let g = FastGEMM.linear(h, wg, shape: [B, t])
+            let pg = g.data, n = g.count
+            Parallel.chunks(n, minPerThread: 4096) { lo, hi in FastMath.apply(pg + lo, hi - lo) { FastMath.gelu($0) } }
+            gate = g
+        }
+        return (q, k, v, eta, gate)
+    }
+
+    /// Interleaved RoPE (spec §1.3) in place on x [B, t, D] (every head), angle at (start + j) mod b.
+    func fastRope(_ x: Tensor, start: Int) {
+        let (B, t) = (x.dim(0), x.dim(1)), half = d / 2
+        var cs = [Float](repeating: 0, count: b * half), sn = cs
+        for p in 0..<b {
+            for i in 0..<half {
+                let phi = Double(p) * Foundation.pow(Double(config.ropeTheta), -2 * Double(i) / Double(d))
+                cs[p * half + i] = Float(Foundation.cos(phi)); sn[p * half + i] = Float(Foundation.sin(phi))
+            }
+        }
+        let px = x.data, (D, H, d, b) = (self.D, self.H, self.d, self.b)
+        cs.withUnsafeBufferPointer { cb in
+            sn.withUnsafeBufferPointer { sb in
+                let pc = cb.baseAddress!, ps = sb.baseAddress!
+                Parallel.forEach(B * t, minPerThread: 64) { bt in
+                    let p = (start + bt % t) % b
+                    for hh in 0..<H {
+                        let r = px + bt * D + hh * d
+                        for i in 0..<half {
+                            let c = pc[p * half + i], s = ps[p * half + i]
+                            let a = r[2 * i], e = r[2 * i + 1]
+                            r[2 * i] = a * c - e * s
+                            r[2 * i + 1] = a * s + e * c
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// concat heads → LN_post → (gate) → ·Wo on o [B, t, D] (spec §1.9), in place until the last GEMM.
+    func fastOutput(_ o: Tensor, gate: Tensor?) -> Tensor {
+        let (B, t) = (o.dim(0), o.dim(1)), D = self.D
+        let po = o.data, pg = postGamma.data, pb = postBeta.data, gt = gate?.data, post = opts.postNorm
+        Parallel.forEach(B * t, minPerThread: 32) { r in
+            let row = po + r * D
+            if post { FastNorm.layerNorm(row, D, gamma: pg, beta: pb, into: row) }
+            if let gt { let g = gt + r * D; for c in 0..<D { row[c] *= g[c] } }
+        }
+        return FastGEMM.linear(o, wo, shape: [B, t])
+    }
+
+    /// Pointers to one head's slice of each [B·H, …] inner-state tensor.
+    func headPointers(_ ts: [Tensor], _ bh: Int) -> [UnsafeMutablePointer<Float>] {
+        ts.map { $0.data + bh * ($0.count / max($0.dim(0), 1)) }
+    }
+
+    /// The inner loop over one chunk for all sequences×heads, parallel over B·H.
+    /// `state` nil: prefill from θ_init, every mini-batch in the dual form (a trailing partial one too,
+    /// as the reference). Otherwise continue the decode cache: full aligned mini-batches in the dual
+    /// form, other tokens by the primal step (spec §2, "mixed prefill then decode").
+    func fastInnerLoop(_ fast: FastInnerModel.Type, q: Tensor, k: Tensor, v: Tensor, eta: Tensor, state: State?) -> Tensor {
+        let (B, t) = (q.dim(0), q.dim(1))
+        let (D, H, d, b) = (self.D, self.H, self.d, self.b)
+        let out = Tensor(uninitializedShape: [B, t, D])
+        let c = withNoGrad { tokenScale() }
+        let θinit = theta, counts = theta.map { $0.count / H }
+        let start = state?.position ?? 0
+        let (innerLN, residual, bias) = (opts.innerLN, opts.innerResidual, opts.innerBias)
+        let scratchN = max(fast.fastDualScratch(d: d, b: b), fast.fastStepScratch(d: d))
+        let pq = q.data, pk = k.data, pv = v.data, pe = eta.data, po = out.data, pc = c.data
+        let pgam = innerGamma.data, pbet = innerBeta.data
+        let θs = state.map { headPointers($0.thetaStart, 0) }, accs = state.map { headPointers($0.acc, 0) }
+        Parallel.forEach(B * H) { bh in
+            let bi = bh / H, hh = bh % H
+            let scratch = FastBuffer(scratchN + b * d * 2 + 2 * b + d)
+            let tgt = scratch.p + scratchN, z = tgt + b * d, etab = z + b * d, cb = etab + b, tmp = cb + b
+            // θ: this head's own copy for prefill, or its slice of the cache.
+            var own: [FastBuffer] = []
+            let θ: [UnsafeMutablePointer<Float>]
+            if let θs {
+                θ = zip(θs, counts).map { $0 + bh * $1 }
+            } else {
+                own = zip(θinit, counts).map { p, n in let buf = FastBuffer(n); buf.p.update(from: p.data + hh * n, count: n); return buf }
+                θ = own.map(\.p)
+            }
+            let acc = accs.map { zip($0, counts).map { $0 + bh * $1 } }
+            let gam = pgam + hh * d, bet = pbet + hh * d
+            var j = 0
+            while j < t {
+                let pos = start + j, i0 = pos % b
+                // prefill: every mini-batch (partial at the end) dual; decode: dual only when aligned and full
+                let useDual = state == nil || (i0 == 0 && t - j >= b)
+                let n = useDual ? min(b - i0, t - j) : 1
+                let rowBase = (bi * t + j) * D + hh * d
+                for r in 0..<n {
+                    let kr = pk + rowBase + r * D, vr = pv + rowBase + r * D, tr = tgt + r * d
+                    if residual { for x in 0..<d { tr[x] = vr[x] - kr[x] } } else { tr.update(from: vr, count: d) }
+                    etab[r] = pe[(bi * t + j + r) * H + hh]
+                    cb[r] = pc[i0 + r]
+                }
+                let rows = FastTTTRows(n: n, d: d, q: pq + rowBase, k: pk + rowBase, ld: D, target: tgt, eta: etab, c: cb,
+                                       gamma: gam, beta: bet, innerLN: innerLN, bias: bias, tmp: tmp)
+                if useDual { fast.fastDual(θ, rows, z: z, scratch: scratch.p) }
+                else { fast.fastPrimalStep(θ, acc: acc!, rows, commit: i0 == b - 1, z: z, scratch: scratch.p) }
+                // out = q + LN(z)
+                for r in 0..<n {
+                    let o = po + rowBase + r * D, zr = z + r * d, qr = pq + rowBase + r * D
+                    if innerLN { FastNorm.layerNorm(zr, d, gamma: gam, beta: bet, into: o, residual: residual ? qr : nil) }
+                    else if residual { for x in 0..<d { o[x] = qr[x] + zr[x] } }
+                    else { o.update(from: zr, count: d) }
+                }
+                j += n
+            }
+            withExtendedLifetime(own) {}
+        }
+        withExtendedLifetime(c) {}
+        let flopsPerTok = fast.innerFlopsPerToken(d: d, b: min(b, max(t, 1)), dual: state == nil)
+        FLOPCounter.matmul += Int(flopsPerTok) * B * H * t
+        return out
+    }
+
+    /// No-grad prefill h [B, T, D] → [B, T, D] on the fast kernels, or nil when this layer has none.
+    public func fastForward(_ h: Tensor) -> Tensor? {
+        guard let fast = fastInner else { return nil }
+        var none: Tensor? = nil
+        let (q, k, v, eta, gate) = fastInputs(h, start: 0, convHistory: &none)
+        return fastOutput(fastInnerLoop(fast, q: q, k: k, v: v, eta: eta, state: nil), gate: gate)
+    }
+
+    /// No-grad decode step on the fast kernels (same semantics as `step`), or nil when this layer has none.
+    func fastStep(_ h: Tensor, state st: State) -> Tensor? {
+        guard let fast = fastInner else { return nil }
+        let (q, k, v, eta, gate) = fastInputs(h, start: st.position, convHistory: &st.convHistory)
+        let y = fastOutput(fastInnerLoop(fast, q: q, k: k, v: v, eta: eta, state: st), gate: gate)
+        st.position += h.dim(1)
+        return y
+    }
+}

@@ -1,0 +1,71 @@
+// FastBaselineTests.swift — the fast paths of softmax attention (streaming softmax, tiles),
+// linear attention (chunked, raw buffers) and Mamba (raw scan, SIMD exp) equal their reference paths.
+import XCTest
+@testable import Layers
+import TensorCore
+import Zoo
+
+final class FastBaselineTests: XCTestCase {
+    static let names = ["attention", "linear-attention", "mamba"]
+
+    /// Prefill at T = 37 with small tiles (query 8, key 16; chunk 5) so that every tile case occurs:
+    /// skipped, diagonal (masked inside), full, and ragged ends.
+    func testPrefillMatchesReference() throws {
+        let (q, k, c) = (FlashAttention.queryTile, FlashAttention.keyTile, LinearAttention.fastChunk)
+        defer { FlashAttention.queryTile = q; FlashAttention.keyTile = k; LinearAttention.fastChunk = c }
+        FlashAttention.queryTile = 8; FlashAttention.keyTile = 16; LinearAttention.fastChunk = 5
+        for name in Self.names {
+            let l = try FastTest.layer(name, scale: name == "mamba" ? 3 : 10)
+            let x = randomInput([2, 37, 32], seed: 21)
+            let e = relError(FastTest.prefill(l, x, fast: true), FastTest.prefill(l, x, fast: false))
+            XCTAssertLessThan(e, FastTest.tolerance, "\(name): fast prefill vs reference rel err \(e)")
+        }
+    }
+
+    /// Decode in uneven chunks (multi-token steps start anywhere) against reference decode and prefill.
+    func testDecodeMatchesReference() throws {
+        let (q, k) = (FlashAttention.queryTile, FlashAttention.keyTile)
+        defer { FlashAttention.queryTile = q; FlashAttention.keyTile = k }
+        FlashAttention.queryTile = 4; FlashAttention.keyTile = 8
+        for name in Self.names {
+            let l = try FastTest.layer(name, scale: name == "mamba" ? 3 : 10)
+            let x = randomInput([2, 29, 32], seed: 22)
+            let chunks = [7, 1, 1, 12, 3, 5]
+            let fast = FastTest.decode(l, x, chunks: chunks, fast: true)
+            XCTAssertLessThan(relError(fast, FastTest.decode(l, x, chunks: chunks, fast: false)), FastTest.tolerance, "\(name): decode")
+            XCTAssertLessThan(relError(fast, FastTest.prefill(l, x, fast: false)), FastTest.tolerance, "\(name): decode vs prefill")
+        }
+    }
+
+    /// Negative controls: the comparison sees a shifted input (one token changed at t = 10 changes every later
+    /// output of a mixer) — so the tolerance is not blind to the sequence mixing.
+    func testNegativeControlsDiffer() throws {
+        for name in Self.names {
+            let l = try FastTest.layer(name, scale: name == "mamba" ? 3 : 10)
+            let x = randomInput([1, 24, 32], seed: 23)
+            let x2 = x.copy()
+            for j in 0..<32 { x2.data[10 * 32 + j] += 1 }
+            let a = FastTest.prefill(l, x2, fast: true).slicedRaw(axis: 1, 11, 24)
+            let b = FastTest.prefill(l, x, fast: false).slicedRaw(axis: 1, 11, 24)
+            XCTAssertGreaterThan(relError(a, b), FastTest.controlFloor, "\(name): a changed past token must change later outputs")
+        }
+    }
+
+    /// The SIMD exp / log / softplus / tanh agree with Foundation to a few ulp over their working ranges.
+    func testFastMathAccuracy() {
+        var worst: (exp: Float, log: Float, sp: Float, gelu: Float) = (0, 0, 0, 0)
+        var x: Float = -80
+        while x < 80 {
+            let v = FastMath.V(repeating: x)
+            worst.exp = max(worst.exp, abs(FastMath.exp(v)[0] - Foundation.exp(x)) / Foundation.exp(x))
+            let sp = x > 20 ? x : Foundation.log1p(Foundation.exp(x))
+            worst.sp = max(worst.sp, abs(FastMath.softplus(v)[0] - sp) / max(sp, 1e-30))
+            worst.gelu = max(worst.gelu, abs(FastMath.gelu(v)[0] - GELU.f(x)) / max(abs(GELU.f(x)), 1))
+            let p = Foundation.exp(x / 2)
+            worst.log = max(worst.log, abs(FastMath.log(FastMath.V(repeating: p))[0] - Foundation.log(p)) / max(abs(Foundation.log(p)), 1))
+            x += 0.0137
+        }
+        XCTAssertLessThan(worst.exp, 1e-6, "exp"); XCTAssertLessThan(worst.log, 1e-6, "log")
+        XCTAssertLessThan(worst.sp, 1e-6, "softplus"); XCTAssertLessThan(worst.gelu, 1e-6, "gelu")
+    }
+}

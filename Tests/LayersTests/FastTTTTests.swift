@@ -1,0 +1,77 @@
+// FastTTTTests.swift — the TTT fast path (Fast/TTTFast.swift + the plugins' FastInnerModel kernels)
+// equals the reference path, prefill and decode, both plugins and both backbones.
+import XCTest
+@testable import Layers
+import TensorCore
+import Zoo
+
+final class FastTTTTests: XCTestCase {
+    static let names = ["ttt-linear", "ttt-mlp", "ttt-linear-m", "ttt-mlp-m"]
+
+    /// Prefill: T = 19 is not a multiple of b = 4 (a trailing partial mini-batch), B = 2.
+    func testPrefillMatchesReference() throws {
+        for name in Self.names {
+            let l = try FastTest.layer(name)
+            let x = randomInput([2, 19, 32], seed: 11)
+            let ref = FastTest.prefill(l, x, fast: false), fast = FastTest.prefill(l, x, fast: true)
+            let e = relError(fast, ref)
+            XCTAssertLessThan(e, FastTest.tolerance, "\(name): fast prefill vs reference rel err \(e)")
+        }
+    }
+
+    /// Decode: chunks that start mid-mini-batch, single tokens, and full aligned mini-batches (dual inside step),
+    /// against the reference step and the reference prefill.
+    func testDecodeMatchesReference() throws {
+        for name in Self.names {
+            let l = try FastTest.layer(name)
+            let x = randomInput([2, 23, 32], seed: 12)
+            let chunks = [4, 1, 2, 1, 8, 3, 4]
+            let ref = FastTest.decode(l, x, chunks: chunks, fast: false), fast = FastTest.decode(l, x, chunks: chunks, fast: true)
+            XCTAssertLessThan(relError(fast, ref), FastTest.tolerance, "\(name): fast decode vs reference decode")
+            let pre = FastTest.prefill(l, x, fast: false)
+            XCTAssertLessThan(relError(fast, pre), FastTest.tolerance, "\(name): fast decode vs reference prefill")
+        }
+    }
+
+    /// The options the fast path honours (no inner LN / residual / bias, fixed η, no token scaling, no
+    /// RoPE, no post-norm, W₀ = 0) still match the reference.
+    func testOptionVariantsMatchReference() throws {
+        let variants: [(String, (inout LayerConfig) -> Void)] = [
+            ("no LN, no residual, no bias", { $0.ttt.innerLN = false; $0.ttt.innerResidual = false; $0.ttt.innerBias = false }),
+            ("fixed eta, no token scaling", { $0.ttt.fixedEta = 0.3; $0.ttt.tokenScaling = false }),
+            ("no rope, no post-norm, W0 = 0", { $0.ttt.rope = false; $0.ttt.postNorm = false; $0.ttt.learnableW0 = false }),
+            ("b = 1", { $0.ttt.miniBatch = 1 }),
+        ]
+        for name in ["ttt-linear", "ttt-mlp"] {
+            for (label, cfg) in variants {
+                let l = try FastTest.layer(name, configure: cfg)
+                let x = randomInput([1, 13, 32], seed: 13)
+                let e = relError(FastTest.prefill(l, x, fast: true), FastTest.prefill(l, x, fast: false))
+                XCTAssertLessThan(e, FastTest.tolerance, "\(name) [\(label)]: rel err \(e)")
+                let ed = relError(FastTest.decode(l, x, chunks: [3, 5, 5], fast: true), FastTest.prefill(l, x, fast: false))
+                XCTAssertLessThan(ed, FastTest.tolerance, "\(name) [\(label)] decode: rel err \(ed)")
+            }
+        }
+    }
+
+    /// Negative control: the same check must see a one-mini-batch-size change (b = 4 vs b = 5) and a
+    /// changed token-scale offset λ, so the tolerance is not blind to the inner loop.
+    func testNegativeControlsDiffer() throws {
+        for name in ["ttt-linear", "ttt-mlp"] {
+            let x = randomInput([1, 19, 32], seed: 14)
+            let l4 = try FastTest.layer(name), l5 = try FastTest.layer(name, b: 5)
+            let e = relError(FastTest.prefill(l5, x, fast: true), FastTest.prefill(l4, x, fast: false))
+            XCTAssertGreaterThan(e, FastTest.controlFloor, "\(name): b = 5 vs b = 4 should differ")
+            let ref = FastTest.prefill(l4, x, fast: false)
+            (l4 as! TTTLayer).tokenIdx.data[1] += 0.5
+            XCTAssertGreaterThan(relError(FastTest.prefill(l4, x, fast: true), ref), FastTest.controlFloor, "\(name): λ change should show")
+        }
+    }
+
+    /// Grad mode on: the layer takes the differentiable reference path (gradients flow).
+    func testGradModeUsesReference() throws {
+        let l = try FastTest.layer("ttt-linear", scale: 1)
+        let y = l(randomInput([1, 6, 32], seed: 15))
+        XCTAssertTrue(y.requiresGrad)
+    }
+}

@@ -1,0 +1,20 @@
+// LatencyStudyTests.swift — `lab study latency --quick` runs end to end (no timing assertions).
+import XCTest
+import Foundation
+import StudyKit
+@testable import Studies
+
+final class LatencyStudyTests: XCTestCase {
+    func testQuickPresetRunsEndToEnd() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("latency-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let study = try StudyCatalog.named("latency")
+        let (result, report) = try StudyRunner().run(study, preset: .quick, seed: 0, to: dir, command: "lab study latency --quick")
+        XCTAssertEqual(result.tables.map(\.name), ["prefill", "decode", "minibatch-split"])
+        XCTAssertEqual(result.tables[0].rows.count, 5 * 3, "five layers × three lengths")
+        XCTAssertEqual(result.tables[2].rows.count, 3, "b ∈ {1, 4, 16}")
+        for t in result.tables { for row in t.rows { for cell in row { if case .number(let v) = cell { XCTAssertTrue(v.isFinite && v >= 0) } } } }
+        XCTAssertEqual(result.charts.map(\.name), ["latency", "minibatch-split"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: report.markdown.path))
+    }
+}
