@@ -59,7 +59,9 @@ public struct FlopMeasurement: Sendable {
     public var remainderFraction: Double { elementwiseRemainder / (countedMatmul + countedElementwise) }
 }
 
-/// Runs layers under `withNoGrad` and reads `FLOPCounter`.
+/// Runs layers' readable reference paths under `withNoGrad` and reads `FLOPCounter`. The fast kernels
+/// (`Sources/Layers/Fast`) are switched off here: they skip masked attention tiles and fuse elementwise
+/// work, so the counter would describe a kernel rather than the formula's operations.
 public enum FlopAccounting {
     /// The form a layer's formula describes when run as a prefill: linear attention → recurrent.
     public static func defaultForm(_ name: String) -> FlopForm { name == "linear-attention" ? .recurrent : .prefill }
@@ -78,7 +80,7 @@ public enum FlopAccounting {
         let D = layer.config.width
         var rng = RNG(seed: 9000 &+ seed)
         let x = Tensor.randn([B, T, D], rng: &rng)
-        let counted: (matmul: Int, elementwise: Int) = withNoGrad {
+        let counted: (matmul: Int, elementwise: Int) = FastPath.withReference { withNoGrad {
             switch form {
             case .prefill:
                 return FLOPCounter.measure { _ = layer(x) }
@@ -92,7 +94,7 @@ public enum FlopAccounting {
                 la.form = .recurrent
                 return FLOPCounter.measure { _ = la(x) }
             }
-        }
+        } }
         let analytic: Double
         if form == .decode, let attn = layer as? SelfAttention {
             analytic = attn.causalAverageFlopsPerToken(length: T)
@@ -118,7 +120,7 @@ public enum FlopAccounting {
     /// The tensor core's elementwise count for the convs and the scan of one forward, measured by running
     /// exactly those ops alone at the layer's shapes (zeros in; counts do not depend on values).
     public static func countedNonGEMM(_ layer: SequenceLayer, batch B: Int, length T: Int) -> Int {
-        withNoGrad {
+        FastPath.withReference { withNoGrad {
             if let m = layer as? Mamba {
                 let (c, n, k) = (m.inner, m.stateSize, m.convWidth)
                 let u = Tensor(zeros: [B, T, c])
@@ -136,7 +138,7 @@ public enum FlopAccounting {
                 }.elementwise
             }
             return 0
-        }
+        } }
     }
 }
 

@@ -66,7 +66,7 @@ extension TTTLayer {
         if let e = opts.fixedEta { eta = Tensor(repeating: e, shape: [B, t, H]) }
         else {
             eta = FastGEMM.linear(h, lrWeight, shape: [B, t])
-            let scale = baseLR * opts.lrMult / Float(d), pe = eta.data, pb = lrBias.data, H = self.H
+            let scale = baseLR * lrMult / Float(d), pe = eta.data, pb = lrBias.data, H = self.H
             for r in 0..<(B * t) { for j in 0..<H { pe[r * H + j] += pb[j] } }
             FastMath.apply(pe, eta.count) { FastMath.sigmoid($0) * scale }
         }
