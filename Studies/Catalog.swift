@@ -4,7 +4,7 @@ import StudyKit
 
 public enum StudyCatalog {
     /// All studies, in the order `lab study list` shows them.
-    public static let all: [Study] = [EquivalenceStudy(), FlopsStudy()]
+    public static let all: [Study] = [EquivalenceStudy(), FlopsStudy(), MinibatchStudy(), RecallStudy()]
 
     public static var names: [String] { all.map(\.name) }
 

@@ -26,6 +26,7 @@ struct StudyCommand: ParsableCommand {
     @Flag(name: .long, help: "Smallest preset (CI-sized).") var quick = false
     @Flag(name: .long, help: "Largest preset.") var full = false
     @Option(name: .long, help: "Seed.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Corpus directory for studies that train on text (written by 'lab data fetch').") var data: String = "data"
 
     func validate() throws {
         if quick && full { throw ValidationError("--quick and --full exclude each other; pass one") }
@@ -36,13 +37,15 @@ struct StudyCommand: ParsableCommand {
             printTable(["study", "claim"], StudyCatalog.all.map { [$0.name, String($0.title.prefix(100))] })
             return
         }
-        let study = try StudyCatalog.named(name)
+        var study = try StudyCatalog.named(name)
+        if let c = study as? CorpusStudy { study = c.withData(URL(fileURLWithPath: data)) }
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let dir = URL(fileURLWithPath: out ?? "results/\(study.name)")
         var cmd = "lab study \(study.name)"
         if quick { cmd += " --quick" }
         if full { cmd += " --full" }
         if seed != 0 { cmd += " --seed \(seed)" }
+        if study is CorpusStudy && data != "data" { cmd += " --data \(data)" }
         let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
         print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
         for line in result.verdict.summary { print("  \(line)") }
