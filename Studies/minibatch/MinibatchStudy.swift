@@ -171,13 +171,16 @@ public struct MinibatchStudy: CorpusStudy {
         }
 
         let xs = points.map { Double($0.b) }
+        let bRange = 0.7...(1.4 * Double(T))
+        let ms = points.map { 1000 * $0.medianStepSeconds }.filter { $0 > 0 && $0.isFinite }
+        let msRange = 0...(ms.max() ?? 10) * 1.15
         let chart = Chart(name: "minibatch", title: "TTT-Linear \(s.blocks) × D\(s.width), T = \(T): mini-batch size b", panels: [
-            .init(title: "validation loss after \(s.steps) steps", x: .init("mini-batch size b", log: true),
+            .init(title: "validation loss after \(s.steps) steps", x: .init("mini-batch size b", log: true, range: bRange),
                   y: .init("validation loss", unit: "nats/byte"),
                   series: [.init("ttt-linear", x: xs, y: points.map(\.validationLoss))], key: .topLeft),
-            .init(title: "time per training step (median)", x: .init("mini-batch size b", log: true),
-                  y: .init("time per step", unit: "ms", log: true),
-                  series: [.init("ttt-linear", x: xs, y: points.map { 1000 * $0.medianStepSeconds })], key: .topRight),
+            .init(title: "time per training step (median)", x: .init("mini-batch size b", log: true, range: bRange),
+                  y: .init("time per step", unit: "ms", range: msRange),
+                  series: [.init("ttt-linear", x: xs, y: points.map { 1000 * $0.medianStepSeconds })], key: .bottomLeft),
         ], rows: 1, columns: 2)
 
         var failures: [String] = []
