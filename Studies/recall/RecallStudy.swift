@@ -66,6 +66,9 @@ public struct RecallStudy: Study {
     public static let fullSetup = Setup(width: 64, heads: 1, blocks: 2, mlpHidden: 128, pairsLength: 256, pairsGrid: [4, 8, 16, 32, 64],
                                         lengthPairs: 8, lengthGrid: [64, 128, 256, 512], steps: 3000, batch: 32, lr: 3e-3, testSequences: 256)
 
+    /// The row/series of the copy baseline (accuracy 1/pairs).
+    static let copyBaseline = "baseline: a random value from the context"
+
     public var presets: [Preset: String] {
         func d(_ s: Setup) -> String {
             "\(s.blocks) blocks (Mamba \(2 * s.blocks)) × D\(s.width), H\(s.heads), I\(s.mlpHidden); pairs \(s.pairsGrid.map(String.init).joined(separator: "/")) at T=\(s.pairsLength); " +
@@ -100,6 +103,7 @@ public struct RecallStudy: Study {
         func accuracyTable(name: String, title: String, tasks: [RecallTask], label: (RecallTask) -> String) -> Table {
             var t = Table(name: name, title: title, columns: [.init("layer")] + tasks.map { .init(label($0), format: .percent(1)) })
             for (r, _) in runs { t.append([.text(r.config.model.layer)] + tasks.map { .number(r.score($0)?.accuracy ?? .nan) }) }
+            t.append([.text(Self.copyBaseline)] + tasks.map { .number(1 / Double($0.pairs)) })
             return t
         }
         let pairTasks = s.pairsGrid.map { RecallTask(length: s.pairsLength, pairs: $0) }
@@ -107,7 +111,8 @@ public struct RecallStudy: Study {
         var byPairs = accuracyTable(name: "accuracy-vs-pairs", title: "Recall accuracy vs key–value pairs (T = \(s.pairsLength))",
                                     tasks: pairTasks) { "\($0.pairs) pairs" }
         byPairs.notes = ["Exact match of the argmax over all 256 tokens at each query position, on \(s.testSequences) held-out sequences per setting " +
-                         "(queries per setting = sequences × pairs). Chance (guessing among the 128 values) = \(String(format: "%.2f%%", 100 * chance))."]
+                         "(queries per setting = sequences × pairs). Chance (guessing among the 128 values) = \(String(format: "%.2f%%", 100 * chance)). " +
+                         "'\(Self.copyBaseline)' = 1/pairs: a model that knows the answer is one of the values in the context but not which one."]
         var byLength = accuracyTable(name: "accuracy-vs-length", title: "Recall accuracy vs sequence length (\(s.lengthPairs) pairs)",
                                      tasks: lengthTasks) { "T=\($0.length)" }
         byLength.notes = byPairs.notes
@@ -128,6 +133,7 @@ public struct RecallStudy: Study {
 
         func series(_ tasks: [RecallTask], x: (RecallTask) -> Double) -> [Chart.Series] {
             runs.map { r, _ in Chart.Series(r.config.model.layer, points: tasks.map { (x($0), 100 * (r.score($0)?.accuracy ?? .nan)) }) }
+                + [Chart.Series(Self.copyBaseline, styleKey: "control", points: tasks.map { (x($0), 100 / Double($0.pairs)) })]
         }
         let chanceLine = [Chart.ReferenceLine(y: 100 * chance, label: "chance")]
         let chart = Chart(name: "recall", title: "MQAR recall accuracy (\(s.blocks)-block D=\(s.width) models, \(s.steps) steps)", panels: [

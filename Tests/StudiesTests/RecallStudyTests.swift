@@ -122,7 +122,8 @@ final class RecallStudyTests: XCTestCase {
         let (r, report) = try runner.run(RecallStudy(), preset: .quick, seed: 0, to: dir, reporter: silent)
         XCTAssertTrue(r.verdict.passed, r.verdict.summary.joined(separator: "\n"))
         let pairs = r.tables.first { $0.name == "accuracy-vs-pairs" }!, runs = r.tables.first { $0.name == "runs" }!
-        XCTAssertEqual(pairs.rows.count, RecallStudy.layers.count)
+        XCTAssertEqual(pairs.rows.count, RecallStudy.layers.count + 1, "one row per layer + the copy baseline")
+        XCTAssertEqual(pairs.rows.last?.last, .number(1.0 / Double(RecallStudy.quickSetup.pairsGrid.last!)))
         XCTAssertEqual(pairs.columns.count, 1 + RecallStudy.quickSetup.pairsGrid.count)
         for row in pairs.rows { for cell in row.dropFirst() { if case .number(let a) = cell { XCTAssertTrue((0...1).contains(a)) } else { XCTFail("\(cell)") } } }
         XCTAssertEqual(r.charts.first?.panels.count, 2)
