@@ -35,6 +35,10 @@ public struct RecallStudy: Study {
         public var lengthPairs: Int
         public var lengthGrid: [Int]
         public var steps: Int, batch: Int, lr: Float, testSequences: Int
+        /// Supplementary longer runs (same recipe, `longSteps` steps) of the cheaper layers: does more
+        /// training change the picture? Empty: none.
+        public var longLayers: [String] = []
+        public var longSteps: Int = 0
 
         /// Every (T, pairs) of both sweeps, without repeats, sorted by length then pairs.
         public var tasks: [RecallTask] {
@@ -53,8 +57,8 @@ public struct RecallStudy: Study {
             return c
         }
 
-        public func runConfig(layer: String, seed: UInt64) throws -> RecallRunConfig {
-            RecallRunConfig(model: try modelConfig(layer: layer), trainTasks: tasks, testTasks: tasks, steps: steps,
+        public func runConfig(layer: String, seed: UInt64, steps: Int? = nil) throws -> RecallRunConfig {
+            RecallRunConfig(model: try modelConfig(layer: layer), trainTasks: tasks, testTasks: tasks, steps: steps ?? self.steps,
                             batch: batch, lr: lr, testSequences: testSequences, seed: seed)
         }
     }
@@ -62,7 +66,8 @@ public struct RecallStudy: Study {
     public static let quickSetup = Setup(width: 16, heads: 1, blocks: 1, mlpHidden: 32, pairsLength: 32, pairsGrid: [2, 4],
                                          lengthPairs: 2, lengthGrid: [16, 32], steps: 4, batch: 4, lr: 3e-3, testSequences: 8)
     public static let standardSetup = Setup(width: 64, heads: 1, blocks: 2, mlpHidden: 128, pairsLength: 128, pairsGrid: [4, 8, 16, 32],
-                                            lengthPairs: 8, lengthGrid: [64, 128, 256], steps: 800, batch: 16, lr: 3e-3, testSequences: 128)
+                                            lengthPairs: 8, lengthGrid: [64, 128, 256], steps: 800, batch: 16, lr: 3e-3, testSequences: 128,
+                                            longLayers: ["attention", "linear-attention", "ttt-linear", "ttt-deltanet"], longSteps: 2400)
     public static let fullSetup = Setup(width: 64, heads: 1, blocks: 2, mlpHidden: 128, pairsLength: 256, pairsGrid: [4, 8, 16, 32, 64],
                                         lengthPairs: 8, lengthGrid: [64, 128, 256, 512], steps: 3000, batch: 32, lr: 3e-3, testSequences: 256)
 
@@ -72,7 +77,8 @@ public struct RecallStudy: Study {
     public var presets: [Preset: String] {
         func d(_ s: Setup) -> String {
             "\(s.blocks) blocks (Mamba \(2 * s.blocks)) × D\(s.width), H\(s.heads), I\(s.mlpHidden); pairs \(s.pairsGrid.map(String.init).joined(separator: "/")) at T=\(s.pairsLength); " +
-            "T \(s.lengthGrid.map(String.init).joined(separator: "/")) at \(s.lengthPairs) pairs; \(s.steps) steps × \(s.batch) sequences, lr \(s.lr); \(s.testSequences) held-out sequences per setting"
+            "T \(s.lengthGrid.map(String.init).joined(separator: "/")) at \(s.lengthPairs) pairs; \(s.steps) steps × \(s.batch) sequences, lr \(s.lr); \(s.testSequences) held-out sequences per setting" +
+            (s.longSteps > 0 ? "; supplement: \(s.longLayers.joined(separator: ", ")) also at \(s.longSteps) steps" : "")
         }
         return [.quick: d(Self.quickSetup), .standard: d(Self.standardSetup), .full: d(Self.fullSetup)]
     }
@@ -89,13 +95,21 @@ public struct RecallStudy: Study {
         let layers = only ?? Self.layers
         let cache = ctx.outputDirectory.appendingPathComponent("runs")
         let configs = try layers.map { try s.runConfig(layer: $0, seed: ctx.seed) }
-        let bar = ctx.progressBar("recall", total: configs.count * s.steps)
+        let longConfigs = s.longSteps > 0 ? try s.longLayers.filter { layers.contains($0) }.map { try s.runConfig(layer: $0, seed: ctx.seed, steps: s.longSteps) } : []
+        let bar = ctx.progressBar("recall", total: configs.count * s.steps + longConfigs.count * s.longSteps)
         var runs: [(RecallRun, Bool)] = []
         for c in configs {
             ctx.progress("recall: \(c.model.layer) (\(c.key))")
             let (run, cached) = try RecallTrainer.run(c, cacheDir: cache) { _ in bar.advance() }
             if cached { bar.advance(by: s.steps) }
             runs.append((run, cached))
+        }
+        var longRuns: [(RecallRun, Bool)] = []
+        for c in longConfigs {
+            ctx.progress("recall: \(c.model.layer), \(c.steps) steps (\(c.key))")
+            let (run, cached) = try RecallTrainer.run(c, cacheDir: cache) { _ in bar.advance() }
+            if cached { bar.advance(by: c.steps) }
+            longRuns.append((run, cached))
         }
         bar.finish()
         let chance = RecallTrainer.chance(vocab: 256)
@@ -137,11 +151,13 @@ public struct RecallStudy: Study {
         }
         let chanceLine = [Chart.ReferenceLine(y: 100 * chance, label: "chance")]
         let chart = Chart(name: "recall", title: "MQAR recall accuracy (\(s.blocks)-block D=\(s.width) models, \(s.steps) steps)", panels: [
-            .init(title: "vs key–value pairs (T = \(s.pairsLength))", x: .init("key–value pairs", log: true),
+            .init(title: "vs key–value pairs (T = \(s.pairsLength))",
+                  x: .init("key–value pairs", log: true, range: Double(s.pairsGrid.first!) / 1.3...Double(s.pairsGrid.last!) * 1.3),
                   y: .init("accuracy", unit: "%", range: 0...105), series: series(pairTasks) { Double($0.pairs) }, referenceLines: chanceLine, key: .outsideRight),
-            .init(title: "vs sequence length (\(s.lengthPairs) pairs)", x: .init("sequence length T", unit: "tokens", log: true),
+            .init(title: "vs sequence length (\(s.lengthPairs) pairs)",
+                  x: .init("sequence length T", unit: "tokens", log: true, range: Double(s.lengthGrid.first!) / 1.3...Double(s.lengthGrid.last!) * 1.3),
                   y: .init("accuracy", unit: "%", range: 0...105), series: series(lengthTasks) { Double($0.length) }, referenceLines: chanceLine, key: .outsideRight),
-        ], rows: 1, columns: 2)
+        ], rows: 2, columns: 1)
 
         // Verdict: the pipeline always; the Zoology claim only at the default and full sizes.
         var failures: [String] = []
@@ -173,6 +189,26 @@ public struct RecallStudy: Study {
                            " — attention min \(pctString(attnMin)), at \(top.pairs) pairs attention \(pctString(attnTop)), linear attention \(pctString(la)), Mamba \(pctString(mb)).", at: 0)
             if !zoology { failures.append("Zoology's ordering not reproduced at this size (see the tables)") }
         }
+        var tables = [byPairs, byLength, runTable]
+        if !longRuns.isEmpty {
+            let all = s.tasks
+            var t = Table(name: "long-runs", title: "Supplement: \(s.longSteps) instead of \(s.steps) steps (same recipe), accuracy on every setting",
+                          columns: [.init("layer"), .init("steps", format: .integer)] + all.map { .init("T=\($0.length), \($0.pairs)p", format: .percent(1)) }
+                              + [.init("final train loss", unit: "nats", format: .fixed(3)), .init("train time", unit: "s", format: .fixed(0)), .init("cached")])
+            for (r, cached) in longRuns {
+                if let short = runs.first(where: { $0.0.config.model.layer == r.config.model.layer })?.0 {
+                    t.append([.text(r.config.model.layer), .integer(short.config.steps)] + all.map { .number(short.score($0)?.accuracy ?? .nan) }
+                             + [.number(short.finalTrainLoss), .number(short.trainSeconds), .text("(main run)")])
+                }
+                t.append([.text(r.config.model.layer), .integer(r.config.steps)] + all.map { .number(r.score($0)?.accuracy ?? .nan) }
+                         + [.number(r.finalTrainLoss), .number(r.trainSeconds), .text(cached ? "yes" : "no")])
+                if !r.finalTrainLoss.isFinite { failures.append("\(r.config.model.layer) (\(r.config.steps) steps): training loss is not finite") }
+                summary.append("\(r.config.model.layer) after \(r.config.steps) steps: " + pairTasks.compactMap { t in r.score(t).map { "\(t.pairs)p \(pctString($0.accuracy))" } }.joined(separator: " → ") +
+                               " (T=\(s.pairsLength)); was " + pairTasks.compactMap { t in acc(r.config.model.layer, t).map { "\(t.pairs)p \(pctString($0))" } }.joined(separator: " → ") + " after \(s.steps)")
+            }
+            t.notes = ["The cheaper layers only (the Mamba stack and TTT-MLP cost 5–10× more per step). Each layer's first row repeats its main run for comparison."]
+            tables.append(t)
+        }
         summary += failures
         let notes = """
         Data (Studies/recall/MQAR.swift): byte vocabulary; 0 is filler, keys are 1–127, values 128–255. A sequence \
@@ -189,7 +225,7 @@ public struct RecallStudy: Study {
         dimension at D = 64). Runs are cached under `runs/<layer>-<config hash>/` (model.safetensors + run.json) in \
         the output directory and reused when the configuration matches.
         """
-        return StudyResult(tables: [byPairs, byLength, runTable], charts: [chart],
+        return StudyResult(tables: tables, charts: [chart],
                            verdict: Verdict(passed: failures.isEmpty, summary: summary), notes: notes)
     }
 }

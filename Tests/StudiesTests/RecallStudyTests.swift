@@ -114,6 +114,19 @@ final class RecallStudyTests: XCTestCase {
         XCTAssertLessThan(run.lossCurve.last![1], log(128.0) - 0.1, "loss \(run.lossCurve.first![1]) → \(run.lossCurve.last![1])")
     }
 
+    /// The supplementary longer runs: a table with each layer's main run and its long run, cached separately.
+    func testLongRunsSupplement() throws {
+        var s = RecallStudy.quickSetup
+        s.longLayers = ["attention", "not-in-the-study"]; s.longSteps = 5
+        let dir = try scratch()
+        let ctx = StudyContext(outputDirectory: dir, preset: .quick, reporter: ProgressReporter(mode: .silent))
+        let r = try RecallStudy(only: ["attention", "ttt-linear"], setup: s).run(ctx)
+        let t = try XCTUnwrap(r.tables.first { $0.name == "long-runs" })
+        XCTAssertEqual(t.rows.map { $0[0] }, [.text("attention"), .text("attention")])
+        XCTAssertEqual(t.rows.map { $0[1] }, [.integer(s.steps), .integer(5)])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("runs").path).count, 3)
+    }
+
     /// The quick preset end to end through the runner: every layer trained, scored, charted, cached.
     func testQuickPresetEndToEnd() throws {
         let dir = try scratch()
