@@ -10,6 +10,8 @@ public enum StudyCatalog {
         LatencyStudy(),
         PerplexityStudy(),
         AblationStudy(),
+        MinibatchStudy(),
+        RecallStudy(),
     ]
 
     public static var names: [String] { all.map(\.name) }

@@ -1,0 +1,96 @@
+// MinibatchStudyTests.swift — the minibatch study on a small generated corpus (never the real one):
+// its quick preset end to end, checkpoint reuse, bad input, and the rank statistic.
+import Foundation
+import Layers
+import Models
+import StudyKit
+import TensorCore
+import XCTest
+@testable import Studies
+
+final class MinibatchStudyTests: XCTestCase {
+    func scratch() throws -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("lab-minibatch-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: d) }
+        return d
+    }
+
+    /// A small generated corpus written in the on-disk format (learnable sentences, 12 documents).
+    func writeCorpus(to dir: URL) throws {
+        let sentences = ["the cat sat on the mat. ", "a dog ran in the park. ", "we like to read books. ", "it is cold at night. "]
+        var rng = RNG(seed: 1)
+        var docs: [Document] = []
+        for i in 0..<12 {
+            var text = ""
+            while text.utf8.count < 600 { text += sentences[Int(rng.next() % UInt64(sentences.count))] }
+            docs.append(Document(name: String(format: "doc%02d", i), source: "synthetic", bytes: Array(text.utf8.prefix(600))))
+        }
+        try Corpus.write(docs, sources: [], to: dir)
+    }
+
+    func testGridEndsAtT() {
+        XCTAssertEqual(MinibatchStudy.grid(128), [1, 2, 4, 8, 16, 32, 64, 128])
+        XCTAssertEqual(MinibatchStudy.grid(16), [1, 2, 4, 8, 16])
+        XCTAssertEqual(MinibatchStudy.standardSetup.miniBatches, [1, 2, 4, 8, 16, 32, 64, 128])
+    }
+
+    /// Quick preset end to end: one row per b, finite losses and step times, a two-panel chart; the
+    /// second run reuses every checkpoint (same numbers, marked cached).
+    func testQuickPresetEndToEndAndReuse() throws {
+        let data = try scratch(), out = try scratch()
+        try writeCorpus(to: data)
+        let silent = ProgressReporter(mode: .silent)
+        let runner = StudyRunner(locateGnuplot: { throw StudyKitError.invalid("no gnuplot in tests") })
+        let study = MinibatchStudy().withData(data)
+        let (r, report) = try runner.run(study, preset: .quick, seed: 0, to: out, reporter: silent)
+        XCTAssertTrue(r.verdict.passed, r.verdict.summary.joined(separator: "\n"))
+        let t = r.tables.first { $0.name == "minibatch" }!
+        XCTAssertEqual(t.rows.count, MinibatchStudy.quickSetup.miniBatches.count)
+        XCTAssertEqual(t.rows.last?.first, .text("16 (= T)"))
+        for row in t.rows {
+            guard case .number(let loss) = row[2], case .number(let ms) = row[6] else { return XCTFail("\(row)") }
+            XCTAssertTrue(loss.isFinite && loss > 0 && loss < 10, "loss \(loss)")
+            XCTAssertGreaterThan(ms, 0)
+            XCTAssertEqual(row.last, .text("no"))
+        }
+        XCTAssertEqual(r.charts.first?.panels.count, 2)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: report.markdown.path))
+        let runs = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("runs").path)
+        XCTAssertEqual(runs.count, MinibatchStudy.quickSetup.miniBatches.count)
+
+        let (r2, _) = try runner.run(study, preset: .quick, seed: 0, to: out, reporter: silent)
+        let t2 = r2.tables.first { $0.name == "minibatch" }!
+        XCTAssertTrue(t2.rows.allSatisfy { $0.last == .text("yes") })
+        XCTAssertEqual(t2.rows.map { $0[2] }, t.rows.map { $0[2] }, "reused runs give the same validation losses")
+    }
+
+    /// Without a corpus the study stops with the corpus loader's one-line error (the CLI exits 2).
+    func testMissingCorpusIsAOneLineError() throws {
+        let empty = try scratch()
+        let ctx = StudyContext(outputDirectory: try scratch(), preset: .quick, reporter: ProgressReporter(mode: .silent))
+        XCTAssertThrowsError(try MinibatchStudy(dataDirectory: empty).run(ctx)) { e in
+            let text = "\(e)"
+            XCTAssertTrue(text.contains("manifest.json"), text)
+            XCTAssertFalse(text.contains("\n"))
+        }
+    }
+
+    /// The cache key changes with b, and with the corpus.
+    func testKeyDependsOnConfigAndCorpus() throws {
+        let s = MinibatchStudy.quickSetup
+        let a = MinibatchStudy.key(try s.model(b: 4), s.train(seed: 0), corpus: "x")
+        XCTAssertTrue(a.hasPrefix("b4-"))
+        XCTAssertNotEqual(a, MinibatchStudy.key(try s.model(b: 8), s.train(seed: 0), corpus: "x"))
+        XCTAssertNotEqual(a, MinibatchStudy.key(try s.model(b: 4), s.train(seed: 0), corpus: "y"))
+        XCTAssertEqual(a, MinibatchStudy.key(try s.model(b: 4), s.train(seed: 0), corpus: "x"))
+    }
+
+    func testSpearman() {
+        XCTAssertEqual(spearman([1, 2, 3, 4], [10, 20, 30, 40])!, 1, accuracy: 1e-12)
+        XCTAssertEqual(spearman([1, 2, 3, 4], [4, 3, 2, 1])!, -1, accuracy: 1e-12)
+        XCTAssertEqual(spearman([1, 2, 3], [1, 1, 2])!, 0.8660254, accuracy: 1e-6)
+        XCTAssertNil(spearman([1, 2], [1, 2]))
+        XCTAssertNil(spearman([1, 2, 3], [5, 5, 5]))
+    }
+}
