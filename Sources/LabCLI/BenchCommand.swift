@@ -93,7 +93,7 @@ struct DecodeBench: ParsableCommand {
 
     @Option(name: .long, help: "Short context.") var short: Int = 1024
     @Option(name: .long, help: "Long context.") var long: Int = 16384
-    @Option(name: .long, help: "Timed tokens per context.") var tokens: Int = 64
+    @Option(name: .long, help: "Timed tokens per context.") var tokens: Int = 256
     @Option(name: .long, help: "Width D.") var width: Int = 768
     @Option(name: .long, help: "Heads H.") var heads: Int = 12
     @Option(name: .long, help: "Comma-separated layer names.") var layers: String?
