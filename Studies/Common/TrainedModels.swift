@@ -98,9 +98,9 @@ public enum TrainedModels {
         }
         let bar = ctx.progressBar("train \(label)", total: tc.steps)
         bar.advance(by: t.step)
-        try t.run(checkpointTo: dir) { event in
+        try t.run(checkpointTo: dir, onEvent: { event in
             if case .step = event { bar.advance() }
-        }
+        })
         bar.finish()
         return TrainedModel(label: label, trainer: t, directory: dir, reused: false)
     }

@@ -27,12 +27,13 @@ public struct PerplexityStudy: Study {
         .full: "4 × D128 (H4) blocks, context 8192 bytes, 300 steps × 2 sequences (4.9M bytes), 32 held-out windows",
     ]
 
-    /// The models: display name, registry layer.
+    /// The models: display name, registry layer — the paper's seven, then every other inner-model plugin
+    /// (Transformer backbone), so a plugin added with `lab plugin new` shows up here without an edit.
     public static let models: [(name: String, layer: String)] = [
         ("TTT-Linear (M)", "ttt-linear-m"), ("TTT-Linear (T)", "ttt-linear"),
         ("TTT-MLP (M)", "ttt-mlp-m"), ("TTT-MLP (T)", "ttt-mlp"),
         ("Mamba", "mamba"), ("Transformer", "attention"), ("Linear attention", "linear-attention"),
-    ]
+    ] + InnerModelRegistry.names.filter { !["linear", "mlp"].contains($0) }.map { ("ttt-\($0) (plugin)", "ttt-\($0)") }
     /// Parameter counts must be within this fraction of the Transformer's.
     public static let parameterTolerance = 0.10
 
