@@ -8,9 +8,20 @@ public enum Init {
     }
     public static func zeros(_ shape: [Int]) -> Tensor { Tensor(zeros: shape).requiringGrad() }
     public static func ones(_ shape: [Int]) -> Tensor { Tensor(repeating: 1, shape: shape).requiringGrad() }
+    /// The four `[D, D]` projections Wq, Wk, Wv, Wo of an attention-style layer, N(0, 0.02), no bias.
+    public static func qkvo(width d: Int, rng: inout RNG) -> (Tensor, Tensor, Tensor, Tensor) {
+        (normal([d, d], rng: &rng), normal([d, d], rng: &rng), normal([d, d], rng: &rng), normal([d, d], rng: &rng))
+    }
     /// Uniform in [lo, hi) trainable parameter.
     public static func uniform(_ shape: [Int], _ lo: Float, _ hi: Float, rng: inout RNG) -> Tensor {
         Tensor.uniform(shape, lo, hi, rng: &rng).requiringGrad()
+    }
+}
+
+extension Param {
+    /// Wq, Wk, Wv, Wo under their PyTorch names (`q_proj.weight`, …), saved as `(out, in)`.
+    public static func qkvo(_ wq: Tensor, _ wk: Tensor, _ wv: Tensor, _ wo: Tensor) -> [Param] {
+        [.linear("q_proj.weight", wq), .linear("k_proj.weight", wk), .linear("v_proj.weight", wv), .linear("o_proj.weight", wo)]
     }
 }
 

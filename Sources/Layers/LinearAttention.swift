@@ -40,17 +40,10 @@ public final class LinearAttention: SequenceLayer {
         self.config = config
         variant = v
         form = config.chunk > 0 ? .chunked(config.chunk) : .parallel
-        let d = config.width
-        wq = Init.normal([d, d], rng: &rng)
-        wk = Init.normal([d, d], rng: &rng)
-        wv = Init.normal([d, d], rng: &rng)
-        wo = Init.normal([d, d], rng: &rng)
+        (wq, wk, wv, wo) = Init.qkvo(width: config.width, rng: &rng)
     }
 
-    public var parameters: [Param] {
-        [.linear("q_proj.weight", wq), .linear("k_proj.weight", wk),
-         .linear("v_proj.weight", wv), .linear("o_proj.weight", wo)]
-    }
+    public var parameters: [Param] { Param.qkvo(wq, wk, wv, wo) }
 
     /// x [B, T, D] → [B, T, D] with the current `form`.
     public func callAsFunction(_ x: Tensor) -> Tensor {

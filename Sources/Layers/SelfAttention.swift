@@ -29,17 +29,10 @@ public final class SelfAttention: SequenceLayer {
     public init(config: LayerConfig, rng: inout RNG) throws {
         try config.validate()
         self.config = config
-        let d = config.width
-        wq = Init.normal([d, d], rng: &rng)
-        wk = Init.normal([d, d], rng: &rng)
-        wv = Init.normal([d, d], rng: &rng)
-        wo = Init.normal([d, d], rng: &rng)
+        (wq, wk, wv, wo) = Init.qkvo(width: config.width, rng: &rng)
     }
 
-    public var parameters: [Param] {
-        [.linear("q_proj.weight", wq), .linear("k_proj.weight", wk),
-         .linear("v_proj.weight", wv), .linear("o_proj.weight", wo)]
-    }
+    public var parameters: [Param] { Param.qkvo(wq, wk, wv, wo) }
 
     /// Parallel forward x [B, T, D] → [B, T, D] (positions 0..<T).
     public func callAsFunction(_ x: Tensor) -> Tensor {
