@@ -2,6 +2,7 @@
 // `perplexity` study's quick preset end to end on a small generated corpus (never the real data).
 import Foundation
 import XCTest
+import Zoo
 @testable import Layers
 @testable import Models
 @testable import Studies
@@ -70,11 +71,18 @@ final class PerplexityStudyTests: XCTestCase {
         XCTAssertEqual(g.mean, (1 - 3.5 + 3 - 0.5) / 2, accuracy: 1e-12)
     }
 
+    /// The paper's seven models and every other registered inner-model plugin are in the study.
+    func testEveryPluginIsInTheStudy() {
+        let layers = Set(PerplexityStudy.models.map(\.layer))
+        XCTAssertTrue(Set(["ttt-linear", "ttt-linear-m", "ttt-mlp", "ttt-mlp-m", "mamba", "attention", "linear-attention"]).isSubset(of: layers))
+        for name in InnerModelRegistry.names { XCTAssertTrue(layers.contains("ttt-\(name)"), "plugin \(name) missing") }
+    }
+
     /// Every preset's models are within 10% of the Transformer's parameter count (allocation-free).
     func testParameterMatchingWithinTenPercent() throws {
         for p in Preset.allCases {
             let configs = try PerplexityStudy.matchedConfigs(PerplexityStudy.settings(p))
-            XCTAssertEqual(configs.count, 7)
+            XCTAssertEqual(configs.count, PerplexityStudy.models.count)
             let ref = try configs.first { $0.config.layer == "attention" }!.config.parameterCount()
             for (name, c) in configs {
                 let n = try c.parameterCount()
@@ -96,9 +104,10 @@ final class PerplexityStudyTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), f)
         }
         if report.chartsRendered { XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("loss-by-token-index.png").path)) }
-        XCTAssertEqual(r1.tables.first { $0.name == "models" }?.rows.count, 7)
+        let n = PerplexityStudy.models.count
+        XCTAssertEqual(r1.tables.first { $0.name == "models" }?.rows.count, n)
         let modelDirs = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("models").path).sorted()
-        XCTAssertEqual(modelDirs.count, 7)
+        XCTAssertEqual(modelDirs.count, n)
         func mtime(_ d: String) throws -> Date {
             try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("models/\(d)/model.safetensors").path)[.modificationDate] as! Date
         }
