@@ -399,6 +399,12 @@ public final class Trainer {
         guard let modelFile = matching(modelURL, state.modelSHA256), let optFile = matching(optURL, state.optimizerSHA256) else {
             throw LabError.badFile(path: dir.path, problem: "model/optimizer files do not match train_state.json (a save was interrupted) — start a new run or restore the directory")
         }
+        // Temp files of a writer killed mid-save (AtomicFile names them ".<file>.tmp-<pid>-<n>") are garbage now.
+        let names = ["model.safetensors", "optimizer.safetensors", "config.json", "loss.csv", "train_state.json"]
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        where names.contains(where: { f.hasPrefix(".\($0).tmp-") }) {
+            unlink(dir.appendingPathComponent(f).path)
+        }
         for (found, url) in [(modelFile, modelURL), (optFile, optURL)] where found != url {
             guard rename(found.path, url.path) == 0 else {
                 throw LabError.badFile(path: url.path, problem: "cannot restore it from \(found.lastPathComponent) (\(String(cString: strerror(errno)))) — check the directory's permissions")
