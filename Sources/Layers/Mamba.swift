@@ -164,25 +164,8 @@ public final class Mamba: SequenceLayer {
             let delta = (matmulRaw(xdbl.slicedRaw(axis: 2, 0, r), dtProj) + dtBias).softplus()   // [B, t, D_in]
             let bm = xdbl.slicedRaw(axis: 2, r, r + n), cm = xdbl.slicedRaw(axis: 2, r + n, r + 2 * n)
             let a = -(aLog.exp())                                                   // [D_in, N]
-            // Selective scan continuing from s, same arithmetic as `selectiveScan`.
-            let y = Tensor(uninitializedShape: [b, t, di])
-            let px = x.data, pd = delta.data, pa = a.data, pb = bm.data, pc = cm.data, pD = dSkip.data, py = y.data, pss = st.ssm.data
-            Parallel.forEach(b * di, minPerThread: 4) { bc in
-                let bi = bc / di, ch = bc % di
-                let s = pss + bc * n
-                for ti in 0..<t {
-                    let i = (bi * t + ti) * di + ch
-                    let dt = pd[i], xv = px[i]
-                    let bt = pb + (bi * t + ti) * n, ct = pc + (bi * t + ti) * n
-                    var acc: Float = 0
-                    for j in 0..<n {
-                        s[j] = Foundation.exp(dt * pa[ch * n + j]) * s[j] + dt * bt[j] * xv
-                        acc += s[j] * ct[j]
-                    }
-                    py[i] = acc + pD[ch] * xv
-                }
-            }
-            FLOPCounter.elementwise += 9 * b * t * di * n + 2 * k * b * t * di
+            let y = selectiveScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip, continuing: st.ssm)   // [B, t, D_in]
+            FLOPCounter.elementwise += 2 * k * b * t * di                         // the conv (the scan counts itself)
             st.advance(t)
             let z = xz.slicedRaw(axis: 2, di, 2 * di)
             return matmulRaw(y * z.silu(), outProj)                                 // [B, t, D]

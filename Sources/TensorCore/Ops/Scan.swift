@@ -1,6 +1,46 @@
 // Scan.swift — the selective scan of an S6 (Mamba) block, forward and reverse (baselines §4).
 import Foundation
 
+/// The scan continued from a decode state: `state` [B, C, N] (s before the first token) is read and
+/// updated in place. No recording (decode). Same arithmetic as `selectiveScan`.
+public func selectiveScan(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor,
+                          continuing state: Tensor) -> Tensor {
+    let (bsz, c, n) = (u.dim(0), u.dim(2), A.dim(-1))
+    checkShape(state.shape == [bsz, c, n], "selectiveScan: state \(state.shape) must be [\(bsz), \(c), \(n)]")
+    return scanForward(u, delta: delta, A: A, Bm: Bm, Cm: Cm, Dskip: Dskip, state: state.data, states: nil)
+}
+
+/// The forward recurrence shared by prefill and decode, parallel over (sequence, channel): starts from
+/// `state` (updated in place) or zeros, and stores every s_t into `states` [B, T, C, N] when given.
+func scanForward(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor,
+                 state: UnsafeMutablePointer<Float>?, states ps: UnsafeMutablePointer<Float>?) -> Tensor {
+    let (bsz, t, c) = (u.shape[0], u.shape[1], u.shape[2])
+    let n = A.shape.last!
+    let y = Tensor(uninitializedShape: u.shape)
+    let pu = u.data, pd = delta.data, pa = A.data, pb = Bm.data, pc = Cm.data, pD = Dskip.data, py = y.data
+    Parallel.forEach(bsz * c, minPerThread: 4) { bc in
+        let b = bc / c, ch = bc % c
+        var local = [Float](repeating: 0, count: state == nil ? n : 0)
+        local.withUnsafeMutableBufferPointer { buf in
+            let s = state.map { $0 + bc * n } ?? buf.baseAddress!
+            for ti in 0..<t {
+                let i = (b * t + ti) * c + ch
+                let dt = pd[i], x = pu[i]
+                let bt = pb + (b * t + ti) * n, ct = pc + (b * t + ti) * n
+                var acc: Float = 0
+                for k in 0..<n {
+                    s[k] = Foundation.exp(dt * pa[ch * n + k]) * s[k] + dt * bt[k] * x
+                    acc += s[k] * ct[k]
+                }
+                if let ps { for k in 0..<n { ps[i * n + k] = s[k] } }
+                py[i] = acc + pD[ch] * x
+            }
+        }
+    }
+    FLOPCounter.elementwise += 9 * bsz * t * c * n
+    return y
+}
+
 /// `s_t = exp(Δ_t·A) ⊙ s_{t−1} + Δ_t·B_t·u_t`, `y_t = s_t·C_tᵀ + D·u_t`, per channel, s_0 = 0.
 /// u, delta: [B, T, C]; A: [C, N]; Bm, Cm: [B, T, N]; Dskip: [C] → y: [B, T, C].
 public func selectiveScan(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor) -> Tensor {
@@ -11,26 +51,8 @@ public func selectiveScan(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm:
                "selectiveScan: A \(A.shape), B \(Bm.shape), C \(Cm.shape), D \(Dskip.shape) do not fit u \(u.shape)")
     let record = GradMode.enabled && [u, delta, A, Bm, Cm, Dskip].contains { $0.requiresGrad }
     let states: Tensor? = record ? Tensor(uninitializedShape: [bsz, t, c, n]) : nil
-    let y = Tensor(uninitializedShape: u.shape)
-    let pu = u.data, pd = delta.data, pa = A.data, pb = Bm.data, pc = Cm.data, pD = Dskip.data, py = y.data
-    let ps = states?.data
-    Parallel.forEach(bsz * c, minPerThread: 4) { bc in
-        let b = bc / c, ch = bc % c
-        var s = [Float](repeating: 0, count: n)
-        for ti in 0..<t {
-            let i = (b * t + ti) * c + ch
-            let dt = pd[i], x = pu[i]
-            let bt = pb + (b * t + ti) * n, ct = pc + (b * t + ti) * n
-            var acc: Float = 0
-            for k in 0..<n {
-                s[k] = Foundation.exp(dt * pa[ch * n + k]) * s[k] + dt * bt[k] * x
-                acc += s[k] * ct[k]
-            }
-            if let ps { for k in 0..<n { ps[i * n + k] = s[k] } }
-            py[i] = acc + pD[ch] * x
-        }
-    }
-    FLOPCounter.elementwise += 9 * bsz * t * c * n
+    let y = scanForward(u, delta: delta, A: A, Bm: Bm, Cm: Cm, Dskip: Dskip, state: nil, states: states?.data)
+    let pu = u.data, pd = delta.data, pa = A.data, pb = Bm.data, pc = Cm.data, pD = Dskip.data
     guard let states else { return y }
     return y.recorded("selectiveScan", [u, delta, A, Bm, Cm, Dskip]) { g in
         let gu = Tensor(zeros: u.shape), gd = Tensor(zeros: u.shape)
