@@ -64,7 +64,7 @@ struct LayersBench: ParsableCommand {
             times[name] = st.median
             var refNote = ""
             if reference {
-                let r = FastPath.withReference { LayerTiming.prefill(layer, T: context, B: batch, runs: 3) }
+                let r = layer.withKernels(.reference) { LayerTiming.prefill(layer, T: context, B: batch, runs: 3) }
                 refNote = String(format: "  reference %.1f ms (fast ×%.1f)", r.median * 1e3, r.median / st.median)
             }
             rows.append((name, tps, gflops))

@@ -98,3 +98,25 @@ public func addInPlace(_ a: Tensor, _ b: Tensor) {
     let pa = a.data, pb = b.data
     for i in 0..<a.count { pa[i] += pb[i] }
 }
+
+extension Tensor {
+    /// Records `self` as the output of a fused op over `inputs` with a hand-written VJP (one node in the
+    /// graph however much work the kernel did). `vjp` gets dL/d(self) and returns dL/d(input) for each input,
+    /// in order (nil where none is needed); it runs under no-grad. No-op when not recording or when no input
+    /// requires grad. Returns `self`.
+    ///
+    /// ```swift
+    /// let y = Tensor(uninitializedShape: x.shape)            // filled by a raw kernel
+    /// return y.recordingFused("myKernel", [x, w]) { gy in [gx(gy), gw(gy)] }
+    /// ```
+    @discardableResult
+    public func recordingFused(_ op: String, _ inputs: [Tensor], vjp: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        recorded(op, inputs, vjp)
+    }
+
+    /// True when an op over `inputs` would be recorded now (grad mode on and some input requires grad):
+    /// a fused kernel keeps what its backward needs only then.
+    public static func recording(_ inputs: [Tensor]) -> Bool {
+        GradMode.enabled && inputs.contains { $0.requiresGrad }
+    }
+}

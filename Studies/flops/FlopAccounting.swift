@@ -80,7 +80,7 @@ public enum FlopAccounting {
         let D = layer.config.width
         var rng = RNG(seed: 9000 &+ seed)
         let x = Tensor.randn([B, T, D], rng: &rng)
-        let counted: (matmul: Int, elementwise: Int) = FastPath.withReference { withNoGrad {
+        let counted: (matmul: Int, elementwise: Int) = layer.withKernels(.reference) { withNoGrad {
             switch form {
             case .prefill:
                 return FLOPCounter.measure { _ = layer(x) }
@@ -120,7 +120,7 @@ public enum FlopAccounting {
     /// The tensor core's elementwise count for the convs and the scan of one forward, measured by running
     /// exactly those ops alone at the layer's shapes (zeros in; counts do not depend on values).
     public static func countedNonGEMM(_ layer: SequenceLayer, batch B: Int, length T: Int) -> Int {
-        FastPath.withReference { withNoGrad {
+        layer.withKernels(.reference) { withNoGrad {
             if let m = layer as? Mamba {
                 let (c, n, k) = (m.inner, m.stateSize, m.convWidth)
                 let u = Tensor(zeros: [B, T, c])

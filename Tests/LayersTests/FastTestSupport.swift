@@ -26,7 +26,7 @@ enum FastTest {
     }
 
     static func prefill(_ l: SequenceLayer, _ x: Tensor, fast: Bool) -> Tensor {
-        fast ? withNoGrad { l(x) } : FastPath.withReference { withNoGrad { l(x) } }
+        l.withKernels(fast ? .fused : .reference) { withNoGrad { l(x) } }
     }
 
     /// Decode in chunks of the given sizes (summing to T), fast or reference.
@@ -37,6 +37,6 @@ enum FastTest {
             for c in chunks { outs.append(l.step(x.slicedRaw(axis: 1, lo, lo + c), state: st)); lo += c }
             return withNoGrad { concat(outs, axis: 1) }
         }
-        return fast ? run() : FastPath.withReference(run)
+        return l.withKernels(fast ? .fused : .reference, run)
     }
 }

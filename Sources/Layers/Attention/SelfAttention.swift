@@ -23,12 +23,14 @@ import TensorCore
 public final class SelfAttention: SequenceLayer {
     public let kind = "attention"
     public let config: LayerConfig
+    public var kernels: KernelPath
     /// Projections, lab layout `[in, out]` (x·W), all `[D, D]`, no bias.
     public let wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor
 
     public init(config: LayerConfig, rng: inout RNG) throws {
         try config.validate()
         self.config = config
+        self.kernels = config.kernels
         (wq, wk, wv, wo) = Init.qkvo(width: config.width, rng: &rng)
     }
 
@@ -37,7 +39,7 @@ public final class SelfAttention: SequenceLayer {
     /// Parallel forward x [B, T, D] → [B, T, D] (positions 0..<T).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         checkInput(x)
-        if FastPath.active { return fastForward(x) }                     // no-grad fast path (Fast/AttentionFast.swift)
+        if fusedInference { return fastForward(x) }                      // no-grad fused path (AttentionFused.swift)
         let (t, h, dh) = (x.dim(1), config.heads, config.headDim)
         let pos = Array(0..<t)
         let q = rope(matmul(x, wq).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, T, d]
@@ -85,7 +87,7 @@ public final class SelfAttention: SequenceLayer {
         guard let cache = state as? Cache else { preconditionFailure("SelfAttention.step: state is \(type(of: state)), expected SelfAttention.Cache") }
         let (b, t, h, dh) = (x.dim(0), x.dim(1), config.heads, config.headDim)
         precondition(b == cache.batch, "SelfAttention.step: input batch \(b) ≠ state batch \(cache.batch)")
-        if FastPath.enabled { return withNoGrad { fastStep(x, cache: cache) } }   // Fast/AttentionFast.swift
+        if kernels == .fused { return withNoGrad { fastStep(x, cache: cache) } }   // AttentionFused.swift
         return withNoGrad {
             let p0 = cache.position
             let pos = Array(p0..<(p0 + t))

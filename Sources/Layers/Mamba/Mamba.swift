@@ -30,6 +30,7 @@ import TensorCore
 public final class Mamba: SequenceLayer {
     public let kind = "mamba"
     public let config: LayerConfig
+    public var kernels: KernelPath
     /// D_in, N, R, k.
     public let inner: Int, stateSize: Int, dtRank: Int, convWidth: Int
 
@@ -50,6 +51,7 @@ public final class Mamba: SequenceLayer {
         guard config.mambaState > 0 else { throw LabError.badConfig("Mamba state N = \(config.mambaState) must be ≥ 1 (upstream uses 16)") }
         guard config.convWidth > 0 else { throw LabError.badConfig("Mamba conv width k = \(config.convWidth) must be ≥ 1 (upstream uses 4)") }
         self.config = config
+        self.kernels = config.kernels
         let d = config.width
         inner = config.mambaExpand * d
         stateSize = config.mambaState
@@ -94,7 +96,7 @@ public final class Mamba: SequenceLayer {
     /// Parallel forward x [B, T, D] → [B, T, D], differentiable (the scan is `selectiveScan`).
     public func callAsFunction(_ h: Tensor) -> Tensor {
         checkInput(h)
-        if FastPath.active { return fastForward(h) }                     // no-grad fast path (Fast/MambaFast.swift)
+        if fusedInference { return fastForward(h) }                      // no-grad fused path (MambaFused.swift)
         let (di, n, r) = (inner, stateSize, dtRank)
         let xz = matmul(h, inProj)                                                  // [B, T, 2·D_in]
         let x = causalConv1d(xz.slice(axis: 2, 0, di), weight: convWeight, bias: convBias).silu()   // [B, T, D_in]
@@ -137,7 +139,7 @@ public final class Mamba: SequenceLayer {
         guard let st = state as? State else { preconditionFailure("Mamba.step: state is \(type(of: state)), expected Mamba.State") }
         let (b, t) = (h.dim(0), h.dim(1))
         precondition(b == st.batch, "Mamba.step: input batch \(b) ≠ state batch \(st.batch)")
-        if FastPath.enabled { return withNoGrad { fastRun(h, state: st) } }   // Fast/MambaFast.swift
+        if kernels == .fused { return withNoGrad { fastRun(h, state: st) } }   // MambaFused.swift
         let (di, n, r, k, w) = (inner, stateSize, dtRank, convWidth, st.window)
         return withNoGrad {
             let xz = matmulRaw(h, inProj)                                           // [B, t, 2·D_in]

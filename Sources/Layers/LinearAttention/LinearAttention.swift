@@ -25,6 +25,7 @@ public final class LinearAttention: SequenceLayer {
 
     public let kind = "linear-attention"
     public let config: LayerConfig
+    public var kernels: KernelPath
     public let variant: Variant
     public var form: Form
     /// Projections, lab layout `[in, out]`, all `[D, D]`, no bias.
@@ -38,6 +39,7 @@ public final class LinearAttention: SequenceLayer {
         }
         guard config.chunk >= 0 else { throw LabError.badConfig("linear attention chunk = \(config.chunk) must be ≥ 0 (0 = parallel form)") }
         self.config = config
+        self.kernels = config.kernels
         variant = v
         form = config.chunk > 0 ? .chunked(config.chunk) : .parallel
         (wq, wk, wv, wo) = Init.qkvo(width: config.width, rng: &rng)
@@ -48,7 +50,7 @@ public final class LinearAttention: SequenceLayer {
     /// x [B, T, D] → [B, T, D] with the current `form`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         checkInput(x)
-        if FastPath.active && variant == .simple { return fastForward(x) }   // no-grad fast path (Fast/LinearAttentionFast.swift)
+        if fusedInference && variant == .simple { return fastForward(x) }   // no-grad fused path (LinearAttentionFused.swift)
         let h = config.heads
         let q = matmul(x, wq).splitHeads(h)        // [BH, T, d]
         let k = matmul(x, wk).splitHeads(h)        // [BH, T, d]
@@ -172,7 +174,7 @@ public final class LinearAttention: SequenceLayer {
         guard let st = state as? State else { preconditionFailure("LinearAttention.step: state is \(type(of: state)), expected LinearAttention.State") }
         precondition(x.dim(0) == st.batch, "LinearAttention.step: input batch \(x.dim(0)) ≠ state batch \(st.batch)")
         let h = config.heads
-        if FastPath.enabled && variant == .simple { return withNoGrad { fastStep(x, state: st) } }   // Fast/LinearAttentionFast.swift
+        if kernels == .fused && variant == .simple { return withNoGrad { fastStep(x, state: st) } }   // LinearAttentionFused.swift
         return withNoGrad {
             var q = matmulRaw(x, wq).splitHeads(h), k = matmulRaw(x, wk).splitHeads(h)
             let v = matmulRaw(x, wv).splitHeads(h)

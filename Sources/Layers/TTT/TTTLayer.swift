@@ -19,6 +19,7 @@ import TensorCore
 /// ```
 public final class TTTLayer: SequenceLayer {
     public let config: LayerConfig
+    public var kernels: KernelPath
     public let inner: InnerModel.Type
     public var kind: String { "ttt-\(inner.name)" + (opts.backbone == .mamba ? "-m" : "") }
     var opts: TTTOptions { config.ttt }
@@ -53,6 +54,7 @@ public final class TTTLayer: SequenceLayer {
         inner.configure(&config)                       // options the inner model requires
         try config.validate()
         self.config = config
+        self.kernels = config.kernels
         self.inner = inner
         self.lrMult = config.ttt.lrMult
         let (D, H, d, b, k) = (config.width, config.heads, config.headDim, config.ttt.miniBatch, config.convWidth)
@@ -236,7 +238,7 @@ public final class TTTLayer: SequenceLayer {
 
     /// Parallel (dual-form) forward: h [B, T, D] → [B, T, D]. Differentiable.
     public func callAsFunction(_ h: Tensor) -> Tensor {
-        if FastPath.active, let y = fastForward(h) { return y }              // no-grad fast path (Fast/TTTFast.swift)
+        if fusedInference, let y = fastForward(h) { return y }               // no-grad fused path (TTTFused.swift)
         return outputProjection(innerLoop(mixerInputs(h), batch: h.dim(0)), h: h)
     }
 
@@ -295,7 +297,7 @@ public final class TTTLayer: SequenceLayer {
     public func step(_ h: Tensor, state: LayerState) -> Tensor {
         if let ms = state as? MemoryState, let np = inner as? NonparametricInnerModel.Type { return memoryStep(h, ms, np) }
         guard let st = state as? State else { preconditionFailure("TTTLayer.step: state of another layer kind") }
-        if FastPath.enabled, let y = withNoGrad({ fastStep(h, state: st) }) { return y }   // Fast/TTTFast.swift
+        if kernels == .fused, let y = withNoGrad({ fastStep(h, state: st) }) { return y }   // TTTFused.swift
         return withNoGrad {
             let (B, t) = (h.dim(0), h.dim(1))
             var (q, k, v) = projections(h, convHistory: &st.convHistory)

@@ -26,6 +26,8 @@ public protocol SequenceLayer: AnyObject {
     /// Registry name, e.g. "ttt-linear".
     var kind: String { get }
     var config: LayerConfig { get }
+    /// Which implementation runs (fused kernels or the readable reference); starts as `config.kernels`.
+    var kernels: KernelPath { get set }
     /// Parallel forward over the whole sequence: x [B, T, D] → [B, T, D].
     func callAsFunction(_ x: Tensor) -> Tensor
     /// Parameters in a stable order with their weight-file names and layouts.
@@ -88,6 +90,13 @@ public struct LayerConfig: Codable, Equatable, Sendable {
     public var convWidth: Int = 4
     /// RoPE base θ.
     public var ropeTheta: Float = 10000
+    /// Fused kernels (default) or the reference path; an execution choice, not part of the model, so it is
+    /// not saved with a checkpoint or hashed into a cache key.
+    public var kernels: KernelPath = .fused
+
+    enum CodingKeys: String, CodingKey {
+        case width, heads, innerModel, ttt, linearAttention, chunk, mambaExpand, mambaState, convWidth, ropeTheta
+    }
 
     public var headDim: Int { width / max(heads, 1) }
 

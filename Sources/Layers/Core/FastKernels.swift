@@ -1,34 +1,10 @@
-// FastKernels.swift — the raw-buffer building blocks of the no-grad fast paths: a switch to force
-// the reference path, SIMD exp/log (Cephes polynomials), GELU/SiLU/softplus over buffers, row-split
+// FastKernels.swift — the raw-buffer building blocks of the fused kernels: SIMD exp/log (Cephes polynomials), GELU/SiLU/softplus over buffers, row-split
 // GEMMs, LayerNorm and the fused LN+L2 backward as tight pointer loops.
 //
 // Every fast path is tested against the readable reference path of its layer (Tests/LayersTests/Fast*).
 import CBLAS
 import Foundation
 import TensorCore
-
-/// Switch between the fast no-grad kernels and the readable reference path.
-///
-/// A layer takes its fast path when `FastPath.enabled` and grad mode is off (`withNoGrad`); training
-/// (grad mode on) always runs the differentiable reference. Tests and studies force the reference with
-/// `FastPath.withReference { … }`.
-///
-/// ```swift
-/// let yFast = withNoGrad { layer(x) }                               // fast kernels
-/// let yRef  = FastPath.withReference { withNoGrad { layer(x) } }    // reference path
-/// ```
-public enum FastPath {
-    nonisolated(unsafe) public static var enabled = true
-    /// True when a layer may use its fast kernels now.
-    @inlinable public static var active: Bool { enabled && !GradMode.enabled }
-    /// Runs `body` with the fast paths switched off.
-    public static func withReference<R>(_ body: () throws -> R) rethrows -> R {
-        let old = enabled
-        enabled = false
-        defer { enabled = old }
-        return try body()
-    }
-}
 
 // MARK: SIMD math
 

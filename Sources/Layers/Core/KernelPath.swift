@@ -1,0 +1,67 @@
+// KernelPath.swift — which implementation of a layer runs: the readable reference or the fused kernels.
+//
+// Every layer folder (Sources/Layers/<Layer>/) holds a `reference` (the paper's equations as tensor ops,
+// differentiated op by op by the autodiff graph) and `fused` kernels over raw buffers (a no-grad forward for
+// prefill/decode and, where declared, a training forward+backward recorded as one autodiff node). Which one
+// runs is the layer's `kernels` value — set from `LayerConfig.kernels` at construction, changeable on the
+// instance — never a global switch. A fused kernel declares the options it supports (`FusedTraining`) and
+// the layer falls back to the reference for anything else.
+import TensorCore
+
+/// The implementation a layer runs.
+///
+/// ```swift
+/// var cfg = LayerConfig(width: 64, heads: 4)
+/// cfg.kernels = .reference                           // readable tensor-op path, autodiff op by op
+/// let ref = try LayerRegistry.make("ttt-linear", cfg, seed: 0)
+/// let fused = try LayerRegistry.make("ttt-linear", LayerConfig(width: 64, heads: 4), seed: 0)   // .fused (default)
+/// ```
+public enum KernelPath: String, Codable, Sendable, CaseIterable {
+    /// The paper-equation tensor code; training differentiates it op by op.
+    case reference
+    /// Raw-buffer kernels: no-grad prefill/decode, and one autodiff node per layer for training where the
+    /// layer's `FusedTraining` conformance supports the configuration (reference otherwise).
+    case fused
+}
+
+/// A named change to a layer's options. Layers list the ones their fused kernels support, and the
+/// generated fused ≡ reference test runs every layer under each of them.
+public struct LayerOption: Sendable, CustomStringConvertible {
+    public let name: String
+    public let apply: @Sendable (inout LayerConfig) -> Void
+    public init(_ name: String, _ apply: @escaping @Sendable (inout LayerConfig) -> Void) { self.name = name; self.apply = apply }
+    public var description: String { name }
+}
+
+/// A layer whose fused kernels include training (forward + hand-written backward as one autodiff node).
+///
+/// ```swift
+/// extension SelfAttention: FusedTraining {
+///     public static var fusedOptions: [LayerOption] { [LayerOption("rope theta 500") { $0.ropeTheta = 500 }] }
+///     public var fusedTrainingSupported: Bool { true }
+/// }
+/// ```
+public protocol FusedTraining: SequenceLayer {
+    /// Option changes (from the default `LayerConfig`) the fused training kernel supports; each is tested
+    /// against the reference by the generated test.
+    static var fusedOptions: [LayerOption] { get }
+    /// True when this instance's configuration trains on the fused kernel (otherwise on the reference).
+    var fusedTrainingSupported: Bool { get }
+}
+
+extension SequenceLayer {
+    /// Runs `body` with this layer on the given kernels, then restores its own choice.
+    ///
+    /// ```swift
+    /// let yRef = layer.withKernels(.reference) { withNoGrad { layer(x) } }
+    /// ```
+    public func withKernels<R>(_ path: KernelPath, _ body: () throws -> R) rethrows -> R {
+        let saved = kernels
+        kernels = path
+        defer { kernels = saved }
+        return try body()
+    }
+
+    /// True when the no-grad fused forward/decode may run now (fused kernels chosen, no gradient being recorded).
+    public var fusedInference: Bool { kernels == .fused && !GradMode.enabled }
+}
