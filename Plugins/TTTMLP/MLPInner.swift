@@ -7,6 +7,8 @@ public enum MLPInner: InnerModel {
     public static let name = "mlp"
     public static let summary = "TTT-MLP: f_res(x) = gelu(x·W1 + w1)·W2 + w2, hidden 4d, state 8d² + 5d per head"
     public static let defaultBaseLR: Float = 0.1
+    /// ρ warms up from 0.1 (spec §3).
+    public static let lrMultWarmupStart: Float? = 0.1
 
     public static func parameters(headDim d: Int) -> [InnerParamSpec] {
         [InnerParamSpec("W1", [d, 4 * d]), InnerParamSpec("b1", [1, 4 * d], isBias: true),

@@ -45,16 +45,15 @@ struct LayersCommand: ParsableCommand {
     }
 
     func describe(_ name: String) -> String {
-        switch name {
-        case "attention": return "causal softmax self-attention, RoPE, KV cache (state grows with context)"
-        case "linear-attention": return "causal linear attention (simple | elu+1 with normalizer)"
-        case "mamba": return "Mamba S6 selective SSM block (E = 2, N = 16)"
-        default:
-            let m = name.hasSuffix("-m")
-            let plugin = String(name.dropFirst(4).dropLast(m ? 2 : 0))
-            let grows = (try? InnerModelRegistry.named(plugin)).map { $0 is NonparametricInnerModel.Type } ?? false
-            return "TTT layer" + (m ? ", Mamba backbone (shared Q/K + convs + gate)" : ", Transformer backbone")
+        switch try? LayerSpec(name) {
+        case .attention: return "causal softmax self-attention, RoPE, KV cache (state grows with context)"
+        case .linearAttention: return "causal linear attention (simple | elu+1 with normalizer)"
+        case .mamba: return "Mamba S6 selective SSM block (E = 2, N = 16)"
+        case .ttt(let inner, let backbone):
+            let grows = inner is NonparametricInnerModel.Type
+            return "TTT layer" + (backbone == .mamba ? ", Mamba backbone (shared Q/K + convs + gate)" : ", Transformer backbone")
                 + (grows ? "; nonparametric: state grows with context" : "")
+        case nil: return ""
         }
     }
 }

@@ -15,9 +15,14 @@ public enum Backbone: String, Codable, Sendable, CaseIterable {
     /// The backbone a layer name implies: "mamba" → a Mamba stack, "ttt-*-m" → the TTT Mamba backbone,
     /// everything else → the Transformer backbone.
     public static func implied(by layer: String) -> Backbone {
-        if layer == "mamba" { return .mambaStack }
-        if layer.hasPrefix("ttt-") && layer.hasSuffix("-m") { return .tttMamba }
-        return .transformer
+        guard let spec = try? LayerSpec(layer) else { return .transformer }
+        return implied(by: spec)
+    }
+
+    /// The backbone a parsed layer spec implies.
+    public static func implied(by spec: LayerSpec) -> Backbone {
+        if spec == .mamba { return .mambaStack }
+        return spec.isTTTMamba ? .tttMamba : .transformer
     }
 }
 

@@ -2,6 +2,7 @@
 import Foundation
 import Layers
 import TensorCore
+import Zoo
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -50,9 +51,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         return s + (1 - s) * schedule.warmupFraction(step: step)
     }
 
-    /// The recipe's defaults for a layer: TTT-MLP layers get the ρ warmup (spec §3).
+    /// The recipe's defaults for a layer: a TTT layer whose plugin declares a ρ warmup gets it (TTT-MLP, spec §3).
     public mutating func applyLayerDefaults(layer: String) {
-        tttLRMultStart = layer.hasPrefix("ttt-mlp") ? 0.1 : nil
+        tttLRMultStart = (try? LayerSpec(layer))?.inner?.lrMultWarmupStart
     }
 
     public func validate() throws {
@@ -90,8 +91,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         let params = V * D + L * (mixer + 3 * D * I + (cw + 4) * D + b) + D
         let tokens = Double(batch) * Double(context)
         var activations = tokens * L * (200 * D + 4 * I) + 4 * tokens * V
-        if m.layer.hasPrefix("ttt-") { activations += 4 * Double(batch) * Double(m.heads) * min(b, Double(context)) * Double(context) * L }
-        if m.layer == "attention" { activations += 2 * Double(batch) * Double(m.heads) * Double(context) * Double(context) * L }
+        let spec = try? LayerSpec(m.layer)
+        if spec?.inner != nil { activations += 4 * Double(batch) * Double(m.heads) * min(b, Double(context)) * Double(context) * L }
+        if spec == .attention { activations += 2 * Double(batch) * Double(m.heads) * Double(context) * Double(context) * L }
         let validation = Double(evalWindows) * Double(context) * 16
         return 4 * (4 * params + activations) + validation
     }

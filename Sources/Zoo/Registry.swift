@@ -57,21 +57,6 @@ public enum LayerRegistry {
 
     public static func make(_ name: String, _ config: LayerConfig, rng: inout RNG) throws -> SequenceLayer {
         try config.validate()
-        switch name {
-        case "attention": return try SelfAttention(config: config, rng: &rng)
-        case "linear-attention": return try LinearAttention(config: config, rng: &rng)
-        case "mamba": return try Mamba(config: config, rng: &rng)
-        default:
-            if name.hasPrefix("ttt-") {
-                var plugin = String(name.dropFirst(4)), cfg = config
-                if plugin.hasSuffix("-m"), InnerModelRegistry.names.contains(String(plugin.dropLast(2))) {
-                    plugin = String(plugin.dropLast(2)); cfg.ttt.backbone = .mamba
-                }
-                if let inner = InnerModelRegistry.all.first(where: { $0.name == plugin }) {
-                    return try TTTLayer(config: cfg, inner: inner, rng: &rng)
-                }
-            }
-            throw LabError.unknownName(kind: "layer", name: name, valid: names)
-        }
+        return try LayerSpec(name).make(config, rng: &rng)
     }
 }

@@ -53,6 +53,9 @@ public protocol InnerModel {
     static var summary: String { get }
     /// η_base of spec §1.4 (1.0 for TTT-Linear, 0.1 for TTT-MLP).
     static var defaultBaseLR: Float { get }
+    /// Where the outer trainer's ρ (ttt_lr_mult) warmup starts, ramping to 1 over the LR warmup (spec §3:
+    /// 0.1 for TTT-MLP); nil for no warmup. Default: nil.
+    static var lrMultWarmupStart: Float? { get }
     /// Per-head parameters θ_init (official names), in the order `forward` takes them.
     static func parameters(headDim d: Int) -> [InnerParamSpec]
     /// z = f_res(x; θ): x [N, n, d], θ[i] [N, shape_i] → z [N, n, d].
@@ -83,6 +86,7 @@ public protocol InnerModel {
 extension InnerModel {
     public static var summary: String { "inner model \(name)" }
     public static var defaultBaseLR: Float { 1.0 }
+    public static var lrMultWarmupStart: Float? { nil }
     public static func dual(_ θ: [Tensor], q: Tensor, k: Tensor, E: Tensor, bias: Bool,
                             delta: (Tensor) -> Tensor) -> (z: Tensor, next: [Tensor])? { nil }
     public static func optimizerState(headDim d: Int) -> [InnerParamSpec] { [] }
