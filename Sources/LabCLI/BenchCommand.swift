@@ -2,6 +2,8 @@
 import ArgumentParser
 import Foundation
 import Layers
+import Models
+import Zoo
 import Studies
 import TensorCore
 
@@ -9,7 +11,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (build with -c release): ratios measured in the same run.",
-        subcommands: [GemmBench.self, LayersBench.self, DecodeBench.self])
+        subcommands: [GemmBench.self, LayersBench.self, DecodeBench.self, TrainBench.self])
 }
 
 struct GemmBench: ParsableCommand {
@@ -107,6 +109,92 @@ struct DecodeBench: ParsableCommand {
             let a = LayerTiming.decode(layer, context: short, tokens: tokens)
             let b = LayerTiming.decode(layer, context: long, tokens: tokens)
             print(pad(name) + String(format: " %10.1f            %10.1f            %.3f", a.median * 1e6, b.median * 1e6, b.median / a.median))
+        }
+    }
+}
+
+struct TrainBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training-step speed (forward + backward) of every layer and of the tiny LM: fused kernels vs the reference path.",
+        discussion: """
+        Part 1, one layer: D = 768, H = 12 (d = 64), b = 16, B = 1, T = --context; a step is y = layer(x),
+        loss = Σ y ⊙ w, backward into x and every parameter. efficiency = analytic training FLOPs (3 × the
+        forward's; softmax attention at its causal average) × tokens/s ÷ a 1024³ cblas_sgemm's GFLOP/s measured
+        in the same run (before and after; the mean). Peak = growth of peak resident memory during the steps.
+        Goals (2 cores): ttt-linear ≥ 0.60, ttt-mlp ≥ 0.50, attention ≥ 0.50, linear-attention ≥ 0.60,
+        mamba ≥ 0.40; Mamba-backbone TTT ≤ 1.15× its Transformer-backbone time.
+        Part 2, the `tiny` LM (4 × D128, H4, I344; B = 8, T = 256, AdamW): tokens/s fused vs reference, one
+        optimizer step each. Goal: fused ≥ 3× reference for ttt-linear and ttt-mlp.
+        Example: lab bench train --layers ttt-linear,attention --lm-layers ttt-linear
+        """)
+
+    @Option(name: .long, help: "Context length T of the one-layer steps.") var context: Int = 2048
+    @Option(name: .long, help: "Width D.") var width: Int = 768
+    @Option(name: .long, help: "Heads H.") var heads: Int = 12
+    @Option(name: .long, help: "Minimum seconds of timed fused steps per layer.") var seconds: Double = 2
+    @Option(name: .long, help: "Comma-separated layers for part 1 (default: all seven; 'none' skips it).") var layers: String?
+    @Option(name: .long, help: "Comma-separated layers for the tiny LM (default: all seven; 'none' skips it).") var lmLayers: String?
+    @Flag(name: .long, help: "Skip the reference path (fused only; no speed-up column).") var noReference = false
+
+    static let goals: [String: Double] = ["ttt-linear": 0.60, "ttt-mlp": 0.50, "attention": 0.50, "linear-attention": 0.60, "mamba": 0.40]
+
+    func names(_ s: String?) -> [String] {
+        guard let s else { return LayerTiming.benchLayers }
+        return s == "none" ? [] : s.split(separator: ",").map(String.init)
+    }
+
+    func run() throws {
+        let layerNames = names(layers), lmNames = names(lmLayers)
+        for n in layerNames + lmNames { _ = try LayerSpec(n) }                 // unknown names fail before any work
+        guard seconds.isFinite, seconds >= 0 else { throw LabError.badConfig("--seconds \(seconds) must be a finite number ≥ 0") }
+        let ref = !noReference
+        if !layerNames.isEmpty {
+            let g0 = sgemmGFLOPs(n: 1024)
+            print("train bench, one layer: D = \(width), H = \(heads), b = 16, B = 1, T = \(context), \(Parallel.threads) thread(s)")
+            var rows: [(name: String, fused: TimingStats, ref: TimingStats?, flops: Double, peak: Int?, peakRef: Int?)] = []
+            for name in layerNames {
+                let layer = try LayerTiming.make(name, D: width, H: heads)
+                let fusedKernel = (layer as? any FusedTraining)?.fusedTrainingSupported ?? false
+                let (f, pf) = TrainTiming.peakMemory { TrainTiming.layerStep(layer, T: context, runs: 3, minSeconds: seconds) }
+                var r: TimingStats? = nil, pr: Int? = nil
+                if ref { (r, pr) = TrainTiming.peakMemory { layer.withKernels(.reference) { TrainTiming.layerStep(layer, T: context, runs: 1) } } }
+                let flops = 3 * LayerTiming.prefillFlopsPerToken(layer, T: context)
+                rows.append((name, f, r, flops, pf, pr))
+                print(pad(name) + String(format: " fused %.1f ms", f.median * 1e3) + (fusedKernel ? "" : " (no fused training kernel: reference)")
+                      + (r.map { String(format: ", reference %.1f ms", $0.median * 1e3) } ?? ""))
+            }
+            let g1 = sgemmGFLOPs(n: 1024), g = 0.5 * (g0 + g1)
+            print(String(format: "sgemm 1024³: %.1f GFLOP/s (before %.1f, after %.1f)", g, g0, g1))
+            print("layer              tokens/s  efficiency  goal   speed-up  peak MiB fused / reference")
+            func mib(_ b: Int?) -> String { b.map { String(format: "%.0f", Double($0) / 1048576) } ?? "?" }
+            for row in rows {
+                let tps = Double(context) / row.fused.median
+                let eff = row.flops * tps * 1e-9 / g
+                let goal = Self.goals[row.name].map { String(format: "%.2f", $0) } ?? "  – "
+                let up = row.ref.map { String(format: "%6.1f×", $0.median / row.fused.median) } ?? "     –"
+                print(pad(row.name) + String(format: " %9.0f  %9.3f  ", tps, eff) + goal + "  " + up + "  " + mib(row.peak) + " / " + mib(row.peakRef))
+            }
+            let t = Dictionary(rows.map { ($0.name, $0.fused.median) }, uniquingKeysWith: { a, _ in a })
+            for base in ["ttt-linear", "ttt-mlp"] {
+                if let a = t[base], let m = t[base + "-m"] { print("\(base)-m / \(base) training time: " + String(format: "%.3f", m / a) + " (goal ≤ 1.15)") }
+            }
+        }
+        if !lmNames.isEmpty {
+            let (B, T) = (8, 256)
+            print("\ntrain bench, tiny LM: B = \(B), T = \(T), AdamW, \(Parallel.threads) thread(s); median of ≥ 3 steps after a warm-up")
+            print("layer              fused tok/s  reference tok/s  speed-up")
+            for name in lmNames {
+                let model = try LanguageModel(config: try ModelConfig.preset("tiny", layer: name), seed: 0)
+                let f = TrainTiming.modelStep(model, T: T, B: B, runs: 3, minSeconds: seconds)
+                var line = pad(name) + String(format: " %11.0f", Double(B * T) / f.median)
+                if ref {
+                    model.kernels = .reference
+                    let r = TrainTiming.modelStep(model, T: T, B: B, runs: 3, minSeconds: seconds)
+                    line += String(format: "  %15.0f  %7.2f×", Double(B * T) / r.median, r.median / f.median)
+                }
+                print(line)
+            }
         }
     }
 }

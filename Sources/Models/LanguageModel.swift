@@ -187,6 +187,12 @@ public final class LanguageModel {
 
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
 
+    /// The kernels every block's sequence layer runs (fused by default; `.reference` for the readable path).
+    public var kernels: KernelPath {
+        get { blocks.first?.mixer.kernels ?? .fused }
+        set { for b in blocks { b.mixer.kernels = newValue } }
+    }
+
     /// Sets ρ = ttt_lr_mult on every TTT layer (spec §1.4; TTT-MLP warms it up during training).
     public func setTTTLearningRateMultiplier(_ rho: Float) {
         for b in blocks { (b.mixer as? TTTLayer)?.lrMult = rho }

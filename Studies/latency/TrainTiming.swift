@@ -1,0 +1,69 @@
+// TrainTiming.swift — wall-clock timing of training steps (forward + backward), one layer or a whole LM,
+// on the fused kernels or the reference path, and the peak resident memory of a step. Shared by
+// `lab bench train` and the studies; timings are medians after a warm-up step.
+import Foundation
+import Layers
+import Models
+import TensorCore
+import Zoo
+
+public enum TrainTiming {
+    /// Seconds per training step of one layer: y = layer(x) with x [B, T, D] requiring grad, loss = Σ y ⊙ w,
+    /// backward into x and every parameter. Gradients are cleared between steps.
+    public static func layerStep(_ layer: SequenceLayer, T: Int, B: Int = 1, runs: Int = 3, minSeconds: Double = 0,
+                                 seed: UInt64 = 1) -> TimingStats {
+        var rng = RNG(seed: seed)
+        let D = layer.config.width
+        let x = Tensor.randn([B, T, D], std: 1, rng: &rng).requiringGrad()
+        let w = Tensor.randn([B, T, D], std: 1, rng: &rng)
+        var sink: Float = 0
+        let st = LayerTiming.repeatTimed(runs: runs, minSeconds: minSeconds, maxRuns: 50) {
+            x.zeroGrad(); for p in layer.parameters { p.tensor.zeroGrad() }
+            let loss = (layer(x) * w).sum()
+            loss.backward()
+            sink += loss.item
+        }
+        if !sink.isFinite { print("TrainTiming: non-finite loss for \(layer.kind)") }
+        return st
+    }
+
+    /// Seconds per optimizer step of a language model (loss, backward, AdamW) on random bytes, B × T.
+    public static func modelStep(_ model: LanguageModel, T: Int, B: Int, runs: Int = 3, minSeconds: Double = 0,
+                                 seed: UInt64 = 1) -> TimingStats {
+        var rng = RNG(seed: seed)
+        let ids = (0..<(B * (T + 1))).map { _ in Int(rng.next() % UInt64(model.config.vocab)) }
+        var x: [Int] = [], y: [Int] = []
+        for b in 0..<B { let row = ids[(b * (T + 1))..<((b + 1) * (T + 1))]; x += row.dropLast(); y += row.dropFirst() }
+        let opt = AdamW(params: model.parameters)
+        var sink: Float = 0
+        let st = LayerTiming.repeatTimed(runs: runs, minSeconds: minSeconds, maxRuns: 50) {
+            let loss = model.loss(inputs: x, targets: y, batch: B)
+            loss.backward()
+            _ = opt.step(lr: 1e-4)
+            sink += loss.item
+        }
+        if !sink.isFinite { print("TrainTiming: non-finite loss for \(model.config.layer)") }
+        return st
+    }
+
+    /// Runs `body` and returns its result with the growth of the process's peak resident memory over the
+    /// resident memory before it, in bytes (Linux: the peak is reset through /proc/self/clear_refs; nil
+    /// where that is not available).
+    public static func peakMemory<R>(_ body: () -> R) -> (R, Int?) {
+        let reset = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
+        let before = procStatus("VmRSS")
+        let r = body()
+        guard reset, let before, let peak = procStatus("VmHWM") else { return (r, nil) }
+        return (r, max(0, peak - before))
+    }
+
+    /// A field of /proc/self/status in bytes ("VmRSS", "VmHWM").
+    static func procStatus(_ field: String) -> Int? {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in s.split(separator: "\n") where line.hasPrefix(field + ":") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
+        }
+        return nil
+    }
+}
