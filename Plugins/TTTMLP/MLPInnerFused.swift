@@ -57,7 +57,7 @@ extension MLPInner: FusedInnerModel {
                               gW: gθ[0], gw: r.bias ? gθ[1] : nil, gqx: g.gq, ldgq: g.ld, gkx: g.gk, ldgk: g.ld,
                               gDelta: gd1, c: r.c, eta: r.eta, gc: g.gc, gEta: g.gEta, bias: r.bias, scratch: blk)
         // 3. Δ1 = U ⊙ G': gU (into gd1's copy gz1 first for gelu'')
-        for i in 0..<nh { gz1[i] = gd1[i] * u[i] * GELU.d2f(z1[i]); gd1[i] *= gp[i] }                          // gZ1, gU
+        secondOrderGelu(z1: z1, u: u, gp: gp, gd1: gd1, gz1: gz1, nh)                                         // gZ1, gU
         sgemm(transA: false, transB: false, m: n, n: d, k: h, gd1, lda: h, W2, ldb: d, gd2, ldc: d, beta: 1)   // gΔ2 += gU·W2
         sgemm(transA: true, transB: false, m: h, n: d, k: n, gd1, lda: h, d2, ldb: d, gθ[2], ldc: d, beta: 1)  // gW2 += gUᵀ·Δ2
         // 4. δ VJP at Z2
@@ -73,6 +73,24 @@ extension MLPInner: FusedInnerModel {
         sgemm(transA: false, transB: true, m: n, n: d, k: h, gz1, lda: h, W1, ldb: h, g.gk, ldc: g.ld, beta: 1) // gK += gZ1·W1ᵀ
         sgemm(transA: true, transB: false, m: d, n: h, k: n, r.k, lda: r.ld, gz1, ldb: h, gθ[0], ldc: h, beta: 1) // gW1 += Kᵀ·gZ1
         if r.bias { FusedTTT.addColumnSums(gz1, n, h, into: gθ[1]) }
+    }
+
+    /// gZ1 = gΔ1 ⊙ U ⊙ gelu''(Z1), then gΔ1 ← gΔ1 ⊙ gelu'(Z1) (= gU), 8 lanes at a time.
+    @inline(__always) static func secondOrderGelu(z1: UnsafePointer<Float>, u: UnsafePointer<Float>, gp: UnsafePointer<Float>,
+                                                  gd1: UnsafeMutablePointer<Float>, gz1: UnsafeMutablePointer<Float>, _ n: Int) {
+        typealias V = SIMD8<Float>
+        var i = 0
+        while i + 8 <= n {
+            let x = UnsafeRawPointer(z1 + i).loadUnaligned(as: V.self)
+            let t = FastMath.tanh(GELU.c * (x + GELU.a * x * x * x)), w = GELU.c + GELU.c3 * x * x, s = 1 - t * t
+            let d2 = s * w + x * s * (GELU.c3 * x - t * w * w)                      // gelu''(x)
+            let g = UnsafeRawPointer(gd1 + i).loadUnaligned(as: V.self)
+            let uu = UnsafeRawPointer(u + i).loadUnaligned(as: V.self), p = UnsafeRawPointer(gp + i).loadUnaligned(as: V.self)
+            UnsafeMutableRawPointer(gz1 + i).storeBytes(of: g * uu * d2, as: V.self)
+            UnsafeMutableRawPointer(gd1 + i).storeBytes(of: g * p, as: V.self)
+            i += 8
+        }
+        while i < n { gz1[i] = gd1[i] * u[i] * GELU.d2f(z1[i]); gd1[i] *= gp[i]; i += 1 }
     }
 
     @inline(__always) static func addRows(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ m: Int, _ bias: UnsafePointer<Float>) {

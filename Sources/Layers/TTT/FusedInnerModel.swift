@@ -90,12 +90,9 @@ public enum FusedTTT {
         for j in 0..<n {
             let e = cn * eta[j], gd = gDelta + j * m, tr = t2 + j * m, dr = delta + j * m, kr = kx + j * ldk, mr = mk + j * p
             let gkr = gkx + j * ldgk
-            var ge: Float = 0
-            for x in 0..<p { ge -= kr[x] * mr[x]; gkr[x] -= e * mr[x] }
-            for x in 0..<m { gd[x] -= e * tr[x] }
-            if let gw {
-                for x in 0..<m { ge -= dr[x] * gw[x]; gd[x] -= e * gw[x] }
-            }
+            var ge = -dotAxpy(kr, mr, gkr, -e, p)                          // −⟨Kx_j, M_j⟩; gKx_j −= e_j·M_j
+            axpy(gd, -e, tr, m)
+            if let gw { ge -= dotAxpy(dr, gw, gd, -e, m) }                 // −⟨Δ_j, gw'⟩; gΔ_j −= e_j·gw'
             gcn += ge * eta[j]
             gEta[j] += ge * cn
         }
@@ -183,6 +180,28 @@ public enum FusedTTT {
         }
         s1 *= inv; s2 *= inv
         for x in 0..<m { g[x] = (g[x] - s1 - tmp[x] * s2) * rs }
+    }
+
+    /// Returns ⟨x, y⟩ and does z += a·y (n floats), 8 lanes at a time.
+    @inline(__always) static func dotAxpy(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ z: UnsafeMutablePointer<Float>,
+                                          _ a: Float, _ n: Int) -> Float {
+        typealias V = SIMD8<Float>
+        var acc = V(repeating: 0), i = 0
+        let av = V(repeating: a)
+        while i + 8 <= n {
+            let yv = UnsafeRawPointer(y + i).loadUnaligned(as: V.self)
+            acc += UnsafeRawPointer(x + i).loadUnaligned(as: V.self) * yv
+            UnsafeMutableRawPointer(z + i).storeBytes(of: UnsafeRawPointer(z + i).loadUnaligned(as: V.self) + av * yv, as: V.self)
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n { s += x[i] * y[i]; z[i] += a * y[i]; i += 1 }
+        return s
+    }
+
+    /// z += a·y over n floats.
+    @inline(__always) static func axpy(_ z: UnsafeMutablePointer<Float>, _ a: Float, _ y: UnsafePointer<Float>, _ n: Int) {
+        for i in 0..<n { z[i] += a * y[i] }
     }
 
     /// w[j] += Σ_i x[i, j] over n rows of m.
