@@ -153,4 +153,24 @@ final class FusedTTTTests: XCTestCase {
             XCTAssertLessThan(e, Float(Self.tolerance), "\(name): b ≫ T no-grad fused prefill")
         }
     }
+
+    /// fastGelu (the Mamba-backbone gate's op) equals TensorCore's gelu, value and gradient; a shifted
+    /// input is the negative control.
+    func testFastGeluMatchesGelu() {
+        let saved = GradMode.enabled
+        GradMode.enabled = true
+        defer { GradMode.enabled = saved }
+        let x0 = randomInput([3, 37, 11], seed: 31, std: 2), w = randomInput([3, 37, 11], seed: 32)
+        func run(_ f: (Tensor) -> Tensor, _ x0: Tensor) -> (Tensor, Tensor) {
+            let x = x0.copy().requiringGrad()
+            let y = f(x)
+            (y * w).sum().backward()
+            return (y.detached(), x.grad!)
+        }
+        let (yr, gr) = run({ $0.gelu() }, x0), (yf, gf) = run({ $0.fastGelu() }, x0)
+        XCTAssertLessThan(Self.relNorm(yf, yr), 1e-6)
+        XCTAssertLessThan(Self.relNorm(gf, gr), 1e-6)
+        let (ys, _) = run({ ($0 + 1e-3).fastGelu() }, x0)
+        XCTAssertGreaterThan(Self.relNorm(ys, yr), 1e-4, "negative control: a shifted input must show")
+    }
 }

@@ -169,7 +169,7 @@ public final class TTTLayer: SequenceLayer {
     public func outputProjection(_ o: Tensor, h: Tensor) -> Tensor {
         var o = o.mergeHeads(H)
         if opts.postNorm { o = o.layerNorm(gamma: postGamma, beta: postBeta) }
-        if let wg { o = matmul(h, wg).gelu() * o }
+        if let wg { o = matmul(h, wg).fastGelu() * o }
         return matmul(o, wo)
     }
 

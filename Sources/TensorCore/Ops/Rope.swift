@@ -10,19 +10,26 @@ import Foundation
 /// ```
 public struct RopeTable: Sendable {
     public let dim: Int
-    /// cos, sin per position row: [positions.count, dim/2] each.
+    /// cos, sin per distinct position: [distinct, dim/2] each; `row[ti]` is position ti's row.
     public let cos: [Float], sin: [Float]
+    let row: [Int]
 
     public init(dim d: Int, theta: Float = 10000, positions: [Int]) {
         let half = d / 2
-        var cs = [Float](repeating: 0, count: positions.count * half), sn = cs
+        // Positions repeat (t mod b): one row per distinct position, the frequencies computed once.
+        var index: [Int: Int] = [:], row = [Int](repeating: 0, count: positions.count), distinct: [Int] = []
         for (ti, p) in positions.enumerated() {
+            if let r = index[p] { row[ti] = r } else { index[p] = distinct.count; row[ti] = distinct.count; distinct.append(p) }
+        }
+        let freq = (0..<half).map { Foundation.pow(Double(theta), -2 * Double($0) / Double(d)) }
+        var cs = [Float](repeating: 0, count: distinct.count * half), sn = cs
+        for (r, p) in distinct.enumerated() {
             for i in 0..<half {
-                let phi = Double(p) * Foundation.pow(Double(theta), -2 * Double(i) / Double(d))
-                cs[ti * half + i] = Float(Foundation.cos(phi)); sn[ti * half + i] = Float(Foundation.sin(phi))
+                let phi = Double(p) * freq[i]
+                cs[r * half + i] = Float(Foundation.cos(phi)); sn[r * half + i] = Float(Foundation.sin(phi))
             }
         }
-        dim = d; cos = cs; sin = sn
+        dim = d; cos = cs; sin = sn; self.row = row
     }
 
     /// x ← rotation of x (dim floats) by row `ti`'s angles (`sign` −1 rotates back: the VJP).
@@ -35,7 +42,7 @@ public struct RopeTable: Sendable {
         let half = dim / 2
         cos.withUnsafeBufferPointer { cb in
             sin.withUnsafeBufferPointer { sb in
-                let pc = cb.baseAddress! + ti * half, ps = sb.baseAddress! + ti * half
+                let r = row[ti], pc = cb.baseAddress! + r * half, ps = sb.baseAddress! + r * half
                 for i in 0..<half {
                     let c = pc[i], s = sign * ps[i]
                     let a = x[2 * i], b = x[2 * i + 1]
