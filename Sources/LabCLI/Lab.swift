@@ -35,6 +35,7 @@ struct Lab: ParsableCommand {
 
     /// Parses and runs; any error is one line on stderr and exit status 2 (help and --version exit 0).
     static func main() {
+        BLASCore.reexecWithBetterCoreIfNeeded()       // generic OpenBLAS kernels on an unrecognised CPU (BLASCore.swift)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -24,6 +24,7 @@ final class CLITests: XCTestCase {
             (["run-layer", "--layer", "ttt-linaer", "--input", "x", "--output", "y"], "Did you mean 'ttt-linear'"),
             (["run-layer", "--layer", "ttt-linear", "--input", "/nonexistent/x.safetensors", "--output", "/tmp/y.safetensors"], "nonexistent"),
             (["study", "equivalence", "--quick", "--full"], "exclude each other"),
+            (["train", "--kernels", "fast", "--data", "/nonexistent"], "--kernels 'fast'"),
             (["frobnicate"], "see 'lab --help'"),
             (["layers", "--width", "abc"], "see 'lab --help'"),
         ]

@@ -80,33 +80,14 @@ extension TTTLayer {
         return (q, k, v, eta, gate)
     }
 
-    /// Interleaved RoPE (spec §1.3) in place on x [B, t, D] (every head), angle at (start + j) mod b.
+    /// Interleaved RoPE (spec §1.3) in place on x [B, t, D] (every head), angle at (start + j) mod b
+    /// (the shared `RopeTable`, one row per position of the chunk: never b rows for a huge b).
     func fastRope(_ x: Tensor, start: Int) {
-        let (B, t) = (x.dim(0), x.dim(1)), half = d / 2
-        var cs = [Float](repeating: 0, count: b * half), sn = cs
-        for p in 0..<b {
-            for i in 0..<half {
-                let phi = Double(p) * Foundation.pow(Double(config.ropeTheta), -2 * Double(i) / Double(d))
-                cs[p * half + i] = Float(Foundation.cos(phi)); sn[p * half + i] = Float(Foundation.sin(phi))
-            }
-        }
-        let px = x.data, (D, H, d, b) = (self.D, self.H, self.d, self.b)
-        cs.withUnsafeBufferPointer { cb in
-            sn.withUnsafeBufferPointer { sb in
-                let pc = cb.baseAddress!, ps = sb.baseAddress!
-                Parallel.forEach(B * t, minPerThread: 64) { bt in
-                    let p = (start + bt % t) % b
-                    for hh in 0..<H {
-                        let r = px + bt * D + hh * d
-                        for i in 0..<half {
-                            let c = pc[p * half + i], s = ps[p * half + i]
-                            let a = r[2 * i], e = r[2 * i + 1]
-                            r[2 * i] = a * c - e * s
-                            r[2 * i + 1] = a * s + e * c
-                        }
-                    }
-                }
-            }
+        let (B, t) = (x.dim(0), x.dim(1))
+        let table = RopeTable(dim: d, theta: config.ropeTheta, positions: (0..<t).map { (start + $0) % b })
+        let px = x.data, (D, H, d) = (self.D, self.H, self.d)
+        Parallel.forEach(B * t, minPerThread: 64) { bt in
+            for hh in 0..<H { table.rotate(px + bt * D + hh * d, at: bt % t) }
         }
     }
 
@@ -139,14 +120,15 @@ extension TTTLayer {
         let θinit = theta, counts = theta.map { $0.count / H }
         let start = state?.position ?? 0
         let (innerLN, residual, bias) = (opts.innerLN, opts.innerResidual, opts.innerBias)
-        let scratchN = max(fast.fastDualScratch(d: d, b: b), fast.fastStepScratch(d: d))
+        let bEff = min(b, t)                                                // rows per step never exceed the chunk
+        let scratchN = max(fast.fastDualScratch(d: d, b: bEff), fast.fastStepScratch(d: d))
         let pq = q.data, pk = k.data, pv = v.data, pe = eta.data, po = out.data, pc = c.data
         let pgam = innerGamma.data, pbet = innerBeta.data
         let θs = state.map { headPointers($0.thetaStart, 0) }, accs = state.map { headPointers($0.acc, 0) }
         Parallel.forEach(B * H) { bh in
             let bi = bh / H, hh = bh % H
-            let scratch = FastBuffer(scratchN + b * d * 2 + 2 * b + d)
-            let tgt = scratch.p + scratchN, z = tgt + b * d, etab = z + b * d, cb = etab + b, tmp = cb + b
+            let scratch = FastBuffer(scratchN + bEff * d * 2 + 2 * bEff + d)
+            let tgt = scratch.p + scratchN, z = tgt + bEff * d, etab = z + bEff * d, cb = etab + bEff, tmp = cb + bEff
             // θ: this head's own copy for prefill, or its slice of the cache.
             var own: [FastBuffer] = []
             let θ: [UnsafeMutablePointer<Float>]

@@ -48,6 +48,8 @@ public final class TTTLayer: SequenceLayer {
     /// ρ = ttt_lr_mult (spec §1.4), starts at `config.ttt.lrMult`; a trainer may change it per step
     /// (TTT-MLP warmup, spec §3). Must be 1 at inference.
     public var lrMult: Float
+    /// Test-only fault injected into the fused backward (negative controls); nil in normal use.
+    var fusedBackwardFault: FusedBackwardFault? = nil
 
     public init(config: LayerConfig, inner: InnerModel.Type, rng: inout RNG) throws {
         var config = config
@@ -167,7 +169,7 @@ public final class TTTLayer: SequenceLayer {
     public func outputProjection(_ o: Tensor, h: Tensor) -> Tensor {
         var o = o.mergeHeads(H)
         if opts.postNorm { o = o.layerNorm(gamma: postGamma, beta: postBeta) }
-        if let wg { o = matmul(h, wg).gelu() * o }
+        if let wg { o = matmul(h, wg).fastGelu() * o }
         return matmul(o, wo)
     }
 
@@ -239,7 +241,9 @@ public final class TTTLayer: SequenceLayer {
     /// Parallel (dual-form) forward: h [B, T, D] → [B, T, D]. Differentiable.
     public func callAsFunction(_ h: Tensor) -> Tensor {
         if fusedInference, let y = fastForward(h) { return y }               // no-grad fused path (TTTFused.swift)
-        return outputProjection(innerLoop(mixerInputs(h), batch: h.dim(0)), h: h)
+        let m = mixerInputs(h), B = h.dim(0)
+        let o = fusedInnerLoop(m, batch: B) ?? innerLoop(m, batch: B)       // fused training node (TTTTraining.swift)
+        return outputProjection(o, h: h)
     }
 
     /// Primal form of one mini-batch (spec §1.6): θ_i = θ⁰ − c_i·Σ_{j≤i} η_j G_j(θ⁰), z_i = f_res(q_i; θ_i).
