@@ -42,13 +42,17 @@ public enum FlashAttention {
 
     /// Causal attention of `nq` query rows at absolute positions `p0 + i` over keys/values `0 ..< p0 + nq`.
     /// q, out: rows of stride `ldq`; k, v: rows of stride `ldk`; head dim d. `scratch` ≥ queryTile·(keyTile + d + 2) floats.
+    /// When `lse` is given, row i's log-sum-exp of its scaled scores (m + log l) is written to `lse[i]` (training).
+    /// P·V multiplies each query row by the value rows it sees only (`CausalGEMM`), so a NaN/Inf in a later
+    /// token's key or value never reaches an earlier output.
     public static func causal(nq: Int, p0: Int, d: Int, q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>,
-                              v: UnsafePointer<Float>, ldk: Int, out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let bq = queryTile, bk = keyTile, scale = 1 / Float(d).squareRoot()
+                              v: UnsafePointer<Float>, ldk: Int, out: UnsafeMutablePointer<Float>, ldo: Int? = nil,
+                              lse: UnsafeMutablePointer<Float>? = nil, scratch: UnsafeMutablePointer<Float>) {
+        let bq = queryTile, bk = keyTile, scale = 1 / Float(d).squareRoot(), ldo = ldo ?? ldq
         let s = scratch, o = s + bq * bk, m = o + bq * d, l = m + bq
         var i0 = 0
         while i0 < nq {
-            let n = min(bq, nq - i0), last = p0 + i0 + n - 1          // last key any row of this tile sees
+            let n = min(bq, nq - i0), first = p0 + i0, last = first + n - 1   // positions of the tile's rows
             for r in 0..<n { m[r] = -.infinity; l[r] = 0 }
             o.initialize(repeating: 0, count: n * d)
             var j0 = 0
@@ -57,7 +61,7 @@ public enum FlashAttention {
                 sgemm(transA: false, transB: true, m: n, n: kn, k: d, q + i0 * ldq, lda: ldq, k + j0 * ldk, ldb: ldk, s, ldc: kn, alpha: scale)
                 for r in 0..<n {
                     let row = s + r * kn
-                    let vis = max(0, min(kn, p0 + i0 + r - j0 + 1))    // keys ≤ own position
+                    let vis = max(0, min(kn, first + r - j0 + 1))      // keys ≤ own position
                     var mx = m[r]
                     for j in 0..<vis { mx = max(mx, row[j]) }
                     FastMath.apply(row, vis) { FastMath.exp($0 - mx) }
@@ -69,12 +73,14 @@ public enum FlashAttention {
                     m[r] = mx
                     if corr != 1 { let orow = o + r * d; for x in 0..<d { orow[x] *= corr } }
                 }
-                sgemm(transA: false, transB: false, m: n, n: d, k: kn, s, lda: kn, v + j0 * ldk, ldb: ldk, o, ldc: d, beta: 1)
+                // O += P·V over the causal part only: row r sees tile column c iff c ≤ r + (first − j0)
+                CausalGEMM.accumulate(m: n, w: kn, shift: first - j0, d: d, s, ldp: kn, v + j0 * ldk, ldv: ldk, o, ldo: d)
                 j0 += kn
             }
             for r in 0..<n {
-                let inv = 1 / l[r], orow = o + r * d, dst = out + (i0 + r) * ldq
+                let inv = 1 / l[r], orow = o + r * d, dst = out + (i0 + r) * ldo
                 for x in 0..<d { dst[x] = orow[x] * inv }
+                lse?[i0 + r] = m[r] + Foundation.log(l[r])
             }
             i0 += n
         }

@@ -45,10 +45,16 @@ public final class SelfAttention: SequenceLayer {
         let q = rope(matmul(x, wq).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, T, d]
         let k = rope(matmul(x, wk).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, T, d]
         let v = matmul(x, wv).splitHeads(h)                                                  // [BH, T, d]
-        let scores = matmul(q, k, transB: true) * (1 / Float(dh).squareRoot())               // [BH, T, T]
-        let p = (scores + SelfAttention.causalMask(t)).softmax()                             // [BH, T, T]
-        let z = matmul(p, v).mergeHeads(h)                                                   // [B, T, D]
-        return matmul(z, wo)                                                                 // [B, T, D]
+        let z: Tensor
+        if kernels == .fused && fusedTrainingSupported {
+            z = FlashAttention.attend(q, k, v)                                               // one node (AttentionTraining.swift)
+        } else {
+            // Only the causal part is read/multiplied: a NaN at token t cannot reach outputs before t.
+            let scores = matmul(q, k, transB: true) * (1 / Float(dh).squareRoot())           // [BH, T, T]
+            let p = scores.causalSoftmax()                                                   // [BH, T, T], 0 above the diagonal
+            z = causalMatmul(p, v)                                                           // [BH, T, d]
+        }
+        return matmul(z.mergeHeads(h), wo)                                                   // [B, T, D]
     }
 
     /// `[T, T]` additive mask: 0 on and below the diagonal, −∞ above (softmax gives those 0, and
@@ -122,9 +128,10 @@ public final class SelfAttention: SequenceLayer {
                                 for j in 0..<n { row[j] *= inv }
                                 for j in n..<len { row[j] = 0 }
                             }
-                            // z = P·V   [t, len]·[len, d]
-                            sgemm(transA: false, transB: false, m: t, n: dh, k: len, ps, lda: len,
-                                  vb.baseAddress!, ldb: dh, pz + bh * t * dh, ldc: dh)
+                            // z = P·V   [t, len]·[len, d], causal part only (row i reads value rows ≤ p0 + i)
+                            let zb = pz + bh * t * dh
+                            zb.initialize(repeating: 0, count: t * dh)
+                            CausalGEMM.accumulate(m: t, w: len, shift: p0, d: dh, ps, ldp: len, vb.baseAddress!, ldv: dh, zb, ldo: dh)
                         }
                     }
                 }
