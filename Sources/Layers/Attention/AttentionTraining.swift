@@ -37,6 +37,7 @@ extension FlashAttention {
             let scratch = FlashAttention.scratch(d: d)
             job(order[p], scratch.p)
             if jobs - 1 - p != p { job(order[jobs - 1 - p], scratch.p) }
+            withExtendedLifetime(scratch) {}
         }
         FLOPCounter.matmul += 2 * bh * d * t * (t + 1)
         return (z, lse)
@@ -102,6 +103,7 @@ extension FlashAttention {
         Parallel.forEach(jobs) { jb in
             let sp = FastBuffer(bt * bt), dp = FastBuffer(bt * bt)
             job(jb, sp.p, dp.p)
+            withExtendedLifetime((sp, dp)) {}
         }
         if let parts = gqParts {                                       // fixed-order sum of the dQ partials
             Parallel.chunks(bh * t * d, minPerThread: 4096) { lo, hi in
@@ -111,6 +113,7 @@ extension FlashAttention {
                 }
             }
         }
+        withExtendedLifetime(dsum) {}
         if perturb != 0 { for i in 0..<gv.count { pgv[i] += perturb } }
         FLOPCounter.matmul += 5 * bh * d * t * (t + 1)
         return (gq, gk, gv)

@@ -34,6 +34,7 @@ extension LinearAttention {
                 CausalGEMM.accumulate(m: n, w: n, shift: 0, d: d, a.p, ldp: n, vc, ldv: d, zc, ldo: d)      // + tril(·)·V_c
                 sgemm(transA: true, transB: false, m: d, n: d, k: n, kc, lda: d, vc, ldb: d, s.p, ldc: d, beta: 1)   // S += K_cᵀ·V_c
             }
+            withExtendedLifetime((a, s)) {}
         }
         FLOPCounter.matmul += bh * t * (4 * d * d + 2 * c * d)
         return (z, states)
@@ -68,6 +69,7 @@ extension LinearAttention {
                 // dS += Q_cᵀ·dZ_c
                 sgemm(transA: true, transB: false, m: d, n: d, k: n, qc, lda: d, gz, ldb: d, ds.p, ldc: d, beta: 1)
             }
+            withExtendedLifetime((a, da, ds)) {}
         }
         if perturb != 0 { for i in 0..<gk.count { pgk[i] += perturb } }
         FLOPCounter.matmul += bh * t * (8 * d * d + 8 * c * d)

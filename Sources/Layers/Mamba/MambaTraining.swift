@@ -17,21 +17,26 @@ extension Mamba {
     /// Tokens between saved scan states in the training kernel.
     public static var scanChunk = 64
 
-    /// `dst[j] = exp(dt·a[j])`, j < n, with the SIMD exp (the tail through a padded vector).
-    @inline(__always) static func decays(_ dst: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ dt: Float, _ n: Int) {
-        var j = 0
-        while j + 8 <= n { FastMath.store(FastMath.exp(dt * FastMath.load(a + j)), dst + j); j += 8 }
-        if j < n {
-            var v = FastMath.V(repeating: 0)
-            for i in 0..<(n - j) { v[i] = a[j + i] }
-            let r = FastMath.exp(dt * v)
-            for i in 0..<(n - j) { dst[j + i] = r[i] }
-        }
+    typealias V = FastMath.V
+
+    /// Lanes `c0 ..< c0 + 8` of a row (zeros beyond `count`).
+    @inline(__always) static func load8(_ p: UnsafePointer<Float>, _ count: Int) -> V {
+        if count >= 8 { return FastMath.load(p) }
+        var v = V(repeating: 0)
+        for i in 0..<count { v[i] = p[i] }
+        return v
+    }
+
+    /// Stores the first `count` lanes of v.
+    @inline(__always) static func store8(_ v: V, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+        if count >= 8 { FastMath.store(v, p); return }
+        for i in 0..<count { p[i] = v[i] }
     }
 
     /// The selective scan (same contract as `selectiveScan`: u, delta [B, T, C]; A [C, N]; Bm, Cm [B, T, N];
-    /// Dskip [C] → y [B, T, C]) as one autodiff node with checkpointed states. `perturbBackward` is a test hook:
-    /// a non-zero value corrupts dΔ (negative control).
+    /// Dskip [C] → y [B, T, C]) as one autodiff node with checkpointed states. SIMD runs across 8 channels at a
+    /// time (lanes beyond C are zero: Δ = x = 0 keeps their state 0 and their gradients 0). `perturbBackward` is a
+    /// test hook: a non-zero value corrupts dΔ (negative control).
     ///
     /// ```swift
     /// let y = Mamba.fusedScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip)   // ≡ selectiveScan(…)
@@ -40,85 +45,99 @@ extension Mamba {
                                  perturbBackward: Float = 0) -> Tensor {
         let (bsz, t, c) = (u.dim(0), u.dim(1), u.dim(2)), n = A.dim(-1)
         precondition(delta.shape == u.shape && A.shape == [c, n] && Bm.shape == [bsz, t, n] && Cm.shape == [bsz, t, n] && Dskip.shape == [c],
-                   "Mamba.fusedScan: u \(u.shape), Δ \(delta.shape), A \(A.shape), B \(Bm.shape), C \(Cm.shape), D \(Dskip.shape) do not fit")
+                     "Mamba.fusedScan: u \(u.shape), Δ \(delta.shape), A \(A.shape), B \(Bm.shape), C \(Cm.shape), D \(Dskip.shape) do not fit")
         let inputs = [u, delta, A, Bm, Cm, Dskip]
         let record = Tensor.recording(inputs)
         let kc = scanChunk, chunks = (t + kc - 1) / kc
-        let ckpt: FastBuffer? = record ? FastBuffer(bsz * c * chunks * n) : nil      // [B·C, chunks, N]: s before each chunk
+        let groups = (c + 7) / 8, jobs = bsz * groups                       // job = (sequence, 8 channels)
+        // A by channel group, lanes innermost: at[g][j] = A[8g ..< 8g+8, j]   [groups, N, 8]
+        let at = FastBuffer(groups * n * 8, zero: true)
+        for ch in 0..<c { for j in 0..<n { at.p[((ch / 8) * n + j) * 8 + ch % 8] = A.data[ch * n + j] } }
+        let ckpt: FastBuffer? = record ? FastBuffer(jobs * chunks * n * 8) : nil   // [jobs, chunks, N, 8]: s before each chunk
         let y = Tensor(uninitializedShape: u.shape)
-        let pu = u.data, pd = delta.data, pa = A.data, pb = Bm.data, pc = Cm.data, pD = Dskip.data, py = y.data
+        let pu = u.data, pd = delta.data, pb = Bm.data, pc = Cm.data, pD = Dskip.data, py = y.data, pat = at.p
         let pck = ckpt?.p
-        Parallel.chunks(bsz * c, minPerThread: 16) { lo, hi in
-            let states = FastBuffer((hi - lo) * n, zero: true), da = FastBuffer(n)
+        Parallel.forEach(jobs) { jb in
+            let b = jb / groups, c0 = (jb % groups) * 8, lanes = min(8, c - c0)
+            let s = FastBuffer(n * 8, zero: true), ag = pat + (jb % groups) * n * 8
+            let dskip = load8(pD + c0, lanes)
             for ti in 0..<t {
-                for bc in lo..<hi {
-                    let b = bc / c, ch = bc % c, i = (b * t + ti) * c + ch
-                    let s = states.p + (bc - lo) * n
-                    if let pck, ti % kc == 0 { (pck + (bc * chunks + ti / kc) * n).update(from: s, count: n) }
-                    let dt = pd[i], x = pu[i], dx = dt * x
-                    let bt = pb + (b * t + ti) * n, ct = pc + (b * t + ti) * n
-                    decays(da.p, pa + ch * n, dt, n)
-                    var acc: Float = 0
-                    for j in 0..<n { s[j] = da.p[j] * s[j] + dx * bt[j] }
-                    for j in 0..<n { acc += s[j] * ct[j] }
-                    py[i] = acc + pD[ch] * x
+                if let pck, ti % kc == 0 { (pck + (jb * chunks + ti / kc) * n * 8).update(from: s.p, count: n * 8) }
+                let i = (b * t + ti) * c + c0
+                let dt = load8(pd + i, lanes), x = load8(pu + i, lanes), dx = dt * x
+                let bt = pb + (b * t + ti) * n, ct = pc + (b * t + ti) * n
+                var acc = V(repeating: 0)
+                for j in 0..<n {                                           // s_j = e^{Δ A_j} s_j + Δ x B_j;  y += s_j C_j
+                    let sj = FastMath.exp(dt * FastMath.load(ag + j * 8)) * FastMath.load(s.p + j * 8) + dx * bt[j]
+                    FastMath.store(sj, s.p + j * 8)
+                    acc += sj * ct[j]
                 }
+                store8(acc + dskip * x, py + i, lanes)
             }
+            withExtendedLifetime(s) {}
         }
+        withExtendedLifetime(at) {}
         FLOPCounter.elementwise += 9 * bsz * t * c * n
         guard record, let ckpt else { return y }
         return y.recordingFused("mambaScan", inputs) { g in
             let gu = Tensor(uninitializedShape: u.shape), gd = Tensor(uninitializedShape: u.shape)
-            // Per-worker partial sums of the tensors shared across channels, reduced in a fixed order.
-            let workers = Swift.min(Parallel.threads, Swift.max(1, bsz * c))
+            // Per-worker partial sums of the tensors shared across channel groups, reduced in a fixed order.
+            let workers = Swift.min(Parallel.threads, jobs)
             let gBp = FastBuffer(workers * bsz * t * n, zero: true), gCp = FastBuffer(workers * bsz * t * n, zero: true)
-            let gAp = FastBuffer(workers * c * n, zero: true), gDp = FastBuffer(workers * c, zero: true)
-            let pg = g.data, pgu = gu.data, pgd = gd.data, pck = ckpt.p
+            let gAt = FastBuffer(jobs * n * 8, zero: true), gDt = FastBuffer(jobs * 8, zero: true)   // per job, lanes innermost
+            let pg = g.data, pgu = gu.data, pgd = gd.data, pck = ckpt.p, pat = at.p   // captures `at` and `ckpt`
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = bsz * c * w / workers, hi = bsz * c * (w + 1) / workers
-                let gB = gBp.p + w * bsz * t * n, gC = gCp.p + w * bsz * t * n, gAw = gAp.p + w * c * n, gDw = gDp.p + w * c
-                let sbuf = FastBuffer(kc * n), dbuf = FastBuffer(kc * n), gs = FastBuffer(n)
-                for bc in lo..<hi {
-                    let b = bc / c, ch = bc % c, ar = pa + ch * n, gA = gAw + ch * n
-                    for j in 0..<n { gs.p[j] = 0 }
-                    var gDsum: Float = 0
+                let lo = jobs * w / workers, hi = jobs * (w + 1) / workers
+                let gB = gBp.p + w * bsz * t * n, gC = gCp.p + w * bsz * t * n
+                let sbuf = FastBuffer(kc * n * 8), dbuf = FastBuffer(kc * n * 8), gs = FastBuffer(n * 8)
+                for jb in lo..<hi {
+                    let b = jb / groups, c0 = (jb % groups) * 8, lanes = min(8, c - c0)
+                    let ag = pat + (jb % groups) * n * 8, gA = gAt.p + jb * n * 8
+                    let dskip = load8(pD + c0, lanes)
+                    gs.p.initialize(repeating: 0, count: n * 8)
+                    var gDacc = V(repeating: 0)
                     for ck in stride(from: chunks - 1, through: 0, by: -1) {
                         let t0 = ck * kc, t1 = min(t0 + kc, t)
-                        let s0 = pck + (bc * chunks + ck) * n                 // s_{t0−1}
-                        // recompute s_t and e^{Δ_t A} for the chunk
-                        var prev = UnsafePointer(s0)
+                        let s0 = UnsafePointer(pck + (jb * chunks + ck) * n * 8)   // s_{t0−1}
+                        // recompute s_t and e^{Δ_t A} over the chunk   [t1 − t0, N, 8]
+                        var prev = s0
                         for ti in t0..<t1 {
-                            let i = (b * t + ti) * c + ch, r = ti - t0
-                            let dt = pd[i], dx = dt * pu[i], bt = pb + (b * t + ti) * n
-                            let da = dbuf.p + r * n, s = sbuf.p + r * n
-                            decays(da, ar, dt, n)
-                            for j in 0..<n { s[j] = da[j] * prev[j] + dx * bt[j] }
-                            prev = UnsafePointer(s)
+                            let i = (b * t + ti) * c + c0, r = ti - t0
+                            let dt = load8(pd + i, lanes), dx = dt * load8(pu + i, lanes), bt = pb + (b * t + ti) * n
+                            let da = dbuf.p + r * n * 8, sr = sbuf.p + r * n * 8
+                            for j in 0..<n {
+                                let e = FastMath.exp(dt * FastMath.load(ag + j * 8))
+                                FastMath.store(e, da + j * 8)
+                                FastMath.store(e * FastMath.load(prev + j * 8) + dx * bt[j], sr + j * 8)
+                            }
+                            prev = UnsafePointer(sr)
                         }
                         for ti in stride(from: t1 - 1, through: t0, by: -1) {
-                            let i = (b * t + ti) * c + ch, r = ti - t0, row = (b * t + ti) * n
-                            let dt = pd[i], x = pu[i], gy = pg[i]
-                            let s = sbuf.p + r * n, da = dbuf.p + r * n
-                            let sp = r > 0 ? UnsafePointer(sbuf.p + (r - 1) * n) : UnsafePointer(s0)
+                            let i = (b * t + ti) * c + c0, r = ti - t0, row = (b * t + ti) * n
+                            let dt = load8(pd + i, lanes), x = load8(pu + i, lanes), gy = load8(pg + i, lanes), dx = dt * x
+                            let sr = sbuf.p + r * n * 8, da = dbuf.p + r * n * 8
+                            let sp = r > 0 ? UnsafePointer(sbuf.p + (r - 1) * n * 8) : s0
                             let bt = pb + row, ct = pc + row, gBr = gB + row, gCr = gC + row
-                            var gdt: Float = 0, gbx: Float = 0
+                            var gdt = V(repeating: 0), gbx = V(repeating: 0)
                             for j in 0..<n {
-                                gCr[j] += gy * s[j]
-                                let gh = gs.p[j] + gy * ct[j]
-                                let ga = gh * sp[j] * da[j]                    // ∂L/∂(Δ·A_j)
-                                gdt += ga * ar[j]
+                                let sj = FastMath.load(sr + j * 8), e = FastMath.load(da + j * 8)
+                                gCr[j] += (gy * sj).sum()
+                                let gh = FastMath.load(gs.p + j * 8) + gy * ct[j]
+                                let ga = gh * FastMath.load(sp + j * 8) * e        // ∂L/∂(Δ·A_j)
+                                gdt += ga * FastMath.load(ag + j * 8)
                                 gbx += gh * bt[j]
-                                gA[j] += ga * dt
-                                gBr[j] += gh * dt * x
-                                gs.p[j] = gh * da[j]
+                                FastMath.store(FastMath.load(gA + j * 8) + ga * dt, gA + j * 8)
+                                gBr[j] += (gh * dx).sum()
+                                FastMath.store(gh * e, gs.p + j * 8)
                             }
-                            pgd[i] = gdt + gbx * x + perturbBackward
-                            pgu[i] = gy * pD[ch] + gbx * dt
-                            gDsum += gy * x
+                            store8(gdt + gbx * x + perturbBackward, pgd + i, lanes)
+                            store8(gy * dskip + gbx * dt, pgu + i, lanes)
+                            gDacc += gy * x
                         }
                     }
-                    gDw[ch] += gDsum
+                    FastMath.store(gDacc, gDt.p + jb * 8)
                 }
+                withExtendedLifetime((sbuf, dbuf, gs)) {}
             }
             func reduce(_ parts: FastBuffer, _ size: Int, _ shape: [Int]) -> Tensor {
                 let out = Tensor(zeros: shape), po = out.data
@@ -127,8 +146,16 @@ extension Mamba {
                 }
                 return out
             }
-            return [gu, gd, reduce(gAp, c * n, [c, n]), reduce(gBp, bsz * t * n, [bsz, t, n]),
-                    reduce(gCp, bsz * t * n, [bsz, t, n]), reduce(gDp, c, [c])]
+            // dA, dD: sum the per-job lanes over the sequences in order
+            let gA = Tensor(zeros: [c, n]), gD = Tensor(zeros: [c])
+            for jb in 0..<jobs {
+                let c0 = (jb % groups) * 8
+                for l in 0..<min(8, c - c0) {
+                    for j in 0..<n { gA.data[(c0 + l) * n + j] += gAt.p[(jb * n + j) * 8 + l] }
+                    gD.data[c0 + l] += gDt.p[jb * 8 + l]
+                }
+            }
+            return [gu, gd, gA, reduce(gBp, bsz * t * n, [bsz, t, n]), reduce(gCp, bsz * t * n, [bsz, t, n]), gD]
         }
     }
 }
