@@ -62,11 +62,8 @@ public enum FlashAttention {
                 for r in 0..<n {
                     let row = s + r * kn
                     let vis = max(0, min(kn, first + r - j0 + 1))      // keys ≤ own position
-                    var mx = m[r]
-                    for j in 0..<vis { mx = max(mx, row[j]) }
-                    FastMath.apply(row, vis) { FastMath.exp($0 - mx) }
-                    var sum: Float = 0
-                    for j in 0..<vis { sum += row[j] }
+                    let mx = max(m[r], rowMax(row, vis))
+                    let sum = expSum(row, vis, minus: mx)                 // row ← exp(row − mx), returns Σ
                     for j in vis..<kn { row[j] = 0 }
                     let corr = m[r] == -.infinity ? 0 : Foundation.exp(m[r] - mx)
                     l[r] = l[r] * corr + sum
@@ -84,6 +81,30 @@ public enum FlashAttention {
             }
             i0 += n
         }
+    }
+
+    /// max of p[0..<n] (−∞ when n = 0), 8 lanes at a time.
+    @inline(__always) static func rowMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = FastMath.V(repeating: -.infinity), j = 0
+        while j + 8 <= n { acc = pointwiseMax(acc, FastMath.load(p + j)); j += 8 }
+        var mx = acc.max()
+        while j < n { mx = max(mx, p[j]); j += 1 }
+        return mx
+    }
+
+    /// p[j] ← exp(p[j] − m) for j < n (SIMD exp); returns Σ p[j].
+    @inline(__always) static func expSum(_ p: UnsafeMutablePointer<Float>, _ n: Int, minus m: Float) -> Float {
+        var acc = FastMath.V(repeating: 0), j = 0
+        while j + 8 <= n {
+            let e = FastMath.exp(FastMath.load(p + j) - m)
+            FastMath.store(e, p + j); acc += e; j += 8
+        }
+        var sum = acc.sum()
+        if j < n {
+            FastMath.apply(p + j, n - j) { FastMath.exp($0 - m) }
+            while j < n { sum += p[j]; j += 1 }
+        }
+        return sum
     }
 
     static var scratchFloats: Int { queryTile * (keyTile + 64 + 2) }
