@@ -84,8 +84,8 @@ final class FusedBaselineTests: XCTestCase {
     /// The fused kernels on their own heads inputs against the reference ops, with a deliberately perturbed backward
     /// (the test hook adds 1e-3 or 1e-2 to one gradient) as the negative control: the same check must fail.
     func testKernelsAgainstReferenceOpsAndNegativeControls() throws {
-        try withSmallTiles {
-            let (bh, t, d) = (3, 37, 8)
+        try withSmallTiles { for bh in [1, 3] {          // bh < 2·threads: key-tile groups with dQ partials
+            let (t, d) = (37, 8)
             let q = randomInput([bh, t, d], seed: 41), k = randomInput([bh, t, d], seed: 42), v = randomInput([bh, t, d], seed: 43)
             let w = randomInput([bh, t, d], seed: 44)
             func grads(_ f: (Tensor, Tensor, Tensor) -> Tensor) -> [Tensor] {
@@ -100,7 +100,7 @@ final class FusedBaselineTests: XCTestCase {
                 ("attention", attRef, grads { FlashAttention.attend($0, $1, $2) }, grads { FlashAttention.attend($0, $1, $2, perturbBackward: 1e-3) }),
                 ("linear attention", laRef, grads { LinearAttention.fusedMix(q: $0, k: $1, v: $2) },
                  grads { LinearAttention.fusedMix(q: $0, k: $1, v: $2, perturbBackward: 1e-2) })] {
-                for i in 0..<4 { XCTAssertLessThan(Self.rel(fused[i], ref[i]), Self.tolerance, "\(label): tensor \(i)") }
+                for i in 0..<4 { XCTAssertLessThan(Self.rel(fused[i], ref[i]), Self.tolerance, "\(label) bh \(bh): tensor \(i)") }
                 let worst = (0..<4).map { Self.rel(bad[$0], ref[$0]) }.max()!
                 XCTAssertGreaterThan(worst, Self.tolerance, "\(label): a perturbed backward must fail the check")
             }
@@ -120,7 +120,7 @@ final class FusedBaselineTests: XCTestCase {
             let ref = scanGrads(nil), fused = scanGrads(0), bad = scanGrads(1e-3)
             for i in 0..<7 { XCTAssertLessThan(Self.rel(fused[i], ref[i]), Self.tolerance, "mamba scan: tensor \(i)") }
             XCTAssertGreaterThan((0..<7).map { Self.rel(bad[$0], ref[$0]) }.max()!, Self.tolerance, "mamba scan: a perturbed backward must fail")
-        }
+        } }
     }
 
     /// Same seed, same thread count: fused training gives bit-identical outputs and gradients.

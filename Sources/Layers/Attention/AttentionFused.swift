@@ -86,7 +86,7 @@ public enum FlashAttention {
     /// max of p[0..<n] (−∞ when n = 0), 8 lanes at a time.
     @inline(__always) static func rowMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
         var acc = FastMath.V(repeating: -.infinity), j = 0
-        while j + 8 <= n { acc = pointwiseMax(acc, FastMath.load(p + j)); j += 8 }
+        while j + 8 <= n { let v = FastMath.load(p + j); acc.replace(with: v, where: v .> acc); j += 8 }   // (pointwiseMax is not inlined)
         var mx = acc.max()
         while j < n { mx = max(mx, p[j]); j += 1 }
         return mx

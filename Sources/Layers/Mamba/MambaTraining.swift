@@ -81,14 +81,15 @@ extension Mamba {
         guard record, let ckpt else { return y }
         return y.recordingFused("mambaScan", inputs) { g in
             let gu = Tensor(uninitializedShape: u.shape), gd = Tensor(uninitializedShape: u.shape)
-            // Per-worker partial sums of the tensors shared across channel groups, reduced in a fixed order.
+            // Per-worker partial sums of the tensors shared across channel groups, kept per lane (no horizontal
+            // sums in the loop: [B, T, N, 8]) and reduced over workers and lanes in a fixed order.
             let workers = Swift.min(Parallel.threads, jobs)
-            let gBp = FastBuffer(workers * bsz * t * n, zero: true), gCp = FastBuffer(workers * bsz * t * n, zero: true)
+            let gBp = FastBuffer(workers * bsz * t * n * 8, zero: true), gCp = FastBuffer(workers * bsz * t * n * 8, zero: true)
             let gAt = FastBuffer(jobs * n * 8, zero: true), gDt = FastBuffer(jobs * 8, zero: true)   // per job, lanes innermost
             let pg = g.data, pgu = gu.data, pgd = gd.data, pck = ckpt.p, pat = at.p   // captures `at` and `ckpt`
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 let lo = jobs * w / workers, hi = jobs * (w + 1) / workers
-                let gB = gBp.p + w * bsz * t * n, gC = gCp.p + w * bsz * t * n
+                let gB = gBp.p + w * bsz * t * n * 8, gC = gCp.p + w * bsz * t * n * 8
                 let sbuf = FastBuffer(kc * n * 8), dbuf = FastBuffer(kc * n * 8), gs = FastBuffer(n * 8)
                 for jb in lo..<hi {
                     let b = jb / groups, c0 = (jb % groups) * 8, lanes = min(8, c - c0)
@@ -117,17 +118,17 @@ extension Mamba {
                             let dt = load8(pd + i, lanes), x = load8(pu + i, lanes), gy = load8(pg + i, lanes), dx = dt * x
                             let sr = sbuf.p + r * n * 8, da = dbuf.p + r * n * 8
                             let sp = r > 0 ? UnsafePointer(sbuf.p + (r - 1) * n * 8) : s0
-                            let bt = pb + row, ct = pc + row, gBr = gB + row, gCr = gC + row
+                            let bt = pb + row, ct = pc + row, gBr = gB + row * 8, gCr = gC + row * 8
                             var gdt = V(repeating: 0), gbx = V(repeating: 0)
                             for j in 0..<n {
                                 let sj = FastMath.load(sr + j * 8), e = FastMath.load(da + j * 8)
-                                gCr[j] += (gy * sj).sum()
+                                FastMath.store(FastMath.load(gCr + j * 8) + gy * sj, gCr + j * 8)
                                 let gh = FastMath.load(gs.p + j * 8) + gy * ct[j]
                                 let ga = gh * FastMath.load(sp + j * 8) * e        // ∂L/∂(Δ·A_j)
                                 gdt += ga * FastMath.load(ag + j * 8)
                                 gbx += gh * bt[j]
                                 FastMath.store(FastMath.load(gA + j * 8) + ga * dt, gA + j * 8)
-                                gBr[j] += (gh * dx).sum()
+                                FastMath.store(FastMath.load(gBr + j * 8) + gh * dx, gBr + j * 8)
                                 FastMath.store(gh * e, gs.p + j * 8)
                             }
                             store8(gdt + gbx * x + perturbBackward, pgd + i, lanes)
@@ -139,10 +140,14 @@ extension Mamba {
                 }
                 withExtendedLifetime((sbuf, dbuf, gs)) {}
             }
-            func reduce(_ parts: FastBuffer, _ size: Int, _ shape: [Int]) -> Tensor {
+            func reduce(_ parts: FastBuffer, _ size: Int, _ shape: [Int]) -> Tensor {   // Σ over workers, then lanes
                 let out = Tensor(zeros: shape), po = out.data
-                Parallel.chunks(size, minPerThread: 4096) { lo, hi in
-                    for w in 0..<workers { let src = parts.p + w * size; for i in lo..<hi { po[i] += src[i] } }
+                Parallel.chunks(size, minPerThread: 1024) { lo, hi in
+                    for i in lo..<hi {
+                        var acc = FastMath.load(parts.p + i * 8)
+                        for w in 1..<max(workers, 1) { acc += FastMath.load(parts.p + (w * size + i) * 8) }
+                        po[i] = acc.sum()
+                    }
                 }
                 return out
             }
