@@ -150,9 +150,10 @@ final class FusedBaselineTests: XCTestCase {
     /// A NaN (or ±Inf) in the last token leaves every earlier output bit-identical — on both kernel paths, for the
     /// no-grad prefill, the training forward (grad mode on) and a multi-token decode step.
     func testNaNAtLastTokenIsCausal() throws {
+        let configs: [(String, (inout LayerConfig) -> Void)] = Self.names.map { ($0, { _ in }) } + [("linear-attention", { $0.linearAttention = "elu" })]
         try withSmallTiles {
-            for name in Self.names {
-                let l = try FastTest.layer(name, scale: Self.scale(name))
+            for (name, configure) in configs {
+                let l = try FastTest.layer(name, scale: Self.scale(name), configure: configure)
                 let (t, d) = (21, 32)
                 let clean = randomInput([2, t, d], seed: 61)
                 for bad in [Float.nan, .infinity, -.infinity] {

@@ -56,7 +56,7 @@ public final class LinearAttention: SequenceLayer {
         let k = matmul(x, wk).splitHeads(h)        // [BH, T, d]
         let v = matmul(x, wv).splitHeads(h)        // [BH, T, d]
         let z = kernels == .fused && fusedTrainingSupported
-            ? LinearAttention.fusedMix(q: q, k: k, v: v)           // one node (LinearAttentionTraining.swift)
+            ? LinearAttention.fusedMix(q: q, k: k, v: v, variant: variant)   // one node (LinearAttentionTraining.swift)
             : LinearAttention.mix(q: q, k: k, v: v, variant: variant, form: form)
         return matmul(z.mergeHeads(h), wo)         // [B, T, D]
     }
