@@ -8,9 +8,12 @@ import TensorCore
 
 /// Causal softmax self-attention, the Transformer baseline (baselines.md §1).
 ///
-/// Parallel forward (prefill/training, differentiable): the `T×T` score matrix per head, masked
-/// above the diagonal with −∞, row-wise stable softmax. Decode (`step`): a KV cache that grows by one
-/// row per token per head; RoPE is applied at the absolute position `state.position + i`.
+/// Parallel forward (prefill/training, differentiable). Reference kernels: the `T×T` score matrix per
+/// head, a stable softmax and P·V over the causal part only (`causalSoftmax`, `causalMatmul`: entries
+/// above the diagonal are never read, so a NaN at token t cannot reach earlier outputs). Fused kernels:
+/// FlashAttention-style tiles with an online softmax, no `T×T` tensor (AttentionFused.swift, and
+/// AttentionTraining.swift for training as one autodiff node). Decode (`step`): a KV cache that grows by
+/// one row per token per head; RoPE is applied at the absolute position `state.position + i`.
 ///
 /// ```swift
 /// var rng = RNG(seed: 0)
@@ -57,8 +60,8 @@ public final class SelfAttention: SequenceLayer {
         return matmul(z.mergeHeads(h), wo)                                                   // [B, T, D]
     }
 
-    /// `[T, T]` additive mask: 0 on and below the diagonal, −∞ above (softmax gives those 0, and
-    /// its VJP `p·(g − Σpg)` gives them 0 gradient).
+    /// `[T, T]` additive mask: 0 on and below the diagonal, −∞ above. No longer used by the forward (NaN + −∞ is
+    /// NaN, so an added mask lets a later token's NaN reach earlier rows); kept for tests and callers.
     public static func causalMask(_ t: Int) -> Tensor {
         let m = Tensor(zeros: [t, t])
         for i in 0..<t { for j in (i + 1)..<max(t, i + 1) { m.data[i * t + j] = -.infinity } }
