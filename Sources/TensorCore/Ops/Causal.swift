@@ -75,7 +75,7 @@ extension Tensor {
                 for j in n..<t { y[j] = 0 }
             }
         }
-        FLOPCounter.elementwise += 3 * count
+        FLOPCounter.elementwise += 6 * count                      // as `softmax` (the formula's masked row softmax)
         return out.recorded("causalSoftmax", [self]) { g in
             let r = Tensor(uninitializedShape: g.shape)
             let pg = g.data, pr = r.data
@@ -110,7 +110,9 @@ public func causalMatmul(_ p: Tensor, _ v: Tensor) -> Tensor {
     Parallel.forEach(batch) { b in
         CausalGEMM.accumulate(m: t, w: t, shift: 0, d: d, pp + b * t * t, ldp: t, pv + b * t * d, ldv: d, po + b * t * d, ldo: d)
     }
-    FLOPCounter.matmul += batch * t * (t + 1) * d
+    // Charged as the masked dense product tril(p)·v it stands for (2·T·T·d): the FLOPs study counts the reference
+    // forward by its formula's operations. The causal split itself multiplies about half of that.
+    FLOPCounter.matmul += 2 * batch * t * t * d
     return out.recorded("causalMatmul", [p, v]) { g in
         let lp = p.tril()                                      // a copy with the upper part written 0 (not multiplied)
         var gp: Tensor? = nil, gv: Tensor? = nil
