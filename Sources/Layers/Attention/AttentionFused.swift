@@ -42,13 +42,17 @@ public enum FlashAttention {
 
     /// Causal attention of `nq` query rows at absolute positions `p0 + i` over keys/values `0 ..< p0 + nq`.
     /// q, out: rows of stride `ldq`; k, v: rows of stride `ldk`; head dim d. `scratch` ≥ queryTile·(keyTile + d + 2) floats.
+    /// When `lse` is given, row i's log-sum-exp of its scaled scores (m + log l) is written to `lse[i]` (training).
+    /// P·V multiplies each query row by the value rows it sees only (`CausalGEMM`), so a NaN/Inf in a later
+    /// token's key or value never reaches an earlier output.
     public static func causal(nq: Int, p0: Int, d: Int, q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>,
-                              v: UnsafePointer<Float>, ldk: Int, out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let bq = queryTile, bk = keyTile, scale = 1 / Float(d).squareRoot()
+                              v: UnsafePointer<Float>, ldk: Int, out: UnsafeMutablePointer<Float>, ldo: Int? = nil,
+                              lse: UnsafeMutablePointer<Float>? = nil, scratch: UnsafeMutablePointer<Float>) {
+        let bq = queryTile, bk = keyTile, scale = 1 / Float(d).squareRoot(), ldo = ldo ?? ldq
         let s = scratch, o = s + bq * bk, m = o + bq * d, l = m + bq
         var i0 = 0
         while i0 < nq {
-            let n = min(bq, nq - i0), last = p0 + i0 + n - 1          // last key any row of this tile sees
+            let n = min(bq, nq - i0), first = p0 + i0, last = first + n - 1   // positions of the tile's rows
             for r in 0..<n { m[r] = -.infinity; l[r] = 0 }
             o.initialize(repeating: 0, count: n * d)
             var j0 = 0
@@ -57,27 +61,50 @@ public enum FlashAttention {
                 sgemm(transA: false, transB: true, m: n, n: kn, k: d, q + i0 * ldq, lda: ldq, k + j0 * ldk, ldb: ldk, s, ldc: kn, alpha: scale)
                 for r in 0..<n {
                     let row = s + r * kn
-                    let vis = max(0, min(kn, p0 + i0 + r - j0 + 1))    // keys ≤ own position
-                    var mx = m[r]
-                    for j in 0..<vis { mx = max(mx, row[j]) }
-                    FastMath.apply(row, vis) { FastMath.exp($0 - mx) }
-                    var sum: Float = 0
-                    for j in 0..<vis { sum += row[j] }
+                    let vis = max(0, min(kn, first + r - j0 + 1))      // keys ≤ own position
+                    let mx = max(m[r], rowMax(row, vis))
+                    let sum = expSum(row, vis, minus: mx)                 // row ← exp(row − mx), returns Σ
                     for j in vis..<kn { row[j] = 0 }
                     let corr = m[r] == -.infinity ? 0 : Foundation.exp(m[r] - mx)
                     l[r] = l[r] * corr + sum
                     m[r] = mx
                     if corr != 1 { let orow = o + r * d; for x in 0..<d { orow[x] *= corr } }
                 }
-                sgemm(transA: false, transB: false, m: n, n: d, k: kn, s, lda: kn, v + j0 * ldk, ldb: ldk, o, ldc: d, beta: 1)
+                // O += P·V over the causal part only: row r sees tile column c iff c ≤ r + (first − j0)
+                CausalGEMM.accumulate(m: n, w: kn, shift: first - j0, d: d, s, ldp: kn, v + j0 * ldk, ldv: ldk, o, ldo: d)
                 j0 += kn
             }
             for r in 0..<n {
-                let inv = 1 / l[r], orow = o + r * d, dst = out + (i0 + r) * ldq
+                let inv = 1 / l[r], orow = o + r * d, dst = out + (i0 + r) * ldo
                 for x in 0..<d { dst[x] = orow[x] * inv }
+                lse?[i0 + r] = m[r] + Foundation.log(l[r])
             }
             i0 += n
         }
+    }
+
+    /// max of p[0..<n] (−∞ when n = 0), 8 lanes at a time.
+    @inline(__always) static func rowMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = FastMath.V(repeating: -.infinity), j = 0
+        while j + 8 <= n { let v = FastMath.load(p + j); acc.replace(with: v, where: v .> acc); j += 8 }   // (pointwiseMax is not inlined)
+        var mx = acc.max()
+        while j < n { mx = max(mx, p[j]); j += 1 }
+        return mx
+    }
+
+    /// p[j] ← exp(p[j] − m) for j < n (SIMD exp); returns Σ p[j].
+    @inline(__always) static func expSum(_ p: UnsafeMutablePointer<Float>, _ n: Int, minus m: Float) -> Float {
+        var acc = FastMath.V(repeating: 0), j = 0
+        while j + 8 <= n {
+            let e = FastMath.exp(FastMath.load(p + j) - m)
+            FastMath.store(e, p + j); acc += e; j += 8
+        }
+        var sum = acc.sum()
+        if j < n {
+            FastMath.apply(p + j, n - j) { FastMath.exp($0 - m) }
+            while j < n { sum += p[j]; j += 1 }
+        }
+        return sum
     }
 
     static var scratchFloats: Int { queryTile * (keyTile + 64 + 2) }

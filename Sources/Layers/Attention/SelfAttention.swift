@@ -8,9 +8,12 @@ import TensorCore
 
 /// Causal softmax self-attention, the Transformer baseline (baselines.md §1).
 ///
-/// Parallel forward (prefill/training, differentiable): the `T×T` score matrix per head, masked
-/// above the diagonal with −∞, row-wise stable softmax. Decode (`step`): a KV cache that grows by one
-/// row per token per head; RoPE is applied at the absolute position `state.position + i`.
+/// Parallel forward (prefill/training, differentiable). Reference kernels: the `T×T` score matrix per
+/// head, a stable softmax and P·V over the causal part only (`causalSoftmax`, `causalMatmul`: entries
+/// above the diagonal are never read, so a NaN at token t cannot reach earlier outputs). Fused kernels:
+/// FlashAttention-style tiles with an online softmax, no `T×T` tensor (AttentionFused.swift, and
+/// AttentionTraining.swift for training as one autodiff node). Decode (`step`): a KV cache that grows by
+/// one row per token per head; RoPE is applied at the absolute position `state.position + i`.
 ///
 /// ```swift
 /// var rng = RNG(seed: 0)
@@ -45,14 +48,20 @@ public final class SelfAttention: SequenceLayer {
         let q = rope(matmul(x, wq).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, T, d]
         let k = rope(matmul(x, wk).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, T, d]
         let v = matmul(x, wv).splitHeads(h)                                                  // [BH, T, d]
-        let scores = matmul(q, k, transB: true) * (1 / Float(dh).squareRoot())               // [BH, T, T]
-        let p = (scores + SelfAttention.causalMask(t)).softmax()                             // [BH, T, T]
-        let z = matmul(p, v).mergeHeads(h)                                                   // [B, T, D]
-        return matmul(z, wo)                                                                 // [B, T, D]
+        let z: Tensor
+        if kernels == .fused && fusedTrainingSupported {
+            z = FlashAttention.attend(q, k, v)                                               // one node (AttentionTraining.swift)
+        } else {
+            // Only the causal part is read/multiplied: a NaN at token t cannot reach outputs before t.
+            let scores = matmul(q, k, transB: true) * (1 / Float(dh).squareRoot())           // [BH, T, T]
+            let p = scores.causalSoftmax()                                                   // [BH, T, T], 0 above the diagonal
+            z = causalMatmul(p, v)                                                           // [BH, T, d]
+        }
+        return matmul(z.mergeHeads(h), wo)                                                   // [B, T, D]
     }
 
-    /// `[T, T]` additive mask: 0 on and below the diagonal, −∞ above (softmax gives those 0, and
-    /// its VJP `p·(g − Σpg)` gives them 0 gradient).
+    /// `[T, T]` additive mask: 0 on and below the diagonal, −∞ above. No longer used by the forward (NaN + −∞ is
+    /// NaN, so an added mask lets a later token's NaN reach earlier rows); kept for tests and callers.
     public static func causalMask(_ t: Int) -> Tensor {
         let m = Tensor(zeros: [t, t])
         for i in 0..<t { for j in (i + 1)..<max(t, i + 1) { m.data[i * t + j] = -.infinity } }
@@ -122,9 +131,10 @@ public final class SelfAttention: SequenceLayer {
                                 for j in 0..<n { row[j] *= inv }
                                 for j in n..<len { row[j] = 0 }
                             }
-                            // z = P·V   [t, len]·[len, d]
-                            sgemm(transA: false, transB: false, m: t, n: dh, k: len, ps, lda: len,
-                                  vb.baseAddress!, ldb: dh, pz + bh * t * dh, ldc: dh)
+                            // z = P·V   [t, len]·[len, d], causal part only (row i reads value rows ≤ p0 + i)
+                            let zb = pz + bh * t * dh
+                            zb.initialize(repeating: 0, count: t * dh)
+                            CausalGEMM.accumulate(m: t, w: len, shift: p0, d: dh, ps, ldp: len, vb.baseAddress!, ldv: dh, zb, ldo: dh)
                         }
                     }
                 }

@@ -55,7 +55,9 @@ public final class LinearAttention: SequenceLayer {
         let q = matmul(x, wq).splitHeads(h)        // [BH, T, d]
         let k = matmul(x, wk).splitHeads(h)        // [BH, T, d]
         let v = matmul(x, wv).splitHeads(h)        // [BH, T, d]
-        let z = LinearAttention.mix(q: q, k: k, v: v, variant: variant, form: form)
+        let z = kernels == .fused && fusedTrainingSupported
+            ? LinearAttention.fusedMix(q: q, k: k, v: v, variant: variant)   // one node (LinearAttentionTraining.swift)
+            : LinearAttention.mix(q: q, k: k, v: v, variant: variant, form: form)
         return matmul(z.mergeHeads(h), wo)         // [B, T, D]
     }
 
@@ -70,7 +72,7 @@ public final class LinearAttention: SequenceLayer {
         case .parallel:
             // Z = tril(QKᵀ)·V  (÷ tril(φ(Q)φ(K)ᵀ)·1 for elu)
             let a = matmul(fq, fk, transB: true).tril()          // [BH, T, T]
-            let num = matmul(a, v)                               // [BH, T, d]
+            let num = causalMatmul(a, v)                         // [BH, T, d], causal part only (NaN-safe)
             return variant == .elu ? num / a.sum(axis: -1, keepDims: true) : num
         case .chunked(let c):
             precondition(c > 0, "LinearAttention.mix: chunk size \(c) must be positive")
@@ -83,7 +85,7 @@ public final class LinearAttention: SequenceLayer {
                 let hi = min(lo + c, t)
                 let qc = fq.slice(axis: 1, lo, hi), kc = fk.slice(axis: 1, lo, hi), vc = v.slice(axis: 1, lo, hi)
                 let a = matmul(qc, kc, transB: true).tril()      // [BH, c, c] intra-chunk
-                let num = matmul(a, vc) + matmul(qc, s)          // [BH, c, d]
+                let num = causalMatmul(a, vc) + matmul(qc, s)    // [BH, c, d]
                 if variant == .elu {
                     let den = a.sum(axis: -1, keepDims: true) + matmul(qc, zsum, transB: true)   // [BH, c, 1]
                     outs.append(num / den)

@@ -1,7 +1,7 @@
 // LinearAttentionFast.swift — linear attention (simple form) in the chunked form on raw buffers
 // (baselines.md §2), continuing from a state S, for no-grad prefill and multi-token decode.
 //
-//   per (sequence·head), chunk of c rows:   Z = tril(Qc·Kcᵀ)·Vc + Qc·S       [c, d]
+//   per (sequence·head), chunk of c rows:   Z = Qc·S + tril(Qc·Kcᵀ)·Vc       [c, d]  (causal part only)
 //                                            S += Kcᵀ·Vc                      [d, d]
 import TensorCore
 
@@ -23,9 +23,8 @@ extension LinearAttention {
                 let n = min(c, t - lo), off = (bi * t + lo) * D + hh * d
                 let qc = pq + off, kc = pk + off, vc = pv + off, zc = pz + off
                 sgemm(transA: false, transB: true, m: n, n: n, k: d, qc, lda: D, kc, ldb: D, a.p, ldc: n)      // Qc·Kcᵀ
-                for i in 0..<n { for j in (i + 1)..<n { a.p[i * n + j] = 0 } }                               // tril
-                sgemm(transA: false, transB: false, m: n, n: d, k: n, a.p, lda: n, vc, ldb: D, zc, ldc: D)    // ·Vc
-                sgemm(transA: false, transB: false, m: n, n: d, k: d, qc, lda: D, S, ldb: d, zc, ldc: D, beta: 1)   // + Qc·S
+                sgemm(transA: false, transB: false, m: n, n: d, k: d, qc, lda: D, S, ldb: d, zc, ldc: D)       // Qc·S
+                CausalGEMM.accumulate(m: n, w: n, shift: 0, d: d, a.p, ldp: n, vc, ldv: D, zc, ldo: D)         // + tril(·)·Vc (NaN-safe)
                 sgemm(transA: true, transB: false, m: d, n: d, k: n, kc, lda: D, vc, ldb: D, S, ldc: d, beta: 1)    // S += Kcᵀ·Vc
                 lo += n
             }

@@ -105,7 +105,9 @@ public final class Mamba: SequenceLayer {
         let delta = (matmul(xdbl.slice(axis: 2, 0, r), dtProj) + dtBias).softplus() // [B, T, D_in]
         let bm = xdbl.slice(axis: 2, r, r + n), cm = xdbl.slice(axis: 2, r + n, r + 2 * n)   // [B, T, N]
         let a = -(aLog.exp())                                                       // [D_in, N]
-        let y = selectiveScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip)  // [B, T, D_in]
+        let y = kernels == .fused && fusedTrainingSupported                         // [B, T, D_in]
+            ? Mamba.fusedScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip)   // one node (MambaTraining.swift)
+            : selectiveScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip)
         return matmul(y * z.silu(), outProj)                                        // [B, T, D]
     }
 
