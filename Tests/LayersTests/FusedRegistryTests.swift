@@ -12,6 +12,11 @@ final class FusedRegistryTests: XCTestCase {
     /// ‖fused − reference‖ / ‖reference‖ over each compared tensor. Both paths are Float32; they differ only
     /// by the order of summation (sgemm blockings, fused loops, the SIMD exp/tanh), which stays near 1e-6.
     static let tolerance: Float = 1e-5
+    /// Some gradients are ill-conditioned at initialisation (dL/dλ and dL/dβ_lr of a TTT layer: sums of B·H·T
+    /// cancelling terms behind an inner LayerNorm whose input variance is near 0, so 1/s ≈ 1/√ε): there the
+    /// reference itself moves when its input is perturbed at fp32 rounding (x·(1 ± 1e-7)). Each tensor's
+    /// tolerance is max(`tolerance`, `sensitivityFactor` × that movement of the reference).
+    static let sensitivityFactor: Float = 20
     /// Decode (token by token) vs prefill on the fused kernels, max |Δ| / max |prefill|.
     static let decodeTolerance: Float = 2e-5
 
@@ -44,14 +49,16 @@ final class FusedRegistryTests: XCTestCase {
     static let (B, T) = (2, 11)
 
     /// Output and gradients (input first, then parameters in order) of one layer on one kernel path.
-    static func run(_ c: Case, kernels: KernelPath, perturb: Bool = false) throws -> (y: Tensor, grads: [(String, Tensor)], layer: SequenceLayer) {
+    static func run(_ c: Case, kernels: KernelPath, perturb: Bool = false, nudgeInput: Bool = false) throws -> (y: Tensor, grads: [(String, Tensor)], layer: SequenceLayer) {
         var cfg = baseConfig()
         c.option?.apply(&cfg)
         cfg.kernels = kernels
         let layer = try LayerRegistry.make(c.layer, cfg, seed: 11)
         var rng = RNG(seed: 5)
-        let x = Tensor.randn([B, T, cfg.width], rng: &rng).requiringGrad()
+        let x = Tensor.randn([B, T, cfg.width], rng: &rng)
         let w = Tensor.randn([B, T, cfg.width], rng: &rng)
+        if nudgeInput { for i in 0..<x.count { x.data[i] *= 1 + 1e-7 * Float(i % 3 - 1) } }
+        x.requiringGrad()
         var y = layer(x)
         if perturb { y = perturbedBackward(y) }
         (y * w).sum().backward()
@@ -79,13 +86,15 @@ final class FusedRegistryTests: XCTestCase {
         return Float((num / den).squareRoot())
     }
 
-    /// The worst relative error over the output and every gradient, and where it is.
+    /// The worst ratio error / tolerance over the output and every gradient, and where it is; `nudged` is the
+    /// reference run on the input nudged at fp32 rounding (its own noise floor).
     static func compare(_ a: (y: Tensor, grads: [(String, Tensor)], layer: SequenceLayer),
-                        _ r: (y: Tensor, grads: [(String, Tensor)], layer: SequenceLayer)) -> (Float, String) {
-        var worst: (Float, String) = (rel(a.y, r.y), "output")
-        for ((name, ga), (_, gr)) in zip(a.grads, r.grads) {
-            let e = rel(ga, gr)
-            if !(e <= worst.0) { worst = (e, "d/d \(name)") }
+                        _ r: (y: Tensor, grads: [(String, Tensor)], layer: SequenceLayer),
+                        nudged: (y: Tensor, grads: [(String, Tensor)], layer: SequenceLayer)) -> (Float, String) {
+        var worst: (Float, String) = (rel(a.y, r.y) / tolerance, "output: \(rel(a.y, r.y))")
+        for (((name, ga), (_, gr)), (_, gn)) in zip(zip(a.grads, r.grads), nudged.grads) {
+            let e = rel(ga, gr), tol = max(tolerance, sensitivityFactor * rel(gn, gr))
+            if !(e / tol <= worst.0) { worst = (e / tol, "d/d \(name): \(e) (tolerance \(tol))") }
         }
         return worst
     }
@@ -93,17 +102,24 @@ final class FusedRegistryTests: XCTestCase {
     func testEveryLayerAndOptionFusedMatchesReference() throws {
         let cases = try Self.cases()
         XCTAssertGreaterThanOrEqual(cases.count, LayerRegistry.names.count)
-        var fusedCovered = 0
+        var fusedCovered = 0, worstRatio: (Float, String) = (0, "")
         for c in cases {
             let fused = try Self.run(c, kernels: .fused), ref = try Self.run(c, kernels: .reference)
+            let nudged = try Self.run(c, kernels: .reference, nudgeInput: true)
             XCTAssertEqual(fused.grads.map(\.0), ref.grads.map(\.0), "\(c): parameter lists differ")
-            let (err, where_) = Self.compare(fused, ref)
-            XCTAssertLessThanOrEqual(err, Self.tolerance, "\(c): fused vs reference differ at \(where_): \(err)")
+            let (ratio, where_) = Self.compare(fused, ref, nudged: nudged)
+            XCTAssertLessThanOrEqual(ratio, 1, "\(c): fused vs reference differ at \(where_)")
+            if ratio > worstRatio.0 { worstRatio = (ratio, "\(c) \(where_)") }
             if (fused.layer as? any FusedTraining)?.fusedTrainingSupported == true { fusedCovered += 1 }
             // The gradients are real: at least the input's is non-zero.
             XCTAssertGreaterThan(Self.rel(ref.grads[0].1, Tensor(zeros: ref.grads[0].1.shape)), 0, "\(c): zero input gradient")
         }
-        print("fused ≡ reference: \(cases.count) layer × option cases, \(fusedCovered) on a fused training kernel")
+        print("fused ≡ reference: \(cases.count) layer × option cases, \(fusedCovered) on a fused training kernel; worst error/tolerance \(worstRatio.0) at \(worstRatio.1)")
+        // Every paper layer trains on a fused kernel by default.
+        for name in LayerRegistry.paperLayers {
+            let l = try LayerRegistry.make(name, Self.baseConfig(), seed: 0)
+            XCTAssertTrue((l as? any FusedTraining)?.fusedTrainingSupported == true, "\(name) has no fused training kernel")
+        }
     }
 
     func testEveryLayerAndOptionFusedDecodeMatchesPrefill() throws {
@@ -126,9 +142,10 @@ final class FusedRegistryTests: XCTestCase {
         for name in LayerRegistry.names {
             let c = Case(layer: name, option: nil)
             let bad = try Self.run(c, kernels: .fused, perturb: true), ref = try Self.run(c, kernels: .reference)
+            let nudged = try Self.run(c, kernels: .reference, nudgeInput: true)
             XCTAssertLessThanOrEqual(Self.rel(bad.y, ref.y), Self.tolerance, "\(name): the perturbation must not touch the output")
-            let (err, _) = Self.compare(bad, ref)
-            XCTAssertGreaterThan(err, 10 * Self.tolerance, "\(name): a perturbed backward passed the check (\(err))")
+            let (ratio, where_) = Self.compare(bad, ref, nudged: nudged)
+            XCTAssertGreaterThan(ratio, 3, "\(name): a perturbed backward passed the check (\(where_))")
         }
     }
 }
