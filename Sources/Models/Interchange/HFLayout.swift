@@ -116,15 +116,15 @@ public enum HFLayout {
             let shared = sharesQK(config)
             j.merge(["intermediate_size": config.mlpHidden, "num_attention_heads": config.heads,
                      "max_position_embeddings": 2048, "rms_norm_eps": rmsNormEps, "pretraining_tp": 1,
-                     "rope_theta": Double(lc.ropeTheta), "use_gate": shared, "share_qk": shared,
-                     "ttt_layer_type": plugin, "ttt_base_lr": Double(lc.ttt.baseLR ?? inner.defaultBaseLR),
+                     "rope_theta": decimal(lc.ropeTheta), "use_gate": shared, "share_qk": shared,
+                     "ttt_layer_type": plugin, "ttt_base_lr": decimal(lc.ttt.baseLR ?? inner.defaultBaseLR),
                      "mini_batch_size": config.miniBatch, "pre_conv": config.backbone == .tttMamba,
                      "conv_kernel": config.convWidth, "scan_checkpoint_group_size": 0]) { _, new in new }
         case .llama:
             j.merge(["intermediate_size": config.mlpHidden, "num_attention_heads": config.heads,
                      "num_key_value_heads": config.heads, "head_dim": config.width / config.heads,
                      "max_position_embeddings": 2048, "rms_norm_eps": rmsNormEps, "pretraining_tp": 1,
-                     "rope_theta": Double(lc.ropeTheta), "rope_scaling": NSNull(), "attention_bias": false,
+                     "rope_theta": decimal(lc.ropeTheta), "rope_scaling": NSNull(), "attention_bias": false,
                      "attention_dropout": 0.0, "mlp_bias": false]) { _, new in new }
         case .mamba:
             j.merge(["state_size": lc.mambaState, "expand": lc.mambaExpand, "intermediate_size": lc.mambaExpand * config.width,
@@ -136,6 +136,9 @@ public enum HFLayout {
         }
         return j
     }
+
+    /// A Float as the Double of its shortest decimal (0.1, not 0.10000000149011612): reads back as the same Float.
+    static func decimal(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
 
     /// The HF state dict of `model`, in order (tied head: no `lm_head.weight`).
     static func tensors(of model: LanguageModel) throws -> [HFTensor] {
