@@ -22,4 +22,4 @@ for layer in ttt-linear ttt-mlp ttt-linear-m ttt-mlp-m attention mamba; do
     --data "$DATA" --out "$WORK/run-$layer" >/dev/null
   runs+=("$WORK/run-$layer")
 done
-"$VENV/bin/python" scripts/hf_compare.py --lab "$LAB" --ttt-repo "$TTT_REPO" --work "$WORK" "${runs[@]}"
+"$VENV/bin/python" scripts/hf_compare.py --official --lab "$LAB" --ttt-repo "$TTT_REPO" --work "$WORK" "${runs[@]}"
