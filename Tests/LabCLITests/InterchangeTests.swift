@@ -283,6 +283,40 @@ final class InterchangeTests: XCTestCase {
         _ = model
     }
 
+    /// Llama settings the lab's attention cannot compute, and checkpoints in formats the lab does not read.
+    func testImportRefusesLlamaSettingsAndOtherFormats() throws {
+        let dir = try temporaryDirectory()
+        try makeRun(tiny("attention"), steps: 0, at: dir.appendingPathComponent("run"))
+        XCTAssertEqual(try lab(["export", "--checkpoint", "run", "--out", "hf"], cwd: dir).status, 0)
+        let hf = dir.appendingPathComponent("hf")
+        let good = try configJSON(hf)
+        func variant(_ name: String, _ change: (inout [String: Any]) -> Void, weights: String? = "model.safetensors") throws -> String {
+            let d = dir.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+            var c = good; change(&c)
+            try JSONSerialization.data(withJSONObject: c).write(to: d.appendingPathComponent("config.json"))
+            if let weights { try FileManager.default.copyItem(at: hf.appendingPathComponent("model.safetensors"), to: d.appendingPathComponent(weights)) }
+            return name
+        }
+        let cases: [(String, String)] = [
+            (try variant("gqa") { $0["num_key_value_heads"] = 1 }, "num_key_value_heads = 1 ≠ num_attention_heads = 2"),
+            (try variant("scaling") { $0["rope_scaling"] = ["type": "linear", "factor": 2.0] }, "rope_scaling is set"),
+            (try variant("bias") { $0["attention_bias"] = true }, "attention_bias = true"),
+            (try variant("act") { $0["hidden_act"] = "gelu" }, "hidden_act 'gelu'"),
+            (try variant("sharded", { _ in }, weights: "model.safetensors.index.json"), "holds a sharded checkpoint"),
+            (try variant("bin", { _ in }, weights: "pytorch_model.bin"), "only pytorch_model.bin is there"),
+        ]
+        for (name, why) in cases {
+            let r = try lab(["import", "--from", name, "--out", "out-\(name)"], cwd: dir)
+            XCTAssertEqual(r.status, 2, name)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "\(name): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(why), "\(name): \(r.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out-\(name)").path))
+        }
+        // Negative control: the unchanged config imports.
+        XCTAssertEqual(try lab(["import", "--from", try variant("same") { _ in }, "--out", "out-same"], cwd: dir).status, 0)
+    }
+
     /// F16 and BF16 weights are converted (values equal the rounded originals); I64 is not a weight dtype.
     func testImportConvertsHalfPrecisionWeights() throws {
         let dir = try temporaryDirectory()

@@ -79,7 +79,7 @@ extension HFLayout {
         func require(_ ok: Bool, _ problem: @autoclosure () -> String) throws { if !ok { throw fail(problem()) } }
 
         let V = try int("vocab_size"), D = try int("hidden_size"), L = try int("num_hidden_layers")
-        try require(try string("hidden_act", "silu") == "silu", "hidden_act '\(j["hidden_act"]!)' — the lab's SwiGLU / Mamba use silu")
+        try require(try string("hidden_act", "silu") == "silu", "hidden_act \(j["hidden_act"]!) — the lab's SwiGLU / Mamba use silu")
         let epsKey = arch == .mamba ? "layer_norm_epsilon" : "rms_norm_eps"
         let eps = try double(epsKey, arch == .mamba ? 1e-5 : 1e-6)
         try require(abs(eps - rmsNormEps) <= 1e-12, "\(epsKey) = \(eps) — the lab's RMSNorm uses ε = 1e-6, so no lab model computes this one")
