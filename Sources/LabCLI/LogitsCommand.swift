@@ -36,6 +36,9 @@ struct LogitsCommand: ParsableCommand {
         if let input {
             (ids, batch) = try TokenIDs.read(URL(fileURLWithPath: input), vocab: model.config.vocab)
         } else {
+            // Size first: a huge file is refused before it is read.
+            let size = (try? FileManager.default.attributesOfItem(atPath: text!)[.size] as? Int) ?? nil
+            if let size, size > 0 { try ModelLogits.checkFitsInMemory(model.config, batch: 1, length: size) }
             guard let data = FileManager.default.contents(atPath: text!) else {
                 throw LabError.missing("cannot read --text \(text!) — check the path")
             }
@@ -45,6 +48,7 @@ struct LogitsCommand: ParsableCommand {
                 throw LabError.badConfig("--text needs the byte vocabulary (256) but the model's is \(model.config.vocab) — pass token ids with --input")
             }
         }
+        try ModelLogits.checkFitsInMemory(model.config, batch: batch, length: ids.count / batch)
         let (logits, loss) = ModelLogits.compute(model, ids: ids, batch: batch)
         var meta = ["layer": model.config.layer, "step": run.step]
         if let loss { meta["next_token_loss"] = String(format: "%.8g", loss) }

@@ -383,13 +383,21 @@ final class InterchangeTests: XCTestCase {
         XCTAssertEqual(try lab(["logits", "--checkpoint", "run-mamba", "--text", "t.txt", "--output", "a.safetensors"], cwd: dir).status, 0)
         XCTAssertEqual(try lab(["logits", "--checkpoint", "run-mamba", "--input", "t.safetensors", "--output", "b.safetensors"], cwd: dir).status, 0)
         XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("a.safetensors")), try Data(contentsOf: dir.appendingPathComponent("b.safetensors")))
+        // A (sparse) 64 GiB text is refused before it is read.
+        let huge = dir.appendingPathComponent("huge.txt")
+        XCTAssertTrue(FileManager.default.createFile(atPath: huge.path, contents: nil))
+        let h = try FileHandle(forWritingTo: huge)
+        try h.truncate(atOffset: 64 << 30)
+        try h.close()
+        defer { try? FileManager.default.removeItem(at: huge) }
         // Bad inputs: one line, exit 2, no output file.
         try writeRaw(dir.appendingPathComponent("f.safetensors"), [("ids", "F32", [2], [UInt8](repeating: 0, count: 8))])
         try writeRaw(dir.appendingPathComponent("big.safetensors"), [("ids", "I32", [1], withUnsafeBytes(of: Int32(300).littleEndian) { Array($0) })])
         for (args, why) in [(["--input", "f.safetensors"], "token ids must be I32 or I64"),
                             (["--input", "big.safetensors"], "token id 300 is outside the model's vocabulary"),
                             (["--input", "nope.safetensors"], "no such file"),
-                            (["--input", "t.safetensors", "--text", "t.txt"], "exactly one of --input FILE or --text FILE")] {
+                            (["--input", "t.safetensors", "--text", "t.txt"], "exactly one of --input FILE or --text FILE"),
+                            (["--text", "huge.txt"], "pass fewer or shorter sequences")] {
             let r = try lab(["logits", "--checkpoint", "run-mamba"] + args + ["--output", "bad.safetensors"], cwd: dir)
             XCTAssertEqual(r.status, 2, why)
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)

@@ -16,6 +16,19 @@ public enum ModelLogits {
         return (logits, nextTokenLoss(logits, ids: ids))
     }
 
+    /// Refuses, before anything is allocated, a batch whose forward pass would not fit in this machine's
+    /// memory (the training estimate of `TrainConfig`, an upper bound for a forward pass without gradients).
+    public static func checkFitsInMemory(_ m: ModelConfig, batch: Int, length: Int,
+                                         available: Double = Double(ProcessInfo.processInfo.physicalMemory)) throws {
+        var c = TrainConfig(steps: 1, batch: batch, context: length, lr: 1e-3)
+        c.evalWindows = 0
+        let need = c.estimatedMemoryBytes(model: m)
+        guard need.isFinite, need <= available else {
+            throw LabError.badConfig(String(format: "logits of %d × %d tokens for %@ need ≈ %.1f GiB of memory, more than this machine's %.1f GiB — pass fewer or shorter sequences",
+                                            batch, length, m.summary, need / 1073741824, available / 1073741824))
+        }
+    }
+
     /// Mean −log softmax(logits[b, t])[ids[b, t+1]] over b and t < T−1, in Double (log-sum-exp).
     public static func nextTokenLoss(_ logits: Tensor, ids: [Int]) -> Double? {
         let (B, T, V) = (logits.dim(0), logits.dim(1), logits.dim(2))

@@ -74,10 +74,15 @@ public struct SafetensorsHeader {
         guard let size = SafetensorsHeader.integerSizes[e.dtype] else {
             throw LabError.badFile(path: path, problem: "tensor '\(name.prefix(80))' has dtype \(e.dtype.prefix(16)) but token ids must be I32 or I64 — save them with torch.long or torch.int32")
         }
-        let count = e.shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
-        guard count != Int.max, count * size == e.end - e.begin else {
-            throw LabError.badFile(path: path, problem: "tensor '\(name.prefix(80))' of shape \(e.shape) \(e.dtype) needs \(count &* size) bytes but its data_offsets hold \(e.end - e.begin) — the file is damaged")
+        var count = 1, overflow = false
+        for d in e.shape + [size] {
+            let (p, o) = count.multipliedReportingOverflow(by: d)
+            count = p; overflow = overflow || o
         }
+        guard !overflow, count == e.end - e.begin else {
+            throw LabError.badFile(path: path, problem: "tensor '\(name.prefix(80))' of shape \(e.shape) \(e.dtype) does not match its data_offsets (\(e.end - e.begin) bytes) — the file is damaged")
+        }
+        count /= size
         return data.withUnsafeBytes { raw -> [Int] in
             let base = raw.baseAddress! + dataStart + e.begin
             return (0..<count).map { i in
