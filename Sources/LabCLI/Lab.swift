@@ -29,6 +29,9 @@ struct Lab: ParsableCommand {
             GenerateCommand.self,
             DataCommand.self,
             RunLayerCommand.self,
+            ExportCommand.self,
+            ImportCommand.self,
+            LogitsCommand.self,
             BenchCommand.self,
             VersionCommand.self,
         ])

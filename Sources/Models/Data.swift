@@ -119,7 +119,7 @@ public struct Corpus: Sendable {
     public static func load(from dir: URL) throws -> Corpus {
         let murl = dir.appendingPathComponent("manifest.json")
         guard FileManager.default.fileExists(atPath: murl.path) else {
-            throw LabError.missing("no corpus in \(dir.path) (manifest.json missing) — run 'lab data fetch --data \(dir.path)' first (needs pip and 'apt-get install bible-kjv bible-kjv-text'), or pass --data DIR")
+            throw LabError.missing("no corpus in \(dir.path) (manifest.json missing) — run 'lab data fetch --data \(dir.path)' first (it downloads and installs what it needs), or pass --data DIR")
         }
         let manifest: CorpusManifest
         do { manifest = try JSONDecoder().decode(CorpusManifest.self, from: Data(contentsOf: murl)) } catch {

