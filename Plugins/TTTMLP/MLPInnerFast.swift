@@ -20,7 +20,7 @@ extension MLPInner: FastInnerModel {
         // keys: Z1 → X2 (and G'), Z2 → Δ2, Δ1
         sgemm(transA: false, transB: false, m: n, n: h, k: d, r.k, lda: r.ld, W1, ldb: h, x2, ldc: h)
         addBias(x2, n, h, r.bias ? w1 : nil)
-        geluWithPrime(x2, gp, n * h)
+        GeluKernels.geluAndPrime(x2, prime: gp, n * h)
         sgemm(transA: false, transB: false, m: n, n: d, k: h, x2, lda: h, W2, ldb: d, d2, ldc: d)
         addBias(d2, n, d, r.bias ? w2 : nil)
         r.delta(d2)
@@ -32,7 +32,7 @@ extension MLPInner: FastInnerModel {
         r.weightLowerTriangle(a)
         sgemm(transA: false, transB: false, m: n, n: h, k: n, a, lda: n, d1, ldb: h, zq1, ldc: h, alpha: -1, beta: 1)
         addBias(zq1, n, h, r.bias ? w1 : nil)
-        FastMath.apply(zq1, n * h) { FastMath.gelu($0) }                                   // X̄2
+        GeluKernels.gelu(zq1, n * h)                                   // X̄2
         // queries, second layer
         sgemm(transA: false, transB: false, m: n, n: d, k: h, zq1, lda: h, W2, ldb: d, z, ldc: d)
         sgemm(transA: false, transB: true, m: n, n: n, k: h, zq1, lda: h, x2, ldb: h, a, ldc: n)
@@ -60,7 +60,7 @@ extension MLPInner: FastInnerModel {
         let x2 = scratch, gp = x2 + h, d1 = gp + h, xq = d1 + h, d2 = xq + h
         sgemm(transA: false, transB: false, m: 1, n: h, k: d, r.k, lda: d, W1, ldb: h, x2, ldc: h)
         addBias(x2, 1, h, r.bias ? w1 : nil)
-        geluWithPrime(x2, gp, h)
+        GeluKernels.geluAndPrime(x2, prime: gp, h)
         sgemm(transA: false, transB: false, m: 1, n: d, k: h, x2, lda: h, W2, ldb: d, d2, ldc: d)
         addBias(d2, 1, d, r.bias ? w2 : nil)
         r.delta(d2)
@@ -75,7 +75,7 @@ extension MLPInner: FastInnerModel {
         sgemm(transA: false, transB: false, m: 1, n: h, k: d, r.q, lda: d, W1, ldb: h, xq, ldc: h)
         sgemm(transA: false, transB: false, m: 1, n: h, k: d, r.q, lda: d, A1, ldb: h, xq, ldc: h, alpha: -c, beta: 1)
         if r.bias { for j in 0..<h { xq[j] += w1[j] - c * a1[j] } }
-        FastMath.apply(xq, h) { FastMath.gelu($0) }
+        GeluKernels.gelu(xq, h)
         sgemm(transA: false, transB: false, m: 1, n: d, k: h, xq, lda: h, W2, ldb: d, z, ldc: d)
         sgemm(transA: false, transB: false, m: 1, n: d, k: h, xq, lda: h, A2, ldb: d, z, ldc: d, alpha: -c, beta: 1)
         if r.bias { for j in 0..<d { z[j] += w2[j] - c * a2[j] } }
@@ -94,18 +94,5 @@ extension MLPInner: FastInnerModel {
 
     @inline(__always) static func subtractColumnSums(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ m: Int, from w: UnsafeMutablePointer<Float>) {
         for i in 0..<n { let row = x + i * m; for j in 0..<m { w[j] -= row[j] } }
-    }
-
-    /// x ← gelu(x), g ← gelu'(x) over n entries (n a multiple of 8 here: 4d with d even… tail handled).
-    @inline(__always) static func geluWithPrime(_ x: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        while i + 8 <= n {
-            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)
-            let (f, df) = FastMath.geluAndPrime(v)
-            UnsafeMutableRawPointer(x + i).storeBytes(of: f, as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(g + i).storeBytes(of: df, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < n { g[i] = GELU.df(x[i]); x[i] = GELU.f(x[i]); i += 1 }
     }
 }

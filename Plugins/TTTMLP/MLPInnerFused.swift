@@ -30,7 +30,7 @@ extension MLPInner: FusedInnerModel {
         sgemm(transA: false, transB: false, m: n, n: h, k: d, r.k, lda: r.ld, W1, ldb: h, z1, ldc: h)          // Z1
         if r.bias { addRows(z1, n, h, w1) }
         for i in 0..<nh { x2[i] = z1[i] }
-        geluWithPrime(x2, gp, nh)                                                                               // X2, G'
+        GeluKernels.geluAndPrime(x2, prime: gp, nh)                                                                               // X2, G'
         sgemm(transA: false, transB: false, m: n, n: d, k: h, x2, lda: h, W2, ldb: d, z2, ldc: d)              // Z2
         if r.bias { addRows(z2, n, d, w2) }
         d2.update(from: z2, count: n * d)
@@ -45,19 +45,19 @@ extension MLPInner: FusedInnerModel {
         sgemm(transA: false, transB: false, m: n, n: h, k: n, a, lda: n, d1, ldb: h, zq1, ldc: h, alpha: -1, beta: 1)
         if r.bias { addRows(zq1, n, h, w1) }
         for i in 0..<nh { xq2[i] = zq1[i] }
-        FastMath.apply(xq2, nh) { FastMath.gelu($0) }                                                          // X̄2
+        GeluKernels.gelu(xq2, nh)                                                          // X̄2
         // 1. block 2
         for i in 0..<nh { gxq2[i] = 0; gx2[i] = 0 }
         FusedTTT.dualBlockVJP(n: n, p: h, m: d, qx: xq2, ldq: h, kx: x2, ldk: h, delta: d2, W: W2, gz: gZbar,
                               gW: gθ[2], gw: r.bias ? gθ[3] : nil, gqx: gxq2, ldgq: h, gkx: gx2, ldgk: h,
                               gDelta: gd2, c: r.c, eta: r.eta, gc: g.gc, gEta: g.gEta, bias: r.bias, scratch: blk)
         // 2. block 1 with gZ̄1 = gX̄2 ⊙ gelu'(Z̄1) (in place over gX̄2)
-        geluPrimeTimes(zq1, gxq2, nh)
+        GeluKernels.timesPrime(zq1, gxq2, nh)
         FusedTTT.dualBlockVJP(n: n, p: d, m: h, qx: r.q, ldq: r.ld, kx: r.k, ldk: r.ld, delta: d1, W: W1, gz: gxq2,
                               gW: gθ[0], gw: r.bias ? gθ[1] : nil, gqx: g.gq, ldgq: g.ld, gkx: g.gk, ldgk: g.ld,
                               gDelta: gd1, c: r.c, eta: r.eta, gc: g.gc, gEta: g.gEta, bias: r.bias, scratch: blk)
         // 3. Δ1 = U ⊙ G': gU (into gd1's copy gz1 first for gelu'')
-        secondOrderGelu(z1: z1, u: u, gp: gp, gd1: gd1, gz1: gz1, nh)                                         // gZ1, gU
+        GeluKernels.secondOrder(z: z1, u: u, gp: gp, g: gd1, out: gz1, nh)                                         // gZ1, gU
         sgemm(transA: false, transB: false, m: n, n: d, k: h, gd1, lda: h, W2, ldb: d, gd2, ldc: d, beta: 1)   // gΔ2 += gU·W2
         sgemm(transA: true, transB: false, m: h, n: d, k: n, gd1, lda: h, d2, ldb: d, gθ[2], ldc: d, beta: 1)  // gW2 += gUᵀ·Δ2
         // 4. δ VJP at Z2
@@ -75,38 +75,7 @@ extension MLPInner: FusedInnerModel {
         if r.bias { FusedTTT.addColumnSums(gz1, n, h, into: gθ[1]) }
     }
 
-    /// gZ1 = gΔ1 ⊙ U ⊙ gelu''(Z1), then gΔ1 ← gΔ1 ⊙ gelu'(Z1) (= gU), 8 lanes at a time.
-    @inline(__always) static func secondOrderGelu(z1: UnsafePointer<Float>, u: UnsafePointer<Float>, gp: UnsafePointer<Float>,
-                                                  gd1: UnsafeMutablePointer<Float>, gz1: UnsafeMutablePointer<Float>, _ n: Int) {
-        typealias V = SIMD8<Float>
-        var i = 0
-        while i + 8 <= n {
-            let x = UnsafeRawPointer(z1 + i).loadUnaligned(as: V.self)
-            let t = FastMath.tanh(GELU.c * (x + GELU.a * x * x * x)), w = GELU.c + GELU.c3 * x * x, s = 1 - t * t
-            let d2 = s * w + x * s * (GELU.c3 * x - t * w * w)                      // gelu''(x)
-            let g = UnsafeRawPointer(gd1 + i).loadUnaligned(as: V.self)
-            let uu = UnsafeRawPointer(u + i).loadUnaligned(as: V.self), p = UnsafeRawPointer(gp + i).loadUnaligned(as: V.self)
-            UnsafeMutableRawPointer(gz1 + i).storeBytes(of: g * uu * d2, as: V.self)
-            UnsafeMutableRawPointer(gd1 + i).storeBytes(of: g * p, as: V.self)
-            i += 8
-        }
-        while i < n { gz1[i] = gd1[i] * u[i] * GELU.d2f(z1[i]); gd1[i] *= gp[i]; i += 1 }
-    }
-
     @inline(__always) static func addRows(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ m: Int, _ bias: UnsafePointer<Float>) {
         for i in 0..<n { let row = x + i * m; for j in 0..<m { row[j] += bias[j] } }
-    }
-
-    /// g ← g ⊙ gelu'(z) over n entries.
-    @inline(__always) static func geluPrimeTimes(_ z: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        while i + 8 <= n {
-            let v = UnsafeRawPointer(z + i).loadUnaligned(as: SIMD8<Float>.self)
-            let (_, df) = FastMath.geluAndPrime(v)
-            let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(g + i).storeBytes(of: gv * df, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < n { g[i] *= GELU.df(z[i]); i += 1 }
     }
 }

@@ -173,4 +173,31 @@ final class FusedTTTTests: XCTestCase {
         let (ys, _) = run({ ($0 + 1e-3).fastGelu() }, x0)
         XCTAssertGreaterThan(Self.relNorm(ys, yr), 1e-4, "negative control: a shifted input must show")
     }
+
+    /// The θ-snapshot buffer is reused across steps only when no graph holds it: two steps in a row give
+    /// bit-identical gradients, and two calls in ONE graph (the first node still alive) give the sum of
+    /// the separate gradients (rel err ≤ 1e-6; fp32 sums of two terms in another order), while the sum
+    /// with the wrong second input (negative control) differs.
+    func testSnapshotBufferReuse() throws {
+        let l = try Self.layer("ttt-mlp")
+        let x2 = randomInput([2, 19, 32], seed: 23)
+        let (_, g1) = Self.outputAndGrads(l, .fused, x: Self.x, w: Self.w)
+        let (_, g1again) = Self.outputAndGrads(l, .fused, x: Self.x, w: Self.w)
+        for ((n, a), (_, b)) in zip(g1, g1again) where n != "input" {
+            XCTAssertTrue((0..<a.count).allSatisfy { a.data[$0].bitPattern == b.data[$0].bitPattern }, "\(n): second step differs")
+        }
+        let (_, g2) = Self.outputAndGrads(l, .fused, x: x2, w: Self.w)
+        let saved = GradMode.enabled
+        GradMode.enabled = true
+        defer { GradMode.enabled = saved }
+        for p in l.parameters { p.tensor.zeroGrad() }
+        let loss = (l(Self.x) * Self.w).sum() + (l(x2) * Self.w).sum()       // both nodes alive until backward
+        loss.backward()
+        for (((n, a), (_, b)), p) in zip(zip(g1, g2), l.parameters) {
+            let sum = withNoGrad { a + b }, wrong = withNoGrad { a + a }
+            let got = try XCTUnwrap(p.tensor.grad, n)
+            XCTAssertLessThan(Self.relNorm(got, sum), 1e-6, "\(n): two calls in one graph")
+            if Self.relNorm(sum, wrong) > 1e-3 { XCTAssertGreaterThan(Self.relNorm(got, wrong), 1e-4, "\(n): negative control") }
+        }
+    }
 }

@@ -50,6 +50,16 @@ extension TTTLayer: FusedTraining {
         return f
     }
 
+    /// A buffer for the θ snapshots of one training step: the previous step's when no graph holds it any
+    /// more (no fresh pages to fault in every step; the MLP's snapshots are ≈ 8d²/b floats per token and head).
+    func stateSnapshots(_ count: Int) -> FastBuffer {
+        // Unique: no recorded node (closure) of an earlier step still holds it. Never reused while one does.
+        if count > 0, (trainingWorkspace?.count ?? 0) >= count, isKnownUniquelyReferenced(&trainingWorkspace!) { return trainingWorkspace! }
+        let ws = FastBuffer(count)
+        if count > 0 { trainingWorkspace = ws }
+        return ws
+    }
+
     /// The inner loop as one fused autodiff node (nil when this layer cannot use it: reference then).
     /// Same result as `innerLoop(m, batch:)`: per-head outputs q + LN(z̄), [B·H, T, d].
     func fusedInnerLoop(_ m: MixerInputs, batch B: Int) -> Tensor? {
@@ -67,7 +77,7 @@ extension TTTLayer: FusedTraining {
         let inputs = [q, k, v, eta, c, innerGamma, innerBeta] + theta
         let keep = Tensor.recording(inputs)
         let zbar = Tensor(uninitializedShape: [BH, T, d])               // pre-LN read-outs (saved for the backward)
-        let states = FastBuffer(keep ? BH * nMB * P : 0)                // θ at every mini-batch start
+        let states = stateSnapshots(keep ? BH * nMB * P : 0)            // θ at every mini-batch start
         let out = Tensor(uninitializedShape: [BH, T, d])
         let pq = q.data, pk = k.data, pv = v.data, pe = eta.data, pc = c.data
         let pgam = innerGamma.data, pbet = innerBeta.data, pz = zbar.data, po = out.data, ps = states.p
