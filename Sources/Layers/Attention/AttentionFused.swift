@@ -10,30 +10,10 @@
 import Foundation
 import TensorCore
 
-/// Interleaved RoPE (spec §1.3) in place on x [B, t, D] (H heads of width d side by side):
-/// token j of the chunk is at position `start + j`, taken modulo `period` when given (TTT).
-func fastRoPE(_ x: Tensor, heads H: Int, start: Int, period: Int?, theta: Float) {
-    let (B, t, D) = (x.dim(0), x.dim(1), x.dim(2)), d = D / H, half = d / 2
-    let rows = period ?? t
-    let cs = FastBuffer(rows * half), sn = FastBuffer(rows * half)
-    let inv = (0..<half).map { Foundation.pow(Double(theta), -2 * Double($0) / Double(d)) }
-    Parallel.forEach(rows, minPerThread: 64) { r in
-        let p = Double(period == nil ? start + r : r)
-        for i in 0..<half { let phi = p * inv[i]; cs.p[r * half + i] = Float(Foundation.cos(phi)); sn.p[r * half + i] = Float(Foundation.sin(phi)) }
-    }
-    let px = x.data
-    Parallel.forEach(B * t, minPerThread: 64) { bt in
-        let r = period.map { (start + bt % t) % $0 } ?? bt % t
-        let c = cs.p + r * half, s = sn.p + r * half
-        for hh in 0..<H {
-            let row = px + bt * D + hh * d
-            for i in 0..<half {
-                let a = row[2 * i], e = row[2 * i + 1]
-                row[2 * i] = a * c[i] - e * s[i]
-                row[2 * i + 1] = a * s[i] + e * c[i]
-            }
-        }
-    }
+/// Interleaved RoPE (spec §1.3) in place on x [B, t, D] (H heads of width d side by side), token j of the
+/// chunk at absolute position `start + j` — the shared `RopeTable` (TensorCore/Ops/Rope.swift).
+func fastRoPE(_ x: Tensor, heads H: Int, start: Int, theta: Float) {
+    RopeTable(dim: x.dim(2) / H, theta: theta, positions: Array(start..<(start + x.dim(1)))).rotateHeads(x, heads: H)
 }
 
 public enum FlashAttention {
@@ -116,8 +96,8 @@ extension SelfAttention {
     public func fastForward(_ x: Tensor) -> Tensor {
         let (B, t, D, H) = (x.dim(0), x.dim(1), config.width, config.heads), d = D / H
         let q = FastGEMM.linear(x, wq, shape: [B, t]), k = FastGEMM.linear(x, wk, shape: [B, t]), v = FastGEMM.linear(x, wv, shape: [B, t])
-        fastRoPE(q, heads: H, start: 0, period: nil, theta: config.ropeTheta)
-        fastRoPE(k, heads: H, start: 0, period: nil, theta: config.ropeTheta)
+        fastRoPE(q, heads: H, start: 0, theta: config.ropeTheta)
+        fastRoPE(k, heads: H, start: 0, theta: config.ropeTheta)
         let z = Tensor(uninitializedShape: [B, t, D])
         let pq = q.data, pk = k.data, pv = v.data, pz = z.data
         // Jobs (sequence·head, query tile); the tile with index i costs ∝ i, so pair job j with job n−1−j.
@@ -147,8 +127,8 @@ extension SelfAttention {
         let (B, t, D, H) = (x.dim(0), x.dim(1), config.width, config.heads), d = D / H
         let p0 = cache.position
         let q = FastGEMM.linear(x, wq, shape: [B, t]), k = FastGEMM.linear(x, wk, shape: [B, t]), v = FastGEMM.linear(x, wv, shape: [B, t])
-        fastRoPE(q, heads: H, start: p0, period: nil, theta: config.ropeTheta)
-        fastRoPE(k, heads: H, start: p0, period: nil, theta: config.ropeTheta)
+        fastRoPE(q, heads: H, start: p0, theta: config.ropeTheta)
+        fastRoPE(k, heads: H, start: p0, theta: config.ropeTheta)
         for bh in 0..<(B * H) {
             let bi = bh / H, hh = bh % H
             if cache.keys[bh].capacity < (p0 + t) * d {                      // grow geometrically

@@ -83,12 +83,7 @@ extension TTTLayer {
     /// Interleaved RoPE (spec §1.3) in place on x [B, t, D] (every head), angle at (start + j) mod b
     /// (the shared `RopeTable`, one row per position of the chunk: never b rows for a huge b).
     func fastRope(_ x: Tensor, start: Int) {
-        let (B, t) = (x.dim(0), x.dim(1))
-        let table = RopeTable(dim: d, theta: config.ropeTheta, positions: (0..<t).map { (start + $0) % b })
-        let px = x.data, (D, H, d) = (self.D, self.H, self.d)
-        Parallel.forEach(B * t, minPerThread: 64) { bt in
-            for hh in 0..<H { table.rotate(px + bt * D + hh * d, at: bt % t) }
-        }
+        RopeTable(dim: d, theta: config.ropeTheta, positions: (0..<x.dim(1)).map { (start + $0) % b }).rotateHeads(x, heads: H)
     }
 
     /// concat heads → LN_post → (gate) → ·Wo on o [B, t, D] (spec §1.9), in place until the last GEMM.

@@ -54,6 +54,23 @@ public struct RopeTable: Sendable {
     }
 }
 
+extension RopeTable {
+    /// Rotates every head of x [B, t, D] in place (heads of width `dim` side by side, the fused kernels'
+    /// layout); token j of the chunk uses the table's position j.
+    ///
+    /// ```swift
+    /// RopeTable(dim: d, positions: Array(start..<(start + t))).rotateHeads(q, heads: H)
+    /// ```
+    public func rotateHeads(_ x: Tensor, heads H: Int) {
+        let (B, t, D) = (x.dim(0), x.dim(1), x.dim(2)), d = dim
+        checkShape(D == H * d && row.count == t, "rotateHeads: x \(x.shape) vs \(H) heads of \(d) and \(row.count) positions")
+        let px = x.data
+        Parallel.forEach(B * t, minPerThread: 64) { bt in
+            for hh in 0..<H { self.rotate(px + bt * D + hh * d, at: bt % t) }
+        }
+    }
+}
+
 /// Rotates pairs (x_{2i}, x_{2i+1}) of the last axis by φ = pos[t]·θ^(−2i/d), where t indexes axis −2.
 /// x: [..., T, d] with d even; `positions.count == T`. The VJP rotates back by −φ.
 public func rope(_ x: Tensor, positions: [Int], theta: Float = 10000) -> Tensor {
