@@ -36,6 +36,7 @@ struct Lab: ParsableCommand {
     /// Parses and runs; any error is one line on stderr and exit status 2 (help and --version exit 0).
     static func main() {
         do {
+            try checkEnvironment()
             var command = try parseAsRoot()
             try command.run()
         } catch let e as ExitCode {
@@ -45,6 +46,29 @@ struct Lab: ParsableCommand {
             if code == .success { exit(withError: error) }
             fputs("lab: error: \(oneLine(error))\n", stderr)
             Foundation.exit(2)
+        }
+    }
+
+    /// Before parsing: every argument must be valid UTF-8 (Swift would decode other bytes to U+FFFD,
+    /// and a path would be written under a different name than the one given), and LAB_THREADS, when
+    /// set, must be a thread count (it used to be ignored silently).
+    static func checkEnvironment() throws {
+        for i in 1..<Int(CommandLine.argc) {
+            guard let p = CommandLine.unsafeArgv[i] else { continue }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
+            if String(validating: bytes, as: UTF8.self) == nil {
+                let shown = String(decoding: bytes, as: UTF8.self).unicodeScalars.prefix(60).map { $0.value < 0x20 ? "?" : String($0) }.joined()
+                throw LabError.badConfig("argument \(i) ('\(shown)') is not valid UTF-8 — the lab reads and writes only UTF-8 paths and names; rename the file or pass a UTF-8 path")
+            }
+        }
+        try checkThreads(ProcessInfo.processInfo.environment["LAB_THREADS"])
+    }
+
+    /// LAB_THREADS: unset, or an integer in 1...1024.
+    static func checkThreads(_ value: String?) throws {
+        guard let value, !value.isEmpty else { return }
+        guard let n = Int(value.trimmingCharacters(in: .whitespaces)), (1...1024).contains(n) else {
+            throw LabError.badConfig("LAB_THREADS='\(value.prefix(40))' is not a thread count — set LAB_THREADS to an integer from 1 to 1024 (e.g. LAB_THREADS=2) or unset it to use every core")
         }
     }
 

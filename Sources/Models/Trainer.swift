@@ -90,7 +90,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         let params = V * D + L * (mixer + 3 * D * I + (cw + 4) * D + b) + D
         let tokens = Double(batch) * Double(context)
         var activations = tokens * L * (200 * D + 4 * I) + 4 * tokens * V
-        if m.layer.hasPrefix("ttt-") { activations += 4 * Double(batch) * Double(m.heads) * min(b, Double(context)) * Double(context) * L }
+        if m.layer.hasPrefix("ttt-") {
+            activations += 4 * Double(batch) * Double(m.heads) * min(b, Double(context)) * Double(context) * L
+            activations += 2 * b * b * L     // b×b matrices sized by b itself (a config.json may carry any b)
+        }
         if m.layer == "attention" { activations += 2 * Double(batch) * Double(m.heads) * Double(context) * Double(context) * L }
         let validation = Double(evalWindows) * Double(context) * 16
         return 4 * (4 * params + activations) + validation
@@ -153,6 +156,8 @@ public final class Trainer {
     public let unigramLoss: Double
     /// Identifies the corpus (SHA-256 of its manifest) in checkpoints; nil for in-memory corpora.
     public var corpusChecksum: String?
+    /// The corpus directory the run was started with (absolute), saved so that `--resume` reads the same one.
+    public var corpusDirectory: String?
     /// Steps completed.
     public private(set) var step = 0
     public private(set) var history: [StepRecord] = []
@@ -276,6 +281,8 @@ public final class Trainer {
         public var tokenizer: String = "bytes"
         public var corpusSHA256: String?
         public var format: String = "ttt-lab-checkpoint/1"
+        /// Absolute path of the corpus directory the run started with (nil in older checkpoints).
+        public var corpusDirectory: String? = nil
     }
 
     /// `train_state.json`: progress, history and checksums of the weight and optimizer files
@@ -319,6 +326,15 @@ public final class Trainer {
         }
         let modelURL = dir.appendingPathComponent("model.safetensors")
         let optURL = dir.appendingPathComponent("optimizer.safetensors")
+        // A non-finite weight or moment is never written: the last checkpoint stays the last good one.
+        for (i, p) in model.parameters.enumerated() {
+            for (what, t) in [("parameter", p.tensor), ("AdamW first moment of", optimizer.m[i]), ("AdamW second moment of", optimizer.v[i])] {
+                if let (k, v) = Validate.firstNonFinite(t) {
+                    let kept = lastCheckpointStep.map { "the last good checkpoint (step \($0)) is kept in \(dir.path)" } ?? "no checkpoint was written"
+                    throw LabError.failed("training diverged at step \(step): \(what) '\(p.name)' is \(v) at \(Validate.position(k, in: t.shape)) — not saved; \(kept); start again with a smaller --lr (now \(config.lr)) or another --seed")
+                }
+            }
+        }
         for url in [modelURL, optURL] {
             let prev = Trainer.previous(url)
             unlink(prev.path)
@@ -331,7 +347,8 @@ public final class Trainer {
         do { try optimizer.stateFile().write(to: optURL) } catch let e as FileError {
             throw LabError.badFile(path: optURL.path, problem: "\(e.problem) — \(e.fix)")
         }
-        let cfg = CheckpointConfig(model: model.config, train: config, corpusSHA256: corpusChecksum)
+        var cfg = CheckpointConfig(model: model.config, train: config, corpusSHA256: corpusChecksum)
+        cfg.corpusDirectory = corpusDirectory
         try AtomicFile.write(try Trainer.encoder().encode(cfg), to: dir.appendingPathComponent("config.json"))
         try AtomicFile.write(lossCSV(), to: dir.appendingPathComponent("loss.csv"))
         let state = TrainState(step: step, elapsed: elapsed, threads: Parallel.threads, unigramLoss: unigramLoss,
@@ -430,6 +447,7 @@ public final class Trainer {
         trainer.history = state.history
         trainer.evaluations = state.evaluations
         trainer.corpusChecksum = cfg.corpusSHA256
+        trainer.corpusDirectory = cfg.corpusDirectory
         trainer.lastCheckpointStep = state.step
         if state.threads != Parallel.threads {
             onWarning("the run was trained with \(state.threads) thread(s), this one uses \(Parallel.threads): the result will not be bit-identical to an uninterrupted run (set LAB_THREADS=\(state.threads))")

@@ -111,19 +111,39 @@ public enum AtomicFile {
             throw FileError(.write, path: path, problem: "\(dir) is a file, not a directory",
                             fix: "remove or rename that file, or choose another output path")
         }
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        } catch {
-            // Find the nearest existing ancestor to say what blocks it.
-            var p = (dir as NSString).deletingLastPathComponent
-            while !p.isEmpty, p != "/", !FileManager.default.fileExists(atPath: p) { p = (p as NSString).deletingLastPathComponent }
-            var pIsDir: ObjCBool = false
-            if !p.isEmpty, FileManager.default.fileExists(atPath: p, isDirectory: &pIsDir), !pIsDir.boolValue {
-                throw FileError(.write, path: path, problem: "\(p) is a file, not a directory",
+        try createDirectories(dir, for: path)
+    }
+
+    /// `mkdir -p` that names the real cause from errno (a parent that is a file, a symlink loop, a
+    /// name too long, a read-only file system, no permission) instead of one generic message.
+    public static func createDirectories(_ dir: String, for path: String) throws {
+        var prefix = dir.hasPrefix("/") ? "/" : ""
+        for part in dir.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += (prefix.isEmpty || prefix.hasSuffix("/") ? "" : "/") + part
+            if mkdir(prefix, 0o755) == 0 { continue }
+            let code = errno
+            var st = stat()
+            if code == EEXIST, stat(prefix, &st) == 0 {
+                if (st.st_mode & S_IFMT) == S_IFDIR { continue }
+                throw FileError(.write, path: path, problem: "\(prefix) is a file, not a directory",
                                 fix: "remove or rename that file, or choose another output path")
             }
-            throw FileError(.write, path: path, problem: "cannot create directory \(dir)",
-                            fix: "check permissions or choose another output path")
+            switch code {
+            case EEXIST, ELOOP:   // EEXIST without a stat: a dangling or looping symlink
+                throw FileError(.write, path: path, problem: "\(prefix) is a broken symlink or a symlink loop", fix: "fix or remove the symlink, or choose another output path")
+            case ENOTDIR:
+                throw FileError(.write, path: path, problem: "a parent of \(prefix) is a file, not a directory", fix: "remove or rename that file, or choose another output path")
+            case ENAMETOOLONG:
+                throw FileError(.write, path: path, problem: "the path or a name in it is too long", fix: "choose a shorter output path")
+            case EROFS:
+                throw FileError(.write, path: path, problem: "cannot create directory \(prefix): the file system is read-only", fix: "choose another output path")
+            case EACCES, EPERM:
+                throw FileError(.write, path: path, problem: "cannot create directory \(prefix): permission denied", fix: "check permissions or choose another output path")
+            case ENOSPC, EDQUOT:
+                throw FileError(.write, path: path, problem: "cannot create directory \(prefix): no space left on the device", fix: "free some space or choose another output path")
+            default:
+                throw FileError(.write, path: path, problem: "cannot create directory \(prefix) (\(String(cString: strerror(code))))", fix: "check permissions or choose another output path")
+            }
         }
     }
 
@@ -143,6 +163,8 @@ public enum AtomicFile {
             return FileError(.write, path: path, problem: "the file is larger than the file-size limit (\(step))", fix: "raise the limit (ulimit -f) or choose another output path")
         case ENAMETOOLONG:
             return FileError(.write, path: path, problem: "the file name is too long", fix: "choose a shorter output path")
+        case ELOOP:
+            return FileError(.write, path: path, problem: "too many levels of symbolic links (\(step))", fix: "fix the symlink or choose another output path")
         default:
             return FileError(.write, path: path, problem: "\(step) failed: \(String(cString: strerror(code)))", fix: "check the output path")
         }
