@@ -28,7 +28,7 @@ struct GenerateCommand: ParsableCommand {
         if tokens < 0 { throw ValidationError("--tokens \(tokens) must be ≥ 0") }
         if tokens > 1_000_000 { throw ValidationError("--tokens \(tokens) must be ≤ 1000000; generate in several runs") }
         if topK > 256 { throw ValidationError("--top-k \(topK) must be ≤ 256 (the byte vocabulary; 0 = no limit)") }
-        if temperature < 0 || !temperature.isFinite { throw ValidationError("--temperature \(temperature) must be ≥ 0 (0 = greedy)") }
+        if temperature < 0 || !temperature.isFinite { throw ValidationError("--temperature \(temperature) must be a finite number ≥ 0 (0 = greedy)") }
         if topK < 0 { throw ValidationError("--top-k \(topK) must be ≥ 0 (0 = no limit)") }
     }
 

@@ -72,13 +72,24 @@ struct Lab: ParsableCommand {
         }
     }
 
+    /// "Missing value for '--seconds'" when the value was a negative number (`--seconds -1`: the parser
+    /// takes "-1" for an option): say how to pass it.
+    static func negativeValueHint(_ msg: String, arguments: [String] = CommandLine.arguments) -> String {
+        guard msg.hasPrefix("Missing value for") || msg.hasPrefix("Error: Missing value for") else { return "" }
+        for (a, b) in zip(arguments, arguments.dropFirst()) where a.hasPrefix("-") && b.count > 1 && b.hasPrefix("-")
+            && (Double(b) != nil || ["-inf", "-nan", "-infinity"].contains(b.lowercased())) {
+            return "; '\(b)' was read as an option — write \(a)=\(b)"
+        }
+        return ""
+    }
+
     /// One line for any error: usage errors from argument parsing get a pointer to help; errors the
     /// lab throws (LabError, FileError, StudyKitError, …) already name the problem and the fix.
     static func oneLine(_ error: Error) -> String {
         let text: String
         if exitCode(for: error) == .validationFailure {
             let msg = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-            text = msg.replacingOccurrences(of: "Error: ", with: "") + " (see 'lab --help')"
+            text = msg.replacingOccurrences(of: "Error: ", with: "") + negativeValueHint(msg) + " (see 'lab --help')"
         } else {
             text = "\(error)"
         }

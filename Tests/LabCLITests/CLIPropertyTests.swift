@@ -258,7 +258,7 @@ final class CLIPropertyTests: XCTestCase {
         try FileManager.default.createDirectory(at: pristine, withIntermediateDirectories: true)
         try makeFixtures(pristine)
         try FileManager.default.copyItem(at: pristine, to: scratch)
-        let before = snapshot(scratch)
+        var before = snapshot(scratch)
         var failures: [String] = [], stats: [String: Int] = [:]
         var rng = RNG(seed: seed)
         for k in 0..<count {
@@ -289,6 +289,7 @@ final class CLIPropertyTests: XCTestCase {
             if !changed.isEmpty {     // restore the inputs for the next case
                 try FileManager.default.removeItem(at: scratch)
                 try FileManager.default.copyItem(at: pristine, to: scratch)
+                before = snapshot(scratch)
             }
         }
         return (failures, stats)
