@@ -75,6 +75,7 @@ struct TrainCommand: ParsableCommand {
             var mc = try ModelConfig.preset(preset ?? "tiny", layer: layer ?? "ttt-linear", vocab: vocab ?? ByteTokenizer.vocab)
             if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
             let ctx = context ?? 256
+            try Validate.count(ctx, "--context", max: Validate.maxLength)
             print("model: \(mc.summary)")
             print("parameters: \(try mc.parameterCount())")
             print(String(format: "forward FLOPs/token at context %d: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))

@@ -318,11 +318,9 @@ public final class Trainer {
     /// files are kept as hard links (`*.prev`) until the new `train_state.json` is in place, and
     /// `resume` falls back to them when the newer files do not match the state.
     public func save(to dir: URL) throws {
-        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-            var p = dir.path, isDir: ObjCBool = false
-            while !p.isEmpty, p != "/", !FileManager.default.fileExists(atPath: p, isDirectory: &isDir) { p = (p as NSString).deletingLastPathComponent }
-            let why = isDir.boolValue ? "\(p) does not let it be created (read-only or no permission)" : "\(p) is a file, not a directory"
-            throw LabError.badFile(path: dir.path, problem: "cannot create the run directory: \(why) — choose another --out")
+        // The real cause from errno: a parent that is a file, a symlink loop, a name too long, no permission.
+        do { try AtomicFile.createDirectories(dir.path, for: dir.path) } catch let e as FileError {
+            throw LabError.badFile(path: dir.path, problem: "cannot create the run directory: \(e.problem) — choose another --out")
         }
         let modelURL = dir.appendingPathComponent("model.safetensors")
         let optURL = dir.appendingPathComponent("optimizer.safetensors")

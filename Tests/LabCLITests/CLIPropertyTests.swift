@@ -34,10 +34,10 @@ enum Pools {
                       "9223372036854775808", "-9223372036854775808", "1e3", "abc", "", "nan", "0x10", " 4", "+3", "٣", "20000000000"]
     static let float = ["0", "1", "-1", "nan", "inf", "-inf", "1e400", "1e-45", "3e-3", "0.5", "abc", "", "1e30", "-0"]
     static let seconds = ["0.001", "0.002", "0", "-1", "nan", "inf", "-inf", "1e400", "abc", "", "1e9", "1e-300"]
-    static let input = ["x.safetensors", "./x.safetensors", "link-x", "nothing.safetensors", "", "/dev/null", "/dev/zero", "loop",
+    static let input = ["x.safetensors", "x", "q", "./x.safetensors", "link-x", "nothing.safetensors", "", "/dev/null", "/dev/zero", "loop",
                         "dir", "afile/x", "data", "ckpt", "ckpt/model.safetensors", "nan.safetensors", "afile", long, "big.safetensors"]
-    static let output = ["y.safetensors", "x.safetensors", "./x.safetensors", "link-x", "dir", "afile/y", "/dev/null", "/dev/full",
-                         "/sys/y.safetensors", "loop/y", long, "", "data", "ckpt", "new/deep/y.safetensors", "w.safetensors", "nan.safetensors"]
+    static let output = ["y.safetensors", "y", "x", "q", "x.safetensors", "./x.safetensors", "link-x", "dir", "afile/y", "/dev/null", "/dev/full",
+                         "/sys/y.safetensors", "loop/y", long, "", "data", "ckpt", "new/deep/y.safetensors", "w.safetensors", "nan.safetensors", "devlink"]
     static let runDir = ["run1", "run2", "ckpt", "data", "afile/run", "/sys/run", "userdir", "", "dir", long, "loop"]
     static let resume = ["ckpt", "nowhere", "data", "afile", "x.safetensors", "userdir", "loop", ""]
     static let corpus = ["data", "nowhere", "afile", "ckpt", "loop", "/dev/null", "", "dir"]
@@ -104,6 +104,7 @@ final class CLIPropertyTests: XCTestCase {
     static func makeFixtures(_ dir: URL) throws {
         let fm = FileManager.default
         try inputTensorFile(t: 5, d: 16).write(to: dir.appendingPathComponent("x.safetensors"))
+        try inputTensorFile(t: 5, d: 16).write(to: dir.appendingPathComponent("q"))      // a one-character name
         var nanInput = inputTensorFile(t: 5, d: 16)
         nanInput.replaceSubrange(nanInput.count - 4..<nanInput.count, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Data($0) })
         try nanInput.write(to: dir.appendingPathComponent("nan.safetensors"))
@@ -128,6 +129,7 @@ final class CLIPropertyTests: XCTestCase {
         try "a file\n".write(to: dir.appendingPathComponent("afile"), atomically: true, encoding: .utf8)
         try fm.createSymbolicLink(atPath: dir.appendingPathComponent("loop").path, withDestinationPath: "loop")
         try fm.createSymbolicLink(atPath: dir.appendingPathComponent("link-x").path, withDestinationPath: "x.safetensors")
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("devlink").path, withDestinationPath: "/dev/null")
     }
 
     /// Every entry under `dir` (not following symlinks) with its type, size, mtime and inode.
@@ -149,11 +151,12 @@ final class CLIPropertyTests: XCTestCase {
         return out
     }
 
-    /// A path (relative to the scratch directory) is allowed to change when it is, or lies under, an output.
+    /// A path (relative to the scratch directory) is allowed to change when it is, or lies under, an
+    /// output, or is a directory on the way to one (created for it, or holding its temp file).
     static func allowed(_ path: String, outputs: [String]) -> Bool {
         outputs.contains { o in
             let n = o.hasPrefix("./") ? String(o.dropFirst(2)) : o
-            return !n.isEmpty && (path == n || path.hasPrefix(n + "/"))
+            return !n.isEmpty && (path == n || path.hasPrefix(n + "/") || n.hasPrefix(path + "/"))
         }
     }
 
@@ -282,6 +285,8 @@ final class CLIPropertyTests: XCTestCase {
             if !stray.isEmpty { problems.append("files changed outside the outputs: \(stray.prefix(5))") }
             var st = stat()
             if stat("/dev/null", &st) != 0 || (st.st_mode & S_IFMT) != S_IFCHR { problems.append("/dev/null is no longer a device") }
+            // A symlink to a device is never replaced, even when it is the output.
+            if lstat(scratch.appendingPathComponent("devlink").path, &st) != 0 || (st.st_mode & S_IFMT) != S_IFLNK { problems.append("devlink was replaced") }
             if !problems.isEmpty {
                 let line = "\(shown) → \(problems.joined(separator: "; ")); stderr: \(o.stderr.prefix(300))"
                 failures.append(line); log(line)
@@ -315,6 +320,8 @@ final class CLIPropertyTests: XCTestCase {
         XCTAssertFalse(CLIPropertyTests.allowed("x.safetensors", outputs: ["y.safetensors"]))
         XCTAssertFalse(CLIPropertyTests.allowed("runs2/a", outputs: ["runs"]))
         XCTAssertTrue(CLIPropertyTests.allowed("run1/model.safetensors", outputs: ["./run1"]))
+        XCTAssertTrue(CLIPropertyTests.allowed("new", outputs: ["new/deep/y.safetensors"]))
+        XCTAssertFalse(CLIPropertyTests.allowed("new/other", outputs: ["new/deep/y.safetensors"]))
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let a = CLIPropertyTests.snapshot(dir)

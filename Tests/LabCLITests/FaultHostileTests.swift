@@ -153,6 +153,19 @@ final class FaultHostileTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("o.safetensors").path))
         // Negative control: distinct paths write.
         XCTAssertEqual(try lab(rl + ["--input", "link", "--output", "z.safetensors"], cwd: dir, env: env).status, 0)
+        // A symlink output is written through (the link stays); a link to a device is refused and left a link
+        // (it used to be replaced by a regular file: as root, `--output /dev/stdout` replaced /dev/stdout).
+        let fm = FileManager.default
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("zlink").path, withDestinationPath: "z.safetensors")
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("devlink").path, withDestinationPath: "/dev/null")
+        try fm.createSymbolicLink(atPath: dir.appendingPathComponent("fdlink").path, withDestinationPath: "/proc/self/fd/1")
+        let through = try lab(rl + ["--input", "x.safetensors", "--output", "zlink", "--seed", "3"], cwd: dir, env: env)
+        XCTAssertEqual(through.status, 0, through.stderr)
+        XCTAssertEqual(try fm.destinationOfSymbolicLink(atPath: dir.appendingPathComponent("zlink").path), "z.safetensors")
+        for link in ["devlink", "fdlink"] {
+            assertOneLineFault(try lab(rl + ["--input", "x.safetensors", "--output", link], cwd: dir, env: env), ["symlink to a device or special file"], link)
+            XCTAssertNotNil(try? fm.destinationOfSymbolicLink(atPath: dir.appendingPathComponent(link).path), "\(link) was replaced")
+        }
     }
 
     /// Class 3: a run directory of the user's own files needs --force; a locked run refuses a second process.

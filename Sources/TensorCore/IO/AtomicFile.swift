@@ -47,9 +47,26 @@ public struct FileError: Error, CustomStringConvertible, Equatable, Sendable {
 public enum AtomicFile {
     /// Atomically replaces (or creates) the file at `url` with `data`.
     public static func write(_ data: Data, to url: URL) throws {
-        let path = url.path
-        let dir = url.deletingLastPathComponent().path
-        let base = url.lastPathComponent
+        // A final symlink is written through: its target is replaced and the link stays. A link to a
+        // device, FIFO or socket (`/dev/stdout` → /proc/self/fd/1, a link to /dev/null) is refused, so a
+        // rename never replaces a device node or the link itself; a loop is named.
+        var target = url
+        var lst = stat()
+        if lstat(url.path, &lst) == 0, (lst.st_mode & S_IFMT) == S_IFLNK {
+            var st = stat()
+            if stat(url.path, &st) == 0 {
+                let kind = st.st_mode & S_IFMT
+                guard kind == S_IFREG || kind == S_IFDIR else {
+                    throw FileError(.write, path: url.path, problem: "this is a symlink to a device or special file, not a regular file", fix: "give the path of a regular file")
+                }
+                if kind == S_IFREG, let r = realpath(url.path, nil) { target = URL(fileURLWithPath: String(cString: r)); free(r) }
+            } else if errno == ELOOP {
+                throw error(ELOOP, path: url.path, step: "resolve the symlink")
+            }
+        }
+        let path = target.path
+        let dir = target.deletingLastPathComponent().path
+        let base = target.lastPathComponent
         guard !base.isEmpty, base != "/", base != ".", base != ".." else {
             throw FileError(.write, path: path, problem: "the path names a directory, not a file", fix: "give a file name")
         }

@@ -62,11 +62,18 @@ public enum FileSafety {
     /// exist; a missing last component is appended to its resolved parent.
     public static func resolved(_ path: String) -> String {
         if let r = realpath(path, nil) { defer { free(r) }; return String(cString: r) }
-        let parent = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        let p = parent.isEmpty ? "." : parent
-        if let r = realpath(p, nil) { defer { free(r) }; return (String(cString: r) as NSString).appendingPathComponent(name) }
-        return (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(path)
+        // (Split by hand: NSString.deletingLastPathComponent traps on some one-character names on Linux.)
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        let slash = trimmed.lastIndex(of: "/")
+        let parent = slash.map { trimmed[..<$0].isEmpty ? "/" : String(trimmed[..<$0]) } ?? "."
+        let name = slash.map { String(trimmed[trimmed.index(after: $0)...]) } ?? String(trimmed)
+        if let r = realpath(parent, nil) {
+            defer { free(r) }
+            let base = String(cString: r)
+            return base.hasSuffix("/") ? base + name : base + "/" + name
+        }
+        return path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     /// Whether two paths name the same file: the same (device, inode) when both exist, else the same resolved path.
