@@ -334,7 +334,10 @@ struct PluginCheckCommand: ParsableCommand {
         } else {
             guard let name else { throw LabError.missing("name a plugin (see 'lab layers') or pass --all") }
             // The registry name (my-model, ttt-my-model) or the folder name (MyModel).
-            let bare = name.hasPrefix("ttt-") ? String(name.dropFirst(4)) : name
+            var bare = name.hasPrefix("ttt-") ? String(name.dropFirst(4)) : name
+            if bare.hasSuffix("-m"), !InnerModelRegistry.names.contains(bare), InnerModelRegistry.names.contains(String(bare.dropLast(2))) {
+                bare = String(bare.dropLast(2))        // the Mamba-backbone layer name: check its plugin
+            }
             if let byFolder = InnerModelRegistry.all.first(where: { InnerModelRegistry.folder(of: $0.name) == name }) {
                 plugins = [byFolder]
             } else {

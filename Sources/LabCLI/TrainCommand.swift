@@ -96,7 +96,9 @@ struct TrainCommand: ParsableCommand {
                 // One process per run directory: a second --resume (or a train --force) is refused, naming the pid.
                 lock = try DirectoryLock(URL(fileURLWithPath: resume), purpose: "trains")
             }
-            if data == nil, let saved = try? Trainer.checkpointConfig(in: URL(fileURLWithPath: resume)).corpusDirectory { dataPath = saved }
+            // The checkpoint first, so that a wrong --resume is named before the corpus is looked for.
+            let saved = try Trainer.checkpointConfig(in: URL(fileURLWithPath: resume))
+            if data == nil, let dir = saved.corpusDirectory { dataPath = dir }
         }
         let dataDir = URL(fileURLWithPath: dataPath)
         let corpus = try Corpus.load(from: dataDir)
