@@ -370,6 +370,7 @@ public final class Trainer {
     /// Reads `config.json` of a checkpoint directory.
     public static func checkpointConfig(in dir: URL) throws -> CheckpointConfig {
         let url = dir.appendingPathComponent("config.json")
+        if let e = FileSafety.unreadableBeyondMissing(url.path, what: "checkpoint config") { throw e }   // ELOOP is not "missing"
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw LabError.missing("no checkpoint in \(dir.path) (config.json missing) — pass the directory a 'lab train' run wrote (its --out)")
         }

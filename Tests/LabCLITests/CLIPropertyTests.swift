@@ -277,8 +277,11 @@ final class CLIPropertyTests: XCTestCase {
             if o.status == 2 && !o.timedOut && errors.count != 1 { problems.append("exit 2 with \(errors.count) 'lab: error:' lines") }
             if o.stderr.contains("Fatal error") || o.stderr.contains("Stack dump") { problems.append("trap text on stderr") }
             // Files: every created, changed or removed path lies under an output of this case.
+            // Defaults when --out is not given: train writes runs/<layer>-<preset>, study and figures results/.
+            let defaults = args.first == "train" ? ["runs"] : ["study", "figures"].contains(args.first ?? "") ? ["results"] : []
             let outputs = zip(args, args.dropFirst()).filter { outputOptions.contains($0.0) }.map(\.1)
                 + args.filter { a in outputOptions.contains(where: { a.hasPrefix($0 + "=") }) }.map { String($0.split(separator: "=", maxSplits: 1).last ?? "") }
+                + defaults
             let after = snapshot(scratch)
             let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }
             let stray = changed.filter { !allowed($0, outputs: outputs) }.sorted()

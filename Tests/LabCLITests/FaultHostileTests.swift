@@ -226,6 +226,18 @@ final class FaultHostileTests: XCTestCase {
             assertOneLineFault(r, needles, extra.joined(separator: " "))
             XCTAssertFalse(r.stderr.contains("no such file") || r.stderr.contains("permission"), r.stderr)
         }
+        // Directories read through a loop, and a device as a parent directory.
+        let dirRows: [([String], [String])] = [
+            (["generate", "--checkpoint", "loop", "--prompt", "a"], ["config.json", "symbolic links"]),
+            (["data", "info", "--data", "loop"], ["manifest.json", "symbolic links"]),
+            (["train", "--resume", "loop"], ["symbolic links"]),
+            (rl + ["--input", "x.safetensors", "--output", "/dev/full/y.safetensors"], ["/dev/full is a device or special file, not a directory"]),
+        ]
+        for (args, needles) in dirRows {
+            let r = try lab(args, cwd: dir, env: env)
+            assertOneLineFault(r, needles, args.joined(separator: " "))
+            XCTAssertFalse(r.stderr.contains("missing") || r.stderr.contains("permission"), r.stderr)
+        }
         XCTAssertEqual(filesUnder(dir), ["err.txt", "rc.txt", "x.safetensors"])   // (the loop symlink is not a file)
     }
 

@@ -122,10 +122,11 @@ public enum AtomicFile {
     // MARK: helpers
 
     private static func makeDirectory(_ dir: String, for path: String) throws {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
-            if isDir.boolValue { return }
-            throw FileError(.write, path: path, problem: "\(dir) is a file, not a directory",
+        var st = stat()
+        if stat(dir, &st) == 0 {
+            if (st.st_mode & S_IFMT) == S_IFDIR { return }
+            let what = (st.st_mode & S_IFMT) == S_IFREG ? "a file" : "a device or special file"
+            throw FileError(.write, path: path, problem: "\(dir) is \(what), not a directory",
                             fix: "remove or rename that file, or choose another output path")
         }
         try createDirectories(dir, for: path)
@@ -142,7 +143,8 @@ public enum AtomicFile {
             var st = stat()
             if code == EEXIST, stat(prefix, &st) == 0 {
                 if (st.st_mode & S_IFMT) == S_IFDIR { continue }
-                throw FileError(.write, path: path, problem: "\(prefix) is a file, not a directory",
+                let what = (st.st_mode & S_IFMT) == S_IFREG ? "a file" : "a device or special file"
+                throw FileError(.write, path: path, problem: "\(prefix) is \(what), not a directory",
                                 fix: "remove or rename that file, or choose another output path")
             }
             switch code {

@@ -51,6 +51,20 @@ public enum FileSafety {
         }
     }
 
+    /// Why an existing-or-not `path` cannot be read, when the cause is *not* that it is missing (a symlink
+    /// loop, a name too long, no permission, a device, a directory); nil when it is readable, simply
+    /// absent, or under a regular file (the caller's own "missing" message is then right).
+    ///
+    /// ```swift
+    /// if let e = FileSafety.unreadableBeyondMissing("run/config.json") { throw e }
+    /// ```
+    public static func unreadableBeyondMissing(_ path: String, what: String = "file") -> FileError? {
+        do { try requireReadableFile(path, what: what); return nil } catch let e as FileError {
+            // Missing, or under a regular file (`--data plain.txt`): the caller's "missing" message fits.
+            return e.problem == "no such file" || e.problem.hasPrefix("a parent of this path is a file") ? nil : e
+        } catch { return nil }
+    }
+
     /// Where `path` leads: an existing file's (device, inode), following symlinks; nil when it does not exist.
     public static func identity(_ path: String) -> (dev: UInt64, ino: UInt64)? {
         var st = stat()
