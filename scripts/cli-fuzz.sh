@@ -13,7 +13,7 @@ swift build --build-tests >/dev/null
 fail=0
 for s in $(seq 1 "$seeds"); do
   out=$(LAB_FUZZ_SEED=$s LAB_FUZZ_CASES=$per swift test --skip-build --filter CLIPropertyTests.testRandomArgumentVectorsNeverTrapOrClobber 2>&1) || fail=1
-  echo "$out" | grep -E '^(FAIL|cli fuzz)' || true
+  echo "$out" | grep -E '^(FAIL|SLOW|cli fuzz)' || true
 done
 if [ $fail -ne 0 ]; then echo "cli-fuzz: FAILURES (see above)"; exit 1; fi
 echo "cli-fuzz: $((seeds * per)) cases, no failure"

@@ -223,9 +223,9 @@ final class CLIPropertyTests: XCTestCase {
     struct Outcome { var status: Int32; var signalled: Bool; var timedOut: Bool; var stderr: String }
 
     /// Runs `lab` with a timeout (a case that is merely slow is stopped by us, not counted as a trap).
-    static func run(_ args: [String], env: [String: String], cwd: URL, timeout: Double) throws -> Outcome {
+    static func run(_ args: [String], env: [String: String], cwd: URL, timeout: Double, executable: URL? = nil) throws -> Outcome {
         let p = Process()
-        p.executableURL = try labExecutable()
+        p.executableURL = try executable ?? labExecutable()
         p.arguments = args
         p.currentDirectoryURL = cwd
         var e = ProcessInfo.processInfo.environment
@@ -269,7 +269,7 @@ final class CLIPropertyTests: XCTestCase {
             let shown = "seed \(seed) case \(k): LAB_THREADS=\(env["LAB_THREADS"]!.debugDescription) lab \(args.map { $0.debugDescription }.joined(separator: " "))"
             let o = try run(args, env: env, cwd: scratch, timeout: timeout)
             stats["status \(o.status)", default: 0] += 1
-            if o.timedOut { stats["timed out (stopped, not a failure)", default: 0] += 1 }
+            if o.timedOut { stats["timed out (stopped, not a failure)", default: 0] += 1; log("SLOW \(shown)") }
             var problems: [String] = []
             if o.signalled { problems.append("killed by signal \(o.status)") }
             else if !o.timedOut && o.status != 0 && o.status != 2 { problems.append("exit status \(o.status)") }
@@ -292,7 +292,7 @@ final class CLIPropertyTests: XCTestCase {
             if lstat(scratch.appendingPathComponent("devlink").path, &st) != 0 || (st.st_mode & S_IFMT) != S_IFLNK { problems.append("devlink was replaced") }
             if !problems.isEmpty {
                 let line = "\(shown) → \(problems.joined(separator: "; ")); stderr: \(o.stderr.prefix(300))"
-                failures.append(line); log(line)
+                failures.append(line); log("FAIL " + line)
             }
             if !changed.isEmpty {     // restore the inputs for the next case
                 try FileManager.default.removeItem(at: scratch)
@@ -310,15 +310,16 @@ final class CLIPropertyTests: XCTestCase {
         let env = ProcessInfo.processInfo.environment
         let count = env["LAB_FUZZ_CASES"].flatMap { Int($0) } ?? 200
         let seed = env["LAB_FUZZ_SEED"].flatMap { UInt64($0) } ?? 1
-        let (failures, stats) = try CLIPropertyTests.fuzz(seed: seed, count: count, timeout: 20) { print("FAIL \($0)") }
+        let (failures, stats) = try CLIPropertyTests.fuzz(seed: seed, count: count, timeout: 20) { print($0) }
         print("cli fuzz: seed \(seed), \(count) cases: \(stats.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")); \(failures.count) failure(s)")
         XCTAssertTrue(failures.isEmpty, failures.prefix(10).joined(separator: "\n"))
         XCTAssertGreaterThan(stats["status 0", default: 0], 0, "no case succeeded: the generator only produces errors")
         XCTAssertGreaterThan(stats["status 2", default: 0], 0, "no case failed: the generator produces no hostile values")
     }
 
-    /// Negative control: the checker sees a stray file and a trap (a fake `lab` would be needed for a
-    /// real trap, so the stray-file and status predicates are checked on hand-made outcomes).
+    /// Negative control: each predicate of the property can fail — a stray file changes the snapshot, a
+    /// path outside the outputs is not allowed, a child killed by a signal is reported as a trap, and a
+    /// case we stop on timeout is not.
     func testCheckerCanFail() throws {
         XCTAssertFalse(CLIPropertyTests.allowed("x.safetensors", outputs: ["y.safetensors"]))
         XCTAssertFalse(CLIPropertyTests.allowed("runs2/a", outputs: ["runs"]))
@@ -333,6 +334,8 @@ final class CLIPropertyTests: XCTestCase {
         // A child killed by a signal is reported as signalled (the trap predicate).
         let o = try CLIPropertyTests.run(["bench", "gemm", "--seconds", "3000"], env: [:], cwd: dir, timeout: 0.5)
         XCTAssertTrue(o.timedOut && !o.signalled, "a case we stop on timeout is not a trap")
+        let trap = try CLIPropertyTests.run(["-c", "kill -ABRT $$"], env: [:], cwd: dir, timeout: 10, executable: URL(fileURLWithPath: "/bin/sh"))
+        XCTAssertTrue(trap.signalled && !trap.timedOut, "a child killed by SIGABRT must count as a trap")
     }
 
     /// The table names every option each subcommand's --help lists (so new options get fuzzed too).
