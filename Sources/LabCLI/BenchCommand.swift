@@ -3,9 +3,9 @@ import ArgumentParser
 import Foundation
 import Layers
 import Models
-import Zoo
 import Studies
 import TensorCore
+import Zoo
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,7 +22,8 @@ struct GemmBench: ParsableCommand {
 
     @Option(name: .long, help: "Seconds per size and side (more is steadier).") var seconds: Double = 0.5
 
-    func run() {
+    func run() throws {
+        try Validate.seconds(seconds, "--seconds", max: 3600)
         print("gemm bench, \(Parallel.threads) thread(s); ratio = core / raw cblas_sgemm")
         for row in gemmBenchmark(minSeconds: seconds) { print(row) }
     }
@@ -49,11 +50,23 @@ struct LayersBench: ParsableCommand {
     @Flag(name: .long, help: "Also time the reference (differentiable-op) path under no-grad, for the speed-up.") var reference = false
     @Option(name: .long, help: "Attention query×key tile, e.g. 64x256 (default: FlashAttention's).") var attentionTiles: String?
 
+    /// Numbers and names, before anything is allocated (LabError: one line, exit 2).
+    func checkOptions() throws {
+        try Validate.count(context, "--context", max: Validate.maxLength)
+        try Validate.count(batch, "--batch", max: 1 << 20)
+        try Validate.seconds(seconds, "--seconds", max: 3600)
+        if let attentionTiles { _ = try parseTiles(attentionTiles) }
+    }
+
     func run() throws {
-        let names = layers.map { $0.split(separator: ",").map(String.init) } ?? LayerTiming.benchLayers
-        if let t = attentionTiles?.split(separator: "x").compactMap({ Int($0) }), t.count == 2 {
-            FlashAttention.queryTile = t[0]; FlashAttention.keyTile = t[1]
-        }
+        try checkOptions()
+        let names = try benchLayerNames(layers)
+        let tiles = try attentionTiles.map(parseTiles)
+        try LayerConfig(width: width, heads: heads).validate()
+        // Input, output and the layers' activations (≈ 64 floats per width per token), and the weights.
+        try Validate.memory(bytes: 4 * Double(batch) * Double(context) * Double(width) * 64 + 64 * Double(width) * Double(width),
+                            for: "the layers bench at B = \(batch), T = \(context), D = \(width)", fix: "use a smaller --context, --batch or --width")
+        if let t = tiles { FlashAttention.queryTile = t.0; FlashAttention.keyTile = t.1 }
         let g0 = sgemmGFLOPs(n: 1024)
         print("layers bench: D = \(width), H = \(heads), b = 16, B = \(batch), T = \(context), \(Parallel.threads) thread(s)")
         var rows: [(String, Double, Double)] = []
@@ -100,8 +113,20 @@ struct DecodeBench: ParsableCommand {
     @Option(name: .long, help: "Heads H.") var heads: Int = 12
     @Option(name: .long, help: "Comma-separated layer names.") var layers: String?
 
+    /// Numbers and names, before anything is allocated (LabError: one line, exit 2).
+    func checkOptions() throws {
+        try Validate.count(short, "--short", max: Validate.maxLength)
+        try Validate.count(long, "--long", max: Validate.maxLength)
+        try Validate.count(tokens, "--tokens", max: 1_000_000)
+    }
+
     func run() throws {
-        let names = layers.map { $0.split(separator: ",").map(String.init) } ?? LayerTiming.benchLayers
+        try checkOptions()
+        let names = try benchLayerNames(layers)
+        try LayerConfig(width: width, heads: heads).validate()
+        // The prompt [1, T, D], attention's KV cache and the layers' prefill activations (≈ 64 floats per width per token).
+        try Validate.memory(bytes: 4 * Double(max(short, long) + tokens + 4) * Double(width) * 64 + 64 * Double(width) * Double(width),
+                            for: "the decode bench at T = \(max(short, long)), D = \(width)", fix: "use a smaller --long, --short or --width")
         print("decode bench: D = \(width), H = \(heads), b = 16, B = 1, \(Parallel.threads) thread(s); median over \(tokens) tokens")
         print("layer             T=\(short) (µs/token)  T=\(long) (µs/token)  ratio")
         for name in names {
@@ -139,15 +164,19 @@ struct TrainBench: ParsableCommand {
 
     static let goals: [String: Double] = ["ttt-linear": 0.60, "ttt-mlp": 0.50, "attention": 0.50, "linear-attention": 0.60, "mamba": 0.40]
 
-    func names(_ s: String?) -> [String] {
-        guard let s else { return LayerTiming.benchLayers }
-        return s == "none" ? [] : s.split(separator: ",").map(String.init)
-    }
+    /// `--layers`/`--lm-layers`: "none" skips that part; otherwise the checked list (or the default set).
+    func names(_ s: String?) throws -> [String] { s == "none" ? [] : try benchLayerNames(s) }
 
     func run() throws {
-        let layerNames = names(layers), lmNames = names(lmLayers)
-        for n in layerNames + lmNames { _ = try LayerSpec(n) }                 // unknown names fail before any work
-        guard seconds.isFinite, seconds >= 0 else { throw LabError.badConfig("--seconds \(seconds) must be a finite number ≥ 0") }
+        let layerNames = try names(layers), lmNames = try names(lmLayers)
+        try Validate.count(context, "--context", max: Validate.maxLength)
+        try Validate.seconds(seconds, "--seconds", max: 3600)
+        try LayerConfig(width: width, heads: heads).validate()
+        // Training keeps ≈ 3× the forward's activations (≈ 64 floats per width per token) plus the reference's
+        // T×T attention scores per head; the tiny LM is small.
+        try Validate.memory(bytes: 4 * Double(context) * Double(width) * 192 + 12 * Double(heads) * Double(context) * Double(context)
+                                   + 64 * Double(width) * Double(width),
+                            for: "the train bench at T = \(context), D = \(width)", fix: "use a smaller --context or --width")
         let ref = !noReference
         if !layerNames.isEmpty {
             let g0 = sgemmGFLOPs(n: 1024)
@@ -197,6 +226,26 @@ struct TrainBench: ParsableCommand {
             }
         }
     }
+}
+
+/// `--layers a,b`: every name must be a layer (checked before anything is timed); nil gives the default set.
+func benchLayerNames(_ list: String?) throws -> [String] {
+    guard let list else { return LayerTiming.benchLayers }
+    let names = list.split(separator: ",", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+    guard !names.isEmpty else { throw LabError.badConfig("--layers '\(list)' names no layer — pass e.g. --layers ttt-linear,attention") }
+    for n in names where !LayerRegistry.names.contains(n) {
+        throw LabError.unknownName(kind: "layer", name: n, valid: LayerRegistry.names)
+    }
+    return names
+}
+
+/// `--attention-tiles QxK`: two tile sizes in 1...4096 (they size per-thread buffers), or a one-line error.
+func parseTiles(_ s: String) throws -> (Int, Int) {
+    let parts = s.lowercased().split(separator: "x", omittingEmptySubsequences: false)
+    guard parts.count == 2, let q = Int(parts[0]), let k = Int(parts[1]), (1...4096).contains(q), (1...4096).contains(k) else {
+        throw LabError.badConfig("--attention-tiles '\(s.prefix(40))' must be QxK with both tiles from 1 to 4096 (e.g. --attention-tiles 64x256)")
+    }
+    return (q, k)
 }
 
 /// Left-justified to 17 columns.

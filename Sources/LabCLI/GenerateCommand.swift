@@ -26,13 +26,21 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         if prompt.isEmpty { throw ValidationError("--prompt is empty; give at least one character") }
         if tokens < 0 { throw ValidationError("--tokens \(tokens) must be ≥ 0") }
-        if temperature < 0 || !temperature.isFinite { throw ValidationError("--temperature \(temperature) must be ≥ 0 (0 = greedy)") }
+        if tokens > 1_000_000 { throw ValidationError("--tokens \(tokens) must be ≤ 1000000; generate in several runs") }
+        if topK > 256 { throw ValidationError("--top-k \(topK) must be ≤ 256 (the byte vocabulary; 0 = no limit)") }
+        if temperature < 0 || !temperature.isFinite { throw ValidationError("--temperature \(temperature) must be a finite number ≥ 0 (0 = greedy)") }
         if topK < 0 { throw ValidationError("--top-k \(topK) must be ≥ 0 (0 = no limit)") }
     }
 
     func run() throws {
-        let model = try Trainer.loadModel(from: URL(fileURLWithPath: checkpoint))
         let ids = ByteTokenizer.encode(prompt)
+        // Refuse before the weights are read: a context (prompt + tokens) whose caches (attention's KV
+        // cache grows with it: 2·L·T·D floats, ×4 for working copies) would not fit.
+        let mc = try Trainer.checkpointConfig(in: URL(fileURLWithPath: checkpoint)).model
+        try Validate.memory(bytes: 32 * Double(mc.layers) * Double(ids.count + tokens) * Double(mc.width),
+                            for: "generating \(tokens) bytes after a \(ids.count)-byte prompt with \(mc.summary)", fix: "use a smaller --tokens or a shorter --prompt")
+        // Weights with NaN or Inf are refused at load (loadWeights names the tensor).
+        let model = try Trainer.loadModel(from: URL(fileURLWithPath: checkpoint))
         print(prompt, terminator: "")
         fflush(stdout)
         // Print whole UTF-8 characters as they complete.

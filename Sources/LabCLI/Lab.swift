@@ -40,6 +40,7 @@ struct Lab: ParsableCommand {
     static func main() {
         BLASCore.reexecWithBetterCoreIfNeeded()       // generic OpenBLAS kernels on an unrecognised CPU (BLASCore.swift)
         do {
+            try checkEnvironment()
             var command = try parseAsRoot()
             try command.run()
         } catch let e as ExitCode {
@@ -52,13 +53,47 @@ struct Lab: ParsableCommand {
         }
     }
 
+    /// Before parsing: every argument must be valid UTF-8 (Swift would decode other bytes to U+FFFD,
+    /// and a path would be written under a different name than the one given), and LAB_THREADS, when
+    /// set, must be a thread count (it used to be ignored silently).
+    static func checkEnvironment() throws {
+        for i in 1..<Int(CommandLine.argc) {
+            guard let p = CommandLine.unsafeArgv[i] else { continue }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
+            if String(validating: bytes, as: UTF8.self) == nil {
+                let shown = String(decoding: bytes, as: UTF8.self).unicodeScalars.prefix(60).map { $0.value < 0x20 ? "?" : String($0) }.joined()
+                throw LabError.badConfig("argument \(i) ('\(shown)') is not valid UTF-8 — the lab reads and writes only UTF-8 paths and names; rename the file or pass a UTF-8 path")
+            }
+        }
+        try checkThreads(ProcessInfo.processInfo.environment["LAB_THREADS"])
+    }
+
+    /// LAB_THREADS: unset, or an integer in 1...1024.
+    static func checkThreads(_ value: String?) throws {
+        guard let value, !value.isEmpty else { return }
+        guard let n = Int(value.trimmingCharacters(in: .whitespaces)), (1...1024).contains(n) else {
+            throw LabError.badConfig("LAB_THREADS='\(value.prefix(40))' is not a thread count — set LAB_THREADS to an integer from 1 to 1024 (e.g. LAB_THREADS=2) or unset it to use every core")
+        }
+    }
+
+    /// "Missing value for '--seconds'" when the value was a negative number (`--seconds -1`: the parser
+    /// takes "-1" for an option): say how to pass it.
+    static func negativeValueHint(_ msg: String, arguments: [String] = CommandLine.arguments) -> String {
+        guard msg.hasPrefix("Missing value for") || msg.hasPrefix("Error: Missing value for") else { return "" }
+        for (a, b) in zip(arguments, arguments.dropFirst()) where a.hasPrefix("-") && b.count > 1 && b.hasPrefix("-")
+            && (Double(b) != nil || ["-inf", "-nan", "-infinity"].contains(b.lowercased())) {
+            return "; '\(b)' was read as an option — write \(a)=\(b)"
+        }
+        return ""
+    }
+
     /// One line for any error: usage errors from argument parsing get a pointer to help; errors the
     /// lab throws (LabError, FileError, StudyKitError, …) already name the problem and the fix.
     static func oneLine(_ error: Error) -> String {
         let text: String
         if exitCode(for: error) == .validationFailure {
             let msg = message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-            text = msg.replacingOccurrences(of: "Error: ", with: "") + " (see 'lab --help')"
+            text = msg.replacingOccurrences(of: "Error: ", with: "") + negativeValueHint(msg) + " (see 'lab --help')"
         } else {
             text = "\(error)"
         }

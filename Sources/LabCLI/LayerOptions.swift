@@ -28,10 +28,13 @@ struct LayerOptions: ParsableArguments {
 }
 
 /// The TTT layer holds a length-b parameter and b×b mini-batch matrices: an absurd b is refused before
-/// any layer is built (LayerConfig.validate checks b ≥ 1 only).
+/// any layer is built (LayerConfig.validate checks b ≥ 1 only). The memory estimate counts b×b floats
+/// with the b given (not min(b, T)), so it holds whether or not the layer clamps b to T.
 func checkMiniBatch(_ b: Int) throws {
     let limit = 1 << 20
     guard b <= limit else {
         throw LabError.badConfig("mini-batch size b = \(b) is larger than \(limit); b ≥ T already gives batch gradient descent — choose b ≤ the sequence length")
     }
+    try Validate.memory(bytes: 16 * Double(b) * Double(b), for: "mini-batch size b = \(b) (b×b matrices)",
+                        fix: "choose b ≤ the sequence length (b ≥ T already gives batch gradient descent)", fraction: 0.5)
 }

@@ -21,7 +21,7 @@ struct LayersCommand: ParsableCommand {
         cfg.ttt.miniBatch = miniBatch
         try checkMiniBatch(miniBatch)
         try cfg.validate()
-        guard context > 0 else { throw LabError.badConfig("--context \(context) must be ≥ 1") }
+        try Validate.count(context, "--context", max: Validate.maxLength)
         print("Layers at D = \(width), H = \(heads), d = \(cfg.headDim), b = \(miniBatch), context = \(context):\n")
         let header = ["layer", "params", "state/seq", "MFLOP/token", "about"]
         var rows: [[String]] = []

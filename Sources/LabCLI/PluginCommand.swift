@@ -38,19 +38,23 @@ struct PluginNewCommand: ParsableCommand {
     @Option(name: .long, help: "Package root (holds Package.swift and Plugins/).") var root: String = "."
 
     func run() throws {
-        let kebab = try PluginScaffold.validate(name, existing: InnerModelRegistry.names)
         let rootURL = URL(fileURLWithPath: root)
+        let kebab = try PluginScaffold.validate(name, existing: InnerModelRegistry.names,
+                                                packageTypes: PluginScaffold.publicTypeNames(root: rootURL))
         let dir = rootURL.appendingPathComponent("Plugins").appendingPathComponent(name)
         guard !FileManager.default.fileExists(atPath: dir.path) else {
             throw LabError.badConfig("Plugins/\(name) already exists: choose another name or remove the folder")
         }
         let manifest = try PackageLine(root: rootURL)
         let files = PluginScaffold.files(name: name, kebab: kebab)
-        for (rel, text) in files.sorted(by: { $0.key < $1.key }) {
-            let url = dir.appendingPathComponent(rel)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try text.write(to: url, atomically: true, encoding: .utf8)
-            print("wrote Plugins/\(name)/\(rel)")
+        do {
+            for (rel, text) in files.sorted(by: { $0.key < $1.key }) {
+                try AtomicFile.write(text, to: dir.appendingPathComponent(rel))
+                print("wrote Plugins/\(name)/\(rel)")
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: dir)      // nothing half-written
+            throw error
         }
         try manifest.write(manifest.names + [name])
         print("added \"\(name)\" to innerModelPlugins in Package.swift")
@@ -86,14 +90,61 @@ enum PluginScaffold {
         return out
     }
 
-    /// Checks the name; returns its registry name.
-    static func validate(_ name: String, existing: [String]) throws -> String {
+    /// Longest plugin name (it names a folder, a module, `<Name>Inner.swift` and `<Name>Tests.swift`).
+    static let maxNameLength = 48
+
+    /// The plugins the lab ships: `lab plugin remove` refuses them.
+    static let builtIn: Set<String> = ["DeltaNet", "Momentum", "NadarayaWatson", "TTTLinear", "TTTMLP"]
+
+    /// Names a plugin module cannot take without breaking the build: Swift's capitalised keywords and
+    /// the standard-library / Foundation / XCTest types the scaffold and the registry refer to (a module
+    /// of that name shadows the type in every file that imports it).
+    static let swiftNames: Set<String> = ["Self", "Any", "AnyObject", "AnyClass", "Type", "Protocol", "Never", "Void",
+        "Int", "Int8", "Int16", "Int32", "Int64", "UInt", "UInt8", "UInt16", "UInt32", "UInt64", "Float", "Float16", "Float32",
+        "Float64", "Float80", "Double", "Bool", "String", "Character", "Substring", "Array", "ArraySlice", "ContiguousArray",
+        "Dictionary", "Set", "Optional", "Result", "Error", "Range", "ClosedRange", "Sequence", "Collection", "Equatable",
+        "Hashable", "Comparable", "Codable", "Encodable", "Decodable", "Sendable", "Identifiable", "CustomStringConvertible",
+        "Unicode", "UnsafePointer", "UnsafeMutablePointer", "UnsafeBufferPointer", "UnsafeMutableBufferPointer", "UnsafeRawPointer",
+        "Data", "URL", "Date", "UUID", "NSObject", "NSString", "ProcessInfo", "FileManager", "JSONEncoder", "JSONDecoder",
+        "DispatchQueue", "Thread", "Process", "Main", "Builtin", "SwiftShims", "XCTestCase", "Package", "PackageDescription",
+        "Plugins", "Sources", "Tests", "Inner", "Test"]
+
+    /// Public type names declared under `Sources/{TensorCore,Layers,Zoo}` of the package at `root` (the
+    /// modules a plugin and its test import): a module of one of these names would shadow the type.
+    static func publicTypeNames(root: URL) -> Set<String> {
+        var out = Set<String>()
+        let pattern = try! NSRegularExpression(pattern: #"\b(?:struct|enum|class|protocol|typealias|actor)\s+([A-Z][A-Za-z0-9_]*)"#)
+        for module in ["TensorCore", "Layers", "Zoo"] {
+            let dir = root.appendingPathComponent("Sources").appendingPathComponent(module)
+            guard let e = FileManager.default.enumerator(atPath: dir.path) else { continue }
+            while let rel = e.nextObject() as? String {
+                guard rel.hasSuffix(".swift") else { continue }
+                guard let text = try? String(contentsOf: dir.appendingPathComponent(rel), encoding: .utf8) else { continue }
+                let ns = text as NSString
+                for m in pattern.matches(in: text, range: NSRange(location: 0, length: ns.length)) { out.insert(ns.substring(with: m.range(at: 1))) }
+            }
+        }
+        return out
+    }
+
+    /// Checks the name; returns its registry name. `packageTypes`: type names the plugin must not shadow.
+    static func validate(_ name: String, existing: [String], packageTypes: Set<String> = []) throws -> String {
+        guard name.count <= maxNameLength else {
+            throw LabError.badConfig("plugin name '\(name.prefix(40))…' is \(name.count) characters; use at most \(maxNameLength) (e.g. MyModel)")
+        }
         let ok = name.first.map { $0.isASCII && $0.isUppercase } == true && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
         guard ok else {
             throw LabError.badConfig("plugin name '\(name)' must be UpperCamelCase letters and digits (e.g. MyModel)")
         }
         guard !reserved.contains(name), !reserved.contains(where: { "\($0)Tests" == name || "\(name)Tests" == $0 }) else {
             throw LabError.badConfig("plugin name '\(name)' is a target the package already has: choose another")
+        }
+        guard !swiftNames.contains(name), !name.hasPrefix("XCT") else {
+            throw LabError.badConfig("plugin name '\(name)' is a Swift keyword or standard type; a module of that name breaks the build — choose another (e.g. My\(name))")
+        }
+        let own = [name, "\(name)Inner", "\(name)Tests"].first { packageTypes.contains($0) }
+        guard own == nil else {
+            throw LabError.badConfig("plugin name '\(name)' clashes with the lab's own type '\(own!)'; a module of that name breaks the build — choose another (e.g. My\(name))")
         }
         let k = kebab(name)
         guard !existing.contains(k) else {
@@ -210,7 +261,10 @@ struct PluginRemoveCommand: ParsableCommand {
         let rootURL = URL(fileURLWithPath: root)
         let manifest = try PackageLine(root: rootURL)
         guard manifest.names.contains(name), !name.contains("/"), !name.hasPrefix(".") else {
-            throw LabError.unknownName(kind: "plugin folder", name: name, valid: manifest.names)
+            throw LabError.unknownName(kind: "plugin folder", name: name, valid: manifest.names.filter { !PluginScaffold.builtIn.contains($0) })
+        }
+        guard !PluginScaffold.builtIn.contains(name) else {
+            throw LabError.badConfig("'\(name)' is a built-in plugin of the lab and cannot be removed (the studies use it) — remove only plugins made with 'lab plugin new'")
         }
         let dir = rootURL.appendingPathComponent("Plugins").appendingPathComponent(name)
         if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.removeItem(at: dir) }
@@ -279,9 +333,27 @@ struct PluginCheckCommand: ParsableCommand {
             plugins = InnerModelRegistry.all
         } else {
             guard let name else { throw LabError.missing("name a plugin (see 'lab layers') or pass --all") }
-            let bare = name.hasPrefix("ttt-") ? String(name.dropFirst(4)) : name
-            plugins = [try InnerModelRegistry.named(bare)]
+            // The registry name (my-model, ttt-my-model) or the folder name (MyModel).
+            var bare = name.hasPrefix("ttt-") ? String(name.dropFirst(4)) : name
+            if bare.hasSuffix("-m"), !InnerModelRegistry.names.contains(bare), InnerModelRegistry.names.contains(String(bare.dropLast(2))) {
+                bare = String(bare.dropLast(2))        // the Mamba-backbone layer name: check its plugin
+            }
+            if let byFolder = InnerModelRegistry.all.first(where: { InnerModelRegistry.folder(of: $0.name) == name }) {
+                plugins = [byFolder]
+            } else {
+                plugins = [try InnerModelRegistry.named(bare)]
+            }
         }
+        // Small shapes only (finite differences over every parameter): bounded before anything is allocated.
+        try Validate.count(width, "--width", max: 1024, hint: "plugin check is a small-shape check; use e.g. --width 16")
+        try Validate.count(heads, "--heads", max: width, hint: "H must divide D; use e.g. --heads 2")
+        try Validate.count(length, "--length", min: 2, max: 4096, hint: "plugin check is a small-shape check; use e.g. --length 10")
+        try Validate.count(miniBatch, "--mini-batch", max: 1 << 20, hint: "b ≥ T is one mini-batch (batch GD); use b ≤ --length")
+        try LayerConfig(width: width, heads: heads).validate()
+        try checkMiniBatch(miniBatch)
+        let bEff = Double(miniBatch)
+        try Validate.memory(bytes: 4 * (2 * Double(length) * Double(width) * 256 + 2 * Double(heads) * bEff * bEff * 16 + 64 * Double(width) * Double(width)),
+                            for: "plugin check at D = \(width), T = \(length), b = \(miniBatch)", fix: "use smaller --width, --length or --mini-batch")
         var o = PluginCheck.Options()
         o.width = width; o.heads = heads; o.miniBatch = miniBatch; o.length = length; o.seed = seed
         var failed: [String] = []

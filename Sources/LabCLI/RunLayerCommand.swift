@@ -31,6 +31,9 @@ struct RunLayerCommand: ParsableCommand {
     func run() throws {
         var cfg = try shape.config()
         cfg.ttt.dual = !primal
+        // Never write over a file that is also an input (or the other output), however it is spelled.
+        try FileSafety.refuseClobbering(outputs: [("--output", output), ("--save-weights", saveWeights)],
+                                        inputs: [("--input", input), ("--weights", weights)])
         let l = try LayerRegistry.make(layer, cfg, seed: seed)
         if let weights { try loadWeights(into: l.parameters, from: URL(fileURLWithPath: weights)) }
         let file = try SafetensorsFile.read(URL(fileURLWithPath: input))
@@ -40,7 +43,13 @@ struct RunLayerCommand: ParsableCommand {
         guard x.rank == 3, x.dim(2) == cfg.width, x.dim(1) > 0, x.dim(0) > 0 else {
             throw LabError.badFile(path: input, problem: "input has shape \(x.shape), expected [B, T, \(cfg.width)] with B, T ≥ 1 — check --width")
         }
+        try Validate.finite(["input": x], in: input, fix: "the input holds non-finite numbers; pass finite values")
+        // Activations of one prefill: ≈ 64 floats per width per token, plus attention's scores per query tile.
+        try Validate.memory(bytes: 4 * Double(x.count) * 64, for: "running \(layer) on an input of shape \(x.shape)",
+                            fix: "split the input into shorter sequences or smaller batches")
         let y = withNoGrad { l(x) }
+        // An output that overflowed is never written (exit 2, naming the tensor), nor are the weights.
+        try Validate.finiteOutput(y, name: "output", path: output, fix: "scale the input down or check the weights")
         if let saveWeights {
             try Layers.saveWeights(l.parameters, to: URL(fileURLWithPath: saveWeights), metadata: ["layer": layer, "width": "\(cfg.width)", "heads": "\(cfg.heads)", "mini_batch": "\(cfg.ttt.miniBatch)"])
         }

@@ -42,7 +42,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Validate every N steps (default 50).") var evalEvery: Int?
     @Option(name: .long, help: "Validation windows of --context bytes (default 64).") var evalWindows: Int?
     @Option(name: .long, help: "Checkpoint every N steps (default: at each validation).") var checkpointEvery: Int?
-    @Option(name: .long, help: "Corpus directory written by 'lab data fetch'.") var data: String = "data"
+    @Option(name: .long, help: "Corpus directory written by 'lab data fetch' (default: data; with --resume, the run's own).") var data: String?
     @Option(name: .long, help: "Run directory (default runs/<layer>-<preset>).") var out: String?
     @Option(name: .long, help: "Continue the run in this directory.") var resume: String?
     @Option(name: .long, help: "Stop (with a checkpoint) after this step; --resume continues.") var stopAfter: Int?
@@ -86,6 +86,7 @@ struct TrainCommand: ParsableCommand {
             var mc = try ModelConfig.preset(preset ?? "tiny", layer: layer ?? "ttt-linear", vocab: vocab ?? ByteTokenizer.vocab)
             if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
             let ctx = context ?? 256
+            try Validate.count(ctx, "--context", max: Validate.maxLength)
             print("model: \(mc.summary)")
             print("parameters: \(try mc.parameterCount())")
             print(String(format: "forward FLOPs/token at context %d: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
@@ -97,7 +98,20 @@ struct TrainCommand: ParsableCommand {
             if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
             try TrainConfig(steps: steps ?? 600, batch: batch ?? 8, context: context ?? 256, lr: lr ?? 3e-3).validate()
         }
-        let dataDir = URL(fileURLWithPath: data)
+        // --resume reads the corpus the run was started with (recorded in config.json), unless --data is given.
+        var lock: DirectoryLock?
+        var dataPath = data ?? "data"
+        if let resume {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: resume, isDirectory: &isDir), isDir.boolValue {
+                // One process per run directory: a second --resume (or a train --force) is refused, naming the pid.
+                lock = try DirectoryLock(URL(fileURLWithPath: resume), purpose: "trains")
+            }
+            // The checkpoint first, so that a wrong --resume is named before the corpus is looked for.
+            let saved = try Trainer.checkpointConfig(in: URL(fileURLWithPath: resume))
+            if data == nil, let dir = saved.corpusDirectory { dataPath = dir }
+        }
+        let dataDir = URL(fileURLWithPath: dataPath)
         let corpus = try Corpus.load(from: dataDir)
         let checksum = Corpus.manifestChecksum(in: dataDir)
         let trainer: Trainer, dir: URL
@@ -123,11 +137,18 @@ struct TrainCommand: ParsableCommand {
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) && !force {
                 throw LabError.badConfig("\(dir.path) already holds a run — continue it with 'lab train --resume \(dir.path)', pick another --out, or pass --force to start over")
             }
+            // A directory of the user's own files (no config.json) is never written into without --force.
+            let foreign = TrainCommand.foreignFiles(in: dir)
+            if !foreign.isEmpty && !force {
+                let shown = foreign.prefix(3).joined(separator: ", ") + (foreign.count > 3 ? ", … (\(foreign.count) in all)" : "")
+                throw LabError.badConfig("\(dir.path) holds files 'lab train' did not write (\(shown)) — pick another --out, or pass --force to write the run into it (files of the same name are replaced)")
+            }
             try tc.validate()
             try tc.checkFitsInMemory(model: mc)   // refuse before allocating
             let model = try LanguageModel(config: mc, seed: tc.seed)
             trainer = try Trainer(model: model, config: tc, corpus: corpus)
             trainer.corpusChecksum = checksum
+            trainer.corpusDirectory = FileSafety.resolved(dataDir.path)
         }
         let c = trainer.config, m = trainer.model
         if let kernelChoice { for b in m.blocks { b.mixer.kernels = kernelChoice } }
@@ -139,6 +160,9 @@ struct TrainCommand: ParsableCommand {
         let progress = TrainProgress(total: c.steps, tokensPerStep: c.tokensPerStep, interactive: interactive, logEvery: logEvery)
         let stop = InterruptFlag()
         let dirExisted = FileManager.default.fileExists(atPath: dir.path)
+        if lock == nil, (try? AtomicFile.createDirectories(dir.path, for: dir.path)) != nil {
+            lock = try DirectoryLock(dir, purpose: "trains")    // (if the directory cannot be made, the first save says why)
+        }
         do {
             try trainer.run(until: stopAfter, checkpointTo: dir, interrupted: { stop.isSet }) { event in
                 switch event {
@@ -156,7 +180,7 @@ struct TrainCommand: ParsableCommand {
                 if !dirExisted { try? FileManager.default.removeItem(at: dir) }
                 else {
                     for f in ["model.safetensors", "optimizer.safetensors", "config.json", "loss.csv", "train_state.json",
-                              "model.safetensors.prev", "optimizer.safetensors.prev"] {
+                              "model.safetensors.prev", "optimizer.safetensors.prev", DirectoryLock.fileName] {
                         try? FileManager.default.removeItem(at: dir.appendingPathComponent(f))
                     }
                 }
@@ -167,6 +191,14 @@ struct TrainCommand: ParsableCommand {
         if stop.isSet { print("interrupted: checkpoint at step \(trainer.step) in \(dir.path); continue with 'lab train --resume \(dir.path)'") }
         else if trainer.step < c.steps { print("stopped after step \(trainer.step); continue with 'lab train --resume \(dir.path)'") }
         try summarize(trainer, dir: dir)
+    }
+
+    /// Entries of an existing `dir` without a run (no config.json) that a `lab train` did not leave: everything but
+    /// its lock file and the temp files of a killed save. Empty when `dir` is missing, empty or holds a run.
+    static func foreignFiles(in dir: URL) -> [String] {
+        guard !FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path),
+              let entries = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
+        return entries.filter { $0 != DirectoryLock.fileName && !($0.hasPrefix(".") && $0.contains(".tmp-")) }.sorted()
     }
 
     /// Final numbers and the loss chart.
@@ -255,23 +287,26 @@ final class TrainProgress {
     }
 }
 
-/// Set by SIGINT (Ctrl-C): the trainer saves a checkpoint and stops after the current step.
+/// Set by SIGINT (Ctrl-C) or SIGTERM (`kill`, a job scheduler): the trainer saves a checkpoint and stops
+/// after the current step. A second signal exits at once (130 after SIGINT, 143 after SIGTERM).
 final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var flag = false
-    private var source: DispatchSourceSignal?
+    private var sources: [DispatchSourceSignal] = []
 
     init() {
-        signal(SIGINT, SIG_IGN)
-        let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        s.setEventHandler { [weak self] in
-            guard let self else { return }
-            self.lock.lock(); let again = self.flag; self.flag = true; self.lock.unlock()
-            fputs(again ? "\nlab: interrupted twice — exiting without a checkpoint\n" : "\nlab: interrupt — saving a checkpoint after this step (Ctrl-C again to quit now)\n", stderr)
-            if again { exit(130) }
+        for (sig, name, code) in [(SIGINT, "interrupt", Int32(130)), (SIGTERM, "terminate signal (SIGTERM)", Int32(143))] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock(); let again = self.flag; self.flag = true; self.lock.unlock()
+                fputs(again ? "\nlab: signalled twice — exiting without a checkpoint\n" : "\nlab: \(name) — saving a checkpoint after this step (Ctrl-C again to quit now)\n", stderr)
+                if again { exit(code) }
+            }
+            s.resume()
+            sources.append(s)
         }
-        s.resume()
-        source = s
     }
 
     var isSet: Bool { lock.lock(); defer { lock.unlock() }; return flag }

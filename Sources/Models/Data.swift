@@ -118,6 +118,7 @@ public struct Corpus: Sendable {
     /// Loads a corpus directory and verifies every document's checksum.
     public static func load(from dir: URL) throws -> Corpus {
         let murl = dir.appendingPathComponent("manifest.json")
+        if let e = FileSafety.unreadableBeyondMissing(murl.path, what: "corpus manifest") { throw e }   // ELOOP is not "missing"
         guard FileManager.default.fileExists(atPath: murl.path) else {
             throw LabError.missing("no corpus in \(dir.path) (manifest.json missing) — run 'lab data fetch --data \(dir.path)' first (it downloads and installs what it needs), or pass --data DIR")
         }

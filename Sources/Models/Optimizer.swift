@@ -127,6 +127,7 @@ public final class AdamW {
                 }
             }
         }
+        try Validate.finite(file.tensors, in: path, fix: "the optimizer state is non-finite (diverged or damaged); start a new run")
         guard let ts = file.metadata["step"], let step = Int(ts), step >= 0 else {
             throw LabError.badFile(path: path, problem: "optimizer state has no valid 'step' in its metadata — the file is damaged; start a new run")
         }

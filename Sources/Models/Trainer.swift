@@ -155,6 +155,8 @@ public final class Trainer {
     public let unigramLoss: Double
     /// Identifies the corpus (SHA-256 of its manifest) in checkpoints; nil for in-memory corpora.
     public var corpusChecksum: String?
+    /// The corpus directory the run was started with (absolute), saved so that `--resume` reads the same one.
+    public var corpusDirectory: String?
     /// Steps completed.
     public private(set) var step = 0
     public private(set) var history: [StepRecord] = []
@@ -278,6 +280,8 @@ public final class Trainer {
         public var tokenizer: String = "bytes"
         public var corpusSHA256: String?
         public var format: String = "ttt-lab-checkpoint/1"
+        /// Absolute path of the corpus directory the run started with (nil in older checkpoints).
+        public var corpusDirectory: String? = nil
     }
 
     /// `train_state.json`: progress, history and checksums of the weight and optimizer files
@@ -313,14 +317,21 @@ public final class Trainer {
     /// files are kept as hard links (`*.prev`) until the new `train_state.json` is in place, and
     /// `resume` falls back to them when the newer files do not match the state.
     public func save(to dir: URL) throws {
-        do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-            var p = dir.path, isDir: ObjCBool = false
-            while !p.isEmpty, p != "/", !FileManager.default.fileExists(atPath: p, isDirectory: &isDir) { p = (p as NSString).deletingLastPathComponent }
-            let why = isDir.boolValue ? "\(p) does not let it be created (read-only or no permission)" : "\(p) is a file, not a directory"
-            throw LabError.badFile(path: dir.path, problem: "cannot create the run directory: \(why) — choose another --out")
+        // The real cause from errno: a parent that is a file, a symlink loop, a name too long, no permission.
+        do { try AtomicFile.createDirectories(dir.path, for: dir.path) } catch let e as FileError {
+            throw LabError.badFile(path: dir.path, problem: "cannot create the run directory: \(e.problem) — choose another --out")
         }
         let modelURL = dir.appendingPathComponent("model.safetensors")
         let optURL = dir.appendingPathComponent("optimizer.safetensors")
+        // A non-finite weight or moment is never written: the last checkpoint stays the last good one.
+        for (i, p) in model.parameters.enumerated() {
+            for (what, t) in [("parameter", p.tensor), ("AdamW first moment of", optimizer.m[i]), ("AdamW second moment of", optimizer.v[i])] {
+                if let (k, v) = Validate.firstNonFinite(t) {
+                    let kept = lastCheckpointStep.map { "the last good checkpoint (step \($0)) is kept in \(dir.path)" } ?? "no checkpoint was written"
+                    throw LabError.failed("training diverged at step \(step): \(what) '\(p.name)' is \(v) at \(Validate.position(k, in: t.shape)) — not saved; \(kept); start again with a smaller --lr (now \(config.lr)) or another --seed")
+                }
+            }
+        }
         for url in [modelURL, optURL] {
             let prev = Trainer.previous(url)
             unlink(prev.path)
@@ -333,7 +344,8 @@ public final class Trainer {
         do { try optimizer.stateFile().write(to: optURL) } catch let e as FileError {
             throw LabError.badFile(path: optURL.path, problem: "\(e.problem) — \(e.fix)")
         }
-        let cfg = CheckpointConfig(model: model.config, train: config, corpusSHA256: corpusChecksum)
+        var cfg = CheckpointConfig(model: model.config, train: config, corpusSHA256: corpusChecksum)
+        cfg.corpusDirectory = corpusDirectory
         try AtomicFile.write(try Trainer.encoder().encode(cfg), to: dir.appendingPathComponent("config.json"))
         try AtomicFile.write(lossCSV(), to: dir.appendingPathComponent("loss.csv"))
         let state = TrainState(step: step, elapsed: elapsed, threads: Parallel.threads, unigramLoss: unigramLoss,
@@ -357,6 +369,7 @@ public final class Trainer {
     /// Reads `config.json` of a checkpoint directory.
     public static func checkpointConfig(in dir: URL) throws -> CheckpointConfig {
         let url = dir.appendingPathComponent("config.json")
+        if let e = FileSafety.unreadableBeyondMissing(url.path, what: "checkpoint config") { throw e }   // ELOOP is not "missing"
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw LabError.missing("no checkpoint in \(dir.path) (config.json missing) — pass the directory a 'lab train' run wrote (its --out)")
         }
@@ -432,6 +445,7 @@ public final class Trainer {
         trainer.history = state.history
         trainer.evaluations = state.evaluations
         trainer.corpusChecksum = cfg.corpusSHA256
+        trainer.corpusDirectory = cfg.corpusDirectory
         trainer.lastCheckpointStep = state.step
         if state.threads != Parallel.threads {
             onWarning("the run was trained with \(state.threads) thread(s), this one uses \(Parallel.threads): the result will not be bit-identical to an uninterrupted run (set LAB_THREADS=\(state.threads))")

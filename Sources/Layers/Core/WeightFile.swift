@@ -33,7 +33,8 @@ public func saveWeights(_ params: [Param], to url: URL, metadata: [String: Strin
 ///
 /// The file must hold exactly the parameters' names, each with the parameter's file shape (see
 /// `saveWeights`); the inverse layout change is applied on the way in. Everything is checked before
-/// any value is copied, so a failed load leaves the parameters untouched.
+/// any value is copied, so a failed load leaves the parameters untouched; a NaN or ±Inf is refused
+/// with the tensor's name.
 ///
 /// ```swift
 /// let meta = try loadWeights(into: layer.parameters, from: URL(fileURLWithPath: "ckpt/ttt.safetensors"))
@@ -64,6 +65,8 @@ public func loadWeights(into params: [Param], from url: URL) throws -> [String: 
             throw LabError.badFile(path: path, problem: "parameter '\(p.name)' has shape \(found) in the file but \(expected) is expected — the file was saved with other sizes (width, heads, …)")
         }
     }
+    // NaN / Inf weights are refused at load, naming the tensor (a diverged or damaged file).
+    try Validate.finite(file.tensors, in: path, fix: "the weights are non-finite (diverged or damaged); use an earlier checkpoint or re-export finite weights")
     for p in params {
         let src = file.tensors[p.name]!
         if p.transposeInFile {

@@ -203,13 +203,16 @@ public enum PluginCheck {
         let dual = try layer(inner, cfg, seed: o.seed)
         let primal = try layer(inner, cfg, seed: o.seed) { $0.ttt.dual = false }
         let b = dual.config.ttt.miniBatch
-        let other = try layer(inner, cfg, seed: o.seed) { $0.ttt.dual = false; $0.ttt.miniBatch = max(1, b - 1) }
+        // The control uses one token fewer per mini-batch than the layer sees: b − 1, or T − 1 when b ≥ T
+        // (every b ≥ T is the same single mini-batch, so b − 1 would not differ and the control would be blind).
+        let bc = min(b, o.length) - 1
+        let other = try layer(inner, cfg, seed: o.seed) { $0.ttt.dual = false; $0.ttt.miniBatch = max(1, bc) }
         copyParameters(from: dual, to: other)
         let x = input(cfg, o)
         return withNoGrad {
             let y = dual(x)
-            return row(name, relError(y, primal(x)), formTolerance, control: b > 1 ? relError(y, other(x)) : nil,
-                       note: "b = \(b), T = \(o.length)" + (b > 1 ? "; control: primal with b − 1" : "; no control at b = 1"))
+            return row(name, relError(y, primal(x)), formTolerance, control: bc >= 1 ? relError(y, other(x)) : nil,
+                       note: "b = \(b), T = \(o.length)" + (bc >= 1 ? "; control: primal with b = \(bc)" : "; no control at b = 1"))
         }
     }
 

@@ -47,9 +47,26 @@ public struct FileError: Error, CustomStringConvertible, Equatable, Sendable {
 public enum AtomicFile {
     /// Atomically replaces (or creates) the file at `url` with `data`.
     public static func write(_ data: Data, to url: URL) throws {
-        let path = url.path
-        let dir = url.deletingLastPathComponent().path
-        let base = url.lastPathComponent
+        // A final symlink is written through: its target is replaced and the link stays. A link to a
+        // device, FIFO or socket (`/dev/stdout` → /proc/self/fd/1, a link to /dev/null) is refused, so a
+        // rename never replaces a device node or the link itself; a loop is named.
+        var target = url
+        var lst = stat()
+        if lstat(url.path, &lst) == 0, (lst.st_mode & S_IFMT) == S_IFLNK {
+            var st = stat()
+            if stat(url.path, &st) == 0 {
+                let kind = st.st_mode & S_IFMT
+                guard kind == S_IFREG || kind == S_IFDIR else {
+                    throw FileError(.write, path: url.path, problem: "this is a symlink to a device or special file, not a regular file", fix: "give the path of a regular file")
+                }
+                if kind == S_IFREG, let r = realpath(url.path, nil) { target = URL(fileURLWithPath: String(cString: r)); free(r) }
+            } else if errno == ELOOP {
+                throw error(ELOOP, path: url.path, step: "resolve the symlink")
+            }
+        }
+        let path = target.path
+        let dir = target.deletingLastPathComponent().path
+        let base = target.lastPathComponent
         guard !base.isEmpty, base != "/", base != ".", base != ".." else {
             throw FileError(.write, path: path, problem: "the path names a directory, not a file", fix: "give a file name")
         }
@@ -105,25 +122,47 @@ public enum AtomicFile {
     // MARK: helpers
 
     private static func makeDirectory(_ dir: String, for path: String) throws {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) {
-            if isDir.boolValue { return }
-            throw FileError(.write, path: path, problem: "\(dir) is a file, not a directory",
+        var st = stat()
+        if stat(dir, &st) == 0 {
+            if (st.st_mode & S_IFMT) == S_IFDIR { return }
+            let what = (st.st_mode & S_IFMT) == S_IFREG ? "a file" : "a device or special file"
+            throw FileError(.write, path: path, problem: "\(dir) is \(what), not a directory",
                             fix: "remove or rename that file, or choose another output path")
         }
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        } catch {
-            // Find the nearest existing ancestor to say what blocks it.
-            var p = (dir as NSString).deletingLastPathComponent
-            while !p.isEmpty, p != "/", !FileManager.default.fileExists(atPath: p) { p = (p as NSString).deletingLastPathComponent }
-            var pIsDir: ObjCBool = false
-            if !p.isEmpty, FileManager.default.fileExists(atPath: p, isDirectory: &pIsDir), !pIsDir.boolValue {
-                throw FileError(.write, path: path, problem: "\(p) is a file, not a directory",
+        try createDirectories(dir, for: path)
+    }
+
+    /// `mkdir -p` that names the real cause from errno (a parent that is a file, a symlink loop, a
+    /// name too long, a read-only file system, no permission) instead of one generic message.
+    public static func createDirectories(_ dir: String, for path: String) throws {
+        var prefix = dir.hasPrefix("/") ? "/" : ""
+        for part in dir.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += (prefix.isEmpty || prefix.hasSuffix("/") ? "" : "/") + part
+            if mkdir(prefix, 0o755) == 0 { continue }
+            let code = errno
+            var st = stat()
+            if code == EEXIST, stat(prefix, &st) == 0 {
+                if (st.st_mode & S_IFMT) == S_IFDIR { continue }
+                let what = (st.st_mode & S_IFMT) == S_IFREG ? "a file" : "a device or special file"
+                throw FileError(.write, path: path, problem: "\(prefix) is \(what), not a directory",
                                 fix: "remove or rename that file, or choose another output path")
             }
-            throw FileError(.write, path: path, problem: "cannot create directory \(dir)",
-                            fix: "check permissions or choose another output path")
+            switch code {
+            case EEXIST, ELOOP:   // EEXIST without a stat: a dangling or looping symlink
+                throw FileError(.write, path: path, problem: "\(prefix) is a broken symlink or a symlink loop", fix: "fix or remove the symlink, or choose another output path")
+            case ENOTDIR:
+                throw FileError(.write, path: path, problem: "a parent of \(prefix) is a file, not a directory", fix: "remove or rename that file, or choose another output path")
+            case ENAMETOOLONG:
+                throw FileError(.write, path: path, problem: "the path or a name in it is too long", fix: "choose a shorter output path")
+            case EROFS:
+                throw FileError(.write, path: path, problem: "cannot create directory \(prefix): the file system is read-only", fix: "choose another output path")
+            case EACCES, EPERM:
+                throw FileError(.write, path: path, problem: "cannot create directory \(prefix): permission denied", fix: "check permissions or choose another output path")
+            case ENOSPC, EDQUOT:
+                throw FileError(.write, path: path, problem: "cannot create directory \(prefix): no space left on the device", fix: "free some space or choose another output path")
+            default:
+                throw FileError(.write, path: path, problem: "cannot create directory \(prefix) (\(String(cString: strerror(code))))", fix: "check permissions or choose another output path")
+            }
         }
     }
 
@@ -143,6 +182,8 @@ public enum AtomicFile {
             return FileError(.write, path: path, problem: "the file is larger than the file-size limit (\(step))", fix: "raise the limit (ulimit -f) or choose another output path")
         case ENAMETOOLONG:
             return FileError(.write, path: path, problem: "the file name is too long", fix: "choose a shorter output path")
+        case ELOOP:
+            return FileError(.write, path: path, problem: "too many levels of symbolic links (\(step))", fix: "fix the symlink or choose another output path")
         default:
             return FileError(.write, path: path, problem: "\(step) failed: \(String(cString: strerror(code)))", fix: "check the output path")
         }

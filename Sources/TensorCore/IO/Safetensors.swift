@@ -38,13 +38,8 @@ public struct SafetensorsFile {
     /// Reads and validates the file at `url`.
     public static func read(_ url: URL) throws -> SafetensorsFile {
         let path = url.path
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            throw FileError(.read, path: path, problem: "no such file", fix: "check the path")
-        }
-        guard !isDir.boolValue else {
-            throw FileError(.read, path: path, problem: "this is a directory, not a file", fix: "give the path of a .safetensors file")
-        }
+        // The real cause from errno (a symlink loop is not "no such file"); devices and FIFOs are refused.
+        try FileSafety.requireReadableFile(path, what: ".safetensors file")
         let data: Data
         do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
             throw FileError(.read, path: path, problem: "the file cannot be opened (\(error.localizedDescription))", fix: "check its permissions")
