@@ -70,7 +70,8 @@ final class CLIPropertyTests: XCTestCase {
                               ("--steps", .int), ("--batch", .int), ("--context", .int), ("--lr", .float), ("--seed", .int), ("--eval-every", .int),
                               ("--eval-windows", .int), ("--checkpoint-every", .int), ("--data", .corpusDir), ("--out", .runDir),
                               ("--resume", .resumeDir), ("--stop-after", .int), ("--log-every", .int), ("--force", .flag),
-                              ("--no-chart", .flag), ("--vocab", .int), ("--dry-run", .flag)], weight: 4),
+                              ("--no-chart", .flag), ("--vocab", .int), ("--dry-run", .flag),
+                              ("--kernels", .names(["fused", "reference", "fast", ""]))], weight: 4),
         CommandSpec(path: ["generate"], base: ["--checkpoint", "ckpt", "--prompt", "the", "--tokens", "4"],
                     options: [("--checkpoint", .checkpointDir), ("--prompt", .names(["the", "", "\u{1}", "ü", Pools.long])), ("--tokens", .int),
                               ("--temperature", .float), ("--top-k", .int), ("--seed", .int)], weight: 3),
@@ -86,6 +87,17 @@ final class CLIPropertyTests: XCTestCase {
         CommandSpec(path: ["bench", "decode"], base: ["--short", "8", "--long", "16", "--tokens", "2", "--width", "16", "--heads", "2", "--layers", "mamba"],
                     options: [("--short", .int), ("--long", .int), ("--tokens", .int), ("--width", .int), ("--heads", .int),
                               ("--layers", .names(["mamba", "linear-attention", "nope", ""]))], weight: 2),
+        CommandSpec(path: ["bench", "train"], base: ["--context", "8", "--seconds", "0.001", "--width", "16", "--heads", "2", "--layers", "ttt-linear", "--lm-layers", "none"],
+                    options: [("--context", .int), ("--seconds", .seconds), ("--width", .int), ("--heads", .int),
+                              ("--layers", .names(["ttt-linear", "attention,mamba", "none", "nope", "", ","])),
+                              ("--lm-layers", .names(["none", "nope", ""])), ("--no-reference", .flag)], weight: 2),
+        CommandSpec(path: ["export"], base: ["--checkpoint", "ckpt", "--out", "hf"],
+                    options: [("--checkpoint", .checkpointDir), ("--format", .names(["hf", "gguf", ""])), ("--out", .runDir),
+                              ("--from", .checkpointDir)], weight: 2),   // --from is import's; export's help names it
+        CommandSpec(path: ["import"], base: ["--from", "ckpt", "--out", "run2"],
+                    options: [("--from", .checkpointDir), ("--out", .runDir)], weight: 2),
+        CommandSpec(path: ["logits"], base: ["--checkpoint", "ckpt", "--text", "afile", "--output", "y.safetensors"],
+                    options: [("--checkpoint", .checkpointDir), ("--input", .inputPath), ("--text", .inputPath), ("--output", .outputPath)], weight: 2),
         CommandSpec(path: ["study"], base: ["equivalnce", "--out", "s"], options: [("--out", .runDir), ("--seed", .int), ("--data", .corpusDir), ("--quick", .flag), ("--full", .flag)],
                     positional: ["list", "equivalnce", "", "../../x", "nope"]),
         CommandSpec(path: ["figures"], base: ["--only", "flosp", "--out", "f"], options: [("--out", .runDir), ("--only", .names(["flosp", "", "nope"])),
@@ -336,6 +348,28 @@ final class CLIPropertyTests: XCTestCase {
         XCTAssertTrue(o.timedOut && !o.signalled, "a case we stop on timeout is not a trap")
         let trap = try CLIPropertyTests.run(["-c", "kill -ABRT $$"], env: [:], cwd: dir, timeout: 10, executable: URL(fileURLWithPath: "/bin/sh"))
         XCTAssertTrue(trap.signalled && !trap.timedOut, "a child killed by SIGABRT must count as a trap")
+    }
+
+    /// Every leaf subcommand `lab --help` lists (recursively) is in the table, except `data fetch` (network
+    /// and apt: not fuzzed) — so a new command is fuzzed too.
+    func testTableCoversEverySubcommand() throws {
+        func leaves(_ path: [String]) throws -> [[String]] {
+            let help = try lab(path + ["--help"]).stdout
+            guard let r = help.range(of: "SUBCOMMANDS:") else { return [path] }
+            var out: [[String]] = []
+            for line in help[r.upperBound...].split(separator: "\n") {
+                guard line.hasPrefix("  "), !line.hasPrefix("   "), let name = line.split(separator: " ").first else { continue }
+                let n = String(name)
+                if n == "See" || n == "help" { continue }
+                out += try leaves(path + [n])
+            }
+            return out
+        }
+        let table = Set(CLIPropertyTests.commands.map { $0.path.joined(separator: " ") })
+        let all = try leaves([]).map { $0.joined(separator: " ") }
+        XCTAssertGreaterThan(all.count, 10)
+        let missing = all.filter { !table.contains($0) && $0 != "data fetch" && !table.contains(String($0.split(separator: " ").first!)) }
+        XCTAssertEqual(missing, [], "subcommands missing from the fuzz table")
     }
 
     /// The table names every option each subcommand's --help lists (so new options get fuzzed too).
