@@ -147,22 +147,10 @@ public enum AtomicFile {
                 throw FileError(.write, path: path, problem: "\(prefix) is \(what), not a directory",
                                 fix: "remove or rename that file, or choose another output path")
             }
-            switch code {
-            case EEXIST, ELOOP:   // EEXIST without a stat: a dangling or looping symlink
+            if code == EEXIST {   // EEXIST without a stat: a dangling or looping symlink
                 throw FileError(.write, path: path, problem: "\(prefix) is a broken symlink or a symlink loop", fix: "fix or remove the symlink, or choose another output path")
-            case ENOTDIR:
-                throw FileError(.write, path: path, problem: "a parent of \(prefix) is a file, not a directory", fix: "remove or rename that file, or choose another output path")
-            case ENAMETOOLONG:
-                throw FileError(.write, path: path, problem: "the path or a name in it is too long", fix: "choose a shorter output path")
-            case EROFS:
-                throw FileError(.write, path: path, problem: "cannot create directory \(prefix): the file system is read-only", fix: "choose another output path")
-            case EACCES, EPERM:
-                throw FileError(.write, path: path, problem: "cannot create directory \(prefix): permission denied", fix: "check permissions or choose another output path")
-            case ENOSPC, EDQUOT:
-                throw FileError(.write, path: path, problem: "cannot create directory \(prefix): no space left on the device", fix: "free some space or choose another output path")
-            default:
-                throw FileError(.write, path: path, problem: "cannot create directory \(prefix) (\(String(cString: strerror(code))))", fix: "check permissions or choose another output path")
             }
+            throw error(code, path: path, step: "cannot create directory \(prefix)")
         }
     }
 
@@ -171,7 +159,7 @@ public enum AtomicFile {
         case EACCES, EPERM:
             return FileError(.write, path: path, problem: "permission denied (\(step))", fix: "choose another output path or fix the permissions")
         case EROFS:
-            return FileError(.write, path: path, problem: "the file system is read-only", fix: "choose another output path")
+            return FileError(.write, path: path, problem: "the file system is read-only (\(step))", fix: "choose another output path")
         case ENOSPC, EDQUOT:
             return FileError(.write, path: path, problem: "no space left on the device (\(step))", fix: "free some space or choose another output path")
         case ENOTDIR:
