@@ -7,6 +7,7 @@ import XCTest
 @testable import Studies
 import StudyKit
 import TensorCore
+import Zoo
 
 final class AblationStudyTests: XCTestCase {
     let s = AblationStudy.settings(.quick)
