@@ -16,14 +16,15 @@ public struct AblationStudy: Study {
     each change of the paper's Table 1 — simplest linear attention (15.23), the same model as a TTT layer by \
     Theorem 1 (15.23), learnable W₀ (15.27), LN and residual in the inner model (14.05), mini-batch TTT with \
     b = 16 (12.35, the largest gain), learnable η (11.99), the Mamba backbone (11.09) — lowers perplexity \
-    except learnable W₀. Here: the same ladder as byte-level LMs of a few hundred thousand parameters, one model \
-    per rung, same recipe and seed.
+    except learnable W₀. Here: the same ladder as byte-level LMs of a few hundred thousand parameters, same recipe, \
+    three seeds per rung (noise = seed-to-seed variation), plus a control rung that separates "η learnable" from \
+    "step size changed".
     """
     public let paperReference = "Sun et al. 2024, Table 1 (§3.1 ablations); ttt-spec.md §4"
     public let presets: [Preset: String] = [
-        .quick: "2 × D32 (H2) blocks, context 32 bytes, 3 steps × 2 sequences — pipeline check only",
-        .standard: "2 × D128 (H4) blocks, SwiGLU I = 344, context 512 bytes, 120 steps × 8 sequences (492k bytes), validation on 64 windows",
-        .full: "4 × D128 (H4) blocks, context 2048 bytes (the paper's), 400 steps × 4 sequences (3.3M bytes), validation on 64 windows",
+        .quick: "2 × D32 (H2) blocks, context 32 bytes, 3 steps × 2 sequences, 2 seeds — pipeline check only",
+        .standard: "2 × D128 (H4) blocks, SwiGLU I = 344, context 512 bytes, 360 steps × 8 sequences (1.47M bytes) per model, validation on 64 windows, 3 seeds",
+        .full: "4 × D128 (H4) blocks, context 2048 bytes (the paper's), 400 steps × 4 sequences (3.3M bytes) per model, validation on 64 windows, 3 seeds",
     ]
 
     /// One rung: what changes, the paper's perplexity (nil for the lab's extra control rung), and the model.

@@ -17,7 +17,8 @@ public struct MinibatchStudy: Study {
     speed. On the paper's scale (TTT-Linear 125M, Pile 2k) batch GD (b = T) gives 14.05 and b = 16 12.35 \
     perplexity in the Table 1 ladder. This study trains the same small TTT-Linear byte-level language model \
     with the same recipe for each b ∈ {1, 2, 4, 8, 16, 32, 64, T} and reports validation loss and the median \
-    time of a training step, measured in the same run.
+    time of a training step, measured in the same run — three seeds per b, and a control arm with RoPE off \
+    (the paper's RoPE restarts every b tokens, so b also changes the position encoding).
     """
     public let paperReference = "Sun et al. 2024, mini-batch figure (Fig. 7 in v2; left panel) and Table 1; ttt-spec.md §6"
 
