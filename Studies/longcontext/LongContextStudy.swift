@@ -173,6 +173,15 @@ public struct LongContextStudy: Study {
                               gain: Self.meanSE(c.loss.map { $0[early] - $0[last] }), vsAttention: vsA))
         }
         func pm(_ x: (mean: Double, se: Double)) -> String { String(format: "%+.3f ± %.3f", x.mean, x.se) }
+        // Diagnostic (added after the first default run, not part of the criterion): the loss at repeated keys
+        // among the first 16 records — few distinct keys, within any state's capacity — says whether a model
+        // learned the lookup at all. A model that did not cannot show a state-size effect at long range.
+        let shortRange = min(16, R)
+        let lookup: [Double] = runs.map { r in
+            var sum = 0.0, n = 0
+            for (si, l) in r.run.losses.enumerated() { for i in 1..<shortRange where !test[si].isNew[i] { sum += l[i]; n += 1 } }
+            return n > 0 ? sum / Double(n) : .nan
+        }
 
         // Classification (criterion in the README, written before the default run).
         func attentionLike(_ i: Int) -> Bool {
@@ -185,6 +194,7 @@ public struct LongContextStudy: Study {
             .init("final train loss", unit: "nats", format: .fixed(3)), .init("test loss, all values", unit: "nats", format: .fixed(3)),
             .init("gain x≤\(xLabel(early)) → last octave ± SE"), .init("excess over oracle, last octave ± SE"),
             .init("excess growth x≤\(xLabel(early)) → last ± SE"), .init("excess minus Transformer's, last octave ± SE"), .init("behaves like"),
+            .init("loss at repeated keys, x ≤ \(shortRange)", unit: "nats", format: .fixed(3)),
         ])
         for (i, r) in runs.enumerated() {
             let all = r.run.losses.flatMap { $0 }
@@ -192,7 +202,7 @@ public struct LongContextStudy: Study {
                            .integer(r.run.stateBytes), .number(r.run.trainSeconds), .number(r.run.finalTrainLoss),
                            .number(all.reduce(0, +) / Double(max(1, all.count))), .text(pm(stats[i].gain)), .text(pm(stats[i].excessLast)),
                            .text(pm(stats[i].growth)), .text(stats[i].vsAttention.map(pm) ?? "–"),
-                           .text(i == attnIndex ? "–" : attentionLike(i) ? "attention" : "fixed state")])
+                           .text(i == attnIndex ? "–" : attentionLike(i) ? "attention" : "fixed state"), .number(lookup[i])])
         }
         models.notes = [
             "State bytes: the sum over blocks of each sequence layer's `stateBytes(context: \(s.task.length))` (attention: its KV cache at T; " +
@@ -201,6 +211,10 @@ public struct LongContextStudy: Study {
             "values of the records in the octave; 'gain' = loss in the octave ending at x = \(xLabel(early)) minus loss in the last octave; " +
             "± = standard error over the \(s.testSequences) held-out sequences (the same sequences for every model, so differences are paired). " +
             "One training seed (\(ctx.seed)): the SE covers test-set sampling, not seed-to-seed variation of training.",
+            "Last column (a diagnostic added after the first default run, not part of the criterion): mean loss at the records 2…\(shortRange) " +
+            "whose key already occurred — few distinct keys, within every layer's state — 0 for a perfect lookup, about ln(values seen so far) " +
+            "for a model that only copies some earlier value, ln 128 = 4.85 for one that ignores the context. A model far from 0 here did not " +
+            "learn the lookup, so its long-range flattening says nothing about its state size.",
         ]
 
         var byRecord = Table(name: "loss-by-record", title: "Mean loss (nats) at the values of records in the octave of record indices ending at x",
@@ -232,6 +246,8 @@ public struct LongContextStudy: Study {
         summary.append("Pipeline: \(runs.count) models trained \(s.steps) steps each (\(runs.filter(\.cached).count) reused from the cache), " +
                        "\(s.testSequences) held-out sequences of \(R) records scored, all losses finite: \(failures.isEmpty ? "yes" : "NO").")
         summary.append("State bytes at T = \(s.task.length): " + runs.map { "\($0.name) \($0.run.stateBytes)" }.joined(separator: ", ") + ".")
+        summary.append("Diagnostic (added after the first default run): loss at repeated keys among the first \(shortRange) records (0 = perfect lookup, 4.85 = none): " +
+                       runs.indices.map { String(format: "%@ %.3f", runs[$0].name, lookup[$0]) }.joined(separator: ", ") + ".")
         summary.append("Excess over the oracle in the last octave (nats, ± SE): " + runs.indices.map { "\(runs[$0].name) \(pm(stats[$0].excessLast))" }.joined(separator: ", ") + ".")
         if ctx.preset == .quick {
             summary.append("Science: not judged at the quick preset (a few steps of training; the numbers mean nothing).")
