@@ -255,7 +255,7 @@ public struct LongContextStudy: Study {
             // Criterion (README): C1 attention learned retrieval and keeps improving; C2 the fixed-state
             // baselines (linear attention, Mamba) fall behind it at long range; C3 where TTT sits.
             let c1 = stats[a].excessLast.mean < 0.5 && stats[a].gain.mean > 2 * stats[a].gain.se
-            let fixed = runs.indices.filter { ["linear-attention", "mamba"].contains(runs[$0].layer) }
+            let fixed = runs.indices.filter { ["linear-attention", "mamba", Setup.matchedMamba].contains(runs[$0].layer) }
             let c2 = !fixed.isEmpty && fixed.allSatisfy { !attentionLike($0) }
             let ttt = runs.indices.filter { runs[$0].layer.hasPrefix("ttt-") }
             let tttAttention = ttt.filter(attentionLike)
