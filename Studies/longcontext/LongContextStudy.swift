@@ -226,7 +226,7 @@ public struct LongContextStudy: Study {
                                 columns: [.init("model")] + octaves.indices.map { .init("x ≤ \(xLabel($0))", format: .fixed(3)) })
         for (i, r) in runs.enumerated() { excessTable.append([.text(r.name)] + octaves.indices.map { .number(curves[i].meanExcess($0)) }) }
 
-        func style(_ layer: String) -> String { layer == Setup.matchedMamba ? "mamba-matched" : layer }
+        func style(_ layer: String) -> String { layer == Setup.matchedMamba ? "mamba" : layer }
         let xs = octaves.indices.map { Double(xLabel($0)) }
         let xr = 0.8...(Double(R) * 1.25)
         let chart = Chart(name: "loss-by-record-index", title: "Dictionary stream (\(s.task)): loss at the values by record index", panels: [
