@@ -211,7 +211,8 @@ public struct PerplexityStudy: Study {
             "model keeps the shape and gets the SwiGLU width I (multiple of 8) closest to the reference's parameter count; Mamba (a pure stack, " +
             "no MLP) gets the number of blocks, and if needed a width within ±32 of D, that lands within 2% (the width closest to D wins). FLOPs/token: analytic forward count at context T = \(T) (spec §5; attention " +
             "charged for the full context, 8D² + 4DT per layer, as its dense prefill computes). Train time is the wall time of the training steps " +
-            "(2 cores shared with other work, so only roughly comparable).",
+            "(2 cores shared with other work, so only roughly comparable). With several seeds, train time and final val loss are the first seed's; " +
+            "the mean loss over all positions is the mean over seeds.",
         ]
 
         var byPos = Table(name: "loss-by-position", title: "Mean loss (nats/byte) in the octave of token indices ending at x: x = tokens of context seen (\(windows.count) held-out windows of \(T) bytes; mean of \(seeds.count) seed\(seeds.count == 1 ? "" : "s"))",
