@@ -12,6 +12,7 @@ public enum StudyCatalog {
         AblationStudy(),
         MinibatchStudy(),
         RecallStudy(),
+        LongContextStudy(),
     ]
 
     public static var names: [String] { all.map(\.name) }

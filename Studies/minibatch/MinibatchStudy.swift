@@ -17,7 +17,8 @@ public struct MinibatchStudy: Study {
     speed. On the paper's scale (TTT-Linear 125M, Pile 2k) batch GD (b = T) gives 14.05 and b = 16 12.35 \
     perplexity in the Table 1 ladder. This study trains the same small TTT-Linear byte-level language model \
     with the same recipe for each b ∈ {1, 2, 4, 8, 16, 32, 64, T} and reports validation loss and the median \
-    time of a training step, measured in the same run.
+    time of a training step, measured in the same run — three seeds per b, and a control arm with RoPE off \
+    (the paper's RoPE restarts every b tokens, so b also changes the position encoding).
     """
     public let paperReference = "Sun et al. 2024, mini-batch figure (Fig. 7 in v2; left panel) and Table 1; ttt-spec.md §6"
 
@@ -26,12 +27,19 @@ public struct MinibatchStudy: Study {
         public var context: Int, batch: Int, steps: Int, lr: Float, evalEvery: Int, evalWindows: Int
         /// b ∈ {1, 2, 4, …} below the context, then b = T.
         public var miniBatches: [Int]
+        /// Models per (b, arm): seeds ctx.seed, ctx.seed + 1, …
+        public var seeds: Int = 3
+        /// Also train every b with RoPE switched off (the control that separates the effect of b on the inner
+        /// loop from its effect on the position encoding, which restarts every b tokens).
+        public var ropeControl: Bool = true
         /// Steps left out of the median step time at the start of a session (allocator warm-up).
         public var warmupSteps: Int { min(3, max(0, steps - 1)) }
 
-        public func model(b: Int) throws -> ModelConfig {
-            let c = ModelConfig(layer: "ttt-linear", vocab: 256, width: width, heads: heads, layers: blocks, mlpHidden: mlpHidden,
+        /// The model at mini-batch size b; `rope: false` is the control arm (no RoPE at all).
+        public func model(b: Int, rope: Bool = true) throws -> ModelConfig {
+            var c = ModelConfig(layer: "ttt-linear", vocab: 256, width: width, heads: heads, layers: blocks, mlpHidden: mlpHidden,
                                 miniBatch: b, preset: "minibatch")
+            if !rope { var o = LayerConfig(width: width, heads: heads); o.ttt.rope = false; c.layerOptions = o }
             try c.validate()
             return c
         }
@@ -48,7 +56,7 @@ public struct MinibatchStudy: Study {
     static func grid(_ T: Int) -> [Int] { [1, 2, 4, 8, 16, 32, 64].filter { $0 < T } + [T] }
 
     public static let quickSetup = Setup(width: 16, heads: 2, blocks: 1, mlpHidden: 32, context: 16, batch: 2, steps: 3, lr: 3e-3,
-                                         evalEvery: 3, evalWindows: 4, miniBatches: grid(16))
+                                         evalEvery: 3, evalWindows: 4, miniBatches: grid(16), seeds: 2)
     public static let standardSetup = Setup(width: 64, heads: 1, blocks: 2, mlpHidden: 172, context: 128, batch: 8, steps: 600, lr: 3e-3,
                                             evalEvery: 100, evalWindows: 64, miniBatches: grid(128))
     public static let fullSetup = Setup(width: 128, heads: 2, blocks: 4, mlpHidden: 344, context: 256, batch: 8, steps: 1000, lr: 3e-3,
@@ -58,7 +66,7 @@ public struct MinibatchStudy: Study {
         func d(_ s: Setup) -> String {
             "TTT-Linear \(s.blocks) × D\(s.width), H\(s.heads) (head dim \(s.width / s.heads)), I\(s.mlpHidden); context T = \(s.context); " +
             "b ∈ {\(s.miniBatches.map(String.init).joined(separator: ", "))}; \(s.steps) steps × \(s.batch) sequences, lr \(s.lr); " +
-            "validation on \(s.evalWindows) windows"
+            "validation on \(s.evalWindows) windows; \(s.seeds) seeds" + (s.ropeControl ? "; every b also with RoPE off (control)" : "")
         }
         return [.quick: d(Self.quickSetup), .standard: d(Self.standardSetup), .full: d(Self.fullSetup)]
     }
@@ -77,9 +85,12 @@ public struct MinibatchStudy: Study {
     /// The same study reading the corpus from `dir`.
     public func withData(_ dir: URL) -> MinibatchStudy { MinibatchStudy(dataDirectory: dir, setup: setup) }
 
-    /// One b's finished run.
+    /// One (b, arm, seed)'s finished run.
     public struct Point: Sendable {
         public var b: Int
+        /// False: the control arm (RoPE off).
+        public var rope: Bool = true
+        public var seed: UInt64 = 0
         public var validationLoss: Double
         public var curve: [(step: Int, loss: Double)]
         public var medianStepSeconds: Double
@@ -103,116 +114,193 @@ public struct MinibatchStudy: Study {
         let corpus = try Corpus.load(from: dataDirectory)
         let checksum = Corpus.manifestChecksum(in: dataDirectory)
         let runsDir = ctx.outputDirectory.appendingPathComponent("runs")
-        let bar = ctx.progressBar("minibatch", total: s.miniBatches.count * s.steps)
+        let arms = s.ropeControl ? [true, false] : [true]
+        let seeds = (0..<max(1, s.seeds)).map { ctx.seed &+ UInt64($0) }
+        let bar = ctx.progressBar("minibatch", total: arms.count * seeds.count * s.miniBatches.count * s.steps)
         var points: [Point] = []
         var unigram = 0.0
-        for b in s.miniBatches {
-            let mc = try s.model(b: b), tc = s.train(seed: ctx.seed)
-            let dir = runsDir.appendingPathComponent(Self.key(mc, tc, corpus: checksum))
-            var trainer: Trainer
-            var cached = false
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("train_state.json").path),
-               let t = try? Trainer.resume(from: dir, corpus: corpus, corpusChecksum: checksum),
-               t.model.config == mc, t.config == tc {
-                trainer = t
-                cached = trainer.step >= tc.steps
-                ctx.progress("minibatch: b = \(b): \(cached ? "reusing the finished run" : "resuming at step \(trainer.step)") in \(dir.path)")
-            } else {
-                ctx.progress("minibatch: training b = \(b) (\(dir.lastPathComponent))")
-                trainer = try Trainer(model: try LanguageModel(config: mc, seed: tc.seed), config: tc, corpus: corpus)
-                trainer.corpusChecksum = checksum
+        for rope in arms {
+            for seed in seeds {
+                for b in s.miniBatches {
+                    let mc = try s.model(b: b, rope: rope), tc = s.train(seed: seed)
+                    let dir = runsDir.appendingPathComponent(Self.key(mc, tc, corpus: checksum))
+                    let what = "b = \(b)\(rope ? "" : ", RoPE off"), seed \(seed)"
+                    var trainer: Trainer
+                    var cached = false
+                    if FileManager.default.fileExists(atPath: dir.appendingPathComponent("train_state.json").path),
+                       let t = try? Trainer.resume(from: dir, corpus: corpus, corpusChecksum: checksum),
+                       t.model.config == mc, t.config == tc {
+                        trainer = t
+                        cached = trainer.step >= tc.steps
+                        ctx.progress("minibatch: \(what): \(cached ? "reusing the finished run" : "resuming at step \(trainer.step)") in \(dir.path)")
+                    } else {
+                        ctx.progress("minibatch: training \(what) (\(dir.lastPathComponent))")
+                        trainer = try Trainer(model: try LanguageModel(config: mc, seed: tc.seed), config: tc, corpus: corpus)
+                        trainer.corpusChecksum = checksum
+                    }
+                    bar.advance(by: trainer.step)
+                    try trainer.run(checkpointTo: dir) { event in if case .step = event { bar.advance() } }
+                    unigram = trainer.unigramLoss
+                    let evals = trainer.evaluations.sorted { $0.step < $1.step }
+                    let times = trainer.history.dropFirst(s.warmupSteps).map(\.seconds)
+                    let tail = trainer.history.suffix(max(1, trainer.history.count / 10))
+                    points.append(Point(b: b, rope: rope, seed: seed, validationLoss: evals.last?.loss ?? .nan, curve: evals.map { ($0.step, $0.loss) },
+                                        medianStepSeconds: median(times), trainSeconds: trainer.elapsed,
+                                        finalTrainLoss: tail.reduce(0) { $0 + Double($1.loss) } / Double(tail.count),
+                                        parameters: trainer.model.parameterCount, cached: cached))
+                }
             }
-            bar.advance(by: trainer.step)
-            try trainer.run(checkpointTo: dir) { event in if case .step = event { bar.advance() } }
-            unigram = trainer.unigramLoss
-            let evals = trainer.evaluations.sorted { $0.step < $1.step }
-            let times = trainer.history.dropFirst(s.warmupSteps).map(\.seconds)
-            let tail = trainer.history.suffix(max(1, trainer.history.count / 10))
-            points.append(Point(b: b, validationLoss: evals.last?.loss ?? .nan, curve: evals.map { ($0.step, $0.loss) },
-                                medianStepSeconds: median(times), trainSeconds: trainer.elapsed,
-                                finalTrainLoss: tail.reduce(0) { $0 + Double($1.loss) } / Double(tail.count),
-                                parameters: trainer.model.parameterCount, cached: cached))
         }
         bar.finish()
         return result(points, setup: s, unigram: unigram, preset: ctx.preset)
     }
 
+    /// Mean, standard deviation and standard error of a sample.
+    static func meanSE(_ v: [Double]) -> (mean: Double, sd: Double, se: Double) {
+        let n = Double(v.count)
+        guard !v.isEmpty else { return (.nan, .nan, .nan) }
+        let m = v.reduce(0, +) / n
+        guard v.count > 1 else { return (m, .nan, .nan) }
+        let sd = (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / (n - 1)).squareRoot()
+        return (m, sd, sd / n.squareRoot())
+    }
+
+    /// The b effect of one arm: per seed (paired), loss at b = 16 minus loss at b = T; mean ± SE over seeds.
+    static func bEffect(_ points: [Point], rope: Bool, T: Int) -> (mean: Double, sd: Double, se: Double)? {
+        let seeds = Array(Set(points.map(\.seed))).sorted()
+        let d: [Double] = seeds.compactMap { sd in
+            guard let a = points.first(where: { $0.rope == rope && $0.seed == sd && $0.b == 16 }),
+                  let c = points.first(where: { $0.rope == rope && $0.seed == sd && $0.b == T }) else { return nil }
+            return a.validationLoss - c.validationLoss
+        }
+        return d.isEmpty ? nil : meanSE(d)
+    }
+
+    /// Science verdict (criterion in Studies/minibatch/README.md): with RoPE off (b changes only the inner
+    /// loop), b = 16 beats b = T by more than 2 SE over seeds → reproduces; only with RoPE on → partly
+    /// (the gain may be the position encoding's); neither → does not.
+    public static func scienceVerdict(ropeOn: (mean: Double, se: Double)?, ropeOff: (mean: Double, se: Double)?) -> String {
+        func wins(_ e: (mean: Double, se: Double)?) -> Bool { e.map { $0.mean < 0 && -$0.mean > 2 * $0.se } ?? false }
+        if wins(ropeOff) { return "REPRODUCES (b = 16 beats batch GD with RoPE off, so the gain is the inner loop's)" }
+        if wins(ropeOn) { return "PARTLY reproduces (b = 16 beats batch GD only with RoPE within mini-batches, where b also changes the position encoding)" }
+        return "does NOT reproduce (b = 16 does not beat batch GD by more than 2 SE in either arm)"
+    }
+
     func result(_ points: [Point], setup s: Setup, unigram: Double, preset: Preset) -> StudyResult {
         let T = s.context
         func label(_ b: Int) -> String { b == T ? "\(b) (= T)" : "\(b)" }
-        var table = Table(name: "minibatch", title: "TTT-Linear: mini-batch size b vs validation loss and time per training step (T = \(T))", columns: [
-            .init("b"), .init("inner GD steps per sequence", format: .integer),
-            .init("validation loss", unit: "nats/byte", format: .fixed(4)), .init("bits/byte", format: .fixed(4)),
-            .init("Δ vs b = 16", unit: "nats", format: .printf("%+.4f")),
+        let arms = Array(Set(points.map(\.rope))).sorted { $0 && !$1 }
+        let nSeeds = Set(points.map(\.seed)).count
+        func armName(_ rope: Bool) -> String { rope ? "RoPE within mini-batches" : "RoPE off (control)" }
+        var table = Table(name: "minibatch", title: "TTT-Linear: mini-batch size b vs validation loss (mean of \(nSeeds) seeds) and time per training step (T = \(T))", columns: [
+            .init("arm"), .init("b"), .init("inner GD steps per sequence", format: .integer),
+            .init("validation loss", unit: "nats/byte", format: .fixed(4)), .init("seed SD", unit: "nats/byte", format: .fixed(4)),
+            .init("bits/byte", format: .fixed(4)), .init("Δ vs b = 16 (paired) ± SE"),
             .init("final train loss", unit: "nats/byte", format: .fixed(4)),
             .init("median step", unit: "ms", format: .fixed(1)), .init("step time vs b = 16", format: .printf("%.2fx")),
             .init("train time", unit: "s", format: .fixed(0)), .init("cached"),
         ])
-        let ref = points.first { $0.b == 16 }
-        for p in points {
-            table.append([.text(label(p.b)), .integer((T + p.b - 1) / p.b), .number(p.validationLoss), .number(bitsPerByte(p.validationLoss)),
-                          ref.map { .number(p.validationLoss - $0.validationLoss) } ?? .empty, .number(p.finalTrainLoss),
-                          .number(1000 * p.medianStepSeconds), ref.map { .number(p.medianStepSeconds / $0.medianStepSeconds) } ?? .empty,
-                          .number(p.trainSeconds), .text(p.cached ? "yes" : "no")])
+        struct Agg { let b: Int; let rope: Bool; let loss: (mean: Double, sd: Double, se: Double); let ms: Double; let train: Double; let finalTrain: Double; let cached: Bool }
+        var aggs: [Agg] = []
+        for rope in arms {
+            for b in s.miniBatches {
+                let ps = points.filter { $0.rope == rope && $0.b == b }
+                guard !ps.isEmpty else { continue }
+                aggs.append(Agg(b: b, rope: rope, loss: Self.meanSE(ps.map(\.validationLoss)),
+                                ms: ps.map(\.medianStepSeconds).reduce(0, +) / Double(ps.count),
+                                train: ps.map(\.trainSeconds).reduce(0, +) / Double(ps.count),
+                                finalTrain: ps.map(\.finalTrainLoss).reduce(0, +) / Double(ps.count),
+                                cached: ps.allSatisfy(\.cached)))
+            }
+        }
+        for a in aggs {
+            let ref = aggs.first { $0.rope == a.rope && $0.b == 16 }
+            let paired: String = {
+                guard ref != nil else { return "–" }
+                let d = points.filter { $0.rope == a.rope && $0.b == a.b }.compactMap { p in
+                    points.first { $0.rope == a.rope && $0.b == 16 && $0.seed == p.seed }.map { p.validationLoss - $0.validationLoss }
+                }
+                let m = Self.meanSE(d)
+                return String(format: "%+.4f ± %.4f", m.mean, m.se.isNaN ? 0 : m.se)
+            }()
+            table.append([.text(armName(a.rope)), .text(label(a.b)), .integer((T + a.b - 1) / a.b), .number(a.loss.mean), .number(a.loss.sd),
+                          .number(bitsPerByte(a.loss.mean)), .text(paired), .number(a.finalTrain),
+                          .number(1000 * a.ms), ref.map { .number(a.ms / $0.ms) } ?? .empty,
+                          .number(a.train), .text(a.cached ? "yes" : "no")])
         }
         table.notes = [
-            "Validation loss at the last step on the fixed validation windows (unigram baseline \(String(format: "%.4f", unigram)) nats/byte). " +
+            "Validation loss at the last step on the fixed validation windows (unigram baseline \(String(format: "%.4f", unigram)) nats/byte), mean over " +
+            "\(nSeeds) seeds (a seed fixes the initial weights and the batches; every b of one seed shares both, so differences are paired by seed). " +
             "Median step = median wall time of a training step (forward, backward, AdamW update on \(s.batch) × \(T) bytes), " +
-            "the first \(s.warmupSteps) steps of a session left out; measured in the run that trained the model, on 2 shared CPU cores.",
+            "the first \(s.warmupSteps) steps of a session left out, averaged over seeds; measured in the run that trained the model, on 2 shared CPU cores.",
+            "Arms: 'RoPE within mini-batches' is the paper's TTT-Linear (RoPE phases restart every b tokens, so b also changes the position " +
+            "encoding); 'RoPE off' trains the same models without RoPE, so b changes only the inner loop.",
         ]
 
-        var curves = Table(name: "curves", title: "Validation loss (nats/byte) during training", columns:
-            [.init("step", format: .integer)] + points.map { .init("b=\(label($0.b))", format: .fixed(4)) })
+        var curves = Table(name: "curves", title: "Validation loss (nats/byte) during training, mean over seeds", columns:
+            [.init("step", format: .integer)] + aggs.map { .init("b=\(label($0.b))\($0.rope ? "" : " no RoPE")", format: .fixed(4)) })
         let steps = Array(Set(points.flatMap { $0.curve.map(\.step) })).sorted()
         for st in steps {
-            curves.append([.integer(st)] + points.map { p in p.curve.first { $0.step == st }.map { .number($0.loss) } ?? .empty })
+            curves.append([.integer(st)] + aggs.map { a in
+                let v = points.filter { $0.rope == a.rope && $0.b == a.b }.compactMap { p in p.curve.first { $0.step == st }?.loss }
+                return v.isEmpty ? .empty : .number(v.reduce(0, +) / Double(v.count))
+            })
         }
 
-        let xs = points.map { Double($0.b) }
         let bRange = 0.7...(1.4 * Double(T))
-        let ms = points.map { 1000 * $0.medianStepSeconds }.filter { $0 > 0 && $0.isFinite }
+        let ms = aggs.map { 1000 * $0.ms }.filter { $0 > 0 && $0.isFinite }
         let msRange = 0...(ms.max() ?? 10) * 1.15
-        let chart = Chart(name: "minibatch", title: "TTT-Linear \(s.blocks) × D\(s.width), T = \(T): mini-batch size b", panels: [
+        func series(_ rope: Bool, _ y: (Agg) -> Double) -> Chart.Series {
+            let a = aggs.filter { $0.rope == rope }
+            return .init(armName(rope), styleKey: rope ? "ttt-linear" : "control", x: a.map { Double($0.b) }, y: a.map(y))
+        }
+        let chart = Chart(name: "minibatch", title: "TTT-Linear \(s.blocks) × D\(s.width), T = \(T): mini-batch size b (mean of \(nSeeds) seeds)", panels: [
             .init(title: "validation loss after \(s.steps) steps", x: .init("mini-batch size b", log: true, range: bRange),
                   y: .init("validation loss", unit: "nats/byte"),
-                  series: [.init("ttt-linear", x: xs, y: points.map(\.validationLoss))], key: .topLeft),
+                  series: arms.map { r in series(r) { $0.loss.mean } }, key: .topLeft),
             .init(title: "time per training step (median)", x: .init("mini-batch size b", log: true, range: bRange),
                   y: .init("time per step", unit: "ms", range: msRange),
-                  series: [.init("ttt-linear", x: xs, y: points.map { 1000 * $0.medianStepSeconds })], key: .bottomLeft),
+                  series: arms.map { r in series(r) { 1000 * $0.ms } }, key: .bottomLeft),
         ], rows: 1, columns: 2)
 
         var failures: [String] = []
         for p in points where !p.validationLoss.isFinite || !(p.medianStepSeconds > 0) {
-            failures.append("b = \(p.b): no finite validation loss or step time")
+            failures.append("b = \(p.b)\(p.rope ? "" : " (RoPE off)"), seed \(p.seed): no finite validation loss or step time")
         }
         var summary: [String] = []
-        let full = points.first { $0.b == T }
-        if preset == .quick {
-            summary.append("Quick preset: checks the pipeline end to end (every b trains, validates, is timed and cached); the numbers mean nothing at this size.")
-        } else if let ref, let full {
-            let better = ref.validationLoss < full.validationLoss
-            summary.append("b = 16 vs b = T = \(T) (batch GD): validation \(String(format: "%.4f", ref.validationLoss)) vs \(String(format: "%.4f", full.validationLoss)) nats/byte " +
-                           "(Δ \(String(format: "%+.4f", ref.validationLoss - full.validationLoss))): smaller b is \(better ? "better, as in the paper" : "NOT better here").")
-            if !better { failures.append("b = 16 is not better than b = T at this size") }
+        summary.append("Pipeline: \(points.count) runs (\(s.miniBatches.count) values of b × \(arms.count) arm\(arms.count == 1 ? "" : "s") × \(nSeeds) seeds) trained \(s.steps) steps, validated and timed; finite: \(failures.isEmpty ? "yes" : "NO").")
+        let on = Self.bEffect(points, rope: true, T: T), off = Self.bEffect(points, rope: false, T: T)
+        func fmt(_ e: (mean: Double, sd: Double, se: Double)?) -> String { e.map { String(format: "%+.4f ± %.4f", $0.mean, $0.se) } ?? "–" }
+        summary.append("b = 16 minus b = T = \(T) (batch GD), paired by seed (nats/byte, ± SE): RoPE within mini-batches \(fmt(on)); RoPE off \(fmt(off)).")
+        if let on, let off {
+            summary.append(String(format: "Share of the b effect that goes with the position encoding (RoPE-on effect − RoPE-off effect): %+.4f nats/byte.", on.mean - off.mean))
         }
-        let byLoss = points.sorted { $0.validationLoss < $1.validationLoss }
-        summary.append("Validation loss by b: " + points.map { "b=\($0.b) \(String(format: "%.4f", $0.validationLoss))" }.joined(separator: ", ") +
-                       "; best b = \(byLoss.first.map { String($0.b) } ?? "–").")
-        let fastest = points.min { $0.medianStepSeconds < $1.medianStepSeconds }
-        summary.append("Median step time: " + points.map { "b=\($0.b) \(String(format: "%.0f", 1000 * $0.medianStepSeconds)) ms" }.joined(separator: ", ") +
-                       "; fastest b = \(fastest.map { String($0.b) } ?? "–").")
-        if let rank = spearman(points.map { Double($0.b) }, points.map(\.validationLoss)) {
-            summary.append("Spearman rank correlation of b with validation loss: \(String(format: "%+.2f", rank)) (+1: loss rises steadily with b).")
+        for rope in arms {
+            let a = aggs.filter { $0.rope == rope }
+            summary.append("\(armName(rope)): validation loss by b: " + a.map { "b=\($0.b) \(String(format: "%.4f", $0.loss.mean))" }.joined(separator: ", ") +
+                           "; best b = \(a.min { $0.loss.mean < $1.loss.mean }.map { String($0.b) } ?? "–").")
+            if let rank = spearman(a.map { Double($0.b) }, a.map(\.loss.mean)) {
+                summary.append("\(armName(rope)): Spearman rank correlation of b with validation loss \(String(format: "%+.2f", rank)) (+1: loss rises steadily with b).")
+            }
+        }
+        let rt = aggs.filter(\.rope)
+        summary.append("Median step time (RoPE on): " + rt.map { "b=\($0.b) \(String(format: "%.0f", 1000 * $0.ms)) ms" }.joined(separator: ", ") + ".")
+        if preset == .quick {
+            summary.append("Science: not judged at the quick preset (3 training steps; the numbers mean nothing).")
+        } else {
+            summary.append("Science verdict: \(Self.scienceVerdict(ropeOn: on.map { ($0.mean, $0.se) }, ropeOff: off.map { ($0.mean, $0.se) })).")
         }
         summary += failures
         let notes = """
+        **Verdict** = the pipeline (every run trained, validated and timed, finite). The science verdict (last summary \
+        line) is judged against the criterion in Studies/minibatch/README.md.
+
         Same model (seed), same batches (seed, step) and the same recipe for every b: AdamW (0.9, 0.95), weight decay \
         0.1 on matrices, clip 1.0, warmup 10% then cosine to 1e-5, peak lr \(s.lr), TTT-Linear dual form with its \
-        learnable η — only `TTTOptions.miniBatch` changes. The number of inner gradient steps per \
-        sequence is ⌈T/b⌉. One seed per b: differences of a few thousandths of a nat are within run-to-run noise. \
-        Time per step includes the whole model (embedding, SwiGLU MLPs, head, backward, optimizer), not only the \
-        TTT layers; the paper's right panel (forward time of one TTT layer split into the W part and the z part) \
-        is the latency study's job. Runs are cached under `runs/b<b>-<config hash>/` in the \
+        learnable η — only `TTTOptions.miniBatch` changes (and, in the control arm, `rope = false` for every b). The number \
+        of inner gradient steps per sequence is ⌈T/b⌉. Time per step includes the whole model (embedding, SwiGLU MLPs, \
+        head, backward, optimizer), not only the TTT layers; the paper's right panel (forward time of one TTT layer split \
+        into the W part and the z part) is the latency study's job. Runs are cached under `runs/b<b>-<config hash>/` in the \
         output directory (a `lab train` checkpoint: the run is resumed if it was interrupted and reused when finished).
         """
         return StudyResult(tables: [table, curves], charts: [chart], verdict: Verdict(passed: failures.isEmpty, summary: summary), notes: notes)

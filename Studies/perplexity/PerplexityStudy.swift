@@ -22,9 +22,9 @@ public struct PerplexityStudy: Study {
     """
     public let paperReference = "Sun et al. 2024, Fig. 2 (right), §3; ttt-spec.md §6"
     public let presets: [Preset: String] = [
-        .quick: "2 × D32 (H2) blocks, context 64 bytes, 3 steps × 2 sequences, 3 evaluation windows — pipeline check only",
-        .standard: "2 × D128 (H4) blocks (Mamba: as many blocks as match the parameters), context 2048 bytes, 60 steps × 4 sequences (492k bytes), 24 held-out windows",
-        .full: "4 × D128 (H4) blocks, context 8192 bytes, 300 steps × 2 sequences (4.9M bytes), 32 held-out windows",
+        .quick: "2 × D32 (H2) blocks, context 64 bytes, 3 steps × 2 sequences, 3 evaluation windows, 2 probe passages, 2 seeds — pipeline check only",
+        .standard: "2 × D128 (H4) blocks (Mamba: as many blocks as match the parameters), context 2048 bytes, 180 steps × 4 sequences (1.47M bytes) per model, every held-out window, 64 repeated-passage probes, 3 seeds",
+        .full: "4 × D128 (H4) blocks, context 8192 bytes, 900 steps × 2 sequences (14.7M bytes) per model, every held-out window, 32 repeated-passage probes, 3 seeds",
     ]
 
     /// The models: display name, registry layer — the paper's seven, then every other inner-model plugin
@@ -46,16 +46,26 @@ public struct PerplexityStudy: Study {
         /// Windows of the trainer's own validation (start and end of training).
         public var trainerEvalWindows: Int
         public var checkpointEvery: Int
+        /// Models per layer (seeds ctx.seed, ctx.seed + 1, …): curves are averaged over seeds, and the
+        /// seed-to-seed spread of each gain is reported beside its standard error over windows.
+        public var seeds: Int = 3
+        /// Held-out passages of T/2 bytes shown twice in one window (the repeated-passage probe).
+        public var probeWindows: Int = 64
+        /// Training bytes per model = steps × batch × context: the budget. Scale `steps` to change it.
+        public var trainingBytes: Int { steps * batch * context }
     }
+
+    /// "Every held-out window" (the windows are capped at this many).
+    public static let allWindows = 1_000_000
 
     public static func settings(_ preset: Preset) -> Settings {
         switch preset {
         case .quick: return Settings(width: 32, heads: 2, layers: 2, mlpHidden: 64, context: 64, steps: 3, batch: 2, lr: 3e-3,
-                                     windows: 3, evalBatch: 3, trainerEvalWindows: 2, checkpointEvery: 0)
-        case .standard: return Settings(width: 128, heads: 4, layers: 2, mlpHidden: 344, context: 2048, steps: 60, batch: 4, lr: 3e-3,
-                                        windows: 24, evalBatch: 4, trainerEvalWindows: 8, checkpointEvery: 20)
-        case .full: return Settings(width: 128, heads: 4, layers: 4, mlpHidden: 344, context: 8192, steps: 300, batch: 2, lr: 3e-3,
-                                    windows: 32, evalBatch: 2, trainerEvalWindows: 8, checkpointEvery: 25)
+                                     windows: 3, evalBatch: 3, trainerEvalWindows: 2, checkpointEvery: 0, seeds: 2, probeWindows: 2)
+        case .standard: return Settings(width: 128, heads: 4, layers: 2, mlpHidden: 344, context: 2048, steps: 180, batch: 4, lr: 3e-3,
+                                        windows: allWindows, evalBatch: 4, trainerEvalWindows: 8, checkpointEvery: 20, seeds: 3, probeWindows: 64)
+        case .full: return Settings(width: 128, heads: 4, layers: 4, mlpHidden: 344, context: 8192, steps: 900, batch: 2, lr: 3e-3,
+                                    windows: allWindows, evalBatch: 2, trainerEvalWindows: 8, checkpointEvery: 25, seeds: 3, probeWindows: 32)
         }
     }
 
@@ -112,32 +122,65 @@ public struct PerplexityStudy: Study {
         }
         let starts = windows.filter(\.start).count
 
-        struct Row { let name: String; let trained: TrainedModel; let curve: PositionLoss; let starts: PositionLoss; let params: Int; let flops: Double }
+        let probes = Self.probeWindows(windows, count: s.probeWindows)
+        let seeds = (0..<max(1, s.seeds)).map { ctx.seed &+ UInt64($0) }
+
+        struct Row {
+            let name: String; let trained: TrainedModel; let params: Int; let flops: Double
+            /// Per seed: all windows, document-start windows, probe (first-copy, second-copy) means per passage.
+            let seedCurves: [PositionLoss]; let seedStarts: [PositionLoss]; let seedProbes: [[[Double]]]
+            /// Averaged over seeds (per window, so standard errors over windows stay paired).
+            let curve: PositionLoss, starts: PositionLoss
+            /// Per probe passage, the drop (first-copy loss − second-copy loss), averaged over seeds.
+            let probeDrop: [Double]
+            /// Mean loss on the first copy.
+            let probeFirst: Double
+            init(name: String, trained: TrainedModel, params: Int, flops: Double, seedCurves: [PositionLoss], seedStarts: [PositionLoss], seedProbes: [[[Double]]]) {
+                self.name = name; self.trained = trained; self.params = params; self.flops = flops
+                self.seedCurves = seedCurves; self.seedStarts = seedStarts; self.seedProbes = seedProbes
+                curve = PositionLoss.average(seedCurves); starts = PositionLoss.average(seedStarts)
+                let nProbe = seedProbes.first?.count ?? 0, k = Double(max(1, seedProbes.count))
+                var drop = [Double](repeating: 0, count: nProbe)
+                for sp in seedProbes { for w in 0..<nProbe { drop[w] += (sp[w][0] - sp[w][1]) / k } }
+                probeDrop = drop
+                let firsts = seedProbes.flatMap { $0.map { $0[0] } }
+                probeFirst = firsts.reduce(0, +) / Double(max(1, firsts.count))
+            }
+        }
         var rows: [Row] = []
         var failures: [String] = []
         for (name, mc) in configs {
-            var tc = TrainConfig(steps: s.steps, batch: s.batch, context: s.context, lr: s.lr, seed: ctx.seed)
-            tc.evalEvery = s.steps
-            tc.evalWindows = s.trainerEvalWindows
-            tc.checkpointEvery = s.checkpointEvery
-            tc.applyLayerDefaults(layer: mc.layer)
-            let trained = try TrainedModels.obtain(label: mc.layer, model: mc, train: tc, corpus: data, root: ctx.outputDirectory, ctx: ctx)
-            let evalKey = "positions/1 T=\(s.context) windows=\(s.windows) n=\(windows.count) corpus=\(data.id)"
-            let curves: [PositionLoss] = try TrainedModels.cached("positions", key: evalKey, in: trained.directory) {
-                let bar = ctx.progressBar("evaluate \(mc.layer)", total: windows.count)
-                var done = 0
-                let r = PositionLoss.measure(trained.model, windows: windows, batch: s.evalBatch) { n in bar.advance(by: n - done); done = n }
-                bar.finish()
-                return [r.all, r.documentStarts]
+            var trained: [TrainedModel] = [], curves: [[PositionLoss]] = [], probed: [[[Double]]] = []
+            for seed in seeds {
+                var tc = TrainConfig(steps: s.steps, batch: s.batch, context: s.context, lr: s.lr, seed: seed)
+                tc.evalEvery = s.steps
+                tc.evalWindows = s.trainerEvalWindows
+                tc.checkpointEvery = s.checkpointEvery
+                tc.applyLayerDefaults(layer: mc.layer)
+                let label = seed == ctx.seed && seeds.count == 1 ? mc.layer : "\(mc.layer)-seed\(seed)"
+                let t = try TrainedModels.obtain(label: label, model: mc, train: tc, corpus: data, root: ctx.outputDirectory, ctx: ctx)
+                let evalKey = "positions/1 T=\(s.context) windows=\(s.windows) n=\(windows.count) corpus=\(data.id)"
+                curves.append(try TrainedModels.cached("positions", key: evalKey, in: t.directory) {
+                    let bar = ctx.progressBar("evaluate \(label)", total: windows.count)
+                    var done = 0
+                    let r = PositionLoss.measure(t.model, windows: windows, batch: s.evalBatch) { n in bar.advance(by: n - done); done = n }
+                    bar.finish()
+                    return [r.all, r.documentStarts]
+                })
+                let probeKey = "probe/1 T=\(s.context) n=\(probes.count) corpus=\(data.id)"
+                probed.append(try TrainedModels.cached("probe", key: probeKey, in: t.directory) {
+                    Self.measureProbe(t.model, probes: probes, batch: s.evalBatch)
+                })
+                if t.trainer.step < s.steps { failures.append("\(name), seed \(seed): trained \(t.trainer.step)/\(s.steps) steps") }
+                trained.append(t)
             }
-            let params = trained.model.parameterCount
-            let row = Row(name: name, trained: trained, curve: curves[0], starts: curves[1], params: params,
-                          flops: trained.model.flopsPerToken(context: s.context))
-            if !row.curve.overall.isFinite { failures.append("\(name): loss is not finite") }
+            let params = trained[0].model.parameterCount
+            let row = Row(name: name, trained: trained[0], params: params, flops: trained[0].model.flopsPerToken(context: s.context),
+                          seedCurves: curves.map { $0[0] }, seedStarts: curves.map { $0[1] }, seedProbes: probed)
+            if !row.curve.overall.isFinite || !row.probeDrop.allSatisfy(\.isFinite) { failures.append("\(name): loss is not finite") }
             if abs(Double(params - reference)) / Double(reference) > Self.parameterTolerance {
                 failures.append("\(name): \(params) parameters, more than 10% from the Transformer's \(reference)")
             }
-            if trained.trainer.step < s.steps { failures.append("\(name): trained \(trained.trainer.step)/\(s.steps) steps") }
             rows.append(row)
         }
 
@@ -168,16 +211,19 @@ public struct PerplexityStudy: Study {
             "model keeps the shape and gets the SwiGLU width I (multiple of 8) closest to the reference's parameter count; Mamba (a pure stack, " +
             "no MLP) gets the number of blocks, and if needed a width within ±32 of D, that lands within 2% (the width closest to D wins). FLOPs/token: analytic forward count at context T = \(T) (spec §5; attention " +
             "charged for the full context, 8D² + 4DT per layer, as its dense prefill computes). Train time is the wall time of the training steps " +
-            "(2 cores shared with other work, so only roughly comparable).",
+            "(2 cores shared with other work, so only roughly comparable). With several seeds, train time and final val loss are the first seed's; " +
+            "the mean loss over all positions is the mean over seeds.",
         ]
 
-        var byPos = Table(name: "loss-by-position", title: "Mean loss (nats/byte) in the octave of token indices ending at x: x = tokens of context seen (\(windows.count) held-out windows of \(T) bytes)",
+        var byPos = Table(name: "loss-by-position", title: "Mean loss (nats/byte) in the octave of token indices ending at x: x = tokens of context seen (\(windows.count) held-out windows of \(T) bytes; mean of \(seeds.count) seed\(seeds.count == 1 ? "" : "s"))",
                           columns: [.init("model")] + marks.map { .init("x ≤ \($0)", format: .fixed(3)) }
                               + [.init("gain \(octaves[o128].upperBound)→\(T)", format: .fixed(3)), .init("gain in last octave ± SE", format: .plain),
-                                 .init("gain \(octaves[o128].upperBound)→\(T) minus Transformer's ± SE", format: .plain)])
+                                 .init("gain \(octaves[o128].upperBound)→\(T) minus Transformer's ± SE", format: .plain),
+                                 .init("same, seed-to-seed SD", format: .fixed(3))])
         var gains: [(String, Double, Double)] = []
         let refRow = rows.first { $0.trained.model.config.layer == "attention" }!
         var relative: [(String, Double, Double)] = []
+        var relativeSeedSD: [String: Double] = [:]
         for r in rows {
             let c = r.curve
             let g = c.windowStatistic { $0[o128] - $0[lastO] }
@@ -187,10 +233,16 @@ public struct PerplexityStudy: Study {
             var paired = PositionLoss(context: 1)
             paired.windowOctaves = zip(c.windowOctaves, refRow.curve.windowOctaves).map { a, b in [(a[o128] - a[lastO]) - (b[o128] - b[lastO])] }
             let rel = paired.windowStatistic { $0[0] }
-            if r.name != refRow.name { relative.append((r.name, rel.mean, rel.se)) }
+            // Seed-to-seed: the same paired gain per seed (mean over windows), its SD over seeds.
+            let perSeed = zip(r.seedCurves, refRow.seedCurves).map { c, t in
+                zip(c.windowOctaves, t.windowOctaves).map { a, b in (a[o128] - a[lastO]) - (b[o128] - b[lastO]) }.reduce(0, +) / Double(max(1, c.windowOctaves.count))
+            }
+            let seedSD = Self.sd(perSeed)
+            if r.name != refRow.name { relative.append((r.name, rel.mean, rel.se)); relativeSeedSD[r.name] = seedSD }
             byPos.append([.text(r.name)] + marks.map { .number(c.mean(octaves[octaveIndex($0)].lowerBound, octaves[octaveIndex($0)].upperBound)) }
                          + [.number(g.mean), .text(String(format: "%+.3f ± %.3f", last.mean, last.se)),
-                            .text(r.name == refRow.name ? "–" : String(format: "%+.3f ± %.3f", rel.mean, rel.se))])
+                            .text(r.name == refRow.name ? "–" : String(format: "%+.3f ± %.3f", rel.mean, rel.se)),
+                            r.name == refRow.name || seedSD.isNaN ? .text("–") : .number(seedSD)])
         }
         byPos.notes = [
             "Column 'x ≤ N' is the mean loss over token indices x in (N/2, N] (position t = x − 1 predicts byte t + 1 having seen x bytes), " +
@@ -200,6 +252,30 @@ public struct PerplexityStudy: Study {
             "gain from the octave ending at \(T / 2) to the one ending at \(T), mean ± standard error of the paired per-window difference. " +
             "The last column compares a model's gain with the Transformer's on the same windows (per-window difference of the two gains, mean ± SE): " +
             "the position effect of the text itself (headers, lists of names at document starts) cancels there.",
+            "Seeds: each model is trained with seeds \(seeds.map(String.init).joined(separator: ", ")) (initial weights and batches); every number is the " +
+            "mean over seeds, per window, so ± is the standard error over windows of the seed-averaged value; 'seed-to-seed SD' is the standard " +
+            "deviation over seeds of the window-mean of the same paired gain (the training noise the window SE does not see).",
+        ]
+
+        // The repeated-passage probe.
+        var probe = Table(name: "repeated-passage", title: "Repeated-passage probe: a held-out passage of \(T / 2) bytes shown twice in one window (\(probes.count) passages, mean of \(seeds.count) seeds)", columns: [
+            .init("model"), .init("loss, first copy", unit: "nats/byte", format: .fixed(3)), .init("loss, second copy", unit: "nats/byte", format: .fixed(3)),
+            .init("drop ± SE"), .init("drop minus Transformer's ± SE"),
+        ])
+        let refDrop = refRow.probeDrop
+        var drops: [(String, Double, Double, Double, Double)] = []   // name, drop, se, vs transformer, se
+        for r in rows {
+            let d = Self.meanSE(r.probeDrop)
+            let v = Self.meanSE(zip(r.probeDrop, refDrop).map { $0 - $1 })
+            drops.append((r.name, d.mean, d.se, v.mean, v.se))
+            probe.append([.text(r.name), .number(r.probeFirst), .number(r.probeFirst - d.mean), .text(String(format: "%+.3f ± %.3f", d.mean, d.se)),
+                          .text(r.name == refRow.name ? "–" : String(format: "%+.3f ± %.3f", v.mean, v.se))])
+        }
+        probe.notes = [
+            "Each probe window is P = \(T / 2) bytes of a held-out window followed by the same P bytes again (a fresh sequence of T bytes). " +
+            "'drop' = loss on the first copy minus loss on the same positions of the second copy (position j vs P + j, the first and last byte of " +
+            "each copy left out), per passage, averaged over seeds; ± = standard error over passages. A layer that remembers the first copy " +
+            "predicts the second almost for free (drop close to the first-copy loss); a layer that forgets gains only what its state kept.",
         ]
 
         var docStarts = Table(name: "loss-by-position-document-starts", title: "The same, document-start windows only (\(starts) windows: position 0 = a document's first byte)",
@@ -248,10 +324,80 @@ public struct PerplexityStudy: Study {
                        "flat within noise: \(flat.isEmpty ? "none" : flat.joined(separator: ", ")).")
         summary.append("Gain from x ≤ \(octaves[o128].upperBound) to x ≤ \(T) relative to the Transformer's (paired over windows, ± SE; negative = gains less from long context): " +
                        relative.map { String(format: "%@ %+.3f ± %.3f", $0.0, $0.1, $0.2) }.joined(separator: ", ") + ".")
+        summary.append("Repeated-passage probe, drop from the first to the second copy (nats/byte, ± SE over \(probes.count) passages): " +
+                       drops.map { String(format: "%@ %+.3f ± %.3f", $0.0, $0.1, $0.2) }.joined(separator: ", ") + ".")
+        if ctx.preset == .quick {
+            summary.append("Science: not judged at the quick preset (3 training steps; the numbers mean nothing).")
+        } else {
+            let refGain = refRow.curve.windowStatistic { $0[o128] - $0[lastO] }
+            let rel = Dictionary(uniqueKeysWithValues: relative.map { ($0.0, ($0.1, $0.2)) })
+            let tttNames = rows.map(\.name).filter { ["TTT-Linear (M)", "TTT-Linear (T)", "TTT-MLP (M)", "TTT-MLP (T)"].contains($0) }
+            summary.append(Self.scienceVerdict(transformerGain: (refGain.mean, refGain.se), ttt: tttNames.compactMap { n in rel[n].map { (n, $0.0, $0.1) } },
+                                               mamba: rel["Mamba"]))
+        }
         summary += failures
         let notes = Self.notes(s, windows: windows.count, starts: starts, parameters: reference)
-        return StudyResult(tables: [models, byPos, docStarts], charts: [chart],
+        return StudyResult(tables: [models, byPos, docStarts, probe], charts: [chart],
                            verdict: Verdict(passed: failures.isEmpty, summary: summary), notes: notes)
+    }
+
+    /// Science verdict (criterion in Studies/perplexity/README.md, fixed before the default run): C1 the
+    /// Transformer gains from x ≤ 128 to x ≤ T by > 2 SE; C2 every TTT model's gain is not below the Transformer's
+    /// by more than 2 SE (paired); C3 Mamba's gain is below the Transformer's by more than 2 SE (it plateaus).
+    /// Reproduces: C1, C2 and C3; partly: C1 and one of C2, C3; does not: otherwise.
+    public static func scienceVerdict(transformerGain: (Double, Double), ttt: [(String, Double, Double)], mamba: (Double, Double)?) -> String {
+        let c1 = transformerGain.0 > 2 * transformerGain.1
+        let c2 = !ttt.isEmpty && ttt.allSatisfy { $0.1 >= -2 * $0.2 }
+        let c3 = mamba.map { $0.0 < -2 * $0.1 } ?? false
+        let verdict = c1 && c2 && c3 ? "REPRODUCES" : c1 && (c2 || c3) ? "PARTLY reproduces" : "does NOT reproduce"
+        return String(format: "Science verdict: %@ — C1 Transformer keeps gaining (%+.3f ± %.3f): %@; C2 no TTT model gains less than the Transformer by > 2 SE: %@; C3 Mamba gains less by > 2 SE: %@.",
+                      verdict, transformerGain.0, transformerGain.1, c1 ? "yes" : "no", c2 ? "yes" : "no (\(ttt.filter { $0.1 < -2 * $0.2 }.map(\.0).joined(separator: ", ")))", c3 ? "yes" : "no")
+    }
+
+    /// Probe windows: the first P = T/2 bytes of each of the first `count` windows, shown twice (inputs T bytes,
+    /// targets the next byte; the last target is the byte after the passage in its window).
+    static func probeWindows(_ windows: [(start: Bool, inputs: [Int], targets: [Int])], count: Int) -> [(inputs: [Int], targets: [Int])] {
+        windows.prefix(count).map { w in
+            let T = w.inputs.count, P = T / 2
+            let p = Array(w.inputs.prefix(P))
+            let inputs = p + p + Array(w.inputs[(2 * P)..<T])        // T odd: one extra byte at the end
+            var targets = Array(inputs.dropFirst())
+            targets.append(w.targets[T - 1])
+            return (inputs, targets)
+        }
+    }
+
+    /// Per probe window: [mean loss over the first copy, mean loss over the same positions of the second copy]
+    /// (positions 1…P−2 against P+1…2P−2: the boundaries left out).
+    static func measureProbe(_ model: LanguageModel, probes: [(inputs: [Int], targets: [Int])], batch: Int) -> [[Double]] {
+        guard let T = probes.first?.inputs.count else { return [] }
+        let P = T / 2
+        model.setTTTLearningRateMultiplier(1)
+        var out: [[Double]] = []
+        for lo in stride(from: 0, to: probes.count, by: max(1, batch)) {
+            let part = probes[lo..<min(probes.count, lo + max(1, batch))]
+            let l = model.tokenLosses(inputs: part.flatMap(\.inputs), targets: part.flatMap(\.targets), batch: part.count)
+            for i in 0..<part.count {
+                let js = 1..<max(2, P - 1)
+                let first = js.reduce(0.0) { $0 + l[i * T + $1] } / Double(js.count)
+                let second = js.reduce(0.0) { $0 + l[i * T + P + $1] } / Double(js.count)
+                out.append([first, second])
+            }
+        }
+        return out
+    }
+
+    static func meanSE(_ v: [Double]) -> (mean: Double, se: Double) {
+        let n = Double(v.count)
+        guard !v.isEmpty else { return (.nan, .nan) }
+        let m = v.reduce(0, +) / n
+        return (m, v.count > 1 ? sd(v) / n.squareRoot() : .nan)
+    }
+
+    static func sd(_ v: [Double]) -> Double {
+        guard v.count > 1 else { return .nan }
+        let m = v.reduce(0, +) / Double(v.count)
+        return (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(v.count - 1)).squareRoot()
     }
 
     static func notes(_ s: Settings, windows: Int, starts: Int, parameters: Int) -> String {
@@ -280,5 +426,20 @@ public struct PerplexityStudy: Study {
         curves as a check that the machinery reproduces the *shape* of the question, not as evidence about \
         the paper's scale.
         """
+    }
+}
+
+extension PositionLoss {
+    /// The per-window average of curves measured on the same windows (e.g. one per seed).
+    static func average(_ curves: [PositionLoss]) -> PositionLoss {
+        guard var out = curves.first, curves.count > 1 else { return curves.first ?? PositionLoss(context: 0) }
+        let k = Double(curves.count)
+        for c in curves.dropFirst() {
+            for t in out.sums.indices { out.sums[t] += c.sums[t] }
+            for w in out.windowOctaves.indices { for o in out.windowOctaves[w].indices { out.windowOctaves[w][o] += c.windowOctaves[w][o] } }
+        }
+        for t in out.sums.indices { out.sums[t] /= k }
+        for w in out.windowOctaves.indices { for o in out.windowOctaves[w].indices { out.windowOctaves[w][o] /= k } }
+        return out
     }
 }

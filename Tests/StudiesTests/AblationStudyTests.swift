@@ -7,16 +7,20 @@ import XCTest
 @testable import Studies
 import StudyKit
 import TensorCore
+import Zoo
 
 final class AblationStudyTests: XCTestCase {
     let s = AblationStudy.settings(.quick)
 
-    /// Eight rungs, each a different model; rung 3 is batch GD (b = T); rung 7 is the default
-    /// TTT-Linear (T) and rung 8 the default TTT-Linear (M), exactly.
+    /// Nine rungs, each a different model; rung 3 is batch GD (b = T); rung 7 (the lab's control) is rung 6
+    /// with only the fixed step size changed to the learnable gate's initial value; rung 8 is the default
+    /// TTT-Linear (T) and rung 9 the default TTT-Linear (M), exactly.
     func testRungsMapOntoTheSwitches() throws {
         let configs = AblationStudy.rungs.map { AblationStudy.config($0, s) }
-        XCTAssertEqual(configs.count, 8)
-        XCTAssertEqual(AblationStudy.rungs.map(\.paper), [15.91, 15.23, 15.23, 15.27, 14.05, 12.35, 11.99, 11.09])
+        XCTAssertEqual(configs.count, 9)
+        XCTAssertEqual(AblationStudy.rungs.map(\.paper), [15.91, 15.23, 15.23, 15.27, 14.05, 12.35, nil, 11.99, 11.09])
+        XCTAssertEqual(AblationStudy.paperPredecessor(7), 5, "the paper's 'learnable η' step is measured from b = 16")
+        XCTAssertNil(AblationStudy.paperPredecessor(6))
         for (a, b) in zip(configs, configs.dropFirst()) { XCTAssertNotEqual(a, b) }
         XCTAssertEqual(configs[0].layerConfig.linearAttention, "elu")
         XCTAssertEqual(configs[1].layerConfig.linearAttention, "simple")
@@ -24,11 +28,18 @@ final class AblationStudyTests: XCTestCase {
         XCTAssertEqual(configs[2].layerConfig.ttt.fixedEta, 1)
         XCTAssertFalse(configs[2].layerConfig.ttt.learnableW0)
         XCTAssertEqual(configs[5].miniBatch, 16)
+        // Rung 7 = rung 6 with only η changed, to 1/(2d) = the gate (η_base/d)·σ(·) at σ = ½.
+        var six = configs[5].layerConfig, seven = configs[6].layerConfig
+        XCTAssertEqual(seven.ttt.fixedEta, 0.5 / Float(s.width / s.heads))
+        XCTAssertEqual(six.ttt.fixedEta, 1)
+        six.ttt.fixedEta = nil; seven.ttt.fixedEta = nil
+        XCTAssertEqual(six, seven)
         let plain = ModelConfig(layer: "ttt-linear", width: s.width, heads: s.heads, layers: s.layers, mlpHidden: s.mlpHidden)
-        XCTAssertEqual(configs[6].layerConfig, plain.layerConfig)
+        XCTAssertEqual(configs[7].layerConfig, plain.layerConfig)
+        XCTAssertEqual(seven, configs[7].layerConfig, "rung 8 differs from rung 7 only in η")
         let mamba = ModelConfig(layer: "ttt-linear-m", width: s.width, heads: s.heads, layers: s.layers, mlpHidden: s.mlpHidden)
-        XCTAssertEqual(configs[7].layerConfig, mamba.layerConfig)
-        XCTAssertEqual(configs[7].backbone, .tttMamba)
+        XCTAssertEqual(configs[8].layerConfig, mamba.layerConfig)
+        XCTAssertEqual(configs[8].backbone, .tttMamba)
         // The options reach the layer that is built.
         let m3 = try LanguageModel(config: configs[2], seed: 0)
         let layer = try XCTUnwrap(m3.blocks[0].mixer as? TTTLayer)
@@ -51,7 +62,38 @@ final class AblationStudyTests: XCTestCase {
         XCTAssertGreaterThan(abs(try loss(control) - l2), 1e-4)
     }
 
-    /// `lab study ablation --quick` on a generated corpus: PASS, eight rows beside the paper's numbers.
+    /// The learnable gate really starts at ≈ 1/(2d): σ(h·w_lr + β_lr) of a fresh layer averages ½ within 0.05
+    /// on random inputs (control: a gate bias of 2 moves it to σ(2) ≈ 0.88, outside the tolerance).
+    func testInitialGateIsHalf() throws {
+        var rng = RNG(seed: 5)
+        let D = 64, n = 256
+        let layer = try XCTUnwrap(try LayerRegistry.make("ttt-linear", LayerConfig(width: D, heads: 4), seed: 3) as? TTTLayer)
+        let w = try XCTUnwrap(layer.parameters.first { $0.name.contains("learnable_ttt_lr_weight") }).tensor
+        func meanGate(bias: Float) -> Double {
+            var acc = 0.0
+            for _ in 0..<n {
+                let h = (0..<D).map { _ in Double(rng.normal()) }
+                var z = Double(bias)
+                for i in 0..<D { z += h[i] * Double(w.data[i * 4]) }        // w_lr [D, H]: head 0's column
+                acc += 1 / (1 + exp(-z))
+            }
+            return acc / Double(n)
+        }
+        XCTAssertEqual(meanGate(bias: 0), 0.5, accuracy: 0.05)
+        XCTAssertGreaterThan(abs(meanGate(bias: 2) - 0.5), 0.05)
+        XCTAssertEqual(AblationStudy.initialGateEta(headDim: 16), 1.0 / 32)
+    }
+
+    /// The science verdict rule: all counted steps right + the mini-batch step → reproduces; half → partly.
+    func testScienceVerdictRule() {
+        XCTAssertEqual(AblationStudy.scienceVerdict(agree: 4, counted: 4, miniBatchCountedRight: true), "REPRODUCES")
+        XCTAssertEqual(AblationStudy.scienceVerdict(agree: 4, counted: 4, miniBatchCountedRight: false), "PARTLY reproduces")
+        XCTAssertEqual(AblationStudy.scienceVerdict(agree: 2, counted: 4, miniBatchCountedRight: true), "PARTLY reproduces")
+        XCTAssertEqual(AblationStudy.scienceVerdict(agree: 1, counted: 4, miniBatchCountedRight: true), "does NOT reproduce")
+        XCTAssertEqual(AblationStudy.scienceVerdict(agree: 0, counted: 0, miniBatchCountedRight: false), "does NOT reproduce")
+    }
+
+    /// `lab study ablation --quick` on a generated corpus: PASS, nine rows beside the paper's numbers, 2 seeds.
     func testQuickPresetEndToEnd() throws {
         let dir = temporaryStudyDirectory("ablation-study")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -59,7 +101,10 @@ final class AblationStudyTests: XCTestCase {
                                            reporter: ProgressReporter(mode: .silent))
         XCTAssertTrue(r.verdict.passed, r.verdict.summary.joined(separator: "\n"))
         let ladder = try XCTUnwrap(r.tables.first { $0.name == "ladder" })
-        XCTAssertEqual(ladder.rows.count, 8)
+        XCTAssertEqual(ladder.rows.count, 9)
+        let dirs = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("models").path)
+        XCTAssertEqual(dirs.count, 9 * AblationStudy.settings(.quick).seeds, "one model per rung and seed")
+        XCTAssertTrue(r.verdict.summary.contains { $0.hasPrefix("Learnable η split") })
         for f in ["ablation.md", "ladder.csv", "rung-options.csv", "ladder.dat", "ladder.gp"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), f)
         }

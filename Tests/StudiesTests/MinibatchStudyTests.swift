@@ -35,34 +35,58 @@ final class MinibatchStudyTests: XCTestCase {
         XCTAssertEqual(MinibatchStudy.standardSetup.miniBatches, [1, 2, 4, 8, 16, 32, 64, 128])
     }
 
-    /// Quick preset end to end: one row per b, finite losses and step times, a two-panel chart; the
-    /// second run reuses every checkpoint (same numbers, marked cached).
+    /// Quick preset end to end: one row per (arm, b) — RoPE within mini-batches and the RoPE-off control —
+    /// with finite losses and step times, a two-panel chart with one series per arm; a run per (arm, seed, b);
+    /// the second run reuses every checkpoint (same numbers, marked cached).
     func testQuickPresetEndToEndAndReuse() throws {
         let data = try scratch(), out = try scratch()
         try writeCorpus(to: data)
         let silent = ProgressReporter(mode: .silent)
         let runner = StudyRunner(locateGnuplot: { throw StudyKitError.invalid("no gnuplot in tests") })
         let study = MinibatchStudy().withData(data)
+        let q = MinibatchStudy.quickSetup
         let (r, report) = try runner.run(study, preset: .quick, seed: 0, to: out, reporter: silent)
         XCTAssertTrue(r.verdict.passed, r.verdict.summary.joined(separator: "\n"))
         let t = r.tables.first { $0.name == "minibatch" }!
-        XCTAssertEqual(t.rows.count, MinibatchStudy.quickSetup.miniBatches.count)
-        XCTAssertEqual(t.rows.last?.first, .text("16 (= T)"))
+        XCTAssertEqual(t.rows.count, 2 * q.miniBatches.count)
+        XCTAssertEqual(t.rows.filter { $0.first == .text("RoPE off (control)") }.count, q.miniBatches.count)
+        XCTAssertEqual(t.rows.last?[1], .text("16 (= T)"))
         for row in t.rows {
-            guard case .number(let loss) = row[2], case .number(let ms) = row[6] else { return XCTFail("\(row)") }
+            guard case .number(let loss) = row[3], case .number(let ms) = row[8] else { return XCTFail("\(row)") }
             XCTAssertTrue(loss.isFinite && loss > 0 && loss < 10, "loss \(loss)")
             XCTAssertGreaterThan(ms, 0)
             XCTAssertEqual(row.last, .text("no"))
         }
         XCTAssertEqual(r.charts.first?.panels.count, 2)
+        XCTAssertEqual(r.charts.first?.panels.first?.series.count, 2)
         XCTAssertTrue(FileManager.default.fileExists(atPath: report.markdown.path))
         let runs = try FileManager.default.contentsOfDirectory(atPath: out.appendingPathComponent("runs").path)
-        XCTAssertEqual(runs.count, MinibatchStudy.quickSetup.miniBatches.count)
+        XCTAssertEqual(runs.count, 2 * q.seeds * q.miniBatches.count)
 
         let (r2, _) = try runner.run(study, preset: .quick, seed: 0, to: out, reporter: silent)
         let t2 = r2.tables.first { $0.name == "minibatch" }!
         XCTAssertTrue(t2.rows.allSatisfy { $0.last == .text("yes") })
-        XCTAssertEqual(t2.rows.map { $0[2] }, t.rows.map { $0[2] }, "reused runs give the same validation losses")
+        XCTAssertEqual(t2.rows.map { $0[3] }, t.rows.map { $0[3] }, "reused runs give the same validation losses")
+    }
+
+    /// The control arm differs from the main arm only in RoPE (same weights at init: RoPE has no parameters).
+    func testRopeControlChangesOnlyRope() throws {
+        let s = MinibatchStudy.standardSetup
+        var on = try s.model(b: 16).layerConfig, off = try s.model(b: 16, rope: false).layerConfig
+        XCTAssertTrue(on.ttt.rope)
+        XCTAssertFalse(off.ttt.rope)
+        on.ttt.rope = false
+        XCTAssertEqual(on, off)
+        XCTAssertNotEqual(MinibatchStudy.key(try s.model(b: 16), s.train(seed: 0), corpus: "x"),
+                          MinibatchStudy.key(try s.model(b: 16, rope: false), s.train(seed: 0), corpus: "x"))
+    }
+
+    /// The science rule: a b = 16 win by > 2 SE with RoPE off reproduces; only with RoPE on is partial.
+    func testScienceVerdictRule() {
+        XCTAssertTrue(MinibatchStudy.scienceVerdict(ropeOn: (-0.05, 0.01), ropeOff: (-0.04, 0.01)).hasPrefix("REPRODUCES"))
+        XCTAssertTrue(MinibatchStudy.scienceVerdict(ropeOn: (-0.05, 0.01), ropeOff: (-0.01, 0.01)).hasPrefix("PARTLY"))
+        XCTAssertTrue(MinibatchStudy.scienceVerdict(ropeOn: (-0.01, 0.01), ropeOff: (0.02, 0.01)).hasPrefix("does NOT"))
+        XCTAssertTrue(MinibatchStudy.scienceVerdict(ropeOn: nil, ropeOff: nil).hasPrefix("does NOT"))
     }
 
     /// Without a corpus the study stops with the corpus loader's one-line error (the CLI exits 2).

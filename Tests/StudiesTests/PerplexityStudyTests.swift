@@ -100,14 +100,15 @@ final class PerplexityStudyTests: XCTestCase {
         let (r1, report) = try StudyRunner().run(study, preset: .quick, seed: 0, to: dir, reporter: ProgressReporter(mode: .silent))
         XCTAssertTrue(r1.verdict.passed, r1.verdict.summary.joined(separator: "\n"))
         for f in ["perplexity.md", "models.csv", "loss-by-position.csv", "loss-by-position-document-starts.csv",
-                  "loss-by-token-index.dat", "loss-by-token-index.gp"] {
+                  "loss-by-token-index.dat", "loss-by-token-index.gp", "repeated-passage.csv"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), f)
         }
         if report.chartsRendered { XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("loss-by-token-index.png").path)) }
         let n = PerplexityStudy.models.count
         XCTAssertEqual(r1.tables.first { $0.name == "models" }?.rows.count, n)
+        XCTAssertEqual(r1.tables.first { $0.name == "repeated-passage" }?.rows.count, n)
         let modelDirs = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("models").path).sorted()
-        XCTAssertEqual(modelDirs.count, n)
+        XCTAssertEqual(modelDirs.count, n * PerplexityStudy.settings(.quick).seeds, "one model per layer and seed")
         func mtime(_ d: String) throws -> Date {
             try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("models/\(d)/model.safetensors").path)[.modificationDate] as! Date
         }
@@ -158,5 +159,62 @@ final class PerplexityStudyTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("lab data fetch"), "\(e)")
             XCTAssertFalse("\(e)".contains("\n"))
         }
+    }
+
+    /// A probe window is a passage shown twice; its targets are the inputs shifted by one.
+    func testProbeWindowsRepeatThePassage() {
+        let docs: [[UInt8]] = [(0..<200).map { UInt8($0) }]
+        let w = PositionLoss.windows(documents: docs, context: 32, limit: 3)
+        let p = PerplexityStudy.probeWindows(w, count: 2)
+        XCTAssertEqual(p.count, 2)
+        for (probe, win) in zip(p, w) {
+            XCTAssertEqual(probe.inputs.count, 32)
+            XCTAssertEqual(Array(probe.inputs[0..<16]), Array(win.inputs[0..<16]))
+            XCTAssertEqual(Array(probe.inputs[16..<32]), Array(win.inputs[0..<16]))
+            XCTAssertEqual(Array(probe.targets.dropLast()), Array(probe.inputs.dropFirst()))
+        }
+    }
+
+    /// The probe measures first-copy minus second-copy loss: for a model, the numbers equal a direct
+    /// evaluation of the same positions (relative 1e-9); control: a window of two *different* passages
+    /// gives a different second-copy loss.
+    func testProbeMeasuresTheSecondCopy() throws {
+        let cfg = ModelConfig(layer: "attention", vocab: 256, width: 16, heads: 2, layers: 1, mlpHidden: 24)
+        let model = try LanguageModel(config: cfg, seed: 2)
+        var rng = RNG(seed: 4)
+        let docs: [[UInt8]] = [(0..<80).map { _ in UInt8(rng.next() % 256) }]
+        let w = PositionLoss.windows(documents: docs, context: 32, limit: 1)
+        let probe = PerplexityStudy.probeWindows(w, count: 1)
+        let m = PerplexityStudy.measureProbe(model, probes: probe, batch: 1)
+        let l = model.tokenLosses(inputs: probe[0].inputs, targets: probe[0].targets, batch: 1)
+        let first = (1..<15).map { l[$0] }.reduce(0, +) / 14, second = (1..<15).map { l[16 + $0] }.reduce(0, +) / 14
+        XCTAssertEqual(m[0][0], first, accuracy: 1e-9 * abs(first))
+        XCTAssertEqual(m[0][1], second, accuracy: 1e-9 * abs(second))
+        var other = probe[0]
+        for i in 16..<32 { other.inputs[i] = (other.inputs[i] + 7) % 256 }
+        other.targets = Array(other.inputs.dropFirst()) + [other.targets[31]]
+        let m2 = PerplexityStudy.measureProbe(model, probes: [other], batch: 1)
+        XCTAssertEqual(m2[0][0], m[0][0], accuracy: 1e-9, "first copy unchanged")
+        XCTAssertGreaterThan(abs(m2[0][1] - m[0][1]), 1e-3)
+    }
+
+    /// Averaging per-seed curves averages every position and every window's octave means.
+    func testAverageOfCurves() {
+        var a = PositionLoss(context: 4), b = PositionLoss(context: 4)
+        a.add([1, 2, 3, 4][...]); b.add([3, 2, 1, 0][...])
+        let m = PositionLoss.average([a, b])
+        XCTAssertEqual(m.sums, [2, 2, 2, 2])
+        XCTAssertEqual(m.counts, [1, 1, 1, 1])
+        XCTAssertEqual(m.windowOctaves, [[2, 2, 2]])
+        XCTAssertNotEqual(PositionLoss.average([a, a]).sums, m.sums)
+    }
+
+    /// The science rule of the perplexity study.
+    func testScienceVerdictRule() {
+        let ttt = [("TTT-Linear (T)", -0.01, 0.01)]
+        XCTAssertTrue(PerplexityStudy.scienceVerdict(transformerGain: (0.1, 0.01), ttt: ttt, mamba: (-0.05, 0.01)).contains("REPRODUCES"))
+        XCTAssertTrue(PerplexityStudy.scienceVerdict(transformerGain: (0.1, 0.01), ttt: ttt, mamba: (-0.01, 0.01)).contains("PARTLY"))
+        XCTAssertTrue(PerplexityStudy.scienceVerdict(transformerGain: (0.01, 0.01), ttt: ttt, mamba: (-0.05, 0.01)).contains("does NOT"))
+        XCTAssertTrue(PerplexityStudy.scienceVerdict(transformerGain: (0.1, 0.01), ttt: [("x", -0.05, 0.01)], mamba: (-0.01, 0.01)).contains("does NOT"))
     }
 }
