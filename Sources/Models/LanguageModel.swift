@@ -21,8 +21,13 @@ public final class SwiGLU {
         w2 = Init.normal([I, D], rng: &rng)
     }
 
-    /// u [B, T, D] → [B, T, D]
-    public func callAsFunction(_ u: Tensor) -> Tensor {
+    /// u [B, T, D] → [B, T, D] on `kernels`: `.fused` is one node (FusedSwiGLU.swift), `.reference` the op chain.
+    public func callAsFunction(_ u: Tensor, kernels: KernelPath = .fused) -> Tensor {
+        kernels == .fused ? fused(u) : reference(u)
+    }
+
+    /// The readable op chain (five autodiff nodes); the fused node is held against it in tests.
+    public func reference(_ u: Tensor) -> Tensor {
         let gate = matmul(u, w1).silu()                  // [B, T, I]
         let up = matmul(u, w3)                           // [B, T, I]
         return matmul(gate * up, w2)                     // [B, T, D]
@@ -74,6 +79,8 @@ public final class Block {
     public let mixer: SequenceLayer
     public let ffnNorm: Tensor?
     public let mlp: SwiGLU?
+    /// Kernels of the block's own parts (SwiGLU); the mixer keeps its own `kernels` (LanguageModel sets both).
+    public var kernels: KernelPath
 
     init(_ config: ModelConfig, rng: inout RNG) throws {
         let D = config.width
@@ -87,6 +94,7 @@ public final class Block {
             ffnNorm = Init.ones([D])
             mlp = SwiGLU(width: D, hidden: config.mlpHidden, rng: &rng)
         }
+        kernels = mixer.kernels
     }
 
     /// x [B, T, D] → [B, T, D], differentiable.
@@ -94,7 +102,7 @@ public final class Block {
         var x = x
         if let preConv { x = x + preConv.branch(x) }
         x = x + mixer(x.rmsNorm(weight: seqNorm))
-        if let mlp, let ffnNorm { x = x + mlp(x.rmsNorm(weight: ffnNorm)) }
+        if let mlp, let ffnNorm { x = x + mlp(x.rmsNorm(weight: ffnNorm), kernels: kernels) }
         return x
     }
 
@@ -103,7 +111,7 @@ public final class Block {
         var x = x
         if let preConv { x = x + preConv.step(x, history: &state.convHistory!) }
         x = x + mixer.step(x.rmsNorm(weight: seqNorm), state: state.mixer)
-        if let mlp, let ffnNorm { x = x + mlp(x.rmsNorm(weight: ffnNorm)) }
+        if let mlp, let ffnNorm { x = x + mlp(x.rmsNorm(weight: ffnNorm), kernels: kernels) }
         return x
     }
 
@@ -174,6 +182,7 @@ public final class LanguageModel {
         }
         blocks = bs
         finalNorm = Init.ones([config.width])
+        kernels = bs.first?.mixer.kernels ?? .fused
     }
 
     /// All trainable parameters, in a stable order, with PyTorch-style names
@@ -187,10 +196,10 @@ public final class LanguageModel {
 
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
 
-    /// The kernels every block's sequence layer runs (fused by default; `.reference` for the readable path).
+    /// The kernels of every block's sequence layer and SwiGLU and of the loss (fused by default;
+    /// `.reference` for the readable op chains). Setting it sets every block and mixer.
     public var kernels: KernelPath {
-        get { blocks.first?.mixer.kernels ?? .fused }
-        set { for b in blocks { b.mixer.kernels = newValue } }
+        didSet { for b in blocks { b.kernels = kernels; b.mixer.kernels = kernels } }
     }
 
     /// Sets ρ = ttt_lr_mult on every TTT layer (spec §1.4; TTT-MLP warms it up during training).
@@ -221,8 +230,8 @@ public final class LanguageModel {
     /// Mean next-token cross-entropy in nats: `targets[i]` is the token after `inputs[i]`.
     public func loss(inputs: [Int], targets: [Int], batch B: Int) -> Tensor {
         precondition(inputs.count == targets.count, "loss: \(inputs.count) inputs but \(targets.count) targets")
-        let lg = logits(inputs, batch: B)
-        return lg.reshape([inputs.count, config.vocab]).crossEntropy(targets: targets)
+        let lg = logits(inputs, batch: B).reshape([inputs.count, config.vocab])
+        return kernels == .fused ? fusedCrossEntropy(lg, targets: targets) : lg.crossEntropy(targets: targets)
     }
 
     // MARK: recurrent form

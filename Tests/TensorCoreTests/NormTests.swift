@@ -53,6 +53,38 @@ final class NormTests: XCTestCase {
         assertGradients("rmsNorm 3-D", [randn([2, 3, 4], seed: 12), randn([4], seed: 13)]) { $0[0].rmsNorm(weight: $0[1]) }
     }
 
+    /// Output and gradients (x, then each weight) of `f` under the loss Σ f(x, ws) ⊙ seed.
+    private func outAndGrads(_ x: Tensor, _ ws: [Tensor], seed: Tensor, _ f: (Tensor, [Tensor]) -> Tensor) -> [[Float]] {
+        for t in [x] + ws { t.zeroGrad() }
+        let y = f(x, ws)
+        (y * seed).sum().backward()
+        return [y.array, x.grad!.array] + ws.map { $0.grad!.array }
+    }
+
+    /// Rows enough for several worker chunks (rows ≥ 128 per chunk split): the γ, β [m] fast path of layerNorm
+    /// (row-loop affine, chunked dγ/dβ partials) equals the general broadcast path (γ, β given as [1, m]), and
+    /// rmsNorm's chunked backward equals the op chain x·rsqrt(mean(x²) + ε)·w, to 1e-5. Negative control: a
+    /// different seed gradient changes dγ by far more than the tolerance.
+    func testNormsChunkedBackwardMatchOpChains() {
+        let (rows, m) = (300, 24)
+        let x = randn([rows, m], seed: 21, std: 2).requiringGrad(), seed = randn([rows, m], seed: 22)
+        let g = randn([m], seed: 23).requiringGrad(), b = randn([m], seed: 24).requiringGrad()
+        let g2 = g.copy().reshaped([1, m]).requiringGrad(), b2 = b.copy().reshaped([1, m]).requiringGrad()
+        let fast = outAndGrads(x, [g, b], seed: seed) { $0.layerNorm(gamma: $1[0], beta: $1[1]) }
+        let general = outAndGrads(x, [g2, b2], seed: seed) { $0.layerNorm(gamma: $1[0], beta: $1[1]) }
+        for (i, name) in ["y", "dx", "dγ", "dβ"].enumerated() {
+            assertClose(fast[i], general[i].map(Double.init), atol: 1e-5, rtol: 1e-5, "layerNorm [m] fast path: \(name)")
+        }
+        let rms = outAndGrads(x, [g], seed: seed) { $0.rmsNorm(weight: $1[0]) }
+        let chain = outAndGrads(x, [g], seed: seed) { x, w in x * ((x * x).mean(axis: 1, keepDims: true) + 1e-6).rsqrt() * w[0] }
+        for (i, name) in ["y", "dx", "dw"].enumerated() {
+            assertClose(rms[i], chain[i].map(Double.init), atol: 1e-4, rtol: 1e-4, "rmsNorm chunked: \(name)")
+        }
+        let other = outAndGrads(x, [g, b], seed: randn([rows, m], seed: 25)) { $0.layerNorm(gamma: $1[0], beta: $1[1]) }
+        let diff = zip(other[2], fast[2]).map { abs($0 - $1) }.max()!
+        XCTAssertGreaterThan(diff, 1e-2, "negative control")
+    }
+
     /// The VJPs read per-row statistics saved in the forward pass; they must stay alive until backward
     /// even when the allocator reuses freed memory in between.
     func testSavedStatisticsSurviveOtherAllocations() {

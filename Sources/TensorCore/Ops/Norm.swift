@@ -5,6 +5,7 @@ extension Tensor {
     /// `gamma`, `beta` have the shape of the trailing dims they cover (e.g. `[D]`, or `[H, 1, d]` per head).
     public func layerNorm(gamma: Tensor, beta: Tensor, eps: Float = 1e-6) -> Tensor {
         let m = shape.last!, rows = count / Swift.max(m, 1)
+        if gamma.shape == [m] && beta.shape == [m] { return layerNormRowAffine(gamma: gamma, beta: beta, eps: eps) }
         let xhat = Tensor(uninitializedShape: shape)
         let rstd = Tensor(uninitializedShape: [rows])
         let px = data, ph = xhat.data, pr = rstd.data
@@ -45,6 +46,59 @@ extension Tensor {
         }
     }
 
+    /// `layerNorm` for γ, β of shape [m] (the common case, e.g. the TTT post-norm): the affine inside the row
+    /// loop, only μ and 1/σ saved per row, dγ and dβ as per-chunk partials summed in chunk order.
+    ///   forward   y = x̂·γ + β,  x̂ = (x − μ)·rstd                                      x, y [rows, m]
+    ///   backward  dx = rstd·(gγ − mean(gγ) − x̂·mean(gγ·x̂));  dγ = Σ_rows g·x̂;  dβ = Σ_rows g
+    func layerNormRowAffine(gamma: Tensor, beta: Tensor, eps: Float) -> Tensor {
+        let m = shape.last!, rows = count / Swift.max(m, 1)
+        let out = Tensor(uninitializedShape: shape)
+        let stats = Tensor(uninitializedShape: [rows, 2])                  // (μ, rstd) per row
+        let px = data, po = out.data, ps = stats.data, pgm = gamma.data, pbt = beta.data
+        Parallel.chunks(rows, minPerThread: 64) { lo, hi in
+            for r in lo..<hi {
+                let x = px + r * m, y = po + r * m
+                var mu: Float = 0
+                for j in 0..<m { mu += x[j] }
+                mu /= Float(m)
+                var v: Float = 0
+                for j in 0..<m { let d = x[j] - mu; v += d * d }
+                v /= Float(m)
+                let rs = 1 / (v + eps).squareRoot()
+                ps[2 * r] = mu; ps[2 * r + 1] = rs
+                for j in 0..<m { y[j] = (x[j] - mu) * rs * pgm[j] + pbt[j] }
+            }
+        }
+        FLOPCounter.elementwise += 6 * count
+        return out.recorded("layerNorm", [self, gamma, beta]) { [stats] g in
+            let ps = stats.data
+            let dx = Tensor(uninitializedShape: g.shape)
+            let chunks = Swift.max(1, Swift.min(Parallel.threads, rows / 64))
+            let part = Tensor(zeros: [chunks, 2, m])                        // (dγ, dβ) per chunk
+            let pg = g.data, pd = dx.data, pp = part.data
+            Parallel.forEach(chunks) { c in
+                let dgm = pp + c * 2 * m, dbt = dgm + m
+                for r in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
+                    let x = px + r * m, gr = pg + r * m, d = pd + r * m, mu = ps[2 * r], rs = ps[2 * r + 1]
+                    var s1: Float = 0, s2: Float = 0
+                    for j in 0..<m {
+                        let h = (x[j] - mu) * rs, gh = gr[j] * pgm[j]
+                        s1 += gh; s2 += gh * h
+                        dgm[j] += gr[j] * h; dbt[j] += gr[j]
+                    }
+                    s1 /= Float(m); s2 /= Float(m)
+                    for j in 0..<m { d[j] = rs * (gr[j] * pgm[j] - s1 - (x[j] - mu) * rs * s2) }
+                }
+            }
+            let sums = chunks == 1 ? part.reshaped([2, m]) : part.sumRaw(axis: 0)          // [2, m]
+            let dgamma = Tensor(uninitializedShape: [m]), dbeta = Tensor(uninitializedShape: [m])
+            dgamma.data.update(from: sums.data, count: m)
+            dbeta.data.update(from: sums.data + m, count: m)
+            FLOPCounter.elementwise += 10 * rows * m
+            return [dx, dgamma, dbeta]
+        }
+    }
+
     /// RMSNorm_w(x) = x / √(mean(x²) + ε) ⊙ w over the last axis.
     public func rmsNorm(weight: Tensor, eps: Float = 1e-6) -> Tensor {
         let m = shape.last!, rows = count / Swift.max(m, 1)
@@ -67,18 +121,24 @@ extension Tensor {
         return out.recorded("rmsNorm", [self, weight]) { [rstd] g in
             _ = rstd
             let dx = Tensor(uninitializedShape: g.shape)
-            let dw = Tensor(zeros: [m])
-            let pg = g.data, pd = dx.data, pdw = dw.data, pr = rstd.data
-            for r in 0..<rows {
-                let x = px + r * m, rs = pr[r]
-                var dot: Float = 0
-                for j in 0..<m { dot += pg[r * m + j] * pw[j] * x[j] }
-                let c = dot * rs * rs / Float(m)
-                for j in 0..<m {
-                    pd[r * m + j] = rs * (pg[r * m + j] * pw[j] - x[j] * c)
-                    pdw[j] += pg[r * m + j] * x[j] * rs
+            // dw: one partial [m] per row chunk, summed in chunk order (deterministic at a fixed thread count).
+            let chunks = Swift.max(1, Swift.min(Parallel.threads, rows / 64))
+            let part = Tensor(zeros: [chunks, m])
+            let pg = g.data, pd = dx.data, pr = rstd.data, pp = part.data
+            Parallel.forEach(chunks) { c in
+                let pdw = pp + c * m
+                for r in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
+                    let x = px + r * m, gr = pg + r * m, d = pd + r * m, rs = pr[r]
+                    var dot: Float = 0
+                    for j in 0..<m { dot += gr[j] * pw[j] * x[j] }
+                    let k = dot * rs * rs / Float(m)
+                    for j in 0..<m {
+                        d[j] = rs * (gr[j] * pw[j] - x[j] * k)
+                        pdw[j] += gr[j] * x[j] * rs
+                    }
                 }
             }
+            let dw = chunks == 1 ? part.reshaped([m]) : part.sumRaw(axis: 0)
             return [dx, dw]
         }
     }
