@@ -47,7 +47,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Continue the run in this directory.") var resume: String?
     @Option(name: .long, help: "Stop (with a checkpoint) after this step; --resume continues.") var stopAfter: Int?
     @Option(name: .long, help: "Progress line every N steps when stdout is not a terminal (default 25).") var logEvery: Int = 25
-    @Option(name: .long, help: "Layer kernels: fused (default; raw-buffer kernels, one autodiff node per TTT inner loop) or reference (op-by-op autodiff). Not saved with the run.") var kernels: String?
+    @Option(name: .long, help: "Kernels: fused (default; raw-buffer kernels with hand-written backwards: one autodiff node per sequence layer, SwiGLU and loss) or reference (op-by-op autodiff). Not saved with the run.") var kernels: String?
     @Flag(name: .long, help: "Start over even if --out already holds a run.") var force = false
     @Flag(name: .long, help: "Do not render the loss chart.") var noChart = false
     @Option(name: .long, help: "Vocabulary for --dry-run (the paper's Llama tokenizer: 32000); training uses bytes (256).") var vocab: Int?
@@ -151,7 +151,7 @@ struct TrainCommand: ParsableCommand {
             trainer.corpusDirectory = FileSafety.resolved(dataDir.path)
         }
         let c = trainer.config, m = trainer.model
-        if let kernelChoice { for b in m.blocks { b.mixer.kernels = kernelChoice } }
+        if let kernelChoice { m.kernels = kernelChoice }          // every block: mixer, MLP and the loss
         print("model: \(m.config.summary), \(m.parameterCount) parameters, \(String(format: "%.2f", m.flopsPerToken(context: c.context) / 1e6)) MFLOP/token forward")
         print("train: \(c.steps) steps × \(c.batch) × \(c.context) bytes = \(c.steps * c.tokensPerStep) tokens, lr \(c.lr) (warmup \(c.warmupSteps)), seed \(c.seed), \(Parallel.threads) thread(s)")
         print("data: \(corpus.train.count) training / \(corpus.validation.count) validation documents; validation \(trainer.validation.tokens) tokens; unigram baseline \(fmt(trainer.unigramLoss)) nats (\(fmt(bitsPerByte(trainer.unigramLoss))) bits/byte)")
