@@ -128,7 +128,16 @@ public struct RecallStudy: DistributedStudy {
 
     public init(only: [String]? = nil, setup: Setup? = nil) { self.only = only; self.setup = setup }
 
-    func setup(_ ctx: StudyContext) -> Setup { setup ?? ctx.pick(quick: Self.quickSetup, standard: Self.standardSetup, full: Self.fullSetup) }
+    func setup(_ ctx: StudyContext) -> Setup {
+        var s = setup ?? ctx.pick(quick: Self.quickSetup, standard: Self.standardSetup, full: Self.fullSetup)
+        if let e = ProcessInfo.processInfo.environment["RECALL_EXP"] {   // EXPERIMENT ONLY
+            let f = e.split(separator: ",").map(String.init)
+            s.lrs = [Float(f[0])!]; s.steps = Int(f[1])!; s.batch = Int(f[2])!; s.shortConv = Int(f[3])! == 0 ? nil : Int(f[3])!
+            if f[4] == "short" { s.trainTasks = [RecallTask(length: 64, pairs: 4)]; s.trainWeights = [1] }
+            s.evalEvery = Int(f[5])!
+        }
+        return s
+    }
     static func cacheDir(_ ctx: StudyContext) -> URL { ctx.outputDirectory.appendingPathComponent("runs") }
 
     // MARK: the plan
