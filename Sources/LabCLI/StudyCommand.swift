@@ -34,11 +34,12 @@ struct StudyCommand: ParsableCommand {
     @Option(name: .long, help: "Seed.") var seed: UInt64 = 0
     @Option(name: .long, help: "Corpus directory for the studies that train models (written by 'lab data fetch').") var data: String = "data"
     @Flag(name: .long, help: "Print one '--run KEY' command per run not yet cached (studies made of independent runs), then exit.") var plan = false
+    @Flag(name: .long, help: "Assemble the report from cached runs only, training nothing (studies made of independent runs); missing runs fail the verdict.") var cachedOnly = false
     @Option(name: .customLong("run"), help: "Perform only the run KEY (a line of --plan) into the shared output directory, then exit.") var runKey: String?
 
     func validate() throws {
         if quick && full { throw ValidationError("--quick and --full exclude each other; pass one") }
-        if plan && runKey != nil { throw ValidationError("--plan and --run exclude each other; pass one") }
+        if [plan, runKey != nil, cachedOnly].filter({ $0 }).count > 1 { throw ValidationError("--plan, --run and --cached-only exclude each other; pass one") }
     }
 
     func run() throws {
@@ -46,7 +47,7 @@ struct StudyCommand: ParsableCommand {
             printTable(["study", "claim"], StudyCatalog.all.map { [$0.name, String($0.title.prefix(100))] })
             return
         }
-        let study = try StudyCatalog.named(name)
+        var study: any Study = try StudyCatalog.named(name)
         StudyData.directory = URL(fileURLWithPath: data)
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let dir = URL(fileURLWithPath: out ?? "results/\(study.name)")
@@ -55,6 +56,13 @@ struct StudyCommand: ParsableCommand {
         if full { cmd += " --full" }
         if seed != 0 { cmd += " --seed \(seed)" }
         if data != "data" { cmd += " --data \(data)" }
+        if cachedOnly {
+            guard let d = study as? any DistributedStudy else {
+                throw LabError.badConfig("study '\(study.name)' is not made of independent runs, so it has no --cached-only; run 'lab study \(study.name)' instead")
+            }
+            study = d.cachedOnly()
+            cmd += " --cached-only"
+        }
         if plan || runKey != nil {
             guard let d = study as? any DistributedStudy else {
                 throw LabError.badConfig("study '\(study.name)' is not made of independent runs, so it has no --plan/--run; run 'lab study \(study.name)' instead")

@@ -38,12 +38,16 @@ public protocol DistributedStudy: Study {
     /// Performs the run named `key` into the shared cache under `ctx.outputDirectory` (or finds it
     /// there); returns true when it was already cached. An unknown key throws a one-line error.
     func perform(key: String, _ ctx: StudyContext) throws -> Bool
+    /// The same study, assembling its report from the cached runs only (nothing is trained; the runs
+    /// not cached are reported as missing and fail the pipeline verdict).
+    func cachedOnly() -> Self
 }
 
 extension DistributedStudy {
-    /// `<command> --run KEY` for each planned run that is not cached yet, in plan order.
+    /// `<command> --run KEY  # label` for each planned run that is not cached yet, in plan order (the
+    /// label is a shell comment: a job runner that passes lines to a shell ignores it; grep can select by it).
     public func planLines(_ ctx: StudyContext, command: String) throws -> [String] {
-        try plan(ctx).filter { !$0.cached }.map { "\(command) --run \($0.key)" }
+        try plan(ctx).filter { !$0.cached }.map { "\(command) --run \($0.key)  # \($0.label)" }
     }
 
     /// The error for a key that is not in the current plan.

@@ -97,12 +97,12 @@ public struct RecallStudy: DistributedStudy {
         widths: [64], heads: 1, blocks: 2, mlpHidden: 0, shortConv: 3, vocab: 256,
         trainTasks: zoologyMixture.tasks, trainWeights: zoologyMixture.weights,
         testTasks: zoologySettings + [RecallTask(length: 256, pairs: 64)], zoologyTasks: zoologySettings,
-        steps: 600, batch: 64, lrs: [1e-3, 3e-3, 1e-2], testSequences: 128, evalEvery: 50, evalSequences: 64, stopAt: 0.99,
+        steps: 1000, batch: 32, lrs: [1e-3, 3e-3, 1e-2], testSequences: 128, evalEvery: 50, evalSequences: 64, stopAt: 0.99,
         extraSeeds: 2)
 
     public static let fullSetup: Setup = {
         var s = standardSetup
-        s.widths = [64, 128]; s.steps = 2000; s.testSequences = 256; s.evalSequences = 128
+        s.widths = [64, 128]; s.steps = 3000; s.batch = 64; s.testSequences = 256; s.evalSequences = 128
         return s
     }()
 
@@ -126,17 +126,15 @@ public struct RecallStudy: DistributedStudy {
     /// Sizes to use instead of the preset's (tests).
     public var setup: Setup?
 
+    /// Assemble from the cache only (``DistributedStudy/cachedOnly()``).
+    public var trainsMissing = true
+
     public init(only: [String]? = nil, setup: Setup? = nil) { self.only = only; self.setup = setup }
 
+    public func cachedOnly() -> RecallStudy { var s = self; s.trainsMissing = false; return s }
+
     func setup(_ ctx: StudyContext) -> Setup {
-        var s = setup ?? ctx.pick(quick: Self.quickSetup, standard: Self.standardSetup, full: Self.fullSetup)
-        if let e = ProcessInfo.processInfo.environment["RECALL_EXP"] {   // EXPERIMENT ONLY
-            let f = e.split(separator: ",").map(String.init)
-            s.lrs = [Float(f[0])!]; s.steps = Int(f[1])!; s.batch = Int(f[2])!; s.shortConv = Int(f[3])! == 0 ? nil : Int(f[3])!
-            if f[4] == "short" { s.trainTasks = [RecallTask(length: 64, pairs: 4)]; s.trainWeights = [1] }
-            s.evalEvery = Int(f[5])!
-        }
-        return s
+        setup ?? ctx.pick(quick: Self.quickSetup, standard: Self.standardSetup, full: Self.fullSetup)
     }
     static func cacheDir(_ ctx: StudyContext) -> URL { ctx.outputDirectory.appendingPathComponent("runs") }
 
@@ -227,6 +225,10 @@ public struct RecallStudy: DistributedStudy {
         var runs: [String: RecallRun] = [:], cachedKeys = Set<String>()
         func train(_ configs: [RecallRunConfig]) throws {
             for c in configs {
+                if !trainsMissing {
+                    if let r = try? RecallTrainer.load(from: dir.appendingPathComponent(c.key)), r.config == c { runs[c.key] = r; cachedKeys.insert(c.key) }
+                    continue
+                }
                 ctx.progress("recall: \(Self.label(c)) (\(c.key))")
                 let bar = ctx.progressBar(Self.label(c), total: c.steps)
                 let (r, cached) = try RecallTrainer.run(c, cacheDir: dir) { _ in bar.advance() }
@@ -327,8 +329,12 @@ public struct RecallStudy: DistributedStudy {
 
         // Verdicts. Pipeline: every run trained, finite (or flagged diverged), scored; every layer has a non-diverged pick.
         var pipeline: [String] = []
+        let missing = (sweep + seedRuns).filter { runs[$0.key] == nil }
+        if !missing.isEmpty {
+            pipeline.append("\(missing.count) of \(sweep.count + seedRuns.count) planned runs not in the cache: " + missing.map(Self.label).joined(separator: "; "))
+        }
         for c in sweep + seedRuns {
-            guard let r = runs[c.key] else { pipeline.append("\(Self.label(c)): missing"); continue }
+            guard let r = runs[c.key] else { continue }
             if r.scores.count != tasks.count || r.scores.contains(where: { $0.queries == 0 }) { pipeline.append("\(Self.label(c)): a setting was not scored") }
         }
         for p in picks where p.best.divergedAt != nil || !p.best.finalTrainLoss.isFinite {

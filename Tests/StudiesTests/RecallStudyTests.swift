@@ -234,7 +234,9 @@ final class RecallStudyTests: XCTestCase {
             waves += 1
             for line in lines {
                 XCTAssertTrue(line.hasPrefix("lab study recall --quick --run "))
-                let key = String(line.split(separator: " ").last!)
+                let words = line.split(separator: " ").map(String.init)
+                let key = words[words.firstIndex(of: "--run")! + 1]
+                XCTAssertTrue(line.contains("  # "), "the label follows as a shell comment")
                 XCTAssertFalse(try study.perform(key: key, ctx), "planned runs are not cached yet")
                 performed.insert(key)
             }
@@ -244,7 +246,18 @@ final class RecallStudyTests: XCTestCase {
         XCTAssertEqual(performed.count, 2 * 2 + 2 * 2, "2 layers × 2 lrs, then 2 layers × 2 extra seeds")
         XCTAssertTrue(try study.plan(ctx).allSatisfy(\.cached))
         XCTAssertThrowsError(try study.perform(key: "attention-000000000000", ctx))
-        let assembled = try study.run(ctx)
+        // Assembling from the cache only equals assembling with training allowed (all is cached) ...
+        let assembled = try study.cachedOnly().run(ctx)
+        XCTAssertTrue(assembled.verdict.summary[0].hasPrefix("Pipeline verdict: PASS"), assembled.verdict.summary[0])
+        // ... and with a run missing it trains nothing and says which run is missing.
+        let partial = try scratch()
+        let pctx = StudyContext(outputDirectory: partial, preset: .quick, seed: 0, reporter: silent)
+        let firstKey = try study.plan(pctx)[0].key
+        _ = try study.perform(key: firstKey, pctx)
+        let incomplete = try study.cachedOnly().run(pctx)
+        XCTAssertFalse(incomplete.verdict.passed)
+        XCTAssertTrue(incomplete.verdict.summary[0].contains("3 of 4 planned runs not in the cache"), incomplete.verdict.summary[0])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: partial.appendingPathComponent("runs").path).count, 1)
         let direct = try study.run(StudyContext(outputDirectory: local, preset: .quick, seed: 0, reporter: silent))
         for name in ["accuracy", "runs"] {
             let a = try XCTUnwrap(assembled.tables.first { $0.name == name }), d = try XCTUnwrap(direct.tables.first { $0.name == name })
