@@ -19,6 +19,12 @@ struct StudyCommand: ParsableCommand {
           lab study list
           lab study equivalence
           lab study equivalence --quick --out /tmp/eq
+
+        Studies made of independent training runs (recall) can be spread over machines that share the
+        output directory: --plan prints one 'lab study NAME --run KEY' line per run not yet cached; run
+        them with any job runner, then a plain 'lab study NAME' assembles the report from the cache.
+          lab study recall --plan | parallel -j 4
+          lab study recall
         """)
 
     @Argument(help: "Study name, or 'list'.") var name: String
@@ -27,9 +33,13 @@ struct StudyCommand: ParsableCommand {
     @Flag(name: .long, help: "Largest preset.") var full = false
     @Option(name: .long, help: "Seed.") var seed: UInt64 = 0
     @Option(name: .long, help: "Corpus directory for the studies that train models (written by 'lab data fetch').") var data: String = "data"
+    @Flag(name: .long, help: "Print one '--run KEY' command per run not yet cached (studies made of independent runs), then exit.") var plan = false
+    @Flag(name: .long, help: "Assemble the report from cached runs only, training nothing (studies made of independent runs); missing runs fail the verdict.") var cachedOnly = false
+    @Option(name: .customLong("run"), help: "Perform only the run KEY (a line of --plan) into the shared output directory, then exit.") var runKey: String?
 
     func validate() throws {
         if quick && full { throw ValidationError("--quick and --full exclude each other; pass one") }
+        if [plan, runKey != nil, cachedOnly].filter({ $0 }).count > 1 { throw ValidationError("--plan, --run and --cached-only exclude each other; pass one") }
     }
 
     func run() throws {
@@ -37,7 +47,7 @@ struct StudyCommand: ParsableCommand {
             printTable(["study", "claim"], StudyCatalog.all.map { [$0.name, String($0.title.prefix(100))] })
             return
         }
-        let study = try StudyCatalog.named(name)
+        var study: any Study = try StudyCatalog.named(name)
         StudyData.directory = URL(fileURLWithPath: data)
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let dir = URL(fileURLWithPath: out ?? "results/\(study.name)")
@@ -46,6 +56,32 @@ struct StudyCommand: ParsableCommand {
         if full { cmd += " --full" }
         if seed != 0 { cmd += " --seed \(seed)" }
         if data != "data" { cmd += " --data \(data)" }
+        if cachedOnly {
+            guard let d = study as? any DistributedStudy else {
+                throw LabError.badConfig("study '\(study.name)' is not made of independent runs, so it has no --cached-only; run 'lab study \(study.name)' instead")
+            }
+            study = d.cachedOnly()
+            cmd += " --cached-only"
+        }
+        if plan || runKey != nil {
+            guard let d = study as? any DistributedStudy else {
+                throw LabError.badConfig("study '\(study.name)' is not made of independent runs, so it has no --plan/--run; run 'lab study \(study.name)' instead")
+            }
+            let ctx = StudyContext(outputDirectory: dir, preset: preset, seed: seed)
+            if plan {
+                var base = cmd
+                if let out { base += " --out \(shellQuoted(out))" }
+                let all = try d.plan(ctx)
+                for line in try d.planLines(ctx, command: base) { print(line) }
+                let pending = all.filter { !$0.cached }.count
+                fputs("lab: \(pending) of \(all.count) runs to do; then '\(base)' assembles the report" +
+                      (pending == 0 ? " (later waves, if any, appear once these are cached)\n" : "\n"), stderr)
+            } else if let key = runKey {
+                let cached = try d.perform(key: key, ctx)
+                print("\(key): \(cached ? "already cached" : "done") in \(dir.path)")
+            }
+            return
+        }
         let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
         print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
         for line in result.verdict.summary { print("  \(line)") }

@@ -3,6 +3,7 @@
 //   x₀ = E[ids]                                                  E: [V, D], N(0, 0.02)
 //   per block ℓ:
 //     if pre-conv:  x ← x + CConv_pre(RMSNorm_c(x))              depthwise causal conv, width k, with bias
+//     if short conv: x ← x + CConv(u·W_in) ⊙ (u·W_g), u = RMSNorm(x)   gated, ShortConv.swift (option)
 //     x ← x + Layer(RMSNorm_s(x))                                TTT / attention / linear attention / Mamba
 //     if MLP:       x ← x + SwiGLU(RMSNorm_f(x))                 (silu(u·W1) ⊙ (u·W3))·W2
 //   logits = RMSNorm_final(x)·Eᵀ                                 tied to the embedding
@@ -75,6 +76,7 @@ public final class PreConv {
 /// One residual block around a sequence layer (spec §3).
 public final class Block {
     public let preConv: PreConv?
+    public let shortConv: ShortConv?
     public let seqNorm: Tensor
     public let mixer: SequenceLayer
     public let ffnNorm: Tensor?
@@ -85,10 +87,16 @@ public final class Block {
     init(_ config: ModelConfig, rng: inout RNG) throws {
         let D = config.width
         preConv = config.backbone == .tttMamba ? PreConv(width: D, convWidth: config.convWidth, rng: &rng) : nil
+        if let k = config.shortConv {
+            var convRNG = rng.split()
+            shortConv = ShortConv(width: D, kernel: k, rng: &convRNG)
+        } else {
+            shortConv = nil
+        }
         seqNorm = Init.ones([D])
         var layerRNG = rng.split()
         mixer = try LayerRegistry.make(config.layer, config.layerConfig, rng: &layerRNG)
-        if config.backbone == .mambaStack {
+        if !config.hasMLP {
             ffnNorm = nil; mlp = nil
         } else {
             ffnNorm = Init.ones([D])
@@ -101,6 +109,7 @@ public final class Block {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var x = x
         if let preConv { x = x + preConv.branch(x) }
+        if let shortConv { x = x + shortConv.branch(x) }
         x = x + mixer(x.rmsNorm(weight: seqNorm))
         if let mlp, let ffnNorm { x = x + mlp(x.rmsNorm(weight: ffnNorm), kernels: kernels) }
         return x
@@ -110,6 +119,7 @@ public final class Block {
     func step(_ x: Tensor, state: BlockState) -> Tensor {
         var x = x
         if let preConv { x = x + preConv.step(x, history: &state.convHistory!) }
+        if let shortConv { x = x + shortConv.step(x, history: &state.shortConvHistory!) }
         x = x + mixer.step(x.rmsNorm(weight: seqNorm), state: state.mixer)
         if let mlp, let ffnNorm { x = x + mlp(x.rmsNorm(weight: ffnNorm), kernels: kernels) }
         return x
@@ -120,6 +130,7 @@ public final class Block {
     var parameters: [Param] {
         var p: [Param] = []
         if let preConv { p += preConv.parameters.map { $0.prefixed("conv.") } }
+        if let shortConv { p += shortConv.parameters.map { $0.prefixed("short_conv.") } }
         p.append(Param("seq_norm.weight", seqNorm))
         p += mixer.parameters.map { $0.prefixed("seq_modeling_block.") }
         if let ffnNorm { p.append(Param("ffn_norm.weight", ffnNorm)) }
@@ -132,7 +143,11 @@ public final class Block {
 final class BlockState {
     let mixer: LayerState
     var convHistory: Tensor?
-    init(mixer: LayerState, convHistory: Tensor?) { self.mixer = mixer; self.convHistory = convHistory }
+    /// The short conv's last k−1 projected rows (nil without a short conv).
+    var shortConvHistory: Tensor?
+    init(mixer: LayerState, convHistory: Tensor?, shortConvHistory: Tensor? = nil) {
+        self.mixer = mixer; self.convHistory = convHistory; self.shortConvHistory = shortConvHistory
+    }
 }
 
 /// Decode state of a whole model for a batch of sequences.
@@ -143,7 +158,9 @@ public final class ModelState {
     init(blocks: [BlockState]) { self.blocks = blocks }
     func advance(_ t: Int) { position += t }
     /// Bytes held by the layers' states.
-    public var bytes: Int { blocks.reduce(0) { $0 + $1.mixer.bytes + 4 * ($1.convHistory?.count ?? 0) } }
+    public var bytes: Int {
+        blocks.reduce(0) { $0 + $1.mixer.bytes + 4 * ($1.convHistory?.count ?? 0) + 4 * ($1.shortConvHistory?.count ?? 0) }
+    }
 }
 
 extension Param {
@@ -240,7 +257,8 @@ public final class LanguageModel {
     public func makeState(batch: Int) -> ModelState {
         ModelState(blocks: blocks.map { b in
             BlockState(mixer: b.mixer.makeState(batch: batch),
-                       convHistory: b.preConv.map { _ in Tensor(zeros: [batch, config.convWidth - 1, config.width]) })
+                       convHistory: b.preConv.map { _ in Tensor(zeros: [batch, config.convWidth - 1, config.width]) },
+                       shortConvHistory: b.shortConv.map { Tensor(zeros: [batch, $0.k - 1, config.width]) })
         })
     }
 
@@ -272,7 +290,8 @@ extension ModelConfig {
         var f = 2 * D * Double(vocab)                                       // tied head
         for m in mixerFlops {
             f += m
-            if backbone != .mambaStack { f += 6 * D * Double(mlpHidden) }   // SwiGLU
+            if hasMLP { f += 6 * D * Double(mlpHidden) }                    // SwiGLU
+            if let k = shortConv { f += 4 * D * D + 2 * D * Double(k) + D } // short conv: 2 projections, conv, gate
             if backbone == .tttMamba { f += 2 * D * Double(convWidth) }     // pre-conv
         }
         return f
@@ -293,7 +312,8 @@ extension ModelConfig {
         try validate()
         let mixer = try LayerRegistry.make(layer, layerConfig, seed: 0)
         var perBlock = mixer.parameterCount + width                         // + seq_norm
-        if backbone != .mambaStack { perBlock += width + 3 * width * mlpHidden }   // ffn_norm + SwiGLU
+        if hasMLP { perBlock += width + 3 * width * mlpHidden }             // ffn_norm + SwiGLU
+        if let k = shortConv { perBlock += ShortConv.parameterCount(width: width, kernel: k) }
         if backbone == .tttMamba { perBlock += width + (convWidth + 1) * width }   // pre-conv norm, weight, bias
         return vocab * width + layers * perBlock + width                    // embedding (tied) + blocks + final norm
     }

@@ -54,6 +54,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// the linear-attention variant, …); nil uses the layer's defaults. Width, heads, the mini-batch
     /// size and the conv width always come from the fields above. (Used by the ablation study.)
     public var layerOptions: LayerConfig? = nil
+    /// Kernel width of a gated short causal conv sub-block before the sequence layer in every block
+    /// (Zoology's `BaseConv`, see ShortConv.swift); nil: none (every existing model). Optional so that
+    /// older configs decode and hash unchanged.
+    public var shortConv: Int? = nil
+    /// true: blocks without the SwiGLU MLP (Zoology's MQAR models); nil/false: the backbone's MLP.
+    public var noMLP: Bool? = nil
+
+    /// Whether blocks have the SwiGLU MLP.
+    public var hasMLP: Bool { backbone != .mambaStack && noMLP != true }
 
     public init(layer: String, vocab: Int = 256, width: Int, heads: Int, layers: Int, mlpHidden: Int,
                 miniBatch: Int = 16, convWidth: Int = 4, preset: String? = nil) {
@@ -79,8 +88,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         }
         guard vocab > 1 else { throw LabError.badConfig("vocabulary V = \(vocab) must be ≥ 2") }
         guard layers > 0 else { throw LabError.badConfig("layers L = \(layers) must be ≥ 1") }
-        guard backbone == .mambaStack || mlpHidden > 0 else {
+        guard !hasMLP || mlpHidden > 0 else {
             throw LabError.badConfig("MLP width I = \(mlpHidden) must be ≥ 1 for the \(backbone.rawValue) backbone")
+        }
+        if let k = shortConv, !(2...16).contains(k) {
+            throw LabError.badConfig("short conv kernel = \(k) must be in 2…16 (Zoology uses 3), or nil for none")
         }
         guard convWidth > 0 else { throw LabError.badConfig("conv width = \(convWidth) must be ≥ 1 (the paper uses 4)") }
         if backbone != .mambaStack { try layerConfig.validate() }
@@ -118,7 +130,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// One line: "ttt-linear, 4 × D128 (H4, I344), transformer backbone, V256".
     public var summary: String {
-        let mlp = backbone == .mambaStack ? "no MLP" : "I\(mlpHidden)"
-        return "\(layer), \(layers) × D\(width) (H\(heads), \(mlp)), \(backbone.rawValue) backbone, V\(vocab)"
+        let mlp = hasMLP ? "I\(mlpHidden)" : "no MLP"
+        let conv = shortConv.map { ", short conv k\($0)" } ?? ""
+        return "\(layer), \(layers) × D\(width) (H\(heads), \(mlp)\(conv)), \(backbone.rawValue) backbone, V\(vocab)"
     }
 }

@@ -16,10 +16,14 @@ public struct RecallTask: Codable, Hashable, Sendable, CustomStringConvertible {
 /// Everything that determines a recall run (and its cache key).
 public struct RecallRunConfig: Codable, Equatable, Sendable {
     public var model: ModelConfig
-    /// Training batches cycle through these tasks, one task per step (`tasks[step % count]`).
+    /// The training mixture: each step draws one of these tasks with probability ∝ `trainWeights`
+    /// (from (seed, step) alone), then a fresh batch of it.
     public var trainTasks: [RecallTask]
+    /// Mixture weights, one per train task (need not sum to 1).
+    public var trainWeights: [Double]
     /// Accuracy is measured on each of these.
     public var testTasks: [RecallTask]
+    /// Step budget (the cosine schedule runs over it; a run may stop earlier, see `stopAt`).
     public var steps: Int
     /// Sequences per step.
     public var batch: Int
@@ -29,17 +33,36 @@ public struct RecallRunConfig: Codable, Equatable, Sendable {
     /// Held-out sequences per test task.
     public var testSequences: Int
     public var seed: UInt64
+    /// Evaluate on a validation stream (disjoint from the test one) every this many steps; 0: never.
+    public var evalEvery: Int = 0
+    /// Validation sequences per test task at each evaluation.
+    public var evalSequences: Int = 64
+    /// Stop once every test task's validation accuracy is ≥ this (e.g. 0.99); nil: run every step.
+    public var stopAt: Double? = nil
+    /// TTT-MLP: ρ = ttt_lr_mult warms up linearly from this value to 1 over the lr warmup, as `lab train`
+    /// does (spec §3); nil keeps ρ = 1. `RecallRunConfig.init` sets it from the layer name.
+    public var tttLRMultStart: Float? = nil
     public var vocab: Int { model.vocab }
-    public var format: String = "ttt-lab-recall-run/1"
+    public var format: String = "ttt-lab-recall-run/2"
 
-    public init(model: ModelConfig, trainTasks: [RecallTask], testTasks: [RecallTask], steps: Int, batch: Int,
-                lr: Float, testSequences: Int, seed: UInt64) {
+    public init(model: ModelConfig, trainTasks: [RecallTask], trainWeights: [Double]? = nil, testTasks: [RecallTask],
+                steps: Int, batch: Int, lr: Float, testSequences: Int, seed: UInt64) {
         self.model = model; self.trainTasks = trainTasks; self.testTasks = testTasks; self.steps = steps
+        self.trainWeights = trainWeights ?? Array(repeating: 1, count: trainTasks.count)
         self.batch = batch; self.lr = lr; self.testSequences = testSequences; self.seed = seed
+        var t = TrainConfig(steps: 1, batch: 1, context: 1, lr: lr)
+        t.applyLayerDefaults(layer: model.layer)
+        tttLRMultStart = t.tttLRMultStart
     }
 
     public var schedule: LRSchedule {
         LRSchedule(peak: lr, floor: min(1e-5, lr), warmup: min(steps, max(1, Int((Double(steps) * warmupFraction).rounded()))), total: steps)
+    }
+
+    /// ρ (the TTT inner-loop lr multiplier) at a step: `s + (1 − s)·warmup fraction` (1 without a warmup).
+    public func tttLRMult(step: Int) -> Float {
+        guard let s = tttLRMultStart else { return 1 }
+        return s + (1 - s) * schedule.warmupFraction(step: step)
     }
 
     /// `<layer>-<12 hex digits of SHA-256 of the config JSON>`: a directory name per configuration.
@@ -48,6 +71,16 @@ public struct RecallRunConfig: Codable, Equatable, Sendable {
         let data = (try? enc.encode(self)) ?? Data()
         return "\(model.layer)-" + String(SHA256.hex([UInt8](data)).prefix(12))
     }
+}
+
+/// One evaluation during training (on the validation stream).
+public struct RecallEval: Codable, Equatable, Sendable {
+    /// Steps done, sequences seen, training seconds so far (evaluation time excluded).
+    public var step: Int
+    public var examples: Int
+    public var seconds: Double
+    /// Validation accuracy per test task, in the order of `testTasks`.
+    public var accuracy: [Double]
 }
 
 /// Accuracy on one test task.
@@ -69,18 +102,47 @@ public struct RecallRun: Codable, Sendable {
     public var finalTrainLoss: Double
     public var trainSeconds: Double
     public var medianStepSeconds: Double
+    /// Steps actually run (< config.steps when the run stopped at the target).
+    public var stepsRun: Int
+    /// Validation accuracy during training (every `evalEvery` steps and at the end).
+    public var evals: [RecallEval]
+    /// The step whose loss was not finite (the run stopped there; its lr is too high), nil if none.
+    public var divergedAt: Int?
 
     public func score(_ t: RecallTask) -> RecallScore? { scores.first { $0.task == t } }
+
+    /// The first evaluation at which every task of `tasks` has validation accuracy ≥ `target` (nil: never).
+    public func firstReaching(_ target: Double, on tasks: [RecallTask]) -> RecallEval? {
+        let idx = tasks.compactMap { config.testTasks.firstIndex(of: $0) }
+        guard idx.count == tasks.count else { return nil }
+        return evals.first { e in idx.allSatisfy { e.accuracy[$0] >= target } }
+    }
+
+    /// Mean test accuracy over `tasks` (NaN when one is missing).
+    public func meanAccuracy(_ tasks: [RecallTask]) -> Double {
+        let xs = tasks.map { score($0)?.accuracy ?? .nan }
+        return xs.reduce(0, +) / Double(max(1, xs.count))
+    }
 }
 
 public enum RecallTrainer {
     /// Chance accuracy when guessing among the values (vocab/2 of them).
     public static func chance(vocab: Int) -> Double { 1 / Double(vocab - vocab / 2) }
 
-    /// The training batch of a step: a function of (seed, step) only.
+    /// The mixture sampler: the task of `step`, drawn with probability ∝ weight from `rng`.
+    public static func sampleTask(_ tasks: [RecallTask], weights: [Double], rng: inout RNG) -> RecallTask {
+        precondition(tasks.count == weights.count && !tasks.isEmpty, "recall: one weight per train task")
+        let total = weights.reduce(0, +)
+        var u = Double(rng.next() >> 11) / Double(1 << 53) * total
+        for (t, w) in zip(tasks, weights) { if u < w { return t }; u -= w }
+        return tasks[tasks.count - 1]
+    }
+
+    /// The training batch of a step — fresh data, a function of (seed, step) only: the task from the
+    /// mixture sampler, then `batch` new sequences of it.
     public static func trainBatch(_ c: RecallRunConfig, step: Int) -> (RecallTask, MQARBatch) {
-        let task = c.trainTasks[step % c.trainTasks.count]
         var rng = WindowSampler.rng(seed: c.seed, step: step)
+        let task = sampleTask(c.trainTasks, weights: c.trainWeights, rng: &rng)
         return (task, MQAR.batch(count: c.batch, length: task.length, pairs: task.pairs, vocab: c.vocab, rng: &rng))
     }
 
@@ -88,6 +150,12 @@ public enum RecallTrainer {
     public static func testBatch(_ c: RecallRunConfig, task: RecallTask) -> MQARBatch {
         var rng = RNG(seed: (c.seed &+ 0x7E57_0000_0000) ^ (UInt64(task.length) << 20) ^ UInt64(task.pairs))
         return MQAR.batch(count: c.testSequences, length: task.length, pairs: task.pairs, vocab: c.vocab, rng: &rng)
+    }
+
+    /// Validation sequences of a task (for early stopping): a third stream, disjoint from training and test.
+    public static func validationBatch(_ c: RecallRunConfig, task: RecallTask) -> MQARBatch {
+        var rng = RNG(seed: (c.seed &+ 0x0A11_D000_0000_0000) ^ (UInt64(task.length) << 24) ^ (UInt64(task.pairs) << 4) ^ 0x5A)
+        return MQAR.batch(count: c.evalSequences, length: task.length, pairs: task.pairs, vocab: c.vocab, rng: &rng)
     }
 
     /// Flattened row indices (into [B·T]) and targets of the query positions.
@@ -138,29 +206,45 @@ public enum RecallTrainer {
 
     /// Trains `config` from scratch, or returns the cached run in `cacheDir/<key>/` when it exists
     /// with the same config. `onStep(step)` is called after every step (progress).
-    public static func run(_ c: RecallRunConfig, cacheDir: URL?, onStep: (Int) -> Void = { _ in }) throws -> (run: RecallRun, cached: Bool) {
+    public static func run(_ c: RecallRunConfig, cacheDir: URL?, onStep: (Int) -> Void = { _ in },
+                           observe: ((Int, LanguageModel) -> Void)? = nil) throws -> (run: RecallRun, cached: Bool) {
         let dir = cacheDir?.appendingPathComponent(c.key)
         if let dir, let cached = try? load(from: dir), cached.config == c { return (cached, true) }
         let model = try LanguageModel(config: c.model, seed: c.seed)
         let opt = AdamW(params: model.parameters, weightDecay: c.weightDecay)
         let sched = c.schedule
-        var losses: [Double] = [], seconds: [Double] = []
+        let validation = c.evalEvery > 0 ? c.testTasks.map { validationBatch(c, task: $0) } : []
+        var losses: [Double] = [], seconds: [Double] = [], evals: [RecallEval] = []
+        var trained = 0.0, stepsRun = 0, divergedAt: Int? = nil
+        func evaluate(_ step: Int) -> RecallEval {
+            let acc = zip(c.testTasks, validation).map { score(model, $1, task: $0).accuracy }
+            let e = RecallEval(step: step, examples: step * c.batch, seconds: trained, accuracy: acc)
+            evals.append(e)
+            return e
+        }
         for step in 0..<c.steps {
             let t0 = Date()
             let (_, b) = trainBatch(c, step: step)
+            if c.tttLRMultStart != nil { model.setTTTLearningRateMultiplier(c.tttLRMult(step: step)) }
+            observe?(step, model)
             let l = loss(model, b)
             l.backward()
             opt.step(lr: sched.lr(step: step))
-            seconds.append(Date().timeIntervalSince(t0))
+            let dt = Date().timeIntervalSince(t0)
+            seconds.append(dt); trained += dt; stepsRun = step + 1
             let v = Double(l.item)
-            guard v.isFinite else {
-                throw LabError.badConfig("recall: \(c.model.layer) diverged (loss \(v)) at step \(step + 1) — lower the learning rate")
-            }
+            // A diverged run is a result of the lr sweep, not an error: it stops and is reported as such.
+            guard v.isFinite else { divergedAt = step + 1; break }
             losses.append(v)
             onStep(step + 1)
+            if c.evalEvery > 0 && (step + 1) % c.evalEvery == 0 && step + 1 < c.steps {
+                let e = evaluate(step + 1)
+                if let target = c.stopAt, e.accuracy.allSatisfy({ $0 >= target }) { break }
+            }
         }
+        if c.evalEvery > 0 && evals.last?.step != stepsRun && divergedAt == nil { _ = evaluate(stepsRun) }
         let scores = c.testTasks.map { score(model, testBatch(c, task: $0), task: $0) }
-        let block = max(1, c.steps / 50)
+        let block = max(1, stepsRun / 50)
         var curve: [[Double]] = []
         for lo in stride(from: 0, to: losses.count, by: block) {
             let part = losses[lo..<min(losses.count, lo + block)]
@@ -168,13 +252,15 @@ public enum RecallTrainer {
         }
         let tail = losses.suffix(max(1, losses.count / 10))
         let run = RecallRun(config: c, parameters: model.parameterCount, scores: scores, lossCurve: curve,
-                            finalTrainLoss: tail.reduce(0, +) / Double(tail.count),
-                            trainSeconds: seconds.reduce(0, +), medianStepSeconds: median(seconds))
+                            finalTrainLoss: divergedAt != nil || tail.isEmpty ? .infinity : tail.reduce(0, +) / Double(tail.count),
+                            trainSeconds: trained, medianStepSeconds: median(seconds), stepsRun: stepsRun, evals: evals,
+                            divergedAt: divergedAt)
         if let dir {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             try saveWeights(model.parameters, to: dir.appendingPathComponent("model.safetensors"),
-                            metadata: ["layer": c.model.layer, "format": "ttt-lab-recall-run/1"])
+                            metadata: ["layer": c.model.layer, "format": c.format])
             let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             // Written last: its presence marks a finished run.
             try AtomicFile.write(try enc.encode(run), to: dir.appendingPathComponent("run.json"))
         }
@@ -185,7 +271,9 @@ public enum RecallTrainer {
     public static func load(from dir: URL) throws -> RecallRun? {
         guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path),
               let data = FileManager.default.contents(atPath: dir.appendingPathComponent("run.json").path) else { return nil }
-        return try JSONDecoder().decode(RecallRun.self, from: data)
+        let dec = JSONDecoder()
+        dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try dec.decode(RecallRun.self, from: data)
     }
 
     /// Loads the weights of a cached run into a fresh model.

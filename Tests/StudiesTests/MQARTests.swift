@@ -27,4 +27,27 @@ final class MQARTests: XCTestCase {
         XCTAssertEqual(x.inputs, y.inputs)
         XCTAssertNotEqual(x.inputs, z.inputs)
     }
+
+    /// True when no value appears twice among a sequence's pairs.
+    static func valuesDistinct(_ seq: [Int], pairs: Int) -> Bool {
+        let vs = (0..<pairs).map { seq[2 * $0 + 1] }
+        return Set(vs).count == vs.count
+    }
+
+    /// Values are drawn without replacement: with 60 pairs among 64 values (a birthday collision is
+    /// near-certain with replacement) every sequence's values are distinct. Negative control: a
+    /// sequence with a repeated value is flagged by the same check.
+    func testValuesWithoutReplacement() {
+        var rng = RNG(seed: 2)
+        let b = MQAR.batch(count: 50, length: 256, pairs: 60, vocab: 128, rng: &rng)
+        for seq in b.inputs { XCTAssertTrue(Self.valuesDistinct(seq, pairs: 60)) }
+        var bad = b.inputs[0]; bad[3] = bad[1]
+        XCTAssertFalse(Self.valuesDistinct(bad, pairs: 60))
+        // Batches do not depend on the thread count (one RNG stream per sequence, seeded up front).
+        let threads = Parallel.threads
+        Parallel.setThreads(1); var r1 = RNG(seed: 3); let one = MQAR.batch(count: 200, length: 64, pairs: 4, rng: &r1)
+        Parallel.setThreads(max(2, threads)); var r2 = RNG(seed: 3); let many = MQAR.batch(count: 200, length: 64, pairs: 4, rng: &r2)
+        Parallel.setThreads(threads)
+        XCTAssertEqual(one.inputs, many.inputs)
+    }
 }
