@@ -146,7 +146,8 @@ struct TrainBench: ParsableCommand {
         Part 1, one layer: D = 768, H = 12 (d = 64), b = 16, B = 1, T = --context; a step is y = layer(x),
         loss = Σ y ⊙ w, backward into x and every parameter. efficiency = analytic training FLOPs (3 × the
         forward's; softmax attention at its causal average) × tokens/s ÷ a 1024³ cblas_sgemm's GFLOP/s measured
-        in the same run (before and after; the mean). Peak = growth of peak resident memory during the steps.
+        in the same run (before and after; the mean). Peak = the most bytes of tensors and fused-kernel buffers held
+        during a step above what was held before it (activations kept for the backward, gradients, scratch).
         Goals (2 cores): ttt-linear ≥ 0.60, ttt-mlp ≥ 0.50, attention ≥ 0.50, linear-attention ≥ 0.60,
         mamba ≥ 0.40; Mamba-backbone TTT ≤ 1.15× its Transformer-backbone time.
         Part 2, the `tiny` LM (4 × D128, H4, I344; B = 8, T = 256, AdamW): tokens/s fused vs reference, one
@@ -179,6 +180,7 @@ struct TrainBench: ParsableCommand {
                             for: "the train bench at T = \(context), D = \(width)", fix: "use a smaller --context or --width")
         let ref = !noReference
         if !layerNames.isEmpty {
+            _ = sgemmGFLOPs(n: 1024)                                          // warm-up (clock, caches)
             let g0 = sgemmGFLOPs(n: 1024)
             print("train bench, one layer: D = \(width), H = \(heads), b = 16, B = 1, T = \(context), \(Parallel.threads) thread(s)")
             var rows: [(name: String, fused: TimingStats, ref: TimingStats?, flops: Double, peak: Int?, peakRef: Int?)] = []

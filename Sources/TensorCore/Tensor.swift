@@ -9,8 +9,9 @@ public final class Storage: @unchecked Sendable {
         _ = Storage.allocatorTuned
         let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
         ptr = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        AllocationMeter.allocated(max(count, 1) * 4)
     }
-    deinit { UnsafeMutableRawPointer(ptr).deallocate() }
+    deinit { UnsafeMutableRawPointer(ptr).deallocate(); AllocationMeter.freed(max(count, 1) * 4) }
 
     /// glibc serves blocks above 128 KiB (growing to 32 MiB) with fresh mmaps, so every large tensor
     /// would pay page faults on first touch — ~4% of a 1024³ GEMM. Keeping blocks up to 32 MiB in the

@@ -46,24 +46,12 @@ public enum TrainTiming {
         return st
     }
 
-    /// Runs `body` and returns its result with the growth of the process's peak resident memory over the
-    /// resident memory before it, in bytes (Linux: the peak is reset through /proc/self/clear_refs; nil
-    /// where that is not available).
+    /// Runs `body` and returns its result with the peak bytes of tensor storage and fused-kernel buffers it
+    /// held above what was live before (`AllocationMeter`): activations kept for the backward, gradients,
+    /// scratch.
     public static func peakMemory<R>(_ body: () -> R) -> (R, Int?) {
-        let reset = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
-        let before = procStatus("VmRSS")
+        let base = AllocationMeter.resetPeak()
         let r = body()
-        guard reset, let before, let peak = procStatus("VmHWM") else { return (r, nil) }
-        return (r, max(0, peak - before))
-    }
-
-    /// A field of /proc/self/status in bytes ("VmRSS", "VmHWM").
-    static func procStatus(_ field: String) -> Int? {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in s.split(separator: "\n") where line.hasPrefix(field + ":") {
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
-        }
-        return nil
+        return (r, max(0, AllocationMeter.peak - base))
     }
 }

@@ -121,8 +121,9 @@ public final class FastBuffer: @unchecked Sendable {
         self.count = count
         p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(count, 1))
         if zero { p.initialize(repeating: 0, count: count) }
+        AllocationMeter.allocated(max(count, 1) * 4)
     }
-    deinit { UnsafeMutableRawPointer(p).deallocate() }
+    deinit { UnsafeMutableRawPointer(p).deallocate(); AllocationMeter.freed(max(count, 1) * 4) }
 }
 
 public enum FastGEMM {
