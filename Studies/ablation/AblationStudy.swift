@@ -132,16 +132,6 @@ public struct AblationStudy: Study {
         return mc
     }
 
-    /// Mean and standard error of a sample (SE nan for fewer than 2 values).
-    static func meanSE(_ v: [Double]) -> (mean: Double, sd: Double, se: Double) {
-        let n = Double(v.count)
-        guard !v.isEmpty else { return (.nan, .nan, .nan) }
-        let m = v.reduce(0, +) / n
-        guard v.count > 1 else { return (m, .nan, .nan) }
-        let sd = (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / (n - 1)).squareRoot()
-        return (m, sd, sd / n.squareRoot())
-    }
-
     /// Science verdict of the ladder (criterion in Studies/ablation/README.md): each step the paper makes
     /// (Δ ≠ 0) is measured as the paired mean over seeds ± SE; a step counts when |Δ| > 2 SE.
     /// Reproduces: every counted step goes the paper's way and the mini-batch step (the paper's largest gain)
@@ -187,10 +177,10 @@ public struct AblationStudy: Study {
         if !(thm1 <= Self.theorem1Tolerance) {
             failures.append(String(format: "rung 3 does not start as the same function as rung 2: step-0 validation losses differ by %.2e > %.0e", thm1, Self.theorem1Tolerance))
         }
-        let perRung = (0..<n).map { i in Self.meanSE(losses.map { $0[i] }) }
+        let perRung = (0..<n).map { i in meanSE(losses.map { $0[i] }) }
         let mean = perRung.map(\.mean)
         /// Paired (same seed) difference rung i − rung j over seeds.
-        func step(_ i: Int, _ j: Int) -> (mean: Double, sd: Double, se: Double) { Self.meanSE(losses.map { $0[i] - $0[j] }) }
+        func step(_ i: Int, _ j: Int) -> (mean: Double, sd: Double, se: Double) { meanSE(losses.map { $0[i] - $0[j] }) }
         let unigram = trained[0][0].trainer.unigramLoss
 
         var table = Table(name: "ladder", title: "Table 1 ladder at small scale: validation loss and perplexity per byte (mean over \(seeds.count) seeds), beside the paper's perplexity per token", columns: [

@@ -108,16 +108,6 @@ public struct LongContextStudy: Study {
         }
     }
 
-    /// Mean and standard error over sequences of `f(sequence)`.
-    static func meanSE(_ v: [Double]) -> (mean: Double, se: Double) {
-        let n = Double(v.count)
-        guard v.count > 0 else { return (.nan, .nan) }
-        let m = v.reduce(0, +) / n
-        guard v.count > 1 else { return (m, .nan) }
-        let varc = v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / (n - 1)
-        return (m, (varc / n).squareRoot())
-    }
-
     /// Per-model analysis: per sequence, octave means of the loss and of the excess over the oracle.
     struct Curves {
         let loss: [[Double]]     // [s][o]
@@ -164,15 +154,15 @@ public struct LongContextStudy: Study {
         let attnIndex = runs.firstIndex { $0.layer == "attention" }
 
         // Statistics per model (paired over the same test sequences).
-        struct Stat { let excessLast: (mean: Double, se: Double); let growth: (mean: Double, se: Double); let gain: (mean: Double, se: Double); let vsAttention: (mean: Double, se: Double)? }
+        struct Stat { let excessLast: (mean: Double, sd: Double, se: Double); let growth: (mean: Double, sd: Double, se: Double); let gain: (mean: Double, sd: Double, se: Double); let vsAttention: (mean: Double, sd: Double, se: Double)? }
         var stats: [Stat] = []
         for c in curves {
-            let vsA = attnIndex.map { a in Self.meanSE(zip(c.excess, curves[a].excess).map { $0[last] - $1[last] }) }
-            stats.append(Stat(excessLast: Self.meanSE(c.excess.map { $0[last] }),
-                              growth: Self.meanSE(c.excess.map { $0[last] - $0[early] }),
-                              gain: Self.meanSE(c.loss.map { $0[early] - $0[last] }), vsAttention: vsA))
+            let vsA = attnIndex.map { a in meanSE(zip(c.excess, curves[a].excess).map { $0[last] - $1[last] }) }
+            stats.append(Stat(excessLast: meanSE(c.excess.map { $0[last] }),
+                              growth: meanSE(c.excess.map { $0[last] - $0[early] }),
+                              gain: meanSE(c.loss.map { $0[early] - $0[last] }), vsAttention: vsA))
         }
-        func pm(_ x: (mean: Double, se: Double)) -> String { String(format: "%+.3f ± %.3f", x.mean, x.se) }
+        func pm(_ x: (mean: Double, sd: Double, se: Double)) -> String { String(format: "%+.3f ± %.3f", x.mean, x.se) }
         // Diagnostic (added after the first default run, not part of the criterion): the loss at repeated keys
         // among the first 16 records — few distinct keys, within any state's capacity — says whether a model
         // learned the lookup at all. A model that did not cannot show a state-size effect at long range.
@@ -265,7 +255,7 @@ public struct LongContextStudy: Study {
                            fixed.map { "\(runs[$0].name) \(attentionLike($0) ? "no" : "yes")" }.joined(separator: ", ") + ".")
             summary.append("C3 (TTT layers behave like the Transformer): " + ttt.map { "\(runs[$0].name) \(attentionLike($0) ? "yes" : "no")" }.joined(separator: ", ") + ".")
             if let t = runs.firstIndex(where: { $0.layer == "ttt-linear" }), let m = runs.firstIndex(where: { $0.layer == Setup.matchedMamba }) {
-                let d = Self.meanSE(zip(curves[t].excess, curves[m].excess).map { $0[last] - $1[last] })
+                let d = meanSE(zip(curves[t].excess, curves[m].excess).map { $0[last] - $1[last] })
                 summary.append("At matched state (\(runs[t].run.stateBytes) vs \(runs[m].run.stateBytes) bytes): TTT-Linear's last-octave excess minus Mamba's = \(pm(d)) nats.")
             }
             let science = !c1 ? "does NOT reproduce (the Transformer did not learn the task, so the stream cannot separate the layers at this budget)"

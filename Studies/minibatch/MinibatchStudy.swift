@@ -155,16 +155,6 @@ public struct MinibatchStudy: Study {
         return result(points, setup: s, unigram: unigram, preset: ctx.preset)
     }
 
-    /// Mean, standard deviation and standard error of a sample.
-    static func meanSE(_ v: [Double]) -> (mean: Double, sd: Double, se: Double) {
-        let n = Double(v.count)
-        guard !v.isEmpty else { return (.nan, .nan, .nan) }
-        let m = v.reduce(0, +) / n
-        guard v.count > 1 else { return (m, .nan, .nan) }
-        let sd = (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / (n - 1)).squareRoot()
-        return (m, sd, sd / n.squareRoot())
-    }
-
     /// The b effect of one arm: per seed (paired), loss at b = 16 minus loss at b = T; mean ± SE over seeds.
     static func bEffect(_ points: [Point], rope: Bool, T: Int) -> (mean: Double, sd: Double, se: Double)? {
         let seeds = Array(Set(points.map(\.seed))).sorted()
@@ -206,7 +196,7 @@ public struct MinibatchStudy: Study {
             for b in s.miniBatches {
                 let ps = points.filter { $0.rope == rope && $0.b == b }
                 guard !ps.isEmpty else { continue }
-                aggs.append(Agg(b: b, rope: rope, loss: Self.meanSE(ps.map(\.validationLoss)),
+                aggs.append(Agg(b: b, rope: rope, loss: meanSE(ps.map(\.validationLoss)),
                                 ms: ps.map(\.medianStepSeconds).reduce(0, +) / Double(ps.count),
                                 train: ps.map(\.trainSeconds).reduce(0, +) / Double(ps.count),
                                 finalTrain: ps.map(\.finalTrainLoss).reduce(0, +) / Double(ps.count),
@@ -220,7 +210,7 @@ public struct MinibatchStudy: Study {
                 let d = points.filter { $0.rope == a.rope && $0.b == a.b }.compactMap { p in
                     points.first { $0.rope == a.rope && $0.b == 16 && $0.seed == p.seed }.map { p.validationLoss - $0.validationLoss }
                 }
-                let m = Self.meanSE(d)
+                let m = meanSE(d)
                 return String(format: "%+.4f ± %.4f", m.mean, m.se.isNaN ? 0 : m.se)
             }()
             table.append([.text(armName(a.rope)), .text(label(a.b)), .integer((T + a.b - 1) / a.b), .number(a.loss.mean), .number(a.loss.sd),

@@ -237,7 +237,7 @@ public struct PerplexityStudy: Study {
             let perSeed = zip(r.seedCurves, refRow.seedCurves).map { c, t in
                 zip(c.windowOctaves, t.windowOctaves).map { a, b in (a[o128] - a[lastO]) - (b[o128] - b[lastO]) }.reduce(0, +) / Double(max(1, c.windowOctaves.count))
             }
-            let seedSD = Self.sd(perSeed)
+            let seedSD = meanSE(perSeed).sd
             if r.name != refRow.name { relative.append((r.name, rel.mean, rel.se)); relativeSeedSD[r.name] = seedSD }
             byPos.append([.text(r.name)] + marks.map { .number(c.mean(octaves[octaveIndex($0)].lowerBound, octaves[octaveIndex($0)].upperBound)) }
                          + [.number(g.mean), .text(String(format: "%+.3f ± %.3f", last.mean, last.se)),
@@ -265,8 +265,8 @@ public struct PerplexityStudy: Study {
         let refDrop = refRow.probeDrop
         var drops: [(String, Double, Double, Double, Double)] = []   // name, drop, se, vs transformer, se
         for r in rows {
-            let d = Self.meanSE(r.probeDrop)
-            let v = Self.meanSE(zip(r.probeDrop, refDrop).map { $0 - $1 })
+            let d = meanSE(r.probeDrop)
+            let v = meanSE(zip(r.probeDrop, refDrop).map { $0 - $1 })
             drops.append((r.name, d.mean, d.se, v.mean, v.se))
             probe.append([.text(r.name), .number(r.probeFirst), .number(r.probeFirst - d.mean), .text(String(format: "%+.3f ± %.3f", d.mean, d.se)),
                           .text(r.name == refRow.name ? "–" : String(format: "%+.3f ± %.3f", v.mean, v.se))])
@@ -385,19 +385,6 @@ public struct PerplexityStudy: Study {
             }
         }
         return out
-    }
-
-    static func meanSE(_ v: [Double]) -> (mean: Double, se: Double) {
-        let n = Double(v.count)
-        guard !v.isEmpty else { return (.nan, .nan) }
-        let m = v.reduce(0, +) / n
-        return (m, v.count > 1 ? sd(v) / n.squareRoot() : .nan)
-    }
-
-    static func sd(_ v: [Double]) -> Double {
-        guard v.count > 1 else { return .nan }
-        let m = v.reduce(0, +) / Double(v.count)
-        return (v.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(v.count - 1)).squareRoot()
     }
 
     static func notes(_ s: Settings, windows: Int, starts: Int, parameters: Int) -> String {
