@@ -170,13 +170,8 @@ public enum FastGEMM {
 public enum FastNorm {
     /// Two-pass LN statistics of one row: (μ, 1/√(v + ε)).
     @inline(__always) public static func stats(_ x: UnsafePointer<Float>, _ m: Int, eps: Float = 1e-6) -> (Float, Float) {
-        var mu: Float = 0
-        for j in 0..<m { mu += x[j] }
-        mu /= Float(m)
-        var v: Float = 0
-        for j in 0..<m { let t = x[j] - mu; v += t * t }
-        v /= Float(m)
-        return (mu, 1 / (v + eps).squareRoot())
+        let s = layerNormRowStats(x, m, eps: eps)
+        return (s.mean, s.rstd)
     }
 
     /// y = (residual ? r : 0) + LN_{γ,β}(x) over m entries (y may alias x, not r).

@@ -12,13 +12,7 @@ extension Tensor {
         Parallel.chunks(rows, minPerThread: 64) { lo, hi in
             for r in lo..<hi {
                 let x = px + r * m
-                var mu: Float = 0
-                for j in 0..<m { mu += x[j] }
-                mu /= Float(m)
-                var v: Float = 0
-                for j in 0..<m { let d = x[j] - mu; v += d * d }
-                v /= Float(m)
-                let rs = 1 / (v + eps).squareRoot()
+                let (mu, rs) = layerNormRowStats(x, m, eps: eps)
                 pr[r] = rs
                 for j in 0..<m { ph[r * m + j] = (x[j] - mu) * rs }
             }
@@ -58,13 +52,7 @@ extension Tensor {
         Parallel.chunks(rows, minPerThread: 64) { lo, hi in
             for r in lo..<hi {
                 let x = px + r * m, y = po + r * m
-                var mu: Float = 0
-                for j in 0..<m { mu += x[j] }
-                mu /= Float(m)
-                var v: Float = 0
-                for j in 0..<m { let d = x[j] - mu; v += d * d }
-                v /= Float(m)
-                let rs = 1 / (v + eps).squareRoot()
+                let (mu, rs) = layerNormRowStats(x, m, eps: eps)
                 ps[2 * r] = mu; ps[2 * r + 1] = rs
                 for j in 0..<m { y[j] = (x[j] - mu) * rs * pgm[j] + pbt[j] }
             }
@@ -142,4 +130,17 @@ extension Tensor {
             return [dx, dw]
         }
     }
+}
+
+/// Two-pass LayerNorm statistics of one row of m floats: (μ, 1/√(var + ε)). The one implementation, used by
+/// the `layerNorm` op and by the fused kernels (FastNorm).
+@inlinable @inline(__always)
+public func layerNormRowStats(_ x: UnsafePointer<Float>, _ m: Int, eps: Float) -> (mean: Float, rstd: Float) {
+    var mu: Float = 0
+    for j in 0..<m { mu += x[j] }
+    mu /= Float(m)
+    var v: Float = 0
+    for j in 0..<m { let d = x[j] - mu; v += d * d }
+    v /= Float(m)
+    return (mu, 1 / (v + eps).squareRoot())
 }
