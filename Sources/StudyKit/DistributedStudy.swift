@@ -57,6 +57,60 @@ extension DistributedStudy {
     }
 }
 
+/// One independent run as a study defines it: its key and label, a look at the cache, and the work.
+/// A study lists its runs once (``DistributedStudy/planned(_:)``, ``DistributedStudy/perform(key:among:)``
+/// and ``DistributedStudy/missingRuns(_:)`` do the rest), so plan, run and assembly cannot disagree.
+///
+/// ```swift
+/// let runs = configs.map { c in
+///     StudyRun(key: c.key, label: "\(c.layer), seed \(c.seed)",
+///              isCached: { cache.has(c) }, perform: { try train(c) })
+/// }
+/// let plan = study.planned(runs)                       // [PlannedRun], cached or not
+/// let wasCached = try study.perform(key: plan[0].key, among: runs)
+/// ```
+public struct StudyRun {
+    /// File- and shell-safe, stable (the same configuration always gets the same key).
+    public var key: String
+    /// One line for humans, shown after `#` in `--plan` (keep quotes out: xargs parses them).
+    public var label: String
+    /// True when the run's result is complete in the cache (reads only).
+    public var isCached: () -> Bool
+    /// Computes the run into the cache (resuming a partial one where the study can).
+    public var perform: () throws -> Void
+
+    public init(key: String, label: String, isCached: @escaping () -> Bool, perform: @escaping () throws -> Void) {
+        self.key = key; self.label = label; self.isCached = isCached; self.perform = perform
+    }
+}
+
+extension DistributedStudy {
+    /// The plan of `runs`, each looked up in the cache.
+    public func planned(_ runs: [StudyRun]) -> [PlannedRun] {
+        runs.map { PlannedRun(key: $0.key, label: $0.label, cached: $0.isCached()) }
+    }
+
+    /// Performs the run named `key` among `runs`; true when it was cached already (nothing is done then).
+    /// A key that is not among them throws ``unknownRun(_:plan:)``.
+    public func perform(key: String, among runs: [StudyRun]) throws -> Bool {
+        guard let run = runs.first(where: { $0.key == key }) else { throw unknownRun(key, plan: planned(runs)) }
+        if run.isCached() { return true }
+        try run.perform()
+        return false
+    }
+
+    /// For an assembly from the cache only: nil when every run is cached (assemble as usual: nothing will be
+    /// trained), else a failing result that names the missing runs and how to compute them.
+    public func missingRuns(_ runs: [StudyRun]) -> StudyResult? {
+        let missing = runs.filter { !$0.isCached() }
+        guard !missing.isEmpty else { return nil }
+        return StudyResult(verdict: .fail(
+            "Pipeline: FAIL — \(missing.count) of \(runs.count) planned runs not in the cache (assembling from the cache only, nothing trained): " +
+                missing.map { $0.key.hasPrefix($0.label) ? $0.key : "\($0.label) [\($0.key)]" }.joined(separator: "; ") + ".",
+            "Compute them with 'lab study \(name) --plan' (same --quick/--full/--seed/--data/--out) and any job runner, then assemble again."))
+    }
+}
+
 /// Quotes a word for a POSIX shell when it has characters other than letters, digits and `-_./=:,+@%`.
 public func shellQuoted(_ s: String) -> String {
     let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")

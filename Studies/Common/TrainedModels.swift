@@ -70,9 +70,7 @@ public enum TrainedModels {
     /// steps, so a killed study resumes where it stopped. Progress: a bar per model on a terminal.
     public static func obtain(label: String, model mc: ModelConfig, train tc: TrainConfig, corpus: StudyCorpus,
                               root: URL, ctx: StudyContext) throws -> TrainedModel {
-        let key = try cacheKey(model: mc, train: tc, corpusID: corpus.id)
-        let safe = String(label.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "-" })
-        let dir = root.appendingPathComponent("models").appendingPathComponent("\(safe)-\(key)")
+        let dir = try directory(label: label, model: mc, train: tc, corpus: corpus, root: root)
         var trainer: Trainer?
         if FileManager.default.fileExists(atPath: dir.appendingPathComponent("train_state.json").path) {
             do {
@@ -105,6 +103,29 @@ public enum TrainedModels {
         return TrainedModel(label: label, trainer: t, directory: dir, reused: false)
     }
 
+    /// `root/models/<label>-<hash>/`: where ``obtain(label:model:train:corpus:root:ctx:)`` keeps the model. Its
+    /// last component is file- and shell-safe, and is the run's key in `lab study … --run KEY`.
+    public static func directory(label: String, model mc: ModelConfig, train tc: TrainConfig, corpus: StudyCorpus, root: URL) throws -> URL {
+        let key = try cacheKey(model: mc, train: tc, corpusID: corpus.id)
+        let safe = String(label.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "-" })
+        return root.appendingPathComponent("models").appendingPathComponent("\(safe)-\(key)")
+    }
+
+    /// True when `dir` holds a checkpoint of exactly this model and training config that has reached
+    /// `tc.steps` (what ``obtain(label:model:train:corpus:root:ctx:)`` reuses without training).
+    public static func isTrained(in dir: URL, model mc: ModelConfig, train tc: TrainConfig, corpus: StudyCorpus) -> Bool {
+        guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("train_state.json").path),
+              let t = try? Trainer.resume(from: dir, corpus: corpus.corpus) else { return false }
+        return t.model.config == mc && t.config == tc && t.step >= tc.steps
+    }
+
+    /// True when ``cached(_:key:in:compute:)`` would return the value stored for `key` without computing.
+    public static func hasCached(_ name: String, key: String, in dir: URL) -> Bool {
+        struct KeyOnly: Decodable { let key: String }
+        guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("\(name).json").path) else { return false }
+        return (try? JSONDecoder().decode(KeyOnly.self, from: data))?.key == key
+    }
+
     static func decoder() -> JSONDecoder {
         let d = JSONDecoder()
         d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -123,6 +144,37 @@ public enum TrainedModels {
         enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         try AtomicFile.write(try enc.encode(CacheBox(key: key, value: value)), to: url)
         return value
+    }
+}
+
+/// One model a study trains with ``TrainedModels/obtain(label:model:train:corpus:root:ctx:)``.
+public struct ModelRun {
+    public var label: String
+    public var model: ModelConfig
+    public var train: TrainConfig
+    public init(label: String, model: ModelConfig, train: TrainConfig) { self.label = label; self.model = model; self.train = train }
+}
+
+extension TrainedModels {
+    /// The models of a study as independent runs for `lab study … --plan / --run KEY`: the key is the model's
+    /// cache directory name `<label>-<hash>`; a run is cached when its checkpoint has reached the step budget
+    /// and `alsoCached(directory)` holds (e.g. its evaluations are stored); performing it obtains the model,
+    /// then calls `then` (e.g. evaluations cached beside it).
+    ///
+    /// ```swift
+    /// let runs = try TrainedModels.studyRuns([ModelRun(label: "attention-seed0", model: mc, train: tc)],
+    ///                                        corpus: data, ctx: ctx)
+    /// runs[0].key        // "attention-seed0-3fa2…" (16 hex digits)
+    /// ```
+    public static func studyRuns(_ models: [ModelRun], corpus: StudyCorpus, ctx: StudyContext,
+                                 alsoCached: @escaping (URL) -> Bool = { _ in true },
+                                 then: @escaping (TrainedModel) throws -> Void = { _ in }) throws -> [StudyRun] {
+        try models.map { m in
+            let dir = try directory(label: m.label, model: m.model, train: m.train, corpus: corpus, root: ctx.outputDirectory)
+            return StudyRun(key: dir.lastPathComponent, label: m.label,
+                            isCached: { isTrained(in: dir, model: m.model, train: m.train, corpus: corpus) && alsoCached(dir) },
+                            perform: { try then(try obtain(label: m.label, model: m.model, train: m.train, corpus: corpus, root: ctx.outputDirectory, ctx: ctx)) })
+        }
     }
 }
 
