@@ -20,10 +20,12 @@ struct StudyCommand: ParsableCommand {
           lab study equivalence
           lab study equivalence --quick --out /tmp/eq
 
-        Studies made of independent training runs (recall) can be spread over machines that share the
-        output directory: --plan prints one 'lab study NAME --run KEY' line per run not yet cached; run
-        them with any job runner, then a plain 'lab study NAME' assembles the report from the cache.
+        Studies made of independent training runs (\(StudyCatalog.all.filter { $0 is any DistributedStudy }.map(\.name).joined(separator: ", "))) \
+        can be spread over machines that share the output directory: --plan prints one \
+        'lab study NAME --run KEY' line per run not yet cached; run them with any job runner, then a plain \
+        'lab study NAME' assembles the report from the cache (--cached-only: without training what is missing).
           lab study recall --plan | parallel -j 4
+          lab study ablation --plan | xargs -P 2 -I{} sh -c {}
           lab study recall
         """)
 

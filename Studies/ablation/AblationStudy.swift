@@ -8,7 +8,7 @@ import TensorCore
 import Zoo
 
 /// Table 1 of the paper at small scale.
-public struct AblationStudy: Study {
+public struct AblationStudy: DistributedStudy {
     public let name = "ablation"
     public let title = "Table 1 ablation ladder: from linear attention to TTT-Linear (M), at small scale"
     public let claim = """
@@ -121,7 +121,38 @@ public struct AblationStudy: Study {
 
     let corpus: Corpus?
     let override: Settings?
+    /// False: assemble from the cache only (``cachedOnly()``).
+    public var trainsMissing = true
     public init(corpus: Corpus? = nil, settings: Settings? = nil) { self.corpus = corpus; self.override = settings }
+
+    public func cachedOnly() -> AblationStudy { var s = self; s.trainsMissing = false; return s }
+
+    /// Every model of the ladder, `[seed][rung]`: label `rung<i>-<layer>-seed<seed>` (its cache directory name
+    /// `<label>-<hash>` is the key of `lab study ablation --run`).
+    func models(_ s: Settings, seeds: [UInt64]) -> [[ModelRun]] {
+        seeds.map { seed in
+            Self.rungs.enumerated().map { i, rung in
+                let mc = Self.config(rung, s)
+                var tc = TrainConfig(steps: s.steps, batch: s.batch, context: s.context, lr: s.lr, seed: seed)
+                tc.evalEvery = s.steps
+                tc.evalWindows = s.evalWindows
+                tc.checkpointEvery = s.checkpointEvery
+                tc.applyLayerDefaults(layer: mc.layer)
+                return ModelRun(label: "rung\(i + 1)-\(mc.layer)-seed\(seed)", model: mc, train: tc)
+            }
+        }
+    }
+
+    func seeds(_ s: Settings, _ ctx: StudyContext) -> [UInt64] { (0..<max(1, s.seeds)).map { ctx.seed &+ UInt64($0) } }
+
+    /// The independent runs: one per (rung, seed).
+    func studyRuns(_ ctx: StudyContext) throws -> [StudyRun] {
+        let s = override ?? Self.settings(ctx.preset)
+        return try TrainedModels.studyRuns(models(s, seeds: seeds(s, ctx)).flatMap { $0 }, corpus: try StudyCorpus.resolve(corpus), ctx: ctx)
+    }
+
+    public func plan(_ ctx: StudyContext) throws -> [PlannedRun] { planned(try studyRuns(ctx)) }
+    public func perform(key: String, _ ctx: StudyContext) throws -> Bool { try perform(key: key, among: try studyRuns(ctx)) }
 
     /// The model config of a rung.
     public static func config(_ rung: Rung, _ s: Settings) -> ModelConfig {
@@ -145,22 +176,11 @@ public struct AblationStudy: Study {
     public func run(_ ctx: StudyContext) throws -> StudyResult {
         let s = override ?? Self.settings(ctx.preset)
         let data = try StudyCorpus.resolve(corpus)
-        let seeds = (0..<max(1, s.seeds)).map { ctx.seed &+ UInt64($0) }
+        let seeds = seeds(s, ctx)
+        if !trainsMissing, let missing = missingRuns(try studyRuns(ctx)) { return missing }
         // trained[seed][rung]
-        var trained: [[TrainedModel]] = []
-        for seed in seeds {
-            var row: [TrainedModel] = []
-            for (i, rung) in Self.rungs.enumerated() {
-                let mc = Self.config(rung, s)
-                var tc = TrainConfig(steps: s.steps, batch: s.batch, context: s.context, lr: s.lr, seed: seed)
-                tc.evalEvery = s.steps
-                tc.evalWindows = s.evalWindows
-                tc.checkpointEvery = s.checkpointEvery
-                tc.applyLayerDefaults(layer: mc.layer)
-                row.append(try TrainedModels.obtain(label: "rung\(i + 1)-\(mc.layer)-seed\(seed)", model: mc, train: tc, corpus: data,
-                                                    root: ctx.outputDirectory, ctx: ctx))
-            }
-            trained.append(row)
+        let trained: [[TrainedModel]] = try models(s, seeds: seeds).map { row in
+            try row.map { try TrainedModels.obtain(label: $0.label, model: $0.model, train: $0.train, corpus: data, root: ctx.outputDirectory, ctx: ctx) }
         }
         let n = Self.rungs.count
         var failures: [String] = []

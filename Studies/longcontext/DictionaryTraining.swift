@@ -119,13 +119,17 @@ public enum DictionaryTrainer {
         return config.layers * (mixer.stateBytes(context: T) + preConv)
     }
 
+    /// The finished run of `c` in `cacheDir/<key>/` (its `run.json`, written last), if there is one.
+    public static func cached(_ c: DictionaryRunConfig, cacheDir: URL) -> DictionaryRun? {
+        guard let data = FileManager.default.contents(atPath: cacheDir.appendingPathComponent(c.key).appendingPathComponent("run.json").path),
+              let run = try? JSONDecoder().decode(DictionaryRun.self, from: data), run.config == c else { return nil }
+        return run
+    }
+
     /// Trains `c` from scratch, or returns the finished run cached in `cacheDir/<key>/`.
     public static func run(_ c: DictionaryRunConfig, cacheDir: URL?, onStep: (Int) -> Void = { _ in }) throws -> (run: DictionaryRun, cached: Bool) {
         let dir = cacheDir?.appendingPathComponent(c.key)
-        if let dir, let data = FileManager.default.contents(atPath: dir.appendingPathComponent("run.json").path),
-           let cached = try? JSONDecoder().decode(DictionaryRun.self, from: data), cached.config == c {
-            return (cached, true)
-        }
+        if let cacheDir, let cached = cached(c, cacheDir: cacheDir) { return (cached, true) }
         try c.task.validate()
         let model = try LanguageModel(config: c.model, seed: c.seed)
         let opt = AdamW(params: model.parameters, weightDecay: c.weightDecay)

@@ -10,7 +10,7 @@ import Zoo
 
 /// Loss by record index on the Zipf dictionary stream, for attention, linear attention, Mamba (also at
 /// TTT-Linear's state size) and the TTT layers.
-public struct LongContextStudy: Study {
+public struct LongContextStudy: DistributedStudy {
     public let name = "long-context"
     public let title = "Long context on a synthetic dictionary stream: does the loss keep falling with the record index?"
     public let claim = """
@@ -91,7 +91,36 @@ public struct LongContextStudy: Study {
 
     /// Sizes to use instead of the preset's (tests).
     public var setup: Setup?
+    /// False: assemble from the cache only (``cachedOnly()``).
+    public var trainsMissing = true
     public init(setup: Setup? = nil) { self.setup = setup }
+
+    public func cachedOnly() -> LongContextStudy { var s = self; s.trainsMissing = false; return s }
+
+    func setup(_ ctx: StudyContext) -> Setup { setup ?? ctx.pick(quick: Self.quickSetup, standard: Self.standardSetup, full: Self.fullSetup) }
+
+    /// Every model of the study, in table order: (layer entry, run config).
+    static func configs(_ s: Setup, _ ctx: StudyContext) throws -> [(layer: String, config: DictionaryRunConfig)] {
+        try s.task.validate()
+        return try s.layers.map { ($0, try s.runConfig(layer: $0, seed: ctx.seed)) }
+    }
+
+    /// The independent runs: one per layer entry, key `<layer>-<hash>` (its directory under `runs/`).
+    func studyRuns(_ ctx: StudyContext) throws -> [StudyRun] {
+        let s = setup(ctx), cacheDir = ctx.outputDirectory.appendingPathComponent("runs")
+        return try Self.configs(s, ctx).map { layer, c in
+            let label = Self.display(layer, c.model)
+            return StudyRun(key: c.key, label: label, isCached: { DictionaryTrainer.cached(c, cacheDir: cacheDir) != nil }, perform: {
+                ctx.progress("long-context: \(label) (\(c.key))")
+                let bar = ctx.progressBar(label, total: c.steps)
+                _ = try DictionaryTrainer.run(c, cacheDir: cacheDir) { bar.advance(by: $0 - bar.completed) }
+                bar.finish()
+            })
+        }
+    }
+
+    public func plan(_ ctx: StudyContext) throws -> [PlannedRun] { planned(try studyRuns(ctx)) }
+    public func perform(key: String, _ ctx: StudyContext) throws -> Bool { try perform(key: key, among: try studyRuns(ctx)) }
 
     /// Display name of a layer entry.
     static func display(_ layer: String, _ c: ModelConfig) -> String {
@@ -127,10 +156,10 @@ public struct LongContextStudy: Study {
     }
 
     public func run(_ ctx: StudyContext) throws -> StudyResult {
-        let s = setup ?? ctx.pick(quick: Self.quickSetup, standard: Self.standardSetup, full: Self.fullSetup)
-        try s.task.validate()
+        let s = setup(ctx)
         let cacheDir = ctx.outputDirectory.appendingPathComponent("runs")
-        let configs = try s.layers.map { ($0, try s.runConfig(layer: $0, seed: ctx.seed)) }
+        let configs = try Self.configs(s, ctx)
+        if !trainsMissing, let missing = missingRuns(try studyRuns(ctx)) { return missing }
         let bar = ctx.progressBar("long-context", total: configs.count * s.steps)
         var runs: [(layer: String, name: String, run: DictionaryRun, cached: Bool)] = []
         for (layer, c) in configs {

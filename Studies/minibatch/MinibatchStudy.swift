@@ -8,7 +8,7 @@ import TensorCore
 import Zoo
 
 /// TTT-Linear mini-batch size sweep on the text corpus (`--data DIR`, default `data`).
-public struct MinibatchStudy: Study {
+public struct MinibatchStudy: DistributedStudy {
     public let name = "minibatch"
     public let title = "TTT mini-batch size b: validation loss and time per training step"
     public let claim = """
@@ -78,12 +78,89 @@ public struct MinibatchStudy: Study {
     /// Sizes to use instead of the preset's (tests).
     public var setup: Setup?
 
+    /// False: assemble from the cache only (``cachedOnly()``).
+    public var trainsMissing = true
+
     public init(dataDirectory: URL? = nil, setup: Setup? = nil) {
         self.dataDirectory = dataDirectory; self.setup = setup
     }
 
     /// The same study reading the corpus from `dir`.
-    public func withData(_ dir: URL) -> MinibatchStudy { MinibatchStudy(dataDirectory: dir, setup: setup) }
+    public func withData(_ dir: URL) -> MinibatchStudy { var s = self; s.dataDirectory = dir; return s }
+
+    public func cachedOnly() -> MinibatchStudy { var s = self; s.trainsMissing = false; return s }
+
+    /// One (arm, seed, b) run and its checkpoint directory `runs/b<b>-<hash>/` (the name is its `--run` key).
+    struct Cell {
+        let rope: Bool, seed: UInt64, b: Int
+        let model: ModelConfig, train: TrainConfig, dir: URL
+        var label: String { "b = \(b)\(rope ? "" : ", RoPE off"), seed \(seed)" }
+    }
+
+    /// What a run needs: sizes, corpus (and its manifest checksum), and every cell in table order (arm, seed, b).
+    struct Prepared { let s: Setup, corpus: Corpus, checksum: String?, cells: [Cell] }
+
+    func prepare(_ ctx: StudyContext) throws -> Prepared {
+        let s = setup ?? ctx.pick(quick: Self.quickSetup, standard: Self.standardSetup, full: Self.fullSetup)
+        let dataDirectory = self.dataDirectory ?? StudyData.directory
+        let corpus = try Corpus.load(from: dataDirectory)
+        let checksum = Corpus.manifestChecksum(in: dataDirectory)
+        let runsDir = ctx.outputDirectory.appendingPathComponent("runs")
+        var cells: [Cell] = []
+        for rope in s.ropeControl ? [true, false] : [true] {
+            for seed in (0..<max(1, s.seeds)).map({ ctx.seed &+ UInt64($0) }) {
+                for b in s.miniBatches {
+                    let mc = try s.model(b: b, rope: rope), tc = s.train(seed: seed)
+                    cells.append(Cell(rope: rope, seed: seed, b: b, model: mc, train: tc,
+                                      dir: runsDir.appendingPathComponent(Self.key(mc, tc, corpus: checksum))))
+                }
+            }
+        }
+        return Prepared(s: s, corpus: corpus, checksum: checksum, cells: cells)
+    }
+
+    /// The cell's checkpoint when it is one of exactly this run (finished or not).
+    static func checkpoint(_ c: Cell, _ p: Prepared) -> Trainer? {
+        guard FileManager.default.fileExists(atPath: c.dir.appendingPathComponent("train_state.json").path),
+              let t = try? Trainer.resume(from: c.dir, corpus: p.corpus, corpusChecksum: p.checksum),
+              t.model.config == c.model, t.config == c.train else { return nil }
+        return t
+    }
+
+    /// Trains the cell into its directory (resuming its checkpoint, or reusing it when finished); `advance(n)`
+    /// reports steps done (first the checkpoint's, then one per step).
+    static func train(_ c: Cell, _ p: Prepared, _ ctx: StudyContext, advance: @escaping (Int) -> Void) throws -> (trainer: Trainer, cached: Bool) {
+        var trainer: Trainer
+        var cached = false
+        if let t = checkpoint(c, p) {
+            trainer = t
+            cached = trainer.step >= c.train.steps
+            ctx.progress("minibatch: \(c.label): \(cached ? "reusing the finished run" : "resuming at step \(trainer.step)") in \(c.dir.path)")
+        } else {
+            ctx.progress("minibatch: training \(c.label) (\(c.dir.lastPathComponent))")
+            trainer = try Trainer(model: try LanguageModel(config: c.model, seed: c.train.seed), config: c.train, corpus: p.corpus)
+            trainer.corpusChecksum = p.checksum
+        }
+        advance(trainer.step)
+        try trainer.run(checkpointTo: c.dir) { event in if case .step = event { advance(1) } }
+        return (trainer, cached)
+    }
+
+    /// The independent runs: one per (arm, seed, b).
+    func studyRuns(_ p: Prepared, _ ctx: StudyContext) -> [StudyRun] {
+        p.cells.map { c in
+            StudyRun(key: c.dir.lastPathComponent, label: c.label,
+                     isCached: { Self.checkpoint(c, p).map { $0.step >= c.train.steps } ?? false },
+                     perform: {
+                         let bar = ctx.progressBar("minibatch \(c.label)", total: c.train.steps)
+                         _ = try Self.train(c, p, ctx) { bar.advance(by: $0) }
+                         bar.finish()
+                     })
+        }
+    }
+
+    public func plan(_ ctx: StudyContext) throws -> [PlannedRun] { planned(studyRuns(try prepare(ctx), ctx)) }
+    public func perform(key: String, _ ctx: StudyContext) throws -> Bool { try perform(key: key, among: studyRuns(try prepare(ctx), ctx)) }
 
     /// One (b, arm, seed)'s finished run.
     public struct Point: Sendable {
@@ -109,47 +186,21 @@ public struct MinibatchStudy: Study {
     }
 
     public func run(_ ctx: StudyContext) throws -> StudyResult {
-        let s = setup ?? ctx.pick(quick: Self.quickSetup, standard: Self.standardSetup, full: Self.fullSetup)
-        let dataDirectory = self.dataDirectory ?? StudyData.directory
-        let corpus = try Corpus.load(from: dataDirectory)
-        let checksum = Corpus.manifestChecksum(in: dataDirectory)
-        let runsDir = ctx.outputDirectory.appendingPathComponent("runs")
-        let arms = s.ropeControl ? [true, false] : [true]
-        let seeds = (0..<max(1, s.seeds)).map { ctx.seed &+ UInt64($0) }
-        let bar = ctx.progressBar("minibatch", total: arms.count * seeds.count * s.miniBatches.count * s.steps)
+        let p = try prepare(ctx), s = p.s
+        if !trainsMissing, let missing = missingRuns(studyRuns(p, ctx)) { return missing }
+        let bar = ctx.progressBar("minibatch", total: p.cells.count * s.steps)
         var points: [Point] = []
         var unigram = 0.0
-        for rope in arms {
-            for seed in seeds {
-                for b in s.miniBatches {
-                    let mc = try s.model(b: b, rope: rope), tc = s.train(seed: seed)
-                    let dir = runsDir.appendingPathComponent(Self.key(mc, tc, corpus: checksum))
-                    let what = "b = \(b)\(rope ? "" : ", RoPE off"), seed \(seed)"
-                    var trainer: Trainer
-                    var cached = false
-                    if FileManager.default.fileExists(atPath: dir.appendingPathComponent("train_state.json").path),
-                       let t = try? Trainer.resume(from: dir, corpus: corpus, corpusChecksum: checksum),
-                       t.model.config == mc, t.config == tc {
-                        trainer = t
-                        cached = trainer.step >= tc.steps
-                        ctx.progress("minibatch: \(what): \(cached ? "reusing the finished run" : "resuming at step \(trainer.step)") in \(dir.path)")
-                    } else {
-                        ctx.progress("minibatch: training \(what) (\(dir.lastPathComponent))")
-                        trainer = try Trainer(model: try LanguageModel(config: mc, seed: tc.seed), config: tc, corpus: corpus)
-                        trainer.corpusChecksum = checksum
-                    }
-                    bar.advance(by: trainer.step)
-                    try trainer.run(checkpointTo: dir) { event in if case .step = event { bar.advance() } }
-                    unigram = trainer.unigramLoss
-                    let evals = trainer.evaluations.sorted { $0.step < $1.step }
-                    let times = trainer.history.dropFirst(s.warmupSteps).map(\.seconds)
-                    let tail = trainer.history.suffix(max(1, trainer.history.count / 10))
-                    points.append(Point(b: b, rope: rope, seed: seed, validationLoss: evals.last?.loss ?? .nan, curve: evals.map { ($0.step, $0.loss) },
-                                        medianStepSeconds: median(times), trainSeconds: trainer.elapsed,
-                                        finalTrainLoss: tail.reduce(0) { $0 + Double($1.loss) } / Double(tail.count),
-                                        parameters: trainer.model.parameterCount, cached: cached))
-                }
-            }
+        for c in p.cells {
+            let (trainer, cached) = try Self.train(c, p, ctx) { bar.advance(by: $0) }
+            unigram = trainer.unigramLoss
+            let evals = trainer.evaluations.sorted { $0.step < $1.step }
+            let times = trainer.history.dropFirst(s.warmupSteps).map(\.seconds)
+            let tail = trainer.history.suffix(max(1, trainer.history.count / 10))
+            points.append(Point(b: c.b, rope: c.rope, seed: c.seed, validationLoss: evals.last?.loss ?? .nan, curve: evals.map { ($0.step, $0.loss) },
+                                medianStepSeconds: median(times), trainSeconds: trainer.elapsed,
+                                finalTrainLoss: tail.reduce(0) { $0 + Double($1.loss) } / Double(tail.count),
+                                parameters: trainer.model.parameterCount, cached: cached))
         }
         bar.finish()
         return result(points, setup: s, unigram: unigram, preset: ctx.preset)

@@ -9,7 +9,7 @@ import TensorCore
 import Zoo
 
 /// Loss at every token position of held-out text for seven parameter-matched byte-level LMs.
-public struct PerplexityStudy: Study {
+public struct PerplexityStudy: DistributedStudy {
     public let name = "perplexity"
     public let title = "Loss by token index: do TTT layers keep improving with context like a Transformer?"
     public let claim = """
@@ -74,7 +74,69 @@ public struct PerplexityStudy: Study {
     /// Overrides the preset's sizes (tests).
     let override: Settings?
 
+    /// False: assemble from the cache only (``cachedOnly()``).
+    public var trainsMissing = true
+
     public init(corpus: Corpus? = nil, settings: Settings? = nil) { self.corpus = corpus; self.override = settings }
+
+    public func cachedOnly() -> PerplexityStudy { var s = self; s.trainsMissing = false; return s }
+
+    /// What every run of one invocation shares: sizes, corpus, models, held-out windows and probes.
+    struct Prepared {
+        let s: Settings, data: StudyCorpus, configs: [(name: String, config: ModelConfig)]
+        let windows: [(start: Bool, inputs: [Int], targets: [Int])], probes: [(inputs: [Int], targets: [Int])], seeds: [UInt64]
+        /// Keys of the evaluations cached beside each model (`positions.json`, `probe.json`).
+        var positionsKey: String { "positions/1 T=\(s.context) windows=\(s.windows) n=\(windows.count) corpus=\(data.id)" }
+        var probeKey: String { "probe/1 T=\(s.context) n=\(probes.count) corpus=\(data.id)" }
+
+        /// The model of (layer config, seed): label `<layer>-seed<seed>` (or `<layer>` for a single seed equal to the context's).
+        func model(_ mc: ModelConfig, seed: UInt64, ctxSeed: UInt64) -> ModelRun {
+            var tc = TrainConfig(steps: s.steps, batch: s.batch, context: s.context, lr: s.lr, seed: seed)
+            tc.evalEvery = s.steps
+            tc.evalWindows = s.trainerEvalWindows
+            tc.checkpointEvery = s.checkpointEvery
+            tc.applyLayerDefaults(layer: mc.layer)
+            let label = seed == ctxSeed && seeds.count == 1 ? mc.layer : "\(mc.layer)-seed\(seed)"
+            return ModelRun(label: label, model: mc, train: tc)
+        }
+    }
+
+    func prepare(_ ctx: StudyContext) throws -> Prepared {
+        let s = override ?? Self.settings(ctx.preset)
+        let data = try StudyCorpus.resolve(corpus)
+        let windows = PositionLoss.windows(documents: data.corpus.validation.map(\.bytes), context: s.context, limit: s.windows)
+        guard !windows.isEmpty else {
+            throw LabError.badConfig("no held-out document is longer than the context \(s.context) + 1 bytes — use a corpus with longer documents (lab data fetch)")
+        }
+        return Prepared(s: s, data: data, configs: try Self.matchedConfigs(s), windows: windows,
+                        probes: Self.probeWindows(windows, count: s.probeWindows), seeds: (0..<max(1, s.seeds)).map { ctx.seed &+ UInt64($0) })
+    }
+
+    /// A trained model's per-position losses ([all windows, document starts]) and probe losses, cached beside it.
+    func evaluate(_ t: TrainedModel, _ p: Prepared, _ ctx: StudyContext) throws -> (curves: [PositionLoss], probe: [[Double]]) {
+        let curves = try TrainedModels.cached("positions", key: p.positionsKey, in: t.directory) {
+            let bar = ctx.progressBar("evaluate \(t.label)", total: p.windows.count)
+            var done = 0
+            let r = PositionLoss.measure(t.model, windows: p.windows, batch: p.s.evalBatch) { n in bar.advance(by: n - done); done = n }
+            bar.finish()
+            return [r.all, r.documentStarts]
+        }
+        let probe = try TrainedModels.cached("probe", key: p.probeKey, in: t.directory) {
+            Self.measureProbe(t.model, probes: p.probes, batch: p.s.evalBatch)
+        }
+        return (curves, probe)
+    }
+
+    /// The independent runs: one per (model, seed), each training the model and storing both its evaluations.
+    func studyRuns(_ p: Prepared, _ ctx: StudyContext) throws -> [StudyRun] {
+        let models = p.configs.flatMap { c in p.seeds.map { p.model(c.config, seed: $0, ctxSeed: ctx.seed) } }
+        return try TrainedModels.studyRuns(models, corpus: p.data, ctx: ctx,
+                                           alsoCached: { TrainedModels.hasCached("positions", key: p.positionsKey, in: $0) && TrainedModels.hasCached("probe", key: p.probeKey, in: $0) },
+                                           then: { _ = try evaluate($0, p, ctx) })
+    }
+
+    public func plan(_ ctx: StudyContext) throws -> [PlannedRun] { planned(try studyRuns(try prepare(ctx), ctx)) }
+    public func perform(key: String, _ ctx: StudyContext) throws -> Bool { try perform(key: key, among: try studyRuns(try prepare(ctx), ctx)) }
 
     /// The parameter-matched model configs: the Transformer at the preset's shape is the reference;
     /// every other model gets the SwiGLU width I (a multiple of 8) that brings its parameter count
@@ -112,18 +174,11 @@ public struct PerplexityStudy: Study {
     }
 
     public func run(_ ctx: StudyContext) throws -> StudyResult {
-        let s = override ?? Self.settings(ctx.preset)
-        let data = try StudyCorpus.resolve(corpus)
-        let configs = try Self.matchedConfigs(s)
+        let p = try prepare(ctx)
+        if !trainsMissing, let missing = missingRuns(try studyRuns(p, ctx)) { return missing }
+        let s = p.s, data = p.data, configs = p.configs, windows = p.windows, probes = p.probes, seeds = p.seeds
         let reference = try configs.first { $0.config.layer == "attention" }!.config.parameterCount()
-        let windows = PositionLoss.windows(documents: data.corpus.validation.map(\.bytes), context: s.context, limit: s.windows)
-        guard !windows.isEmpty else {
-            throw LabError.badConfig("no held-out document is longer than the context \(s.context) + 1 bytes — use a corpus with longer documents (lab data fetch)")
-        }
         let starts = windows.filter(\.start).count
-
-        let probes = Self.probeWindows(windows, count: s.probeWindows)
-        let seeds = (0..<max(1, s.seeds)).map { ctx.seed &+ UInt64($0) }
 
         struct Row {
             let name: String; let trained: TrainedModel; let params: Int; let flops: Double
@@ -152,25 +207,11 @@ public struct PerplexityStudy: Study {
         for (name, mc) in configs {
             var trained: [TrainedModel] = [], curves: [[PositionLoss]] = [], probed: [[[Double]]] = []
             for seed in seeds {
-                var tc = TrainConfig(steps: s.steps, batch: s.batch, context: s.context, lr: s.lr, seed: seed)
-                tc.evalEvery = s.steps
-                tc.evalWindows = s.trainerEvalWindows
-                tc.checkpointEvery = s.checkpointEvery
-                tc.applyLayerDefaults(layer: mc.layer)
-                let label = seed == ctx.seed && seeds.count == 1 ? mc.layer : "\(mc.layer)-seed\(seed)"
-                let t = try TrainedModels.obtain(label: label, model: mc, train: tc, corpus: data, root: ctx.outputDirectory, ctx: ctx)
-                let evalKey = "positions/1 T=\(s.context) windows=\(s.windows) n=\(windows.count) corpus=\(data.id)"
-                curves.append(try TrainedModels.cached("positions", key: evalKey, in: t.directory) {
-                    let bar = ctx.progressBar("evaluate \(label)", total: windows.count)
-                    var done = 0
-                    let r = PositionLoss.measure(t.model, windows: windows, batch: s.evalBatch) { n in bar.advance(by: n - done); done = n }
-                    bar.finish()
-                    return [r.all, r.documentStarts]
-                })
-                let probeKey = "probe/1 T=\(s.context) n=\(probes.count) corpus=\(data.id)"
-                probed.append(try TrainedModels.cached("probe", key: probeKey, in: t.directory) {
-                    Self.measureProbe(t.model, probes: probes, batch: s.evalBatch)
-                })
+                let m = p.model(mc, seed: seed, ctxSeed: ctx.seed)
+                let t = try TrainedModels.obtain(label: m.label, model: m.model, train: m.train, corpus: data, root: ctx.outputDirectory, ctx: ctx)
+                let e = try evaluate(t, p, ctx)
+                curves.append(e.curves)
+                probed.append(e.probe)
                 if t.trainer.step < s.steps { failures.append("\(name), seed \(seed): trained \(t.trainer.step)/\(s.steps) steps") }
                 trained.append(t)
             }

@@ -29,6 +29,7 @@ final class StudyPlanCLITests: XCTestCase {
         for (args, needle) in [
             (["study", "recall", "--quick", "--out", dir.path, "--run", "attention-000000000000"], "--plan"),
             (["study", "equivalence", "--quick", "--out", dir.path, "--plan"], "not made of independent runs"),
+            (["study", "long-context", "--quick", "--out", dir.path, "--run", "attention-000000000000"], "--plan"),
             (["study", "recall", "--plan", "--run", key], "exclude each other"),
         ] {
             let r = try lab(args)
@@ -36,5 +37,20 @@ final class StudyPlanCLITests: XCTestCase {
             XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
             XCTAssertTrue(r.stderr.contains(needle), "\(args): \(r.stderr)")
         }
+    }
+
+    /// The training studies take --plan too (long-context: no corpus needed): one line per model, each keyed
+    /// by its cache directory under runs/; the help names every study that has --plan.
+    func testTrainingStudiesPlan() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let plan = try lab(["study", "long-context", "--quick", "--out", dir.path, "--plan"])
+        XCTAssertEqual(plan.status, 0, plan.stderr)
+        let lines = plan.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.count, 6, plan.stdout)
+        XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("lab study long-context --quick --out ") && $0.contains(" --run ") }, plan.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("runs").path), "--plan trained something")
+        let help = try lab(["study", "--help"])
+        for name in ["recall", "perplexity", "ablation", "minibatch", "long-context"] { XCTAssertTrue(help.stdout.contains(name), name) }
     }
 }

@@ -94,6 +94,14 @@ final class AblationStudyTests: XCTestCase {
     }
 
     /// `lab study ablation --quick` on a generated corpus: PASS, nine rows beside the paper's numbers, 2 seeds.
+    /// `lab study ablation --plan / --run / --cached-only`: one run per (rung, seed) (``checkPlanRunAssembly``),
+    /// keyed by the model's cache directory.
+    func testPlanRunAssembly() throws {
+        try checkPlanRunAssembly(AblationStudy(corpus: studyTestCorpus()), runs: AblationStudy.rungs.count * AblationStudy.settings(.quick).seeds)
+        let ctx = StudyContext(outputDirectory: temporaryStudyDirectory("ablation-keys"), preset: .quick, seed: 0, reporter: ProgressReporter(mode: .silent))
+        XCTAssertTrue(try AblationStudy(corpus: studyTestCorpus()).plan(ctx)[0].key.hasPrefix("rung1-linear-attention-seed0-"))
+    }
+
     func testQuickPresetEndToEnd() throws {
         let dir = temporaryStudyDirectory("ablation-study")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -120,6 +120,12 @@ final class LongContextStudyTests: XCTestCase {
         XCTAssertEqual(try r2.tables.map { try $0.csv() }.filter { !$0.contains("train time") }, try r.tables.map { try $0.csv() }.filter { !$0.contains("train time") })
     }
 
+    /// `lab study long-context --plan / --run / --cached-only`: one run per layer entry, keyed `<layer>-<hash>`
+    /// like its directory under `runs/` (``checkPlanRunAssembly``).
+    func testPlanRunAssembly() throws {
+        try checkPlanRunAssembly(LongContextStudy(), runs: LongContextStudy.quickSetup.layers.count)
+    }
+
     func testIsListed() throws {
         XCTAssertEqual(try StudyCatalog.named("long-context").name, "long-context")
     }

@@ -69,6 +69,16 @@ final class MinibatchStudyTests: XCTestCase {
         XCTAssertEqual(t2.rows.map { $0[3] }, t.rows.map { $0[3] }, "reused runs give the same validation losses")
     }
 
+    /// `lab study minibatch --plan / --run / --cached-only`: one run per (arm, seed, b), keyed by its checkpoint
+    /// directory `runs/b<b>-<hash>` (``checkPlanRunAssembly``).
+    func testPlanRunAssembly() throws {
+        let data = try scratch()
+        try writeCorpus(to: data)
+        let q = MinibatchStudy.quickSetup
+        try checkPlanRunAssembly(MinibatchStudy().withData(data), runs: 2 * q.seeds * q.miniBatches.count)
+        XCTAssertFalse(MinibatchStudy().withData(data).cachedOnly().withData(data).trainsMissing, "withData keeps cached-only")
+    }
+
     /// The control arm differs from the main arm only in RoPE (same weights at init: RoPE has no parameters).
     func testRopeControlChangesOnlyRope() throws {
         let s = MinibatchStudy.standardSetup

@@ -118,6 +118,27 @@ final class PerplexityStudyTests: XCTestCase {
         XCTAssertEqual(try r2.tables.map { try $0.csv() }, try r1.tables.map { try $0.csv() })
     }
 
+    /// `lab study perplexity --plan / --run / --cached-only`: one run per (model, seed), each its model and both
+    /// evaluations (``checkPlanRunAssembly``); a run whose evaluation is missing is not cached.
+    func testPlanRunAssembly() throws {
+        let study = PerplexityStudy(corpus: studyTestCorpus())
+        try checkPlanRunAssembly(study, runs: PerplexityStudy.models.count * PerplexityStudy.settings(.quick).seeds)
+        // A trained model without its probe evaluation is still a run to do (and performing it only evaluates).
+        let dir = temporaryStudyDirectory("perplexity-plan")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let ctx = StudyContext(outputDirectory: dir, preset: .quick, seed: 0, reporter: ProgressReporter(mode: .silent))
+        let key = try study.plan(ctx)[0].key
+        XCTAssertFalse(try study.perform(key: key, ctx))
+        let modelDir = dir.appendingPathComponent("models").appendingPathComponent(key)
+        let weights = modelDir.appendingPathComponent("model.safetensors")
+        let trainedAt = try FileManager.default.attributesOfItem(atPath: weights.path)[.modificationDate] as! Date
+        try FileManager.default.removeItem(at: modelDir.appendingPathComponent("probe.json"))
+        XCTAssertFalse(try study.plan(ctx)[0].cached, "the probe evaluation is part of the run")
+        XCTAssertFalse(try study.perform(key: key, ctx))
+        XCTAssertTrue(try study.plan(ctx)[0].cached)
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: weights.path)[.modificationDate] as! Date, trainedAt, "the model was retrained")
+    }
+
     /// An interrupted study model is resumed from its checkpoint and ends bit-identical to an uninterrupted
     /// run; a changed config gets a new cache key (never a stale model).
     func testInterruptedModelResumesExactly() throws {
