@@ -32,6 +32,11 @@ public struct MinibatchStudy: DistributedStudy {
         /// Also train every b with RoPE switched off (the control that separates the effect of b on the inner
         /// loop from its effect on the position encoding, which restarts every b tokens).
         public var ropeControl: Bool = true
+        /// The values of b the RoPE-off control arm trains (nil: all of `miniBatches`). The verdict needs only
+        /// b = 16 and b = T there; a few more show the shape of the curve.
+        public var controlMiniBatches: [Int]? = nil
+        /// The b values of one arm.
+        public func miniBatches(rope: Bool) -> [Int] { rope ? miniBatches : (controlMiniBatches ?? miniBatches) }
         /// Steps left out of the median step time at the start of a session (allocator warm-up).
         public var warmupSteps: Int { min(3, max(0, steps - 1)) }
 
@@ -58,7 +63,8 @@ public struct MinibatchStudy: DistributedStudy {
     public static let quickSetup = Setup(width: 16, heads: 2, blocks: 1, mlpHidden: 32, context: 16, batch: 2, steps: 3, lr: 3e-3,
                                          evalEvery: 3, evalWindows: 4, miniBatches: grid(16), seeds: 2)
     public static let standardSetup = Setup(width: 64, heads: 1, blocks: 2, mlpHidden: 172, context: 128, batch: 8, steps: 600, lr: 3e-3,
-                                            evalEvery: 100, evalWindows: 64, miniBatches: grid(128))
+                                            evalEvery: 100, evalWindows: 64, miniBatches: grid(128),
+                                            controlMiniBatches: [4, 16, 128])
     public static let fullSetup = Setup(width: 128, heads: 2, blocks: 4, mlpHidden: 344, context: 256, batch: 8, steps: 1000, lr: 3e-3,
                                         evalEvery: 100, evalWindows: 128, miniBatches: grid(256))
 
@@ -66,7 +72,7 @@ public struct MinibatchStudy: DistributedStudy {
         func d(_ s: Setup) -> String {
             "TTT-Linear \(s.blocks) × D\(s.width), H\(s.heads) (head dim \(s.width / s.heads)), I\(s.mlpHidden); context T = \(s.context); " +
             "b ∈ {\(s.miniBatches.map(String.init).joined(separator: ", "))}; \(s.steps) steps × \(s.batch) sequences, lr \(s.lr); " +
-            "validation on \(s.evalWindows) windows; \(s.seeds) seeds" + (s.ropeControl ? "; every b also with RoPE off (control)" : "")
+            "validation on \(s.evalWindows) windows; \(s.seeds) seeds" + (s.ropeControl ? "; RoPE off (control) at " + (s.controlMiniBatches.map { "b ∈ {\($0.map(String.init).joined(separator: ", "))}" } ?? "every b") : "")
         }
         return [.quick: d(Self.quickSetup), .standard: d(Self.standardSetup), .full: d(Self.fullSetup)]
     }
@@ -109,7 +115,7 @@ public struct MinibatchStudy: DistributedStudy {
         var cells: [Cell] = []
         for rope in s.ropeControl ? [true, false] : [true] {
             for seed in (0..<max(1, s.seeds)).map({ ctx.seed &+ UInt64($0) }) {
-                for b in s.miniBatches {
+                for b in s.miniBatches(rope: rope) {
                     let mc = try s.model(b: b, rope: rope), tc = s.train(seed: seed)
                     cells.append(Cell(rope: rope, seed: seed, b: b, model: mc, train: tc,
                                       dir: runsDir.appendingPathComponent(Self.key(mc, tc, corpus: checksum))))
@@ -309,7 +315,7 @@ public struct MinibatchStudy: DistributedStudy {
             failures.append("b = \(p.b)\(p.rope ? "" : " (RoPE off)"), seed \(p.seed): no finite validation loss or step time")
         }
         var summary: [String] = []
-        summary.append("Pipeline: \(points.count) runs (\(s.miniBatches.count) values of b × \(arms.count) arm\(arms.count == 1 ? "" : "s") × \(nSeeds) seeds) trained \(s.steps) steps, validated and timed; finite: \(failures.isEmpty ? "yes" : "NO").")
+        summary.append("Pipeline: \(points.count) runs (" + arms.map { "\(s.miniBatches(rope: $0).count) values of b \($0 ? "with RoPE" : "with RoPE off")" }.joined(separator: " + ") + ", × \(nSeeds) seeds) trained \(s.steps) steps, validated and timed; finite: \(failures.isEmpty ? "yes" : "NO").")
         let on = Self.bEffect(points, rope: true, T: T), off = Self.bEffect(points, rope: false, T: T)
         func fmt(_ e: (mean: Double, sd: Double, se: Double)?) -> String { e.map { String(format: "%+.4f ± %.4f", $0.mean, $0.se) } ?? "–" }
         summary.append("b = 16 minus b = T = \(T) (batch GD), paired by seed (nats/byte, ± SE): RoPE within mini-batches \(fmt(on)); RoPE off \(fmt(off)).")

@@ -97,7 +97,7 @@ public struct RecallStudy: DistributedStudy {
         widths: [64], heads: 1, blocks: 2, mlpHidden: 0, shortConv: 3, vocab: 256,
         trainTasks: zoologyMixture.tasks, trainWeights: zoologyMixture.weights,
         testTasks: zoologySettings + [RecallTask(length: 256, pairs: 64)], zoologyTasks: zoologySettings,
-        steps: 1000, batch: 32, lrs: [1e-3, 3e-3, 1e-2], testSequences: 128, evalEvery: 50, evalSequences: 64, stopAt: 0.99,
+        steps: 2000, batch: 64, lrs: [1e-3, 3e-3, 1e-2], testSequences: 256, evalEvery: 50, evalSequences: 64, stopAt: 0.99,
         extraSeeds: 2)
 
     public static let fullSetup: Setup = {

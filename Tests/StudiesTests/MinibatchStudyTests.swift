@@ -33,6 +33,7 @@ final class MinibatchStudyTests: XCTestCase {
         XCTAssertEqual(MinibatchStudy.grid(128), [1, 2, 4, 8, 16, 32, 64, 128])
         XCTAssertEqual(MinibatchStudy.grid(16), [1, 2, 4, 8, 16])
         XCTAssertEqual(MinibatchStudy.standardSetup.miniBatches, [1, 2, 4, 8, 16, 32, 64, 128])
+        XCTAssertEqual(MinibatchStudy.standardSetup.miniBatches(rope: false), [4, 16, 128], "the control arm keeps b = 16 and b = T")
     }
 
     /// Quick preset end to end: one row per (arm, b) — RoPE within mini-batches and the RoPE-off control —
@@ -77,6 +78,30 @@ final class MinibatchStudyTests: XCTestCase {
         let q = MinibatchStudy.quickSetup
         try checkPlanRunAssembly(MinibatchStudy().withData(data), runs: 2 * q.seeds * q.miniBatches.count)
         XCTAssertFalse(MinibatchStudy().withData(data).cachedOnly().withData(data).trainsMissing, "withData keeps cached-only")
+    }
+
+    /// A control arm over a subset of b (the default preset's {4, 16, T}): only those runs are planned, the
+    /// table has control rows only at those b, and the verdict's b = 16 vs b = T effect is still computed for
+    /// both arms. Negative control: the same setup without the subset plans every b in both arms.
+    func testControlArmSubset() throws {
+        let data = try scratch(), out = try scratch()
+        try writeCorpus(to: data)
+        var q = MinibatchStudy.quickSetup
+        q.controlMiniBatches = [16]
+        XCTAssertEqual(q.miniBatches(rope: true), q.miniBatches)
+        XCTAssertEqual(q.miniBatches(rope: false), [16])
+        let study = MinibatchStudy(dataDirectory: data, setup: q)
+        let ctx = StudyContext(outputDirectory: out, preset: .quick, seed: 0, reporter: ProgressReporter(mode: .silent))
+        XCTAssertEqual(try study.plan(ctx).count, q.seeds * (q.miniBatches.count + 1))
+        var all = q; all.controlMiniBatches = nil
+        XCTAssertEqual(try MinibatchStudy(dataDirectory: data, setup: all).plan(ctx).count, 2 * q.seeds * q.miniBatches.count)
+        let runner = StudyRunner(locateGnuplot: { throw StudyKitError.invalid("no gnuplot in tests") })
+        let (r, _) = try runner.run(study, preset: .quick, seed: 0, to: out, reporter: ProgressReporter(mode: .silent))
+        XCTAssertTrue(r.verdict.passed, r.verdict.summary.joined(separator: "\n"))
+        let control = r.tables.first { $0.name == "minibatch" }!.rows.filter { $0.first == .text("RoPE off (control)") }
+        XCTAssertEqual(control.map { $0[1] }, [.text("16 (= T)")])
+        // At T = 16, b = 16 is b = T: the control arm's paired effect is exactly zero, and it is reported.
+        XCTAssertTrue(r.verdict.summary.contains { $0.contains("RoPE off +0.0000 ± 0.0000") }, r.verdict.summary.joined(separator: "\n"))
     }
 
     /// The control arm differs from the main arm only in RoPE (same weights at init: RoPE has no parameters).
