@@ -63,8 +63,7 @@ public struct MinibatchStudy: DistributedStudy {
     public static let quickSetup = Setup(width: 16, heads: 2, blocks: 1, mlpHidden: 32, context: 16, batch: 2, steps: 3, lr: 3e-3,
                                          evalEvery: 3, evalWindows: 4, miniBatches: grid(16), seeds: 2)
     public static let standardSetup = Setup(width: 64, heads: 1, blocks: 2, mlpHidden: 172, context: 128, batch: 8, steps: 600, lr: 3e-3,
-                                            evalEvery: 100, evalWindows: 64, miniBatches: grid(128),
-                                            controlMiniBatches: [4, 16, 128])
+                                            evalEvery: 100, evalWindows: 64, miniBatches: grid(128))
     public static let fullSetup = Setup(width: 128, heads: 2, blocks: 4, mlpHidden: 344, context: 256, batch: 8, steps: 1000, lr: 3e-3,
                                         evalEvery: 100, evalWindows: 128, miniBatches: grid(256))
 
