@@ -23,7 +23,7 @@ public struct PerplexityStudy: DistributedStudy {
     public let paperReference = "Sun et al. 2024, Fig. 2 (right), §3; ttt-spec.md §6"
     public let presets: [Preset: String] = [
         .quick: "2 × D32 (H2) blocks, context 64 bytes, 3 steps × 2 sequences, 3 evaluation windows, 2 probe passages, 2 seeds — pipeline check only",
-        .standard: "2 × D128 (H4) blocks (Mamba: as many blocks as match the parameters), context 2048 bytes, 180 steps × 4 sequences (1.47M bytes) per model, every held-out window, 64 repeated-passage probes, 3 seeds",
+        .standard: "2 × D128 (H4) blocks (Mamba: as many blocks as match the parameters), context 2048 bytes, 180 steps × 4 sequences (1.47M bytes) per model, every held-out window, 64 repeated-passage probes, 3 seeds; the paper's seven models (plugins in --quick and --full)",
         .full: "4 × D128 (H4) blocks, context 8192 bytes, 900 steps × 2 sequences (14.7M bytes) per model, every held-out window, 32 repeated-passage probes, 3 seeds",
     ]
 
@@ -34,6 +34,10 @@ public struct PerplexityStudy: DistributedStudy {
         ("TTT-MLP (M)", "ttt-mlp-m"), ("TTT-MLP (T)", "ttt-mlp"),
         ("Mamba", "mamba"), ("Transformer", "attention"), ("Linear attention", "linear-attention"),
     ] + InnerModelRegistry.names.filter { !["linear", "mlp"].contains($0) }.map { ("ttt-\($0) (plugin)", "ttt-\($0)") }
+    /// The models a preset trains: the paper's seven, plus the other plugins where `Settings.plugins` is set.
+    public static func models(_ s: Settings) -> [(name: String, layer: String)] {
+        s.plugins ? models : models.filter { !$0.name.hasSuffix("(plugin)") }
+    }
     /// Parameter counts must be within this fraction of the Transformer's.
     public static let parameterTolerance = 0.10
 
@@ -51,6 +55,9 @@ public struct PerplexityStudy: DistributedStudy {
         public var seeds: Int = 3
         /// Held-out passages of T/2 bytes shown twice in one window (the repeated-passage probe).
         public var probeWindows: Int = 64
+        /// Also train every other inner-model plugin (beside the paper's seven). Off in the default preset
+        /// to fit its time budget (3 seeds × 3 plugins ≈ +45% of its training); on in `--quick` and `--full`.
+        public var plugins: Bool = true
         /// Training bytes per model = steps × batch × context: the budget. Scale `steps` to change it.
         public var trainingBytes: Int { steps * batch * context }
     }
@@ -63,7 +70,8 @@ public struct PerplexityStudy: DistributedStudy {
         case .quick: return Settings(width: 32, heads: 2, layers: 2, mlpHidden: 64, context: 64, steps: 3, batch: 2, lr: 3e-3,
                                      windows: 3, evalBatch: 3, trainerEvalWindows: 2, checkpointEvery: 0, seeds: 2, probeWindows: 2)
         case .standard: return Settings(width: 128, heads: 4, layers: 2, mlpHidden: 344, context: 2048, steps: 180, batch: 4, lr: 3e-3,
-                                        windows: allWindows, evalBatch: 4, trainerEvalWindows: 8, checkpointEvery: 20, seeds: 3, probeWindows: 64)
+                                        windows: allWindows, evalBatch: 4, trainerEvalWindows: 8, checkpointEvery: 20, seeds: 3, probeWindows: 64,
+                                        plugins: false)
         case .full: return Settings(width: 128, heads: 4, layers: 4, mlpHidden: 344, context: 8192, steps: 900, batch: 2, lr: 3e-3,
                                     windows: allWindows, evalBatch: 2, trainerEvalWindows: 8, checkpointEvery: 25, seeds: 3, probeWindows: 32)
         }
@@ -148,7 +156,7 @@ public struct PerplexityStudy: DistributedStudy {
                         mlpHidden: mlp, miniBatch: 16, preset: nil)
         }
         let reference = try base("attention", layers: s.layers, mlp: s.mlpHidden).parameterCount()
-        return try models.map { m in
+        return try models(s).map { m in
             if Backbone.implied(by: m.layer) == .mambaStack {
                 // Blocks come in big steps (≈ 7D² each): pick the block count and a width near D (multiple
                 // of 8) that land within 2% of the reference, preferring the width closest to D.

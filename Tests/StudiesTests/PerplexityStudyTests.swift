@@ -76,13 +76,17 @@ final class PerplexityStudyTests: XCTestCase {
         let layers = Set(PerplexityStudy.models.map(\.layer))
         XCTAssertTrue(Set(["ttt-linear", "ttt-linear-m", "ttt-mlp", "ttt-mlp-m", "mamba", "attention", "linear-attention"]).isSubset(of: layers))
         for name in InnerModelRegistry.names { XCTAssertTrue(layers.contains("ttt-\(name)"), "plugin \(name) missing") }
+        // The quick and full presets train them all; the default preset the paper's seven only (its time budget).
+        for p in [Preset.quick, .full] { XCTAssertEqual(PerplexityStudy.models(PerplexityStudy.settings(p)).count, PerplexityStudy.models.count) }
+        let standard = PerplexityStudy.models(PerplexityStudy.settings(.standard)).map(\.layer)
+        XCTAssertEqual(standard, ["ttt-linear-m", "ttt-linear", "ttt-mlp-m", "ttt-mlp", "mamba", "attention", "linear-attention"])
     }
 
     /// Every preset's models are within 10% of the Transformer's parameter count (allocation-free).
     func testParameterMatchingWithinTenPercent() throws {
         for p in Preset.allCases {
             let configs = try PerplexityStudy.matchedConfigs(PerplexityStudy.settings(p))
-            XCTAssertEqual(configs.count, PerplexityStudy.models.count)
+            XCTAssertEqual(configs.count, PerplexityStudy.models(PerplexityStudy.settings(p)).count)
             let ref = try configs.first { $0.config.layer == "attention" }!.config.parameterCount()
             for (name, c) in configs {
                 let n = try c.parameterCount()
