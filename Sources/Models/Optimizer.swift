@@ -18,6 +18,14 @@ public struct LRSchedule: Codable, Equatable, Sendable {
         self.peak = peak; self.floor = floor; self.warmup = warmup; self.total = total
     }
 
+    /// The recipe's schedule over `total` steps: warmup = `warmupFraction` of them (rounded, at least 1,
+    /// at most `total`), floor = min(`floor`, peak). `lab train` and the studies' own trainers share it.
+    ///
+    ///     LRSchedule(peak: 3e-3, warmupFraction: 0.1, total: 600).warmup   // 60
+    public init(peak: Float, floor: Float = 1e-5, warmupFraction: Double, total: Int) {
+        self.init(peak: peak, floor: min(floor, peak), warmup: min(total, max(1, Int((Double(total) * warmupFraction).rounded()))), total: total)
+    }
+
     public func lr(step s: Int) -> Float {
         if s < warmup { return peak * Float(s + 1) / Float(warmup) }
         let span = max(1, total - warmup)

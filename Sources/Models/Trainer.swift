@@ -42,8 +42,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 
     public var tokensPerStep: Int { batch * context }
-    public var warmupSteps: Int { min(steps, max(1, Int((Double(steps) * warmupFraction).rounded()))) }
-    public var schedule: LRSchedule { LRSchedule(peak: lr, floor: min(minLR, lr), warmup: warmupSteps, total: steps) }
+    public var schedule: LRSchedule { LRSchedule(peak: lr, floor: minLR, warmupFraction: warmupFraction, total: steps) }
+    public var warmupSteps: Int { schedule.warmup }
 
     /// ρ at a step (1 when no TTT-MLP warmup is configured).
     public func tttLRMult(step: Int) -> Float {

@@ -26,15 +26,11 @@ public struct DictionaryRunConfig: Codable, Equatable, Sendable {
         self.testSequences = testSequences; self.seed = seed
     }
 
-    public var schedule: LRSchedule {
-        LRSchedule(peak: lr, floor: min(1e-5, lr), warmup: min(steps, max(1, Int((Double(steps) * warmupFraction).rounded()))), total: steps)
-    }
+    public var schedule: LRSchedule { LRSchedule(peak: lr, warmupFraction: warmupFraction, total: steps) }
 
     /// `<layer>-<12 hex digits of SHA-256 of the config JSON>`.
     public var key: String {
-        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-        let data = (try? enc.encode(self)) ?? Data()
-        return "\(model.layer)-" + String(SHA256.hex([UInt8](data)).prefix(12))
+        runKey(layer: model.layer, config: self)
     }
 }
 
@@ -149,12 +145,7 @@ public enum DictionaryTrainer {
             onStep(step + 1)
         }
         let test = valueLosses(model, testBatch(c))
-        let block = max(1, c.steps / 50)
-        var curve: [[Double]] = []
-        for lo in stride(from: 0, to: losses.count, by: block) {
-            let part = losses[lo..<min(losses.count, lo + block)]
-            curve.append([Double(lo + part.count), part.reduce(0, +) / Double(part.count)])
-        }
+        let curve = lossCurve(losses, steps: c.steps)
         let tail = losses.suffix(max(1, losses.count / 10))
         let sorted = seconds.sorted()
         let run = DictionaryRun(config: c, parameters: model.parameterCount, stateBytes: try stateBytes(c.model, context: c.task.length),

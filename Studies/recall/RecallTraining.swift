@@ -55,9 +55,7 @@ public struct RecallRunConfig: Codable, Equatable, Sendable {
         tttLRMultStart = t.tttLRMultStart
     }
 
-    public var schedule: LRSchedule {
-        LRSchedule(peak: lr, floor: min(1e-5, lr), warmup: min(steps, max(1, Int((Double(steps) * warmupFraction).rounded()))), total: steps)
-    }
+    public var schedule: LRSchedule { LRSchedule(peak: lr, warmupFraction: warmupFraction, total: steps) }
 
     /// ρ (the TTT inner-loop lr multiplier) at a step: `s + (1 − s)·warmup fraction` (1 without a warmup).
     public func tttLRMult(step: Int) -> Float {
@@ -67,9 +65,7 @@ public struct RecallRunConfig: Codable, Equatable, Sendable {
 
     /// `<layer>-<12 hex digits of SHA-256 of the config JSON>`: a directory name per configuration.
     public var key: String {
-        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
-        let data = (try? enc.encode(self)) ?? Data()
-        return "\(model.layer)-" + String(SHA256.hex([UInt8](data)).prefix(12))
+        runKey(layer: model.layer, config: self)
     }
 }
 
@@ -244,12 +240,7 @@ public enum RecallTrainer {
         }
         if c.evalEvery > 0 && evals.last?.step != stepsRun && divergedAt == nil { _ = evaluate(stepsRun) }
         let scores = c.testTasks.map { score(model, testBatch(c, task: $0), task: $0) }
-        let block = max(1, stepsRun / 50)
-        var curve: [[Double]] = []
-        for lo in stride(from: 0, to: losses.count, by: block) {
-            let part = losses[lo..<min(losses.count, lo + block)]
-            curve.append([Double(lo + part.count), part.reduce(0, +) / Double(part.count)])
-        }
+        let curve = lossCurve(losses, steps: stepsRun)
         let tail = losses.suffix(max(1, losses.count / 10))
         let run = RecallRun(config: c, parameters: model.parameterCount, scores: scores, lossCurve: curve,
                             finalTrainLoss: divergedAt != nil || tail.isEmpty ? .infinity : tail.reduce(0, +) / Double(tail.count),
