@@ -84,6 +84,25 @@ final class FusedTTTTests: XCTestCase {
         }
     }
 
+    /// fused ≡ reference at head dims that are not a multiple of the 8-lane row kernels (RowSIMD): d = 6
+    /// (one padded chunk) and d = 14 (a full chunk and a padded one; d is even for RoPE), both inner models, inner LN on and off.
+    func testFusedMatchesReferenceAtOddHeadDims() throws {
+        for (D, H) in [(12, 2), (28, 2)] {
+            let x = randomInput([2, 19, D], seed: 41), w = randomInput([2, 19, D], seed: 42)
+            for name in ["ttt-linear", "ttt-mlp"] {
+                for ln in [true, false] {
+                    let l = try XCTUnwrap(FastTest.layer(name, D: D, H: H, seed: 3, scale: 3) { $0.ttt.innerLN = ln } as? TTTLayer)
+                    let (ratio, what) = Self.worstError(l, x: x, w: w)
+                    XCTAssertLessThan(ratio, 1, "\(name) d = \(D / H), inner LN \(ln): fused vs reference, worst \(what)")
+                }
+            }
+            // Negative control at the same shapes: the faulty backward fails.
+            let bad = try XCTUnwrap(FastTest.layer("ttt-linear", D: D, H: H, seed: 3, scale: 3) as? TTTLayer)
+            bad.fusedBackwardFault = .dropStateCarry
+            XCTAssertGreaterThan(Self.worstError(bad, x: x, w: w).ratio, 100, "d = \(D / H): faulty backward passed")
+        }
+    }
+
     /// Every gradient is actually non-trivial in the default configuration (so the check above compares
     /// something), including θ_init, λ (token scale), the η gate and the inner LN.
     func testGradientsAreNonZero() throws {

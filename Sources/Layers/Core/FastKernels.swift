@@ -190,15 +190,19 @@ public enum FastNorm {
     @inline(__always) public static func lnL2BackwardRow(_ z: UnsafeMutablePointer<Float>, _ m: Int, target: UnsafePointer<Float>,
                                                          gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
                                                          tmp zh: UnsafeMutablePointer<Float>) {
+        typealias S = RowSIMD
         let (mu, rs) = stats(z, m)
-        var s1: Float = 0, s2: Float = 0
-        for j in 0..<m {
-            let h = (z[j] - mu) * rs
-            let g = (h * gamma[j] + beta[j] - target[j]) * gamma[j]
-            s1 += g; s2 += g * h
-            zh[j] = h; z[j] = g
+        var a1 = RowV(), a2 = RowV(), j = 0
+        while j < m {                                      // padded lanes: γ = 0, so g = 0
+            let h = (S.load(z, j, m) - mu) * rs, gam = S.load(gamma, j, m)
+            let g = (h * gam + S.load(beta, j, m) - S.load(target, j, m)) * gam
+            a1 += g; a2 += g * h
+            S.store(h, zh, j, m); S.store(g, z, j, m)
+            j += S.width
         }
+        let s1 = a1.sum(), s2 = a2.sum()
         let fm = Float(m), scale = rs * (1 / fm)
-        for j in 0..<m { z[j] = (z[j] * fm - s1 - zh[j] * s2) * scale }
+        j = 0
+        while j < m { S.store((S.load(z, j, m) * fm - s1 - S.load(zh, j, m) * s2) * scale, z, j, m); j += S.width }
     }
 }

@@ -118,48 +118,59 @@ public enum FusedTTT {
             for x in 0..<m { gt[x] = -g[x] }
             return
         }
+        typealias S = RowSIMD
         let (mu, rs) = FastNorm.stats(z, m)
-        let fm = Float(m), inv = 1 / fm
-        let xh = tmp, gh = tmp + m                         // x̂, ĝ
-        var m1: Float = 0, m2: Float = 0
-        for x in 0..<m {
-            let h = (z[x] - mu) * rs
-            let r = gamma[x] * h + beta[x] - t[x]
-            let gg = gamma[x] * r
-            xh[x] = h; gh[x] = gg
-            m1 += gg; m2 += gg * h
+        let inv = 1 / Float(m)
+        let xh = tmp, gh = tmp + m                         // x̂, ĝ (re-read zero-padded: padded lanes are 0)
+        // Padded lanes: γ = 0 and gδ = 0, so ĝ, u and every summand below are 0 there.
+        var a1 = RowV(), a2 = RowV(), j = 0
+        while j < m {
+            let h = (S.load(z, j, m) - mu) * rs, gam = S.load(gamma, j, m)
+            let gg = gam * (gam * h + S.load(beta, j, m) - S.load(t, j, m))
+            S.store(h, xh, j, m); S.store(gg, gh, j, m)
+            a1 += gg; a2 += gg * h
+            j += S.width
         }
-        m1 *= inv; m2 *= inv
+        let m1 = a1.sum() * inv, m2 = a2.sum() * inv
         // u = gδ/s;  mean(u), mean(u x̂), Σ gδ·(ĝ − m1 − x̂ m2)
-        var mu_u: Float = 0, mux: Float = 0, sd: Float = 0
-        for x in 0..<m {
-            let u = g[x] * rs
-            mu_u += u; mux += u * xh[x]
-            sd += g[x] * (gh[x] - m1 - xh[x] * m2)
+        var au = RowV(), aux = RowV(), asd = RowV()
+        j = 0
+        while j < m {
+            let gv = S.load(g, j, m), u = gv * rs, h = S.load(xh, j, m)
+            au += u; aux += u * h
+            asd += gv * (S.load(gh, j, m) - m1 - h * m2)
+            j += S.width
         }
-        mu_u *= inv; mux *= inv
+        let mu_u = au.sum() * inv, mux = aux.sum() * inv, sd = asd.sum()
         // gĝ, gx̂ (into g), gt, gγ, gβ; Σ gx̂·xc
-        var sxc: Float = 0
-        for x in 0..<m {
-            let u = g[x] * rs
-            let ggh = u - mu_u - xh[x] * mux                 // gĝ
-            let gam = gamma[x]
-            let rr = gam * xh[x] + beta[x] - t[x]            // r
-            gt[x] = -gam * ggh
-            gGamma[x] += ggh * (rr + gam * xh[x])
-            gBeta[x] += gam * ggh
-            let gxh = -u * m2 - gh[x] * mux + gam * gam * ggh
-            g[x] = gxh
-            sxc += gxh * xh[x]                               // Σ gx̂·(z−μ) = s·Σ gx̂·x̂
+        var axc = RowV()
+        j = 0
+        while j < m {
+            let u = S.load(g, j, m) * rs, h = S.load(xh, j, m), gam = S.load(gamma, j, m)
+            let ggh = u - mu_u - h * mux                     // gĝ
+            let rr = gam * h + S.load(beta, j, m) - S.load(t, j, m)   // r
+            S.store(-gam * ggh, gt, j, m)
+            S.store(S.load(gGamma, j, m) + ggh * (rr + gam * h), gGamma, j, m)
+            S.store(S.load(gBeta, j, m) + gam * ggh, gBeta, j, m)
+            let gxh = -u * m2 - S.load(gh, j, m) * mux + gam * gam * ggh
+            S.store(gxh, g, j, m)
+            axc += gxh * h                                   // Σ gx̂·(z−μ) = s·Σ gx̂·x̂
+            j += S.width
         }
         // gs = −(Σ gδ·(…))/s² − (Σ gx̂·xc)/s² ;  gxc = gx̂/s + (gs/s)·xc/m ; gz = gxc − mean(gxc)
         let rs2 = rs * rs
-        let gs = -sd * rs2 - sxc * rs                        // Σ gx̂·xc / s² = (s·Σ gx̂ x̂)/s² = Σ gx̂ x̂ · rs
+        let gs = -sd * rs2 - axc.sum() * rs                  // Σ gx̂·xc / s² = (s·Σ gx̂ x̂)/s² = Σ gx̂ x̂ · rs
         let k = gs * inv                                     // (gs/s)·xc/m = gs·x̂/m
-        var mean: Float = 0
-        for x in 0..<m { let v = g[x] * rs + k * xh[x]; g[x] = v; mean += v }
-        mean *= inv
-        for x in 0..<m { g[x] -= mean }
+        var amean = RowV()
+        j = 0
+        while j < m {
+            let v = S.load(g, j, m) * rs + k * S.load(xh, j, m)
+            S.store(v, g, j, m); amean += v
+            j += S.width
+        }
+        let mean = amean.sum() * inv
+        j = 0
+        while j < m { S.store(S.load(g, j, m) - mean, g, j, m); j += S.width }
     }
 
     /// Backward of y = (residual ? r : 0) + LN_{γ,β}(z) for one row: `g` holds gy in, gz out;
@@ -168,18 +179,22 @@ public enum FusedTTT {
     public static func layerNormBackwardRow(_ z: UnsafePointer<Float>, _ m: Int, gamma: UnsafePointer<Float>,
                                             g: UnsafeMutablePointer<Float>, gGamma: UnsafeMutablePointer<Float>,
                                             gBeta: UnsafeMutablePointer<Float>, tmp: UnsafeMutablePointer<Float>) {
+        typealias S = RowSIMD
         let (mu, rs) = FastNorm.stats(z, m)
         let inv = 1 / Float(m)
-        var s1: Float = 0, s2: Float = 0
-        for x in 0..<m {
-            let h = (z[x] - mu) * rs, gy = g[x]
-            gGamma[x] += gy * h; gBeta[x] += gy
-            let gh = gy * gamma[x]
-            tmp[x] = h; g[x] = gh
-            s1 += gh; s2 += gh * h
+        var a1 = RowV(), a2 = RowV(), j = 0
+        while j < m {                                        // padded lanes: gy = 0, so ĝ = 0
+            let h = (S.load(z, j, m) - mu) * rs, gy = S.load(g, j, m)
+            S.store(S.load(gGamma, j, m) + gy * h, gGamma, j, m)
+            S.store(S.load(gBeta, j, m) + gy, gBeta, j, m)
+            let gh = gy * S.load(gamma, j, m)
+            S.store(h, tmp, j, m); S.store(gh, g, j, m)
+            a1 += gh; a2 += gh * h
+            j += S.width
         }
-        s1 *= inv; s2 *= inv
-        for x in 0..<m { g[x] = (g[x] - s1 - tmp[x] * s2) * rs }
+        let s1 = a1.sum() * inv, s2 = a2.sum() * inv
+        j = 0
+        while j < m { S.store((S.load(g, j, m) - s1 - S.load(tmp, j, m) * s2) * rs, g, j, m); j += S.width }
     }
 
     /// Returns ⟨x, y⟩ and does z += a·y (n floats), 8 lanes at a time.

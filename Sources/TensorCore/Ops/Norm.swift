@@ -68,14 +68,21 @@ extension Tensor {
                 let dgm = pp + c * 2 * m, dbt = dgm + m
                 for r in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
                     let x = px + r * m, gr = pg + r * m, d = pd + r * m, mu = ps[2 * r], rs = ps[2 * r + 1]
-                    var s1: Float = 0, s2: Float = 0
-                    for j in 0..<m {
-                        let h = (x[j] - mu) * rs, gh = gr[j] * pgm[j]
-                        s1 += gh; s2 += gh * h
-                        dgm[j] += gr[j] * h; dbt[j] += gr[j]
+                    var a1 = RowV(), a2 = RowV(), j = 0
+                    while j < m {                                   // padded lanes: g = 0, so gh = 0
+                        let gv = RowSIMD.load(gr, j, m), h = (RowSIMD.load(x, j, m) - mu) * rs, gh = gv * RowSIMD.load(pgm, j, m)
+                        a1 += gh; a2 += gh * h
+                        RowSIMD.store(RowSIMD.load(dgm, j, m) + gv * h, dgm, j, m)
+                        RowSIMD.store(RowSIMD.load(dbt, j, m) + gv, dbt, j, m)
+                        j += RowSIMD.width
                     }
-                    s1 /= Float(m); s2 /= Float(m)
-                    for j in 0..<m { d[j] = rs * (gr[j] * pgm[j] - s1 - (x[j] - mu) * rs * s2) }
+                    let s1 = a1.sum() / Float(m), s2 = a2.sum() / Float(m)
+                    j = 0
+                    while j < m {
+                        let h = (RowSIMD.load(x, j, m) - mu) * rs
+                        RowSIMD.store(rs * (RowSIMD.load(gr, j, m) * RowSIMD.load(pgm, j, m) - s1 - h * s2), d, j, m)
+                        j += RowSIMD.width
+                    }
                 }
             }
             let sums = chunks == 1 ? part.reshaped([2, m]) : part.sumRaw(axis: 0)          // [2, m]
@@ -97,8 +104,7 @@ extension Tensor {
         Parallel.chunks(rows, minPerThread: 64) { lo, hi in
             for r in lo..<hi {
                 let x = px + r * m
-                var ss: Float = 0
-                for j in 0..<m { ss += x[j] * x[j] }
+                let ss = RowSIMD.dot(x, x, m)
                 let rs = 1 / (ss / Float(m) + eps).squareRoot()
                 pr[r] = rs
                 for j in 0..<m { po[r * m + j] = x[j] * rs * pw[j] }
@@ -117,12 +123,15 @@ extension Tensor {
                 let pdw = pp + c * m
                 for r in (rows * c / chunks)..<(rows * (c + 1) / chunks) {
                     let x = px + r * m, gr = pg + r * m, d = pd + r * m, rs = pr[r]
-                    var dot: Float = 0
-                    for j in 0..<m { dot += gr[j] * pw[j] * x[j] }
-                    let k = dot * rs * rs / Float(m)
-                    for j in 0..<m {
-                        d[j] = rs * (gr[j] * pw[j] - x[j] * k)
-                        pdw[j] += gr[j] * x[j] * rs
+                    var acc = RowV(), j = 0
+                    while j < m { acc += RowSIMD.load(gr, j, m) * RowSIMD.load(pw, j, m) * RowSIMD.load(x, j, m); j += RowSIMD.width }
+                    let k = acc.sum() * rs * rs / Float(m)
+                    j = 0
+                    while j < m {
+                        let gv = RowSIMD.load(gr, j, m), xv = RowSIMD.load(x, j, m)
+                        RowSIMD.store(rs * (gv * RowSIMD.load(pw, j, m) - xv * k), d, j, m)
+                        RowSIMD.store(RowSIMD.load(pdw, j, m) + gv * xv * rs, pdw, j, m)
+                        j += RowSIMD.width
                     }
                 }
             }
@@ -136,11 +145,13 @@ extension Tensor {
 /// the `layerNorm` op and by the fused kernels (FastNorm).
 @inlinable @inline(__always)
 public func layerNormRowStats(_ x: UnsafePointer<Float>, _ m: Int, eps: Float) -> (mean: Float, rstd: Float) {
-    var mu: Float = 0
-    for j in 0..<m { mu += x[j] }
-    mu /= Float(m)
-    var v: Float = 0
-    for j in 0..<m { let d = x[j] - mu; v += d * d }
-    v /= Float(m)
+    let mu = RowSIMD.sum(x, m) / Float(m)
+    var acc = RowV(), j = 0
+    while j < m {
+        let d = (RowSIMD.load(x, j, m) - mu) * RowSIMD.mask(j, m)
+        acc += d * d
+        j += RowSIMD.width
+    }
+    let v = acc.sum() / Float(m)
     return (mu, 1 / (v + eps).squareRoot())
 }
