@@ -73,14 +73,17 @@ public final class AdamW {
 
     /// Global L2 norm of the gradients (missing gradients count as zero), summed in Double in a fixed order.
     public func gradNorm() -> Double {
-        var ss: Double = 0
-        for p in params {
-            guard let g = p.tensor.grad else { continue }
+        // One Double sum per parameter (each in element order), the parameters on separate workers, then
+        // added in parameter order: the same bits at any thread count.
+        let partial = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(1, params.count))
+        defer { partial.deallocate() }
+        let ps = partial.baseAddress!
+        Parallel.forEach(params.count) { i in
             var s: Double = 0
-            for i in 0..<g.count { s += Double(g.data[i]) * Double(g.data[i]) }
-            ss += s
+            if let g = params[i].tensor.grad { for j in 0..<g.count { s += Double(g.data[j]) * Double(g.data[j]) } }
+            ps[i] = s
         }
-        return ss.squareRoot()
+        return partial.reduce(0, +).squareRoot()
     }
 
     /// Clips, applies one AdamW update at learning rate `lr`, clears the gradients; returns the
@@ -92,24 +95,30 @@ public final class AdamW {
         t += 1
         let bc1 = 1 - powf(beta1, Float(t)), bc2 = 1 - powf(beta2, Float(t))
         let (b1, b2, eps) = (beta1, beta2, eps)
-        for (i, p) in params.enumerated() {
-            let w = p.tensor.data, pm = m[i].data, pv = v[i].data, n = p.tensor.count
-            let wd: Float = decays[i] ? weightDecay : 0
-            if let g = p.tensor.grad {
-                let pg = g.data
-                Parallel.chunks(n, minPerThread: 1 << 14) { lo, hi in
-                    for j in lo..<hi {
-                        let gj = pg[j] * scale
-                        pm[j] = b1 * pm[j] + (1 - b1) * gj
-                        pv[j] = b2 * pv[j] + (1 - b2) * gj * gj
-                        let upd = (pm[j] / bc1) / ((pv[j] / bc2).squareRoot() + eps) + wd * w[j]
-                        w[j] -= lr * upd
-                    }
+        // All parameters as one index space split evenly over the workers (most are far too small to split
+        // alone); the update is elementwise, so any split gives the same bits.
+        var offsets = [0]
+        for p in params { offsets.append(offsets.last! + p.tensor.count) }
+        let grads = params.map { $0.tensor.grad }
+        Parallel.chunks(offsets.last!, minPerThread: 1 << 14) { lo, hi in
+            var i = 0
+            while offsets[i + 1] <= lo { i += 1 }
+            while i < self.params.count && offsets[i] < hi {
+                defer { i += 1 }
+                // A parameter no gradient reached is skipped, as in PyTorch (no moment update, no decay).
+                guard let g = grads[i] else { continue }
+                let w = self.params[i].tensor.data, pm = self.m[i].data, pv = self.v[i].data, pg = g.data
+                let wd: Float = self.decays[i] ? self.weightDecay : 0
+                for j in (max(lo, offsets[i]) - offsets[i])..<(min(hi, offsets[i + 1]) - offsets[i]) {
+                    let gj = pg[j] * scale
+                    pm[j] = b1 * pm[j] + (1 - b1) * gj
+                    pv[j] = b2 * pv[j] + (1 - b2) * gj * gj
+                    let upd = (pm[j] / bc1) / ((pv[j] / bc2).squareRoot() + eps) + wd * w[j]
+                    w[j] -= lr * upd
                 }
             }
-            // A parameter no gradient reached is skipped, as in PyTorch (no moment update, no decay).
-            p.tensor.zeroGrad()
         }
+        for p in params { p.tensor.zeroGrad() }
         return norm
     }
 

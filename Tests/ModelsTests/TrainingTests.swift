@@ -129,3 +129,50 @@ final class TrainingTests: XCTestCase {
         XCTAssertNil(w.grad)
     }
 }
+extension TrainingTests {
+    /// AdamW over parameters large enough for the update to be split across workers (one flat index space,
+    /// splits falling inside parameters): every element equals the scalar AdamW formula for two steps; a
+    /// parameter with no gradient is left alone; the clip norm is the global norm. Negative control: the
+    /// formula without bias correction misses by far more than the tolerance.
+    func testAdamWSplitAcrossWorkersMatchesFormula() {
+        var rng = RNG(seed: 3)
+        let shapes = [[100, 200], [7], [150, 210], [3, 5]]
+        let ws = shapes.map { Tensor.randn($0, std: 1, rng: &rng).requiringGrad() }
+        let names = ["a.weight", "a.bias", "b.weight", "c.weight"]
+        let opt = AdamW(params: zip(names, ws).map { Param($0, $1) }, weightDecay: 0.1, clip: 1.0)
+        var ref = ws.map { $0.array.map(Double.init) }
+        var m = ws.map { [Double](repeating: 0, count: $0.count) }, v = m
+        for step in 1...2 {
+            var norm2 = 0.0
+            var gs: [[Float]?] = []
+            for (i, w) in ws.enumerated() {
+                if i == 3 { gs.append(nil); continue }                 // c.weight: no gradient this step
+                let g = Tensor.randn(w.shape, std: 0.01, rng: &rng)
+                w.grad = g; gs.append(g.array)
+                norm2 += g.array.reduce(0) { $0 + Double($1) * Double($1) }
+            }
+            let norm = opt.step(lr: 0.01)
+            XCTAssertEqual(norm, norm2.squareRoot(), accuracy: 1e-6 * norm2.squareRoot())
+            let scale = norm > 1 ? 1 / (norm + 1e-6) : 1
+            var worst = 0.0, worstNoBC = 0.0
+            for i in 0..<ws.count {
+                guard let g = gs[i] else { XCTAssertEqual(ws[i].array.map(Double.init), ref[i], "no gradient: unchanged"); continue }
+                let wd = opt.decays[i] ? 0.1 : 0
+                for j in 0..<g.count {
+                    let gj = Double(g[j]) * scale
+                    m[i][j] = 0.9 * m[i][j] + 0.1 * gj
+                    v[i][j] = 0.95 * v[i][j] + 0.05 * gj * gj
+                    let bc1 = 1 - pow(0.9, Double(step)), bc2 = 1 - pow(0.95, Double(step))
+                    let upd = (m[i][j] / bc1) / ((v[i][j] / bc2).squareRoot() + 1e-8) + wd * ref[i][j]
+                    let noBC = m[i][j] / (v[i][j].squareRoot() + 1e-8) + wd * ref[i][j]
+                    let old = ref[i][j]
+                    ref[i][j] -= 0.01 * upd
+                    worst = max(worst, abs(Double(ws[i].data[j]) - ref[i][j]))
+                    worstNoBC = max(worstNoBC, abs(Double(ws[i].data[j]) - (old - 0.01 * noBC)))
+                }
+            }
+            XCTAssertLessThan(worst, 1e-5, "step \(step): AdamW split over workers vs the formula")
+            XCTAssertGreaterThan(worstNoBC, 1e-3, "step \(step): negative control (no bias correction) should miss")
+        }
+    }
+}

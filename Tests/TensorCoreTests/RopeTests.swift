@@ -27,6 +27,22 @@ final class RopeTests: XCTestCase {
         } }
     }
 
+    /// Rows split over the workers (≥ 512 rows): every row equals the one-row rotation; the VJP rotates back.
+    func testManyRowsSplitOverWorkers() {
+        let (t, d) = (64, 8)
+        let x = randn([3, 4, t, d], seed: 4)                          // 768 rows
+        let pos = (0..<t).map { $0 % 16 }
+        let y = withNoGrad { rope(x, positions: pos) }
+        let table = RopeTable(dim: d, positions: pos)
+        var expected = x.array
+        expected.withUnsafeMutableBufferPointer { e in
+            for r in 0..<(x.count / d) { table.rotate(e.baseAddress! + r * d, at: r % t) }
+        }
+        XCTAssertEqual(y.array, expected, "rope over many rows")
+        XCTAssertNotEqual(withNoGrad { rope(x, positions: pos.map { $0 + 1 }) }.array, expected, "negative control: shifted positions differ")
+        assertGradients("rope many rows", [randn([2, 2, 160, 4], seed: 5)]) { rope($0[0], positions: (0..<160).map { $0 % 7 }) }
+    }
+
     func testGradients() {
         assertGradients("rope", [randn([2, 4, 6], seed: 2)]) { rope($0[0], positions: [0, 1, 2, 3]) }
         assertGradients("rope batched heads", [randn([2, 2, 3, 4], seed: 3)]) { rope($0[0], positions: [7, 2, 11], theta: 100) }

@@ -43,6 +43,20 @@ final class ShapeTests: XCTestCase {
         assertClose(withNoGrad { x.transpose() }.array, naivePermute(x, [0, 2, 1]), atol: 0, "transpose()")
     }
 
+    /// Large permutations run as slices of the first output axis on separate workers: exact against the
+    /// index formula (the head split of [B, T, D] activations and a 4-D shuffle); negative control: the
+    /// inverse permutation's layout differs.
+    func testLargePermuteSplitOverWorkers() {
+        let x = randn([4, 64, 8, 20], seed: 7)                       // 40960 floats ≥ the split threshold
+        XCTAssertGreaterThan(Parallel.threads, 1, "this test needs two workers to cover the split")
+        for p in [[0, 2, 1, 3], [3, 1, 0, 2], [2, 0, 3, 1]] {
+            assertClose(x.permutedRaw(p).array, naivePermute(x, p), atol: 0, "large permute \(p)")
+        }
+        let wrong = naivePermute(x, [0, 2, 1, 3])
+        let y = x.permutedRaw([0, 1, 3, 2]).array
+        XCTAssertTrue(zip(y, wrong).contains { Double($0) != $1 }, "negative control: another permutation differs")
+    }
+
     func testPermuteGradients() {
         let x = randn([2, 3, 4], seed: 5)
         for p in Self.perms { assertGradients("permute \(p)", [x]) { $0[0].permute(p) } }

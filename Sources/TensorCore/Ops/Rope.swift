@@ -80,7 +80,9 @@ public func rope(_ x: Tensor, positions: [Int], theta: Float = 10000) -> Tensor 
     func rotate(_ src: Tensor, sign: Float) -> Tensor {
         let out = Tensor(uninitializedShape: src.shape)
         let ps = src.data, po = out.data, rows = src.count / d
-        for r in 0..<rows { table.rotate(ps + r * d, into: po + r * d, at: r % t, sign: sign) }
+        Parallel.chunks(rows, minPerThread: 256) { lo, hi in
+            for r in lo..<hi { table.rotate(ps + r * d, into: po + r * d, at: r % t, sign: sign) }
+        }
         FLOPCounter.elementwise += 3 * src.count
         return out
     }

@@ -31,9 +31,22 @@ extension Tensor {
         let st = perm.map { inStrides[$0] }
         let n = outShape.last ?? 1, inner = st.last ?? 1
         let src = data, dst = out.data
-        forEachBroadcastRow(outShape, st, st) { o, a, _ in
-            if inner == 1 { dst.advanced(by: o).update(from: src + a, count: n) }
-            else { for j in 0..<n { dst[o + j] = src[a + j * inner] } }
+        func copyRows(_ shape: [Int], _ strides: [Int], out o0: Int, in a0: Int) {
+            forEachBroadcastRow(shape, strides, strides) { o, a, _ in
+                if inner == 1 { dst.advanced(by: o0 + o).update(from: src + a0 + a, count: n) }
+                else { for j in 0..<n { dst[o0 + o + j] = src[a0 + a + j * inner] } }
+            }
+        }
+        // Large permutations (e.g. splitting heads of [B, T, D] activations): slices of the first output axis
+        // on separate workers (a pure copy: the same result for any split).
+        let outer = outShape.first ?? 1
+        if rank >= 2, outer >= 2, count >= 1 << 15, Parallel.threads > 1 {
+            let subShape = Array(outShape.dropFirst()), subSt = Array(st.dropFirst()), slab = count / outer
+            Parallel.chunks(outer) { lo, hi in
+                for i in lo..<hi { copyRows(subShape, subSt, out: i * slab, in: i * st[0]) }
+            }
+        } else {
+            copyRows(outShape, st, out: 0, in: 0)
         }
         return out
     }
