@@ -98,13 +98,10 @@ enum SwiGLUKernels {
         }
     }
 
-    /// xᵀ·dy: x [rows, d], dy [rows, n] → [d, n], the d output rows split over the workers.
+    /// xᵀ·dy: x [rows, d], dy [rows, n] → [d, n] (the token reduction split over the workers: `sgemmSplit`).
     static func weightGrad(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, rows: Int, d: Int, n: Int) -> Tensor {
         let out = Tensor(uninitializedShape: [d, n])
-        let po = out.data
-        Parallel.chunks(d, minPerThread: 8) { lo, hi in
-            sgemm(transA: true, transB: false, m: hi - lo, n: n, k: rows, x + lo, lda: d, dy, ldb: n, po + lo * n, ldc: n)
-        }
+        sgemmSplit(transA: true, transB: false, m: d, n: n, k: rows, x, dy, out.data)
         return out
     }
 }

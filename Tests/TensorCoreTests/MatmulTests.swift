@@ -84,6 +84,26 @@ final class MatmulTests: XCTestCase {
         XCTAssertLessThan(maxDiff, 1e-4)
     }
 
+    /// Few rows, long reduction (k ≥ 4m, the weight-gradient shape): the reduction is split over the
+    /// workers and the partials added. Checked at 2 and 3 workers (uneven slices), every transpose; negative
+    /// control: the product over the first slice only (a partial dropped) misses the same tolerance.
+    func testReductionSplitPathAllTransposes() {
+        var seed: UInt64 = 200
+        for threads in [2, 3] {
+            Parallel.setThreads(threads)
+            for (ta, tb) in combos {
+                check(m: 40, k: 1001, n: 33, batchA: [], batchB: [], transA: ta, transB: tb, seed: seed); seed += 2
+            }
+        }
+        let a = randn([1001, 40], seed: 9), b = randn([1001, 33], seed: 10)         // Aᵀ·B, as dW = Xᵀ·G
+        Parallel.setThreads(2)
+        let c = withNoGrad { matmul(a, b, transA: true) }
+        let (ref, scale) = naiveMatmul(a.data, b.data, m: 40, k: 500, n: 33, transA: true, transB: false)
+        var worst = 0.0
+        for j in 0..<(40 * 33) { worst = max(worst, abs(Double(c.data[j]) - ref[j]) / (1e-4 * scale[j] + 1e-6)) }
+        XCTAssertGreaterThan(worst, 1, "negative control: half the reduction must fail the check")
+    }
+
     func testEmptyInnerDimensionGivesZeros() {
         let c = withNoGrad { matmul(Tensor(zeros: [3, 0]), Tensor(zeros: [0, 4])) }
         XCTAssertEqual(c.shape, [3, 4])

@@ -1,5 +1,6 @@
 // Matmul.swift — (batched) matrix products through cblas_sgemm, split across cores.
 import CBLAS
+import Dispatch
 
 /// Raw row-major GEMM: C[m×n] = op(A)·op(B) (+ beta·C). No recording, no FLOP counting.
 @inline(__always)
@@ -10,12 +11,43 @@ public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// GEMM with rows of C split over the workers when it is large enough to pay for it.
+/// GEMM split over the workers when it is large enough to pay for it: C = op(A)·op(B), A, B, C dense
+/// (lda, ldb, ldc from the shapes).
+///
+/// - many rows of C (activations × weights): rows of C split, each worker packs the shared op(B);
+/// - few rows and a long reduction (weight gradients Xᵀ·G over B·T tokens, `k ≥ 4m`): the reduction is
+///   split instead — each worker packs only its slice of both operands, writes a partial C, and the
+///   partials are added in worker order (deterministic at a fixed thread count).
 @inline(__always)
-func sgemmSplit(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
-                _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+public func sgemmSplit(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                       _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
     let lda = transA ? m : k, ldb = transB ? k : n
-    if Parallel.threads > 1 && m >= 2 * Parallel.threads && m * n * k >= 1 << 18 {
+    let workers = Parallel.threads
+    guard workers > 1 && m * n * k >= 1 << 18 else {
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a, lda: lda, b, ldb: ldb, c, ldc: n)
+        return
+    }
+    if k >= 4 * m && k >= 2 * workers {
+        // Reduction split: worker w computes op(A)[:, kw]·op(B)[kw, :] into C (w = 0) or its partial.
+        let parts = workers
+        let scratch = parts > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: (parts - 1) * m * n) : nil
+        defer { scratch?.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: parts) { w in
+            let lo = k * w / parts, hi = k * (w + 1) / parts
+            let dst = w == 0 ? c : scratch! + (w - 1) * m * n
+            // A's columns lo..<hi (rows when stored transposed); B's rows lo..<hi (columns when transposed).
+            let aw = transA ? a + lo * lda : a + lo, bw = transB ? b + lo : b + lo * ldb
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: hi - lo, aw, lda: lda, bw, ldb: ldb, dst, ldc: n)
+        }
+        if let scratch {
+            Parallel.chunks(m * n, minPerThread: 1 << 13) { lo, hi in
+                for w in 0..<(parts - 1) {
+                    let src = scratch + w * m * n
+                    for i in lo..<hi { c[i] += src[i] }
+                }
+            }
+        }
+    } else if m >= 2 * workers {
         Parallel.chunks(m) { lo, hi in
             // Rows lo..<hi of op(A): row offset in A, or column offset when A is stored transposed.
             let aOff = transA ? lo : lo * lda
