@@ -87,7 +87,7 @@ extension Mamba {
             let gBp = FastBuffer(workers * bsz * t * n * 8, zero: true), gCp = FastBuffer(workers * bsz * t * n * 8, zero: true)
             let gAt = FastBuffer(jobs * n * 8, zero: true), gDt = FastBuffer(jobs * 8, zero: true)   // per job, lanes innermost
             let pg = g.data, pgu = gu.data, pgd = gd.data, pck = ckpt.p, pat = at.p   // captures `at` and `ckpt`
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
+            Parallel.forEach(workers) { w in
                 let lo = jobs * w / workers, hi = jobs * (w + 1) / workers
                 let gB = gBp.p + w * bsz * t * n * 8, gC = gCp.p + w * bsz * t * n * 8
                 let sbuf = FastBuffer(kc * n * 8), dbuf = FastBuffer(kc * n * 8), gs = FastBuffer(n * 8)

@@ -32,7 +32,7 @@ public func sgemmSplit(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         let parts = workers
         let scratch = parts > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: (parts - 1) * m * n) : nil
         defer { scratch?.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: parts) { w in
+        Parallel.forEach(parts) { w in
             let lo = k * w / parts, hi = k * (w + 1) / parts
             let dst = w == 0 ? c : scratch! + (w - 1) * m * n
             // A's columns lo..<hi (rows when stored transposed); B's rows lo..<hi (columns when transposed).

@@ -61,7 +61,7 @@ public func selectiveScan(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm:
         let workers = Swift.min(Parallel.threads, Swift.max(1, bsz * c))
         let gBp = Tensor(zeros: [workers, bsz, t, n]), gCp = Tensor(zeros: [workers, bsz, t, n]), gAp = Tensor(zeros: [workers, c, n])
         let pg = g.data, pgu = gu.data, pgd = gd.data, pgD = gD.data, pss = states.data
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        Parallel.forEach(workers) { w in
             let lo = bsz * c * w / workers, hi = bsz * c * (w + 1) / workers
             let gB = gBp.data + w * bsz * t * n, gC = gCp.data + w * bsz * t * n, gAw = gAp.data + w * c * n
             var gs = [Float](repeating: 0, count: n)
