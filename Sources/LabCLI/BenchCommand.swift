@@ -213,18 +213,18 @@ struct TrainBench: ParsableCommand {
         }
         if !lmNames.isEmpty {
             let (B, T) = (8, 256)
-            print("\ntrain bench, tiny LM: B = \(B), T = \(T), AdamW, \(Parallel.threads) thread(s); median of ≥ 3 steps after a warm-up")
+            print("\ntrain bench, tiny LM: B = \(B), T = \(T), AdamW, \(Parallel.threads) thread(s); median of ≥ 3 steps after a warm-up"
+                  + (ref ? ", fused and reference steps alternating" : ""))
             print("layer              fused tok/s  reference tok/s  speed-up")
             for name in lmNames {
                 let model = try LanguageModel(config: try ModelConfig.preset("tiny", layer: name), seed: 0)
-                let f = TrainTiming.modelStep(model, T: T, B: B, runs: 3, minSeconds: seconds)
-                var line = pad(name) + String(format: " %11.0f", Double(B * T) / f.median)
                 if ref {
-                    model.kernels = .reference
-                    let r = TrainTiming.modelStep(model, T: T, B: B, runs: 3, minSeconds: seconds)
-                    line += String(format: "  %15.0f  %7.2f×", Double(B * T) / r.median, r.median / f.median)
+                    let (f, r) = TrainTiming.modelStepPair(model, T: T, B: B, runs: 3, minSeconds: seconds)
+                    print(pad(name) + String(format: " %11.0f  %15.0f  %7.2f×", Double(B * T) / f.median, Double(B * T) / r.median, r.median / f.median))
+                } else {
+                    let f = TrainTiming.modelStep(model, T: T, B: B, runs: 3, minSeconds: seconds)
+                    print(pad(name) + String(format: " %11.0f", Double(B * T) / f.median))
                 }
-                print(line)
             }
         }
     }

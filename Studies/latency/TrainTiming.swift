@@ -46,6 +46,39 @@ public enum TrainTiming {
         return st
     }
 
+    /// Seconds per optimizer step of a language model on its fused kernels and on the reference path,
+    /// measured as alternating steps (fused, reference, fused, …) so both see the same machine: a ratio
+    /// from one run, robust to a machine whose speed drifts. Random bytes, B × T; one warm-up step each.
+    /// Each path runs until it has `runs` steps and, together, `minSeconds` have passed (at most 50 each).
+    public static func modelStepPair(_ model: LanguageModel, T: Int, B: Int, runs: Int = 3, minSeconds: Double = 0,
+                                     seed: UInt64 = 1) -> (fused: TimingStats, reference: TimingStats) {
+        var rng = RNG(seed: seed)
+        let ids = (0..<(B * (T + 1))).map { _ in Int(rng.next() % UInt64(model.config.vocab)) }
+        var x: [Int] = [], y: [Int] = []
+        for b in 0..<B { let row = ids[(b * (T + 1))..<((b + 1) * (T + 1))]; x += row.dropLast(); y += row.dropFirst() }
+        let opt = AdamW(params: model.parameters)
+        var sink: Float = 0
+        let saved = model.kernels
+        defer { model.kernels = saved }
+        func step(_ path: KernelPath) -> Double {
+            model.kernels = path
+            let t = LayerTiming.now()
+            let loss = model.loss(inputs: x, targets: y, batch: B)
+            loss.backward()
+            _ = opt.step(lr: 1e-4)
+            sink += loss.item
+            return LayerTiming.now() - t
+        }
+        _ = step(.fused); _ = step(.reference)
+        var fused: [Double] = [], ref: [Double] = []
+        let t0 = LayerTiming.now()
+        while fused.count < runs || (LayerTiming.now() - t0 < minSeconds && fused.count < 50) {
+            fused.append(step(.fused)); ref.append(step(.reference))
+        }
+        if !sink.isFinite { print("TrainTiming: non-finite loss for \(model.config.layer)") }
+        return (TimingStats(fused), TimingStats(ref))
+    }
+
     /// Runs `body` and returns its result with the peak bytes of tensor storage and fused-kernel buffers it
     /// held above what was live before (`AllocationMeter`): activations kept for the backward, gradients,
     /// scratch.
