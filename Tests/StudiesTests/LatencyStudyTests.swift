@@ -2,6 +2,8 @@
 import XCTest
 import Foundation
 import StudyKit
+import Models
+import Layers
 @testable import Studies
 
 final class LatencyStudyTests: XCTestCase {
@@ -16,5 +18,19 @@ final class LatencyStudyTests: XCTestCase {
         for t in result.tables { for row in t.rows { for cell in row { if case .number(let v) = cell { XCTAssertTrue(v.isFinite && v >= 0) } } } }
         XCTAssertEqual(result.charts.map(\.name), ["latency", "minibatch-split"])
         XCTAssertTrue(FileManager.default.fileExists(atPath: report.markdown.path))
+    }
+
+    /// The bench's alternating fused/reference timing: both paths take ≥ `runs` optimizer steps (the
+    /// parameters move), the model's kernel choice is restored, and every time is finite and positive.
+    func testModelStepPairTimesBothPathsAndRestoresKernels() throws {
+        let model = try LanguageModel(config: ModelConfig.preset("micro", layer: "ttt-linear"), seed: 0)
+        let before = model.parameters.map { $0.tensor.array }
+        model.kernels = .reference
+        let (f, r) = TrainTiming.modelStepPair(model, T: 16, B: 2, runs: 3)
+        XCTAssertEqual(model.kernels, .reference, "kernel choice restored")
+        XCTAssertEqual(f.runs, r.runs, "fused and reference steps alternate one for one")
+        XCTAssertGreaterThanOrEqual(f.runs, 3)
+        for s in [f, r] { XCTAssertTrue(s.min > 0 && s.median.isFinite && s.max >= s.median) }
+        XCTAssertNotEqual(model.parameters.map { $0.tensor.array }, before, "the optimizer stepped")
     }
 }
