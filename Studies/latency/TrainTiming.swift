@@ -27,21 +27,28 @@ public enum TrainTiming {
         return st
     }
 
-    /// Seconds per optimizer step of a language model (loss, backward, AdamW) on random bytes, B × T.
-    public static func modelStep(_ model: LanguageModel, T: Int, B: Int, runs: Int = 3, minSeconds: Double = 0,
-                                 seed: UInt64 = 1) -> TimingStats {
+    /// One optimizer step (loss, backward, AdamW) of `model` on a fixed batch of B × T random bytes; the
+    /// loss is added to `sink` (checked for finiteness by the caller).
+    private static func stepper(_ model: LanguageModel, T: Int, B: Int, seed: UInt64) -> (inout Float) -> Void {
         var rng = RNG(seed: seed)
         let ids = (0..<(B * (T + 1))).map { _ in Int(rng.next() % UInt64(model.config.vocab)) }
         var x: [Int] = [], y: [Int] = []
         for b in 0..<B { let row = ids[(b * (T + 1))..<((b + 1) * (T + 1))]; x += row.dropLast(); y += row.dropFirst() }
         let opt = AdamW(params: model.parameters)
-        var sink: Float = 0
-        let st = LayerTiming.repeatTimed(runs: runs, minSeconds: minSeconds, maxRuns: 50) {
+        return { sink in
             let loss = model.loss(inputs: x, targets: y, batch: B)
             loss.backward()
             _ = opt.step(lr: 1e-4)
             sink += loss.item
         }
+    }
+
+    /// Seconds per optimizer step of a language model (loss, backward, AdamW) on random bytes, B × T.
+    public static func modelStep(_ model: LanguageModel, T: Int, B: Int, runs: Int = 3, minSeconds: Double = 0,
+                                 seed: UInt64 = 1) -> TimingStats {
+        let step = stepper(model, T: T, B: B, seed: seed)
+        var sink: Float = 0
+        let st = LayerTiming.repeatTimed(runs: runs, minSeconds: minSeconds, maxRuns: 50) { step(&sink) }
         if !sink.isFinite { print("TrainTiming: non-finite loss for \(model.config.layer)") }
         return st
     }
@@ -52,28 +59,21 @@ public enum TrainTiming {
     /// Each path runs until it has `runs` steps and, together, `minSeconds` have passed (at most 50 each).
     public static func modelStepPair(_ model: LanguageModel, T: Int, B: Int, runs: Int = 3, minSeconds: Double = 0,
                                      seed: UInt64 = 1) -> (fused: TimingStats, reference: TimingStats) {
-        var rng = RNG(seed: seed)
-        let ids = (0..<(B * (T + 1))).map { _ in Int(rng.next() % UInt64(model.config.vocab)) }
-        var x: [Int] = [], y: [Int] = []
-        for b in 0..<B { let row = ids[(b * (T + 1))..<((b + 1) * (T + 1))]; x += row.dropLast(); y += row.dropFirst() }
-        let opt = AdamW(params: model.parameters)
+        let step = stepper(model, T: T, B: B, seed: seed)
         var sink: Float = 0
         let saved = model.kernels
         defer { model.kernels = saved }
-        func step(_ path: KernelPath) -> Double {
+        func timed(_ path: KernelPath) -> Double {
             model.kernels = path
             let t = LayerTiming.now()
-            let loss = model.loss(inputs: x, targets: y, batch: B)
-            loss.backward()
-            _ = opt.step(lr: 1e-4)
-            sink += loss.item
+            step(&sink)
             return LayerTiming.now() - t
         }
-        _ = step(.fused); _ = step(.reference)
+        _ = timed(.fused); _ = timed(.reference)
         var fused: [Double] = [], ref: [Double] = []
         let t0 = LayerTiming.now()
         while fused.count < runs || (LayerTiming.now() - t0 < minSeconds && fused.count < 50) {
-            fused.append(step(.fused)); ref.append(step(.reference))
+            fused.append(timed(.fused)); ref.append(timed(.reference))
         }
         if !sink.isFinite { print("TrainTiming: non-finite loss for \(model.config.layer)") }
         return (TimingStats(fused), TimingStats(ref))

@@ -44,3 +44,47 @@ func randomIDs(_ n: Int, vocab: Int, seed: UInt64) -> [Int] {
 func bitsEqual(_ a: Tensor, _ b: Tensor) -> Bool {
     a.shape == b.shape && (0..<a.count).allSatisfy { a.data[$0].bitPattern == b.data[$0].bitPattern }
 }
+
+/// A directional-derivative check of an LM's loss on (x, y), B sequences (GradientTests, ShortConvTests).
+///
+/// u is a unit direction over the parameters `selected` picks — half random, half along the gradient,
+/// renormalized, so the derivative stands well above Float32 noise. `analytic` = ⟨∇L, u⟩ from one
+/// `backward()`; `numeric` = (L(θ + hu) − L(θ − hu)) / 2h; `control` = ⟨∇L', u⟩ with L' the loss of another
+/// batch (x2, y2): a negative control that must miss `numeric`. The parameters are restored.
+struct DirectionalDerivative {
+    let analytic: Double, numeric: Double, control: Double
+    /// |analytic − numeric| / max(|numeric|, 1e-3), and the same for the control.
+    var error: Double { abs(analytic - numeric) / max(abs(numeric), 1e-3) }
+    var controlError: Double { abs(control - numeric) / max(abs(numeric), 1e-3) }
+
+    init(_ model: LanguageModel, batch B: Int, x: [Int], y: [Int], x2: [Int], y2: [Int],
+         selected: (Param) -> Bool, seed: UInt64, h: Float = 2e-3) {
+        let params = model.parameters
+        func grads(_ inputs: [Int], _ targets: [Int]) -> [Tensor] {
+            for p in params { p.tensor.zeroGrad() }
+            model.loss(inputs: inputs, targets: targets, batch: B).backward()
+            let g = params.map { $0.tensor.grad ?? Tensor(zeros: $0.tensor.shape) }
+            for p in params { p.tensor.zeroGrad() }
+            return g
+        }
+        let g = grads(x, y), gOther = grads(x2, y2)
+        var rng = RNG(seed: seed)
+        func unit(_ ts: [Tensor]) -> [Tensor] {
+            let masked = zip(params, ts).map { p, t in selected(p) ? t : Tensor(zeros: t.shape) }
+            let n = masked.reduce(0.0) { acc, t in acc + (0..<t.count).reduce(0.0) { $0 + Double(t.data[$1] * t.data[$1]) } }.squareRoot()
+            return masked.map { $0 * Float(1 / n) }
+        }
+        let u = unit(zip(unit(params.map { Tensor.randn($0.tensor.shape, rng: &rng) }), unit(g)).map { $0 + $1 })
+        func dot(_ gs: [Tensor]) -> Double {
+            zip(gs, u).reduce(0.0) { acc, gu in acc + (0..<gu.0.count).reduce(0.0) { $0 + Double(gu.0.data[$1]) * Double(gu.1.data[$1]) } }
+        }
+        func loss() -> Double { Double(withNoGrad { model.loss(inputs: x, targets: y, batch: B) }.item) }
+        func shift(_ s: Float) { for (p, d) in zip(params, u) { for i in 0..<p.tensor.count { p.tensor.data[i] += s * d.data[i] } } }
+        shift(h); let lp = loss()
+        shift(-2 * h); let lm = loss()
+        shift(h)
+        numeric = (lp - lm) / Double(2 * h)
+        analytic = dot(g)
+        control = dot(gOther)
+    }
+}

@@ -23,36 +23,12 @@ final class ShortConvTests: XCTestCase {
             for p in params where p.tensor.rank >= 2 { for i in 0..<p.tensor.count { p.tensor.data[i] *= 5 } }
             let x = randomIDs(B * T, vocab: 32, seed: 1), y = randomIDs(B * T, vocab: 32, seed: 2)
             let x2 = randomIDs(B * T, vocab: 32, seed: 3), y2 = randomIDs(B * T, vocab: 32, seed: 4)
-            func grads(_ i: [Int], _ t: [Int]) -> [Tensor] {
-                for p in params { p.tensor.zeroGrad() }
-                model.loss(inputs: i, targets: t, batch: B).backward()
-                let g = params.map { $0.tensor.grad ?? Tensor(zeros: $0.tensor.shape) }
-                for p in params { p.tensor.zeroGrad() }
-                return g
-            }
-            let g = grads(x, y), gOther = grads(x2, y2)
-            let selected = params.map { $0.name.contains("short_conv.") }
-            XCTAssertEqual(selected.filter { $0 }.count, 2 * 5, "5 tensors per block's short conv")
-            var rng = RNG(seed: 9)
-            func unit(_ ts: [Tensor]) -> [Tensor] {
-                let m = zip(selected, ts).map { s, t in s ? t : Tensor(zeros: t.shape) }
-                let n = m.reduce(0.0) { a, t in a + (0..<t.count).reduce(0.0) { $0 + Double(t.data[$1] * t.data[$1]) } }.squareRoot()
-                return m.map { $0 * Float(1 / n) }
-            }
-            let u = unit(zip(unit(params.map { Tensor.randn($0.tensor.shape, rng: &rng) }), unit(g)).map { $0 + $1 })
-            func dot(_ gs: [Tensor]) -> Double {
-                zip(gs, u).reduce(0.0) { a, p in a + (0..<p.0.count).reduce(0.0) { $0 + Double(p.0.data[$1]) * Double(p.1.data[$1]) } }
-            }
-            func loss() -> Double { Double(withNoGrad { model.loss(inputs: x, targets: y, batch: B) }.item) }
-            let h: Float = 2e-3
-            func shift(_ s: Float) { for (p, d) in zip(params, u) { for i in 0..<p.tensor.count { p.tensor.data[i] += s * d.data[i] } } }
-            shift(h); let lp = loss(); shift(-2 * h); let lm = loss(); shift(h)
-            let numeric = (lp - lm) / Double(2 * h)
-            let err = abs(dot(g) - numeric) / max(abs(numeric), 1e-3)
-            let control = abs(dot(gOther) - numeric) / max(abs(numeric), 1e-3)
-            XCTAssertGreaterThan(abs(numeric), 1e-3, "\(layer): derivative too small to test")
-            XCTAssertLessThan(err, 0.01, "\(layer): analytic \(dot(g)) vs numeric \(numeric)")
-            XCTAssertGreaterThan(control, 0.1, "\(layer): negative control too close")
+            let selected = { (p: Param) in p.name.contains("short_conv.") }
+            XCTAssertEqual(params.filter(selected).count, 2 * 5, "5 tensors per block's short conv")
+            let c = DirectionalDerivative(model, batch: B, x: x, y: y, x2: x2, y2: y2, selected: selected, seed: 9)
+            XCTAssertGreaterThan(abs(c.numeric), 1e-3, "\(layer): derivative too small to test")
+            XCTAssertLessThan(c.error, 0.01, "\(layer): analytic \(c.analytic) vs numeric \(c.numeric)")
+            XCTAssertGreaterThan(c.controlError, 0.1, "\(layer): negative control too close")
         }
     }
 
