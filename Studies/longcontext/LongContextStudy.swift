@@ -75,8 +75,8 @@ public struct LongContextStudy: DistributedStudy {
                                          steps: 3, batch: 4, lr: 3e-3, testSequences: 6,
                                          layers: ["attention", "linear-attention", "mamba", Setup.matchedMamba, "ttt-linear", "ttt-mlp"])
     public static let standardSetup = Setup(width: 64, heads: 2, blocks: 2, mlpHidden: 128, task: DictionaryTask(records: 64, keys: 48, zipf: 1),
-                                            steps: 600, batch: 16, lr: 1e-2, testSequences: 64,
-                                            layers: ["attention", "linear-attention", Setup.matchedMamba, "ttt-mlp", "ttt-linear"])
+                                            steps: 2400, batch: 16, lr: 1e-2, testSequences: 64,
+                                            layers: ["attention", "linear-attention", "mamba", Setup.matchedMamba, "ttt-mlp", "ttt-linear"])
     public static let fullSetup = Setup(width: 64, heads: 2, blocks: 2, mlpHidden: 128, task: DictionaryTask(records: 256, keys: 120, zipf: 1),
                                         steps: 1500, batch: 16, lr: 1e-2, testSequences: 128,
                                         layers: ["attention", "linear-attention", "mamba", Setup.matchedMamba, "ttt-linear", "ttt-mlp", "ttt-linear-m"])

@@ -55,7 +55,7 @@ public struct RecallStudy: DistributedStudy {
         /// setting, among layers at or above `seedFloor` there (layers all at chance are not worth seeds).
         public var extraSeeds: Int
         public var closeMargin: Double = 0.10
-        public var seedFloor: Double = 0.2
+        public var seedFloor: Double = 0.05
 
         /// The hardest setting (last test task): the ordering is judged there.
         public var hardest: RecallTask { testTasks[testTasks.count - 1] }
