@@ -1,5 +1,6 @@
 // ParallelTests.swift — work splitting covers every index once; fixed thread count ⇒ bit-identical results.
 import XCTest
+import Dispatch
 @testable import TensorCore
 
 final class ParallelTests: XCTestCase {
@@ -18,6 +19,26 @@ final class ParallelTests: XCTestCase {
                 hits.deallocate()
             }
         }
+    }
+
+    /// Regions opened inside a slice (nested) and from two threads at once still run every index exactly
+    /// once: the worker pool takes one region at a time, the others run their slices inline.
+    func testNestedAndConcurrentRegionsCoverEveryIndexOnce() {
+        Parallel.setThreads(2)
+        let n = 48
+        let hits = UnsafeMutablePointer<Int>.allocate(capacity: n * n)
+        hits.initialize(repeating: 0, count: n * n)
+        defer { hits.deallocate() }
+        Parallel.forEach(n) { i in Parallel.forEach(n) { j in hits[i * n + j] += 1 } }
+        XCTAssertTrue((0..<(n * n)).allSatisfy { hits[$0] == 1 }, "nested regions")
+        let m = 100, rounds = 300
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: 2 * m)
+        counts.initialize(repeating: 0, count: 2 * m)
+        defer { counts.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 2) { t in
+            for _ in 0..<rounds { Parallel.chunks(m) { lo, hi in for i in lo..<hi { counts[t * m + i] += 1 } } }
+        }
+        XCTAssertTrue((0..<(2 * m)).allSatisfy { counts[$0] == rounds }, "regions from two threads at once")
     }
 
     /// A forward + backward touching the parallel paths (row-split GEMM, norms, softmax, scan).
