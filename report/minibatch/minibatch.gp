@@ -12,10 +12,11 @@ set grid back xtics ytics mxtics mytics ls 101, ls 102
 set key noopaque nobox samplen 3 spacing 1.2
 set style line 90 lc rgb '#444444' lw 1.5 dt 4 pt 0 ps 1.2
 set style line 1 lc rgb '#0072B2' lw 2 dt 1 pt 7 ps 1.2   # ttt-linear
+set style line 2 lc rgb '#7F7F7F' lw 1.5 dt 3 pt 6 ps 1.2   # control
 
 set terminal pngcairo size 1400,600 font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output pngfile
-set multiplot layout 1,2 title 'TTT-Linear 2 × D64, T = 128: mini-batch size b' font ',13'
+set multiplot layout 1,2 title 'TTT-Linear 2 × D64, T = 128: mini-batch size b (mean of 3 seeds)' font ',13'
 set title 'validation loss after 600 steps' font ',13'
 set xlabel 'mini-batch size b'
 set ylabel 'validation loss (nats/byte)'
@@ -29,7 +30,8 @@ set format y '%g'
 set yrange [*:*]
 set key inside top left Left reverse
 unset arrow
-plot 'minibatch.dat' index 0 using 1:2 with linespoints ls 1 title 'ttt-linear'
+plot 'minibatch.dat' index 0 using 1:2 with linespoints ls 1 title 'RoPE within mini-batches', \
+     'minibatch.dat' index 1 using 1:2 with linespoints ls 2 title 'RoPE off (control)'
 set title 'time per training step (median)' font ',13'
 set xlabel 'mini-batch size b'
 set ylabel 'time per step (ms)'
@@ -40,16 +42,17 @@ set xrange [0.7:179.2]
 unset logscale y
 set mytics default
 set format y '%g'
-set yrange [0:288.20327520370483]
+set yrange [0:98.59936634699504]
 set key inside bottom left Left reverse
 unset arrow
-plot 'minibatch.dat' index 1 using 1:2 with linespoints ls 1 title 'ttt-linear'
+plot 'minibatch.dat' index 2 using 1:2 with linespoints ls 1 title 'RoPE within mini-batches', \
+     'minibatch.dat' index 3 using 1:2 with linespoints ls 2 title 'RoPE off (control)'
 unset multiplot
 unset output
 
 set terminal svg size 1400,600 dynamic font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output svgfile
-set multiplot layout 1,2 title 'TTT-Linear 2 × D64, T = 128: mini-batch size b' font ',13'
+set multiplot layout 1,2 title 'TTT-Linear 2 × D64, T = 128: mini-batch size b (mean of 3 seeds)' font ',13'
 set title 'validation loss after 600 steps' font ',13'
 set xlabel 'mini-batch size b'
 set ylabel 'validation loss (nats/byte)'
@@ -63,7 +66,8 @@ set format y '%g'
 set yrange [*:*]
 set key inside top left Left reverse
 unset arrow
-plot 'minibatch.dat' index 0 using 1:2 with linespoints ls 1 title 'ttt-linear'
+plot 'minibatch.dat' index 0 using 1:2 with linespoints ls 1 title 'RoPE within mini-batches', \
+     'minibatch.dat' index 1 using 1:2 with linespoints ls 2 title 'RoPE off (control)'
 set title 'time per training step (median)' font ',13'
 set xlabel 'mini-batch size b'
 set ylabel 'time per step (ms)'
@@ -74,9 +78,10 @@ set xrange [0.7:179.2]
 unset logscale y
 set mytics default
 set format y '%g'
-set yrange [0:288.20327520370483]
+set yrange [0:98.59936634699504]
 set key inside bottom left Left reverse
 unset arrow
-plot 'minibatch.dat' index 1 using 1:2 with linespoints ls 1 title 'ttt-linear'
+plot 'minibatch.dat' index 2 using 1:2 with linespoints ls 1 title 'RoPE within mini-batches', \
+     'minibatch.dat' index 3 using 1:2 with linespoints ls 2 title 'RoPE off (control)'
 unset multiplot
 unset output

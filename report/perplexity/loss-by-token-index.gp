@@ -18,13 +18,10 @@ set style line 4 lc rgb '#D55E00' lw 2 dt 1 pt 5 ps 1.2   # ttt-mlp
 set style line 5 lc rgb '#E69F00' lw 2 dt 5 pt 13 ps 1.2   # mamba
 set style line 6 lc rgb '#009E73' lw 2 dt 2 pt 9 ps 1.2   # attention
 set style line 7 lc rgb '#CC79A7' lw 2 dt 4 pt 11 ps 1.2   # linear-attention
-set style line 8 lc rgb '#117733' lw 2 dt 2 pt 9 ps 1.2   # ttt-deltanet
-set style line 9 lc rgb '#6699CC' lw 2 dt 1 pt 5 ps 1.2   # ttt-momentum
-set style line 10 lc rgb '#56B4E9' lw 2 dt 4 pt 13 ps 1.2   # ttt-nadaraya-watson
 
 set terminal pngcairo size 1400,600 font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output pngfile
-set multiplot layout 1,2 title 'Loss by token index, 10 parameter-matched byte-level LMs (context 2048)' font ',13'
+set multiplot layout 1,2 title 'Loss by token index, 7 parameter-matched byte-level LMs (context 2048)' font ',13'
 set title 'loss per byte by token index' font ',13'
 set xlabel 'token index (bytes of context seen)'
 set ylabel 'loss (nats/byte)'
@@ -44,10 +41,7 @@ plot 'loss-by-token-index.dat' index 0 using 1:2 with lines ls 1 title 'TTT-Line
      'loss-by-token-index.dat' index 3 using 1:2 with lines ls 4 title 'TTT-MLP (T)', \
      'loss-by-token-index.dat' index 4 using 1:2 with lines ls 5 title 'Mamba', \
      'loss-by-token-index.dat' index 5 using 1:2 with lines ls 6 title 'Transformer', \
-     'loss-by-token-index.dat' index 6 using 1:2 with lines ls 7 title 'Linear attention', \
-     'loss-by-token-index.dat' index 7 using 1:2 with lines ls 8 title 'ttt-deltanet (plugin)', \
-     'loss-by-token-index.dat' index 8 using 1:2 with lines ls 9 title 'ttt-momentum (plugin)', \
-     'loss-by-token-index.dat' index 9 using 1:2 with lines ls 10 title 'ttt-nadaraya-watson (plugin)'
+     'loss-by-token-index.dat' index 6 using 1:2 with lines ls 7 title 'Linear attention'
 set title 'difference from the Transformer' font ',13'
 set xlabel 'token index (bytes of context seen)'
 set ylabel 'loss − Transformer''s loss (nats/byte)'
@@ -62,15 +56,12 @@ set yrange [*:*]
 set key outside right top vertical Left reverse
 unset arrow
 set arrow from graph 0, first 0 to graph 1, first 0 nohead ls 90 front
-plot 'loss-by-token-index.dat' index 10 using 1:2 with lines ls 1 title 'TTT-Linear (M)', \
-     'loss-by-token-index.dat' index 11 using 1:2 with lines ls 2 title 'TTT-Linear (T)', \
-     'loss-by-token-index.dat' index 12 using 1:2 with lines ls 3 title 'TTT-MLP (M)', \
-     'loss-by-token-index.dat' index 13 using 1:2 with lines ls 4 title 'TTT-MLP (T)', \
-     'loss-by-token-index.dat' index 14 using 1:2 with lines ls 5 title 'Mamba', \
-     'loss-by-token-index.dat' index 15 using 1:2 with lines ls 7 title 'Linear attention', \
-     'loss-by-token-index.dat' index 16 using 1:2 with lines ls 8 title 'ttt-deltanet (plugin)', \
-     'loss-by-token-index.dat' index 17 using 1:2 with lines ls 9 title 'ttt-momentum (plugin)', \
-     'loss-by-token-index.dat' index 18 using 1:2 with lines ls 10 title 'ttt-nadaraya-watson (plugin)', \
+plot 'loss-by-token-index.dat' index 7 using 1:2 with lines ls 1 title 'TTT-Linear (M)', \
+     'loss-by-token-index.dat' index 8 using 1:2 with lines ls 2 title 'TTT-Linear (T)', \
+     'loss-by-token-index.dat' index 9 using 1:2 with lines ls 3 title 'TTT-MLP (M)', \
+     'loss-by-token-index.dat' index 10 using 1:2 with lines ls 4 title 'TTT-MLP (T)', \
+     'loss-by-token-index.dat' index 11 using 1:2 with lines ls 5 title 'Mamba', \
+     'loss-by-token-index.dat' index 12 using 1:2 with lines ls 7 title 'Linear attention', \
      keyentry with lines ls 90 title 'Transformer', \
      0 with lines lc rgb '#FFFFFFFF' notitle
 unset multiplot
@@ -78,7 +69,7 @@ unset output
 
 set terminal svg size 1400,600 dynamic font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output svgfile
-set multiplot layout 1,2 title 'Loss by token index, 10 parameter-matched byte-level LMs (context 2048)' font ',13'
+set multiplot layout 1,2 title 'Loss by token index, 7 parameter-matched byte-level LMs (context 2048)' font ',13'
 set title 'loss per byte by token index' font ',13'
 set xlabel 'token index (bytes of context seen)'
 set ylabel 'loss (nats/byte)'
@@ -98,10 +89,7 @@ plot 'loss-by-token-index.dat' index 0 using 1:2 with lines ls 1 title 'TTT-Line
      'loss-by-token-index.dat' index 3 using 1:2 with lines ls 4 title 'TTT-MLP (T)', \
      'loss-by-token-index.dat' index 4 using 1:2 with lines ls 5 title 'Mamba', \
      'loss-by-token-index.dat' index 5 using 1:2 with lines ls 6 title 'Transformer', \
-     'loss-by-token-index.dat' index 6 using 1:2 with lines ls 7 title 'Linear attention', \
-     'loss-by-token-index.dat' index 7 using 1:2 with lines ls 8 title 'ttt-deltanet (plugin)', \
-     'loss-by-token-index.dat' index 8 using 1:2 with lines ls 9 title 'ttt-momentum (plugin)', \
-     'loss-by-token-index.dat' index 9 using 1:2 with lines ls 10 title 'ttt-nadaraya-watson (plugin)'
+     'loss-by-token-index.dat' index 6 using 1:2 with lines ls 7 title 'Linear attention'
 set title 'difference from the Transformer' font ',13'
 set xlabel 'token index (bytes of context seen)'
 set ylabel 'loss − Transformer''s loss (nats/byte)'
@@ -116,15 +104,12 @@ set yrange [*:*]
 set key outside right top vertical Left reverse
 unset arrow
 set arrow from graph 0, first 0 to graph 1, first 0 nohead ls 90 front
-plot 'loss-by-token-index.dat' index 10 using 1:2 with lines ls 1 title 'TTT-Linear (M)', \
-     'loss-by-token-index.dat' index 11 using 1:2 with lines ls 2 title 'TTT-Linear (T)', \
-     'loss-by-token-index.dat' index 12 using 1:2 with lines ls 3 title 'TTT-MLP (M)', \
-     'loss-by-token-index.dat' index 13 using 1:2 with lines ls 4 title 'TTT-MLP (T)', \
-     'loss-by-token-index.dat' index 14 using 1:2 with lines ls 5 title 'Mamba', \
-     'loss-by-token-index.dat' index 15 using 1:2 with lines ls 7 title 'Linear attention', \
-     'loss-by-token-index.dat' index 16 using 1:2 with lines ls 8 title 'ttt-deltanet (plugin)', \
-     'loss-by-token-index.dat' index 17 using 1:2 with lines ls 9 title 'ttt-momentum (plugin)', \
-     'loss-by-token-index.dat' index 18 using 1:2 with lines ls 10 title 'ttt-nadaraya-watson (plugin)', \
+plot 'loss-by-token-index.dat' index 7 using 1:2 with lines ls 1 title 'TTT-Linear (M)', \
+     'loss-by-token-index.dat' index 8 using 1:2 with lines ls 2 title 'TTT-Linear (T)', \
+     'loss-by-token-index.dat' index 9 using 1:2 with lines ls 3 title 'TTT-MLP (M)', \
+     'loss-by-token-index.dat' index 10 using 1:2 with lines ls 4 title 'TTT-MLP (T)', \
+     'loss-by-token-index.dat' index 11 using 1:2 with lines ls 5 title 'Mamba', \
+     'loss-by-token-index.dat' index 12 using 1:2 with lines ls 7 title 'Linear attention', \
      keyentry with lines ls 90 title 'Transformer', \
      0 with lines lc rgb '#FFFFFFFF' notitle
 unset multiplot

@@ -19,25 +19,24 @@ set style line 5 lc rgb '#E69F00' lw 2 dt 5 pt 13 ps 1.2   # mamba
 set style line 6 lc rgb '#117733' lw 2 dt 2 pt 9 ps 1.2   # ttt-deltanet
 set style line 7 lc rgb '#6699CC' lw 2 dt 1 pt 5 ps 1.2   # ttt-momentum
 set style line 8 lc rgb '#56B4E9' lw 2 dt 4 pt 13 ps 1.2   # ttt-nadaraya-watson
-set style line 9 lc rgb '#7F7F7F' lw 1.5 dt 3 pt 6 ps 1.2   # control
 
 set terminal pngcairo size 900,960 font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output pngfile
-set multiplot layout 2,1 title 'MQAR recall accuracy (2-block D=64 models, 800 steps)' font ',13'
-set title 'vs key–value pairs (T = 128)' font ',13'
-set xlabel 'key–value pairs'
+set multiplot layout 2,1 title 'MQAR validation accuracy during training (best lr per layer)' font ',13'
+set title 'worst of the Zoology settings (64, 4), (128, 8), (256, 16)' font ',13'
+set xlabel 'training sequences (thousands)'
 set ylabel 'accuracy (%)'
-set logscale x 10
-set mxtics 10
+unset logscale x
+set mxtics default
 set format x '%g'
-set xrange [3.0769230769230766:41.6]
+set xrange [0:128]
 unset logscale y
 set mytics default
 set format y '%g'
 set yrange [0:105]
 set key outside right top vertical Left reverse
 unset arrow
-set arrow from graph 0, first 0.78125 to graph 1, first 0.78125 nohead ls 90 front
+set arrow from graph 0, first 99 to graph 1, first 99 nohead ls 90 front
 plot 'recall.dat' index 0 using 1:2 with linespoints ls 1 title 'ttt-linear', \
      'recall.dat' index 1 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
      'recall.dat' index 2 using 1:2 with linespoints ls 3 title 'attention', \
@@ -46,16 +45,15 @@ plot 'recall.dat' index 0 using 1:2 with linespoints ls 1 title 'ttt-linear', \
      'recall.dat' index 5 using 1:2 with linespoints ls 6 title 'ttt-deltanet', \
      'recall.dat' index 6 using 1:2 with linespoints ls 7 title 'ttt-momentum', \
      'recall.dat' index 7 using 1:2 with linespoints ls 8 title 'ttt-nadaraya-watson', \
-     'recall.dat' index 8 using 1:2 with linespoints ls 9 title 'baseline: a random value from the context', \
-     keyentry with lines ls 90 title 'chance', \
-     0.78125 with lines lc rgb '#FFFFFFFF' notitle
-set title 'vs sequence length (8 pairs)' font ',13'
-set xlabel 'sequence length T (tokens)'
+     keyentry with lines ls 90 title '99%', \
+     99 with lines lc rgb '#FFFFFFFF' notitle
+set title 'hardest setting (256, 64)' font ',13'
+set xlabel 'training sequences (thousands)'
 set ylabel 'accuracy (%)'
-set logscale x 10
-set mxtics 10
+unset logscale x
+set mxtics default
 set format x '%g'
-set xrange [49.230769230769226:332.8]
+set xrange [0:128]
 unset logscale y
 set mytics default
 set format y '%g'
@@ -63,15 +61,14 @@ set yrange [0:105]
 set key outside right top vertical Left reverse
 unset arrow
 set arrow from graph 0, first 0.78125 to graph 1, first 0.78125 nohead ls 90 front
-plot 'recall.dat' index 9 using 1:2 with linespoints ls 1 title 'ttt-linear', \
-     'recall.dat' index 10 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
-     'recall.dat' index 11 using 1:2 with linespoints ls 3 title 'attention', \
-     'recall.dat' index 12 using 1:2 with linespoints ls 4 title 'linear-attention', \
-     'recall.dat' index 13 using 1:2 with linespoints ls 5 title 'mamba', \
-     'recall.dat' index 14 using 1:2 with linespoints ls 6 title 'ttt-deltanet', \
-     'recall.dat' index 15 using 1:2 with linespoints ls 7 title 'ttt-momentum', \
-     'recall.dat' index 16 using 1:2 with linespoints ls 8 title 'ttt-nadaraya-watson', \
-     'recall.dat' index 17 using 1:2 with linespoints ls 9 title 'baseline: a random value from the context', \
+plot 'recall.dat' index 8 using 1:2 with linespoints ls 1 title 'ttt-linear', \
+     'recall.dat' index 9 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
+     'recall.dat' index 10 using 1:2 with linespoints ls 3 title 'attention', \
+     'recall.dat' index 11 using 1:2 with linespoints ls 4 title 'linear-attention', \
+     'recall.dat' index 12 using 1:2 with linespoints ls 5 title 'mamba', \
+     'recall.dat' index 13 using 1:2 with linespoints ls 6 title 'ttt-deltanet', \
+     'recall.dat' index 14 using 1:2 with linespoints ls 7 title 'ttt-momentum', \
+     'recall.dat' index 15 using 1:2 with linespoints ls 8 title 'ttt-nadaraya-watson', \
      keyentry with lines ls 90 title 'chance', \
      0.78125 with lines lc rgb '#FFFFFFFF' notitle
 unset multiplot
@@ -79,21 +76,21 @@ unset output
 
 set terminal svg size 900,960 dynamic font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output svgfile
-set multiplot layout 2,1 title 'MQAR recall accuracy (2-block D=64 models, 800 steps)' font ',13'
-set title 'vs key–value pairs (T = 128)' font ',13'
-set xlabel 'key–value pairs'
+set multiplot layout 2,1 title 'MQAR validation accuracy during training (best lr per layer)' font ',13'
+set title 'worst of the Zoology settings (64, 4), (128, 8), (256, 16)' font ',13'
+set xlabel 'training sequences (thousands)'
 set ylabel 'accuracy (%)'
-set logscale x 10
-set mxtics 10
+unset logscale x
+set mxtics default
 set format x '%g'
-set xrange [3.0769230769230766:41.6]
+set xrange [0:128]
 unset logscale y
 set mytics default
 set format y '%g'
 set yrange [0:105]
 set key outside right top vertical Left reverse
 unset arrow
-set arrow from graph 0, first 0.78125 to graph 1, first 0.78125 nohead ls 90 front
+set arrow from graph 0, first 99 to graph 1, first 99 nohead ls 90 front
 plot 'recall.dat' index 0 using 1:2 with linespoints ls 1 title 'ttt-linear', \
      'recall.dat' index 1 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
      'recall.dat' index 2 using 1:2 with linespoints ls 3 title 'attention', \
@@ -102,16 +99,15 @@ plot 'recall.dat' index 0 using 1:2 with linespoints ls 1 title 'ttt-linear', \
      'recall.dat' index 5 using 1:2 with linespoints ls 6 title 'ttt-deltanet', \
      'recall.dat' index 6 using 1:2 with linespoints ls 7 title 'ttt-momentum', \
      'recall.dat' index 7 using 1:2 with linespoints ls 8 title 'ttt-nadaraya-watson', \
-     'recall.dat' index 8 using 1:2 with linespoints ls 9 title 'baseline: a random value from the context', \
-     keyentry with lines ls 90 title 'chance', \
-     0.78125 with lines lc rgb '#FFFFFFFF' notitle
-set title 'vs sequence length (8 pairs)' font ',13'
-set xlabel 'sequence length T (tokens)'
+     keyentry with lines ls 90 title '99%', \
+     99 with lines lc rgb '#FFFFFFFF' notitle
+set title 'hardest setting (256, 64)' font ',13'
+set xlabel 'training sequences (thousands)'
 set ylabel 'accuracy (%)'
-set logscale x 10
-set mxtics 10
+unset logscale x
+set mxtics default
 set format x '%g'
-set xrange [49.230769230769226:332.8]
+set xrange [0:128]
 unset logscale y
 set mytics default
 set format y '%g'
@@ -119,15 +115,14 @@ set yrange [0:105]
 set key outside right top vertical Left reverse
 unset arrow
 set arrow from graph 0, first 0.78125 to graph 1, first 0.78125 nohead ls 90 front
-plot 'recall.dat' index 9 using 1:2 with linespoints ls 1 title 'ttt-linear', \
-     'recall.dat' index 10 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
-     'recall.dat' index 11 using 1:2 with linespoints ls 3 title 'attention', \
-     'recall.dat' index 12 using 1:2 with linespoints ls 4 title 'linear-attention', \
-     'recall.dat' index 13 using 1:2 with linespoints ls 5 title 'mamba', \
-     'recall.dat' index 14 using 1:2 with linespoints ls 6 title 'ttt-deltanet', \
-     'recall.dat' index 15 using 1:2 with linespoints ls 7 title 'ttt-momentum', \
-     'recall.dat' index 16 using 1:2 with linespoints ls 8 title 'ttt-nadaraya-watson', \
-     'recall.dat' index 17 using 1:2 with linespoints ls 9 title 'baseline: a random value from the context', \
+plot 'recall.dat' index 8 using 1:2 with linespoints ls 1 title 'ttt-linear', \
+     'recall.dat' index 9 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
+     'recall.dat' index 10 using 1:2 with linespoints ls 3 title 'attention', \
+     'recall.dat' index 11 using 1:2 with linespoints ls 4 title 'linear-attention', \
+     'recall.dat' index 12 using 1:2 with linespoints ls 5 title 'mamba', \
+     'recall.dat' index 13 using 1:2 with linespoints ls 6 title 'ttt-deltanet', \
+     'recall.dat' index 14 using 1:2 with linespoints ls 7 title 'ttt-momentum', \
+     'recall.dat' index 15 using 1:2 with linespoints ls 8 title 'ttt-nadaraya-watson', \
      keyentry with lines ls 90 title 'chance', \
      0.78125 with lines lc rgb '#FFFFFFFF' notitle
 unset multiplot
