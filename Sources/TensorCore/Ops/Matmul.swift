@@ -1,6 +1,5 @@
 // Matmul.swift — (batched) matrix products through cblas_sgemm, split across cores.
 import CBLAS
-import Dispatch
 
 /// Raw row-major GEMM: C[m×n] = op(A)·op(B) (+ beta·C). No recording, no FLOP counting.
 @inline(__always)
@@ -30,21 +29,19 @@ public func sgemmSplit(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
     if k >= 4 * m && k >= 2 * workers {
         // Reduction split: worker w computes op(A)[:, kw]·op(B)[kw, :] into C (w = 0) or its partial.
         let parts = workers
-        let scratch = parts > 1 ? UnsafeMutablePointer<Float>.allocate(capacity: (parts - 1) * m * n) : nil
-        defer { scratch?.deallocate() }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (parts - 1) * m * n)
+        defer { scratch.deallocate() }
         Parallel.forEach(parts) { w in
             let lo = k * w / parts, hi = k * (w + 1) / parts
-            let dst = w == 0 ? c : scratch! + (w - 1) * m * n
+            let dst = w == 0 ? c : scratch + (w - 1) * m * n
             // A's columns lo..<hi (rows when stored transposed); B's rows lo..<hi (columns when transposed).
             let aw = transA ? a + lo * lda : a + lo, bw = transB ? b + lo : b + lo * ldb
             sgemm(transA: transA, transB: transB, m: m, n: n, k: hi - lo, aw, lda: lda, bw, ldb: ldb, dst, ldc: n)
         }
-        if let scratch {
-            Parallel.chunks(m * n, minPerThread: 1 << 13) { lo, hi in
-                for w in 0..<(parts - 1) {
-                    let src = scratch + w * m * n
-                    for i in lo..<hi { c[i] += src[i] }
-                }
+        Parallel.chunks(m * n, minPerThread: 1 << 13) { lo, hi in
+            for w in 0..<(parts - 1) {
+                let src = scratch + w * m * n
+                for i in lo..<hi { c[i] += src[i] }
             }
         }
     } else if m >= 2 * workers {
