@@ -94,17 +94,7 @@ public enum FastMath {
     /// Applies `f` to `p[0..<n]` in place, 8 lanes at a time (the tail through a padded vector).
     @inlinable @inline(__always) public static func apply(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ f: (V) -> V) {
         var i = 0
-        while i + 8 <= n {
-            let v = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
-            UnsafeMutableRawPointer(p + i).storeBytes(of: f(v), as: V.self)
-            i += 8
-        }
-        if i < n {
-            var v = V(repeating: 0)
-            for j in 0..<(n - i) { v[j] = p[i + j] }
-            let r = f(v)
-            for j in 0..<(n - i) { p[i + j] = r[j] }
-        }
+        while i < n { RowSIMD.store(f(RowSIMD.load(p, i, n)), p, i, n); i += RowSIMD.width }
     }
 
     @inlinable @inline(__always) public static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }

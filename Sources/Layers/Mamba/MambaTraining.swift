@@ -19,19 +19,11 @@ extension Mamba {
 
     typealias V = FastMath.V
 
-    /// Lanes `c0 ..< c0 + 8` of a row (zeros beyond `count`).
-    @inline(__always) static func load8(_ p: UnsafePointer<Float>, _ count: Int) -> V {
-        if count >= 8 { return FastMath.load(p) }
-        var v = V(repeating: 0)
-        for i in 0..<count { v[i] = p[i] }
-        return v
-    }
+    /// Lanes `c0 ..< c0 + 8` of a row (zeros beyond `count`): `RowSIMD`'s padded load at `p`.
+    @inline(__always) static func load8(_ p: UnsafePointer<Float>, _ count: Int) -> V { RowSIMD.load(p, 0, count) }
 
-    /// Stores the first `count` lanes of v.
-    @inline(__always) static func store8(_ v: V, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-        if count >= 8 { FastMath.store(v, p); return }
-        for i in 0..<count { p[i] = v[i] }
-    }
+    /// Stores the first `count` lanes of v (`RowSIMD`'s bounded store at `p`).
+    @inline(__always) static func store8(_ v: V, _ p: UnsafeMutablePointer<Float>, _ count: Int) { RowSIMD.store(v, p, 0, count) }
 
     /// The selective scan (same contract as `selectiveScan`: u, delta [B, T, C]; A [C, N]; Bm, Cm [B, T, N];
     /// Dskip [C] → y [B, T, C]) as one autodiff node with checkpointed states. SIMD runs across 8 channels at a
