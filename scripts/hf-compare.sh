@@ -4,6 +4,7 @@
 # LlamaForCausalLM and MambaForCausalLM), printing the max |Δ| per model.
 # Needs the corpus (lab data fetch), network for pip (torch from PyPI is large) and for cloning ttt-lm-pytorch.
 #   scripts/hf-compare.sh [DATA_DIR]        (VENV, TTT_REPO, WORK override the scratch locations)
+# scripts/make-golden.sh uses the same setup to write the fixtures CI checks without Python (Tests/Fixtures/golden/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${1:-data}"
