@@ -209,6 +209,36 @@ final class GoldenFixtureTests: XCTestCase {
         }
     }
 
+    /// RoPE within mini-batches: the layer's own stages (projections, RoPE, η, c, inner LN, inner loop, output
+    /// projection) assembled by hand with RoPE at t mod b match the official output; the same assembly with the
+    /// positions not reset per mini-batch (t), or shifted by one ((t + 1) mod b), must not.
+    func testRoPEPositionsWithinMiniBatchesAgainstOfficial() throws {
+        for name in Self.layerCases {
+            let (layer, g, _) = try layerCase(name, kernels: .reference)
+            let x = try g.tensor("input"), official = try g.tensor("output")
+            let (T, b) = (x.dim(1), layer.b)
+            XCTAssertNotEqual(T % b, 0, "the fixture ends in a partial mini-batch")
+            func assembled(_ positions: [Int]) -> Tensor {
+                withNoGrad {
+                    var none: Tensor? = nil
+                    let (q, k, v) = layer.projections(x, convHistory: &none)
+                    let (gamma, beta) = layer.innerNorm(batch: x.dim(0))
+                    let m = TTTLayer.MixerInputs(q: rope(q, positions: positions, theta: layer.config.ropeTheta),
+                                                 k: rope(k, positions: positions, theta: layer.config.ropeTheta), v: v,
+                                                 eta: layer.tokenEta(x), c: layer.tokenScale(), gamma: gamma, beta: beta)
+                    return layer.outputProjection(layer.innerLoop(m, batch: x.dim(0)), h: x)
+                }
+            }
+            let right = GoldenComparison.error(assembled((0..<T).map { $0 % b }), official)
+            XCTAssertTrue(right <= GoldenComparison.tolerance, "\(name): the hand-assembled layer is off by \(right)")
+            let notReset = GoldenComparison.error(assembled(Array(0..<T)), official)
+            let shifted = GoldenComparison.error(assembled((0..<T).map { ($0 + 1) % b }), official)
+            XCTAssertFalse(notReset <= GoldenComparison.tolerance, "\(name): RoPE at t instead of t mod b went undetected (\(notReset))")
+            XCTAssertFalse(shifted <= GoldenComparison.tolerance, "\(name): RoPE at (t + 1) mod b went undetected (\(shifted))")
+            print(String(format: "golden RoPE %@: t mod b %.2e; control t %.2e; control (t+1) mod b %.2e", name, right, notReset, shifted))
+        }
+    }
+
     // MARK: whole models (TTTForCausalLM both backbones, LlamaForCausalLM, MambaForCausalLM)
 
     static let modelCases = ["ttt-linear", "ttt-mlp-m", "llama", "mamba"]
