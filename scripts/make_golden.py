@@ -47,16 +47,12 @@ def draw(shape, std, gen):
     return torch.randn(shape, generator=gen, dtype=torch.float32) * std
 
 
-def set_weights(module, gen, overrides=None):
+def set_weights(module, gen):
     """Re-draws every parameter (float32) by its role, so that each part of the layer changes the result."""
-    overrides = overrides or {}
     with torch.no_grad():
-        for name, p in module.named_parameters():
-            leaf = name.split(".")[-1]
-            full = name
-            if full in overrides:
-                p.copy_(overrides[full](p))
-            elif leaf in ("ttt_norm_weight",) or (("norm" in full or "layernorm" in full) and leaf == "weight"):
+        for full, p in module.named_parameters():
+            leaf = full.split(".")[-1]
+            if leaf in ("ttt_norm_weight",) or (("norm" in full or "layernorm" in full) and leaf == "weight"):
                 p.copy_(1 + draw(p.shape, 0.1, gen))
             elif leaf in ("ttt_norm_bias", "b1", "b2") or leaf == "bias":
                 p.copy_(draw(p.shape, 0.1, gen))
@@ -82,7 +78,7 @@ def set_weights(module, gen, overrides=None):
             elif p.dim() == 2:
                 p.copy_(draw(p.shape, p.shape[1] ** -0.5, gen))     # nn.Linear (out, in)
             else:
-                raise SystemExit(f"make_golden: no rule for parameter {name} {tuple(p.shape)}")
+                raise SystemExit(f"make_golden: no rule for parameter {full} {tuple(p.shape)}")
 
 
 def versions(commit):
