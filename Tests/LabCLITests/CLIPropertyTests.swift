@@ -48,10 +48,11 @@ enum Pools {
 
 final class CLIPropertyTests: XCTestCase {
     static let layerNames = ["ttt-linear", "ttt-mlp", "attention", "linear-attention", "mamba", "ttt-linear-m", "ttt-delta-net",
-                             "ttt-linaer", "", "ATTENTION", "ttt-", "ttt-momentum"]
+                             "ttt-linaer", "", "ATTENTION", "ttt-", "ttt-momentum",
+                             "attention,ttt-linear", "attention,mamba,ttt-linear", "attention,,mamba", ","]
     static let layerOpts: [(String, OptionKind)] = [("--width", .int), ("--heads", .int), ("-b", .int), ("--mini-batch", .int),
                                                     ("--backbone", .names(["transformer", "mamba", "mamab", ""])),
-                                                    ("--linear-variant", .names(["simple", "elu", "relu", ""]))]
+                                                    ("--linear-variant", .names(["simple", "elu", "relu", ""])), ("--window", .int)]
 
     /// The command table. (`CLIPropertyTests.testTableCoversHelp` checks it against each `--help`.)
     static let commands: [CommandSpec] = [
@@ -70,7 +71,7 @@ final class CLIPropertyTests: XCTestCase {
                               ("--steps", .int), ("--batch", .int), ("--context", .int), ("--lr", .float), ("--seed", .int), ("--eval-every", .int),
                               ("--eval-windows", .int), ("--checkpoint-every", .int), ("--data", .corpusDir), ("--out", .runDir),
                               ("--resume", .resumeDir), ("--stop-after", .int), ("--log-every", .int), ("--force", .flag),
-                              ("--no-chart", .flag), ("--vocab", .int), ("--dry-run", .flag),
+                              ("--no-chart", .flag), ("--vocab", .int), ("--dry-run", .flag), ("--window", .int),
                               ("--kernels", .names(["fused", "reference", "fast", ""]))], weight: 4),
         CommandSpec(path: ["generate"], base: ["--checkpoint", "ckpt", "--prompt", "the", "--tokens", "4"],
                     options: [("--checkpoint", .checkpointDir), ("--prompt", .names(["the", "", "\u{1}", "ü", Pools.long])), ("--tokens", .int),
