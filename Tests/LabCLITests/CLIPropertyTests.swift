@@ -57,7 +57,7 @@ final class CLIPropertyTests: XCTestCase {
     /// The command table. (`CLIPropertyTests.testTableCoversHelp` checks it against each `--help`.)
     static let commands: [CommandSpec] = [
         CommandSpec(path: ["layers"], base: ["--width", "64", "--heads", "4"],
-                    options: [("--width", .int), ("--heads", .int), ("-b", .int), ("--mini-batch", .int), ("--context", .int)], weight: 3),
+                    options: [("--width", .int), ("--heads", .int), ("-b", .int), ("--mini-batch", .int), ("--context", .int), ("--window", .int)], weight: 3),
         CommandSpec(path: ["plugin", "check"], base: ["linear", "--width", "8", "--heads", "2", "--length", "6"],
                     options: [("--all", .flag), ("--width", .int), ("--heads", .int), ("-b", .int), ("--mini-batch", .int), ("--length", .int), ("--seed", .int)],
                     positional: ["linear", "Momentum", "ttt-mlp", "my-model", "linaer", "", "TTTLinear", "delta-net"], weight: 3),

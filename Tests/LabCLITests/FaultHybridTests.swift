@@ -1,4 +1,4 @@
-// HybridCLITests.swift — a hybrid stack and sliding-window attention as a new user meets them on the command
+// FaultHybridTests.swift — a hybrid stack and sliding-window attention as a new user meets them on the command
 // line: `train --dry-run` lists each block's layer, a hybrid with --window trains, resumes and generates,
 // `export` refuses it (and windowed attention) in one line, and bad lists / windows exit 2 in one line.
 import Foundation
@@ -6,7 +6,7 @@ import XCTest
 @testable import Layers
 @testable import Models
 
-final class HybridCLITests: XCTestCase {
+final class FaultHybridTests: XCTestCase {
     func testDryRunListsEveryBlockAndRefusalsAreOneLine() throws {
         let r = try lab(["train", "--dry-run", "--layer", "attention,ttt-linear,ttt-linear,ttt-linear", "--window", "64"])
         XCTAssertEqual(r.status, 0, r.stderr)
