@@ -7,6 +7,10 @@
 //               window start (key tiles wholly before it are never read) and masks the rows inside the tile
 //   training:   FlashAttention.trainBackward(window:) skips the query tiles past a key tile's reach
 //   decode:     the KV cache keeps the last W rows (state O(W), not O(t))
+//
+// Causality is kept as before (a NaN/Inf at token t never reaches an earlier output). The band's lower edge
+// is a zero weight, not an unread entry, inside the tiles the products share: a non-finite value or key
+// that has just left a row's window can still reach that row as 0 × NaN.
 import Foundation
 import TensorCore
 
