@@ -9,6 +9,7 @@ struct LayerOptions: ParsableArguments {
     @Option(name: [.customLong("mini-batch"), .customShort("b")], help: "TTT mini-batch size b.") var miniBatch: Int = 16
     @Option(name: .long, help: "TTT backbone: transformer or mamba.") var backbone: String = "transformer"
     @Option(name: .long, help: "Linear attention variant: simple or elu.") var linearVariant: String = "simple"
+    @Option(name: .long, help: "Attention: sliding window W (token t attends to t−W+1…t); default: full causal attention.") var window: Int?
 
     func config() throws -> LayerConfig {
         var c = LayerConfig(width: width, heads: heads)
@@ -22,6 +23,7 @@ struct LayerOptions: ParsableArguments {
             throw LabError.unknownName(kind: "linear-attention variant", name: linearVariant, valid: ["simple", "elu"])
         }
         c.linearAttention = linearVariant
+        c.window = window
         try c.validate()
         return c
     }

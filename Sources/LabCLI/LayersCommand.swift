@@ -15,6 +15,7 @@ struct LayersCommand: ParsableCommand {
     @Option(name: .long, help: "Heads H.") var heads: Int = 12
     @Option(name: [.customLong("mini-batch"), .customShort("b")], help: "TTT mini-batch size b.") var miniBatch: Int = 16
     @Option(name: .long, help: "Context length for state size and FLOPs.") var context: Int = 2048
+    @Option(name: .long, help: "Attention's sliding window W (state and FLOPs of a W-row KV cache); default: full attention.") var window: Int?
 
     func run() throws {
         var cfg = LayerConfig(width: width, heads: heads)
@@ -22,11 +23,14 @@ struct LayersCommand: ParsableCommand {
         try checkMiniBatch(miniBatch)
         try cfg.validate()
         try Validate.count(context, "--context", max: Validate.maxLength)
+        var windowed = cfg                                       // attention's config (--window)
+        windowed.window = window
+        try windowed.validate()
         print("Layers at D = \(width), H = \(heads), d = \(cfg.headDim), b = \(miniBatch), context = \(context):\n")
         let header = ["layer", "params", "state/seq", "MFLOP/token", "about"]
         var rows: [[String]] = []
         for name in LayerRegistry.names {
-            let layer = try LayerRegistry.make(name, cfg, seed: 0)
+            let layer = try LayerRegistry.make(name, name == "attention" ? windowed : cfg, seed: 0)
             rows.append([name, formatCount(layer.parameterCount), formatBytes(layer.stateBytes(context: context)),
                          String(format: "%.4g", layer.flopsPerToken(context: context) / 1e6), describe(name)])
         }
@@ -46,7 +50,9 @@ struct LayersCommand: ParsableCommand {
 
     func describe(_ name: String) -> String {
         switch try? LayerSpec(name) {
-        case .attention: return "causal softmax self-attention, RoPE, KV cache (state grows with context)"
+        case .attention:
+            if let window { return "sliding-window softmax attention (W = \(window)), RoPE, KV cache of W rows (state O(W))" }
+            return "causal softmax self-attention, RoPE, KV cache (state grows with context; --window W bounds it)"
         case .linearAttention: return "causal linear attention (simple | elu+1 with normalizer)"
         case .mamba: return "Mamba S6 selective SSM block (E = 2, N = 16)"
         case .ttt(let inner, let backbone):

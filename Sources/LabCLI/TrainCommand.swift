@@ -29,9 +29,15 @@ struct TrainCommand: ParsableCommand {
           lab train --layer ttt-linear --preset tiny
           lab train --layer attention --preset tiny --steps 300 --out runs/attn
           lab train --resume runs/ttt-linear-tiny
+          lab train --layer attention,ttt-linear,ttt-linear,ttt-linear --window 64 --preset tiny   (hybrid stack)
+
+        Hybrid stacks: --layer takes one layer per block as a comma-separated list (L names, or a pattern
+        whose length divides L, repeated); each block takes its backbone from its own layer. --window W
+        makes the attention blocks sliding-window attention (token t sees t−W+1…t; KV cache of W rows).
         """)
 
-    @Option(name: .long, help: "Sequence layer: \(LayerRegistry.names.joined(separator: ", ")).") var layer: String?
+    @Option(name: .long, help: "Sequence layer: \(LayerRegistry.names.joined(separator: ", ")); or one per block, comma-separated (a hybrid stack, e.g. attention,ttt-linear,ttt-linear,ttt-linear).") var layer: String?
+    @Option(name: .long, help: "Sliding window W of the attention blocks (token t attends to t−W+1…t); default: full causal attention.") var window: Int?
     @Option(name: .long, help: "Model preset: \(ModelConfig.presetNames.joined(separator: ", ")).") var preset: String?
     @Option(name: [.customLong("mini-batch"), .customShort("b")], help: "TTT mini-batch size b (default 16).") var miniBatch: Int?
     @Option(name: .long, help: "Optimizer steps (tiny default: 600).") var steps: Int?
@@ -57,7 +63,7 @@ struct TrainCommand: ParsableCommand {
         if resume != nil {
             let given: [(String, Bool)] = [("--layer", layer != nil), ("--preset", preset != nil), ("--mini-batch", miniBatch != nil),
                                            ("--steps", steps != nil), ("--batch", batch != nil), ("--context", context != nil),
-                                           ("--lr", lr != nil), ("--seed", seed != nil), ("--eval-every", evalEvery != nil),
+                                           ("--lr", lr != nil), ("--seed", seed != nil), ("--window", window != nil), ("--eval-every", evalEvery != nil),
                                            ("--eval-windows", evalWindows != nil), ("--checkpoint-every", checkpointEvery != nil),
                                            ("--out", out != nil), ("--force", force)]
             if let bad = given.first(where: { $0.1 }) {
@@ -85,9 +91,11 @@ struct TrainCommand: ParsableCommand {
             guard resume == nil else { throw ValidationError("--dry-run describes a new model; drop --resume") }
             var mc = try ModelConfig.preset(preset ?? "tiny", layer: layer ?? "ttt-linear", vocab: vocab ?? ByteTokenizer.vocab)
             if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
+            try applyWindow(&mc)
             let ctx = context ?? 256
             try Validate.count(ctx, "--context", max: Validate.maxLength)
             print("model: \(mc.summary)")
+            if mc.layer.contains(",") || window != nil { mc.blockDescriptions.forEach { print("  \($0)") } }
             print("parameters: \(try mc.parameterCount())")
             print(String(format: "forward FLOPs/token at context %d: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
             return
@@ -96,6 +104,7 @@ struct TrainCommand: ParsableCommand {
             // Names and numbers first (before the corpus is read or anything allocated).
             var mc = try ModelConfig.preset(preset ?? "tiny", layer: layer ?? "ttt-linear", vocab: ByteTokenizer.vocab)
             if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
+            try applyWindow(&mc)
             try TrainConfig(steps: steps ?? 600, batch: batch ?? 8, context: context ?? 256, lr: lr ?? 3e-3).validate()
         }
         // --resume reads the corpus the run was started with (recorded in config.json), unless --data is given.
@@ -128,6 +137,7 @@ struct TrainCommand: ParsableCommand {
             let layerName = layer ?? "ttt-linear", presetName = preset ?? "tiny"
             var mc = try ModelConfig.preset(presetName, layer: layerName, vocab: ByteTokenizer.vocab)
             if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
+            try applyWindow(&mc)
             var tc = TrainConfig(steps: steps ?? 600, batch: batch ?? 8, context: context ?? 256, lr: lr ?? 3e-3, seed: seed ?? 0)
             tc.evalEvery = evalEvery ?? 50
             tc.evalWindows = evalWindows ?? 64
@@ -191,6 +201,16 @@ struct TrainCommand: ParsableCommand {
         if stop.isSet { print("interrupted: checkpoint at step \(trainer.step) in \(dir.path); continue with 'lab train --resume \(dir.path)'") }
         else if trainer.step < c.steps { print("stopped after step \(trainer.step); continue with 'lab train --resume \(dir.path)'") }
         try summarize(trainer, dir: dir)
+    }
+
+    /// `--window W` into the model's layer options (attention blocks only; `ModelConfig.validate` refuses
+    /// W ≤ 0 and a model without attention).
+    func applyWindow(_ mc: inout ModelConfig) throws {
+        guard let window else { return }
+        var lc = mc.layerOptions ?? LayerConfig(width: mc.width, heads: mc.heads)
+        lc.window = window
+        mc.layerOptions = lc
+        try mc.validate()
     }
 
     /// Entries of an existing `dir` without a run (no config.json) that a `lab train` did not leave: everything but

@@ -84,9 +84,10 @@ public final class Block {
     /// Kernels of the block's own parts (SwiGLU); the mixer keeps its own `kernels` (LanguageModel sets both).
     public var kernels: KernelPath
 
-    init(_ config: ModelConfig, rng: inout RNG) throws {
+    /// Block `index` of `config`: its layer, backbone and MLP from `config.blockLayers[index]` (HybridStack.swift).
+    init(_ config: ModelConfig, index: Int, rng: inout RNG) throws {
         let D = config.width
-        preConv = config.backbone == .tttMamba ? PreConv(width: D, convWidth: config.convWidth, rng: &rng) : nil
+        preConv = config.blockBackbones[index] == .tttMamba ? PreConv(width: D, convWidth: config.convWidth, rng: &rng) : nil
         if let k = config.shortConv {
             var convRNG = rng.split()
             shortConv = ShortConv(width: D, kernel: k, rng: &convRNG)
@@ -95,8 +96,8 @@ public final class Block {
         }
         seqNorm = Init.ones([D])
         var layerRNG = rng.split()
-        mixer = try LayerRegistry.make(config.layer, config.layerConfig, rng: &layerRNG)
-        if !config.hasMLP {
+        mixer = try LayerRegistry.make(config.blockLayers[index], config.layerConfig(block: index), rng: &layerRNG)
+        if !config.hasMLP(block: index) {
             ffnNorm = nil; mlp = nil
         } else {
             ffnNorm = Init.ones([D])
@@ -193,9 +194,9 @@ public final class LanguageModel {
         var rng = RNG(seed: seed)
         embedding = Init.normal([config.vocab, config.width], rng: &rng)
         var bs: [Block] = []
-        for _ in 0..<config.layers {
+        for i in 0..<config.layers {
             var blockRNG = rng.split()
-            bs.append(try Block(config, rng: &blockRNG))
+            bs.append(try Block(config, index: i, rng: &blockRNG))
         }
         blocks = bs
         finalNorm = Init.ones([config.width])
@@ -284,37 +285,42 @@ public final class LanguageModel {
 }
 
 extension ModelConfig {
-    /// The model's FLOP sum given each block's sequence-layer FLOPs (spec §5).
+    /// The model's FLOP sum given each block's sequence-layer FLOPs (spec §5); each block's MLP and
+    /// pre-conv as its backbone has them (HybridStack.swift).
     func flops(mixerFlops: [Double]) -> Double {
         let D = Double(width)
+        let bbs = blockBackbones
         var f = 2 * D * Double(vocab)                                       // tied head
-        for m in mixerFlops {
+        for (i, m) in mixerFlops.enumerated() {
             f += m
-            if hasMLP { f += 6 * D * Double(mlpHidden) }                    // SwiGLU
+            if hasMLP(block: i) { f += 6 * D * Double(mlpHidden) }          // SwiGLU
             if let k = shortConv { f += 4 * D * D + 2 * D * Double(k) + D } // short conv: 2 projections, conv, gate
-            if backbone == .tttMamba { f += 2 * D * Double(convWidth) }     // pre-conv
+            if bbs[i] == .tttMamba { f += 2 * D * Double(convWidth) }       // pre-conv
         }
         return f
     }
 
     /// Forward FLOPs per token without allocating the model (for FLOP tables at the paper's sizes):
-    /// builds one block's sequence layer (all blocks are alike) and adds the rest analytically.
+    /// builds one sequence layer per distinct block layer and adds the rest analytically.
     /// Equals `LanguageModel(config:).flopsPerToken(context:)`.
     public func flopsPerToken(context: Int) throws -> Double {
         try validate()
-        let mixer = try LayerRegistry.make(layer, layerConfig, seed: 0)
-        return flops(mixerFlops: Array(repeating: mixer.flopsPerToken(context: context), count: layers))
+        return flops(mixerFlops: try blockMixers().map { $0.flopsPerToken(context: context) })
     }
 
-    /// Parameter count without allocating the model (one sequence layer is built).
+    /// Parameter count without allocating the model (one sequence layer per distinct block layer is built).
     /// Equals `LanguageModel(config:).parameterCount`.
     public func parameterCount() throws -> Int {
         try validate()
-        let mixer = try LayerRegistry.make(layer, layerConfig, seed: 0)
-        var perBlock = mixer.parameterCount + width                         // + seq_norm
-        if hasMLP { perBlock += width + 3 * width * mlpHidden }             // ffn_norm + SwiGLU
-        if let k = shortConv { perBlock += ShortConv.parameterCount(width: width, kernel: k) }
-        if backbone == .tttMamba { perBlock += width + (convWidth + 1) * width }   // pre-conv norm, weight, bias
-        return vocab * width + layers * perBlock + width                    // embedding (tied) + blocks + final norm
+        let mixers = try blockMixers(), bbs = blockBackbones
+        var blocks = 0
+        for i in mixers.indices {
+            var perBlock = mixers[i].parameterCount + width                 // + seq_norm
+            if hasMLP(block: i) { perBlock += width + 3 * width * mlpHidden }   // ffn_norm + SwiGLU
+            if let k = shortConv { perBlock += ShortConv.parameterCount(width: width, kernel: k) }
+            if bbs[i] == .tttMamba { perBlock += width + (convWidth + 1) * width }   // pre-conv norm, weight, bias
+            blocks += perBlock
+        }
+        return vocab * width + blocks + width                               // embedding (tied) + blocks + final norm
     }
 }

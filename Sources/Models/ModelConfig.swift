@@ -13,9 +13,16 @@ public enum Backbone: String, Codable, Sendable, CaseIterable {
     case mambaStack = "mamba-stack"
 
     /// The backbone a layer name implies: "mamba" → a Mamba stack, "ttt-*-m" → the TTT Mamba backbone,
-    /// everything else → the Transformer backbone.
+    /// everything else → the Transformer backbone. A list naming one layer ("mamba,mamba") implies that
+    /// layer's; a hybrid list implies the Transformer backbone (the backbone of its blocks whose layer
+    /// brings none of its own, see `ModelConfig.blockBackbones`).
     public static func implied(by layer: String) -> Backbone {
-        guard let spec = try? LayerSpec(layer) else { return .transformer }
+        let names = ModelConfig.layerNames(layer)
+        guard names.count > 1 else {
+            guard let spec = try? LayerSpec(layer) else { return .transformer }
+            return implied(by: spec)
+        }
+        guard Set(names).count == 1, let spec = try? LayerSpec(names[0]) else { return .transformer }
         return implied(by: spec)
     }
 
@@ -33,7 +40,9 @@ public enum Backbone: String, Codable, Sendable, CaseIterable {
 /// let model = try LanguageModel(config: cfg, seed: 0)
 /// ```
 public struct ModelConfig: Codable, Equatable, Sendable {
-    /// Registry name of the sequence layer in every block ("ttt-linear", "attention", "mamba", …).
+    /// Registry name of the sequence layer in every block ("ttt-linear", "attention", "mamba", …), or one
+    /// name per block as a comma-separated list (a hybrid stack: "attention,ttt-linear,ttt-linear,ttt-linear";
+    /// a shorter list is repeated when its length divides L). See `blockLayers` (HybridStack.swift).
     public var layer: String
     /// Vocabulary size V (256 for the byte tokenizer).
     public var vocab: Int
@@ -61,7 +70,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// true: blocks without the SwiGLU MLP (Zoology's MQAR models); nil/false: the backbone's MLP.
     public var noMLP: Bool? = nil
 
-    /// Whether blocks have the SwiGLU MLP.
+    /// Whether blocks have the SwiGLU MLP (for a hybrid: its blocks other than Mamba blocks; `hasMLP(block:)`
+    /// answers per block).
     public var hasMLP: Bool { backbone != .mambaStack && noMLP != true }
 
     public init(layer: String, vocab: Int = 256, width: Int, heads: Int, layers: Int, mlpHidden: Int,
@@ -81,14 +91,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         return c
     }
 
-    /// Checks every number and the layer name; errors name the fix.
+    /// Checks every number and the layer name(s); errors name the fix.
     public func validate() throws {
-        guard LayerRegistry.names.contains(layer) else {
+        if ModelConfig.layerNames(layer).count > 1 || layer.contains(",") { try validateBlockLayers() }
+        else if !LayerRegistry.names.contains(layer) {
             throw LabError.unknownName(kind: "layer", name: layer, valid: LayerRegistry.names)
         }
         guard vocab > 1 else { throw LabError.badConfig("vocabulary V = \(vocab) must be ≥ 2") }
         guard layers > 0 else { throw LabError.badConfig("layers L = \(layers) must be ≥ 1") }
-        guard !hasMLP || mlpHidden > 0 else {
+        guard !(isHybrid ? blockBackbones.indices.contains { hasMLP(block: $0) } : hasMLP) || mlpHidden > 0 else {
             throw LabError.badConfig("MLP width I = \(mlpHidden) must be ≥ 1 for the \(backbone.rawValue) backbone")
         }
         if let k = shortConv, !(2...16).contains(k) {
@@ -97,6 +108,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard convWidth > 0 else { throw LabError.badConfig("conv width = \(convWidth) must be ≥ 1 (the paper uses 4)") }
         if backbone != .mambaStack { try layerConfig.validate() }
         else if width <= 0 { throw LabError.badConfig("width D = \(width) must be positive") }
+        try validateWindow()
     }
 
     // MARK: presets
@@ -128,10 +140,14 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         return c
     }
 
-    /// One line: "ttt-linear, 4 × D128 (H4, I344), transformer backbone, V256".
+    /// One line: "ttt-linear, 4 × D128 (H4, I344), transformer backbone, V256"; a hybrid says
+    /// "hybrid stack (transformer backbone; Mamba blocks without MLP)" (`blockDescriptions` lists the blocks).
     public var summary: String {
         let mlp = hasMLP ? "I\(mlpHidden)" : "no MLP"
         let conv = shortConv.map { ", short conv k\($0)" } ?? ""
-        return "\(layer), \(layers) × D\(width) (H\(heads), \(mlp)\(conv)), \(backbone.rawValue) backbone, V\(vocab)"
+        let window = layerConfig.window.map { ", attention window \($0)" } ?? ""
+        let bb = isHybrid ? "hybrid stack (\(backbone.rawValue) backbone\(blockBackbones.contains(.mambaStack) ? "; Mamba blocks without MLP" : ""))"
+                          : "\(backbone.rawValue) backbone"
+        return "\(layer), \(layers) × D\(width) (H\(heads), \(mlp)\(conv)\(window)), \(bb), V\(vocab)"
     }
 }

@@ -53,7 +53,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 
     /// The recipe's defaults for a layer: a TTT layer whose plugin declares a ρ warmup gets it (TTT-MLP, spec §3).
     public mutating func applyLayerDefaults(layer: String) {
-        tttLRMultStart = (try? LayerSpec(layer))?.inner?.lrMultWarmupStart
+        // A layer list (hybrid stack): the first TTT layer that warms ρ up sets the start (nil for a single non-TTT name).
+        tttLRMultStart = ModelConfig.layerNames(layer).lazy.compactMap { (try? LayerSpec($0))?.inner?.lrMultWarmupStart }.first
     }
 
     public func validate() throws {
@@ -91,9 +92,12 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         let params = V * D + L * (mixer + 3 * D * I + (cw + 4) * D + b) + D
         let tokens = Double(batch) * Double(context)
         var activations = tokens * L * (200 * D + 4 * I) + 4 * tokens * V
-        let spec = try? LayerSpec(m.layer)
-        if spec?.inner != nil { activations += 4 * Double(batch) * Double(m.heads) * min(b, Double(context)) * Double(context) * L }
-        if spec == .attention { activations += 2 * Double(batch) * Double(m.heads) * Double(context) * Double(context) * L }
+        // Blocks of each kind: the share of the layer list (one name: all L blocks), counted without a per-block array.
+        let names = ModelConfig.layerNames(m.layer), specs = names.map { try? LayerSpec($0) }
+        let share = { (n: Int) -> Double in L * Double(n) / Double(names.count) }
+        let tttBlocks = share(specs.filter { $0?.inner != nil }.count), attentionBlocks = share(specs.filter { $0 == .attention }.count)
+        if tttBlocks > 0 { activations += 4 * Double(batch) * Double(m.heads) * min(b, Double(context)) * Double(context) * tttBlocks }
+        if attentionBlocks > 0 { activations += 2 * Double(batch) * Double(m.heads) * Double(context) * Double(context) * attentionBlocks }
         let validation = Double(evalWindows) * Double(context) * 16
         return 4 * (4 * params + activations) + validation
     }

@@ -56,6 +56,9 @@ public enum LayerSpec: Equatable, CustomStringConvertible {
     /// Builds the layer (the spec's backbone overrides `config.ttt.backbone`).
     public func make(_ config: LayerConfig, rng: inout RNG) throws -> SequenceLayer {
         try config.validate()
+        if let w = config.window, self != .attention {
+            throw LabError.badConfig("a sliding window (W = \(w)) applies to attention only; drop the window for \(name)")
+        }
         switch self {
         case .attention: return try SelfAttention(config: config, rng: &rng)
         case .linearAttention: return try LinearAttention(config: config, rng: &rng)

@@ -110,9 +110,7 @@ public enum DictionaryTrainer {
     /// Bytes of state of `config`'s model at context `T`: the blocks' sequence layers plus the TTT
     /// Mamba backbone's pre-conv history.
     public static func stateBytes(_ config: ModelConfig, context T: Int) throws -> Int {
-        let mixer = try LayerRegistry.make(config.layer, config.layerConfig, seed: 0)
-        let preConv = config.backbone == .tttMamba ? 4 * (config.convWidth - 1) * config.width : 0
-        return config.layers * (mixer.stateBytes(context: T) + preConv)
+        try config.stateBytes(context: T)                                    // per block (hybrid stacks too)
     }
 
     /// The finished run of `c` in `cacheDir/<key>/` (its `run.json`, written last), if there is one.

@@ -48,15 +48,16 @@ enum Pools {
 
 final class CLIPropertyTests: XCTestCase {
     static let layerNames = ["ttt-linear", "ttt-mlp", "attention", "linear-attention", "mamba", "ttt-linear-m", "ttt-delta-net",
-                             "ttt-linaer", "", "ATTENTION", "ttt-", "ttt-momentum"]
+                             "ttt-linaer", "", "ATTENTION", "ttt-", "ttt-momentum",
+                             "attention,ttt-linear", "attention,mamba,ttt-linear", "attention,,mamba", ","]
     static let layerOpts: [(String, OptionKind)] = [("--width", .int), ("--heads", .int), ("-b", .int), ("--mini-batch", .int),
                                                     ("--backbone", .names(["transformer", "mamba", "mamab", ""])),
-                                                    ("--linear-variant", .names(["simple", "elu", "relu", ""]))]
+                                                    ("--linear-variant", .names(["simple", "elu", "relu", ""])), ("--window", .int)]
 
     /// The command table. (`CLIPropertyTests.testTableCoversHelp` checks it against each `--help`.)
     static let commands: [CommandSpec] = [
         CommandSpec(path: ["layers"], base: ["--width", "64", "--heads", "4"],
-                    options: [("--width", .int), ("--heads", .int), ("-b", .int), ("--mini-batch", .int), ("--context", .int)], weight: 3),
+                    options: [("--width", .int), ("--heads", .int), ("-b", .int), ("--mini-batch", .int), ("--context", .int), ("--window", .int)], weight: 3),
         CommandSpec(path: ["plugin", "check"], base: ["linear", "--width", "8", "--heads", "2", "--length", "6"],
                     options: [("--all", .flag), ("--width", .int), ("--heads", .int), ("-b", .int), ("--mini-batch", .int), ("--length", .int), ("--seed", .int)],
                     positional: ["linear", "Momentum", "ttt-mlp", "my-model", "linaer", "", "TTTLinear", "delta-net"], weight: 3),
@@ -70,7 +71,7 @@ final class CLIPropertyTests: XCTestCase {
                               ("--steps", .int), ("--batch", .int), ("--context", .int), ("--lr", .float), ("--seed", .int), ("--eval-every", .int),
                               ("--eval-windows", .int), ("--checkpoint-every", .int), ("--data", .corpusDir), ("--out", .runDir),
                               ("--resume", .resumeDir), ("--stop-after", .int), ("--log-every", .int), ("--force", .flag),
-                              ("--no-chart", .flag), ("--vocab", .int), ("--dry-run", .flag),
+                              ("--no-chart", .flag), ("--vocab", .int), ("--dry-run", .flag), ("--window", .int),
                               ("--kernels", .names(["fused", "reference", "fast", ""]))], weight: 4),
         CommandSpec(path: ["generate"], base: ["--checkpoint", "ckpt", "--prompt", "the", "--tokens", "4"],
                     options: [("--checkpoint", .checkpointDir), ("--prompt", .names(["the", "", "\u{1}", "ü", Pools.long])), ("--tokens", .int),

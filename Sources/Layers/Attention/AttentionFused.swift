@@ -23,11 +23,13 @@ public enum FlashAttention {
     /// Causal attention of `nq` query rows at absolute positions `p0 + i` over keys/values `0 ..< p0 + nq`.
     /// q, out: rows of stride `ldq`; k, v: rows of stride `ldk`; head dim d. `scratch` ≥ queryTile·(keyTile + d + 2) floats.
     /// When `lse` is given, row i's log-sum-exp of its scaled scores (m + log l) is written to `lse[i]` (training).
+    /// `window` W (SlidingWindow.swift): the row at position p sees keys p−W+1…p only; key tiles wholly before
+    /// the tile's first row's window are never read. `.max` (the default) is full causal attention.
     /// P·V multiplies each query row by the value rows it sees only (`CausalGEMM`), so a NaN/Inf in a later
     /// token's key or value never reaches an earlier output.
     public static func causal(nq: Int, p0: Int, d: Int, q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>,
                               v: UnsafePointer<Float>, ldk: Int, out: UnsafeMutablePointer<Float>, ldo: Int? = nil,
-                              lse: UnsafeMutablePointer<Float>? = nil, scratch: UnsafeMutablePointer<Float>) {
+                              lse: UnsafeMutablePointer<Float>? = nil, window: Int = .max, scratch: UnsafeMutablePointer<Float>) {
         let bq = queryTile, bk = keyTile, scale = 1 / Float(d).squareRoot(), ldo = ldo ?? ldq
         let s = scratch, o = s + bq * bk, m = o + bq * d, l = m + bq
         var i0 = 0
@@ -35,15 +37,17 @@ public enum FlashAttention {
             let n = min(bq, nq - i0), first = p0 + i0, last = first + n - 1   // positions of the tile's rows
             for r in 0..<n { m[r] = -.infinity; l[r] = 0 }
             o.initialize(repeating: 0, count: n * d)
-            var j0 = 0
+            var j0 = windowStart(first, window: window, tileStart: 0)   // keys before the first row's window: skipped
             while j0 <= last {                                         // key tiles beyond `last` are fully masked: skipped
                 let kn = min(bk, last + 1 - j0)
                 sgemm(transA: false, transB: true, m: n, n: kn, k: d, q + i0 * ldq, lda: ldq, k + j0 * ldk, ldb: ldk, s, ldc: kn, alpha: scale)
                 for r in 0..<n {
                     let row = s + r * kn
                     let vis = max(0, min(kn, first + r - j0 + 1))      // keys ≤ own position
-                    let mx = max(m[r], rowMax(row, vis))
-                    let sum = expSum(row, vis, minus: mx)                 // row ← exp(row − mx), returns Σ
+                    let lo = min(vis, windowStart(first + r, window: window, tileStart: j0))   // keys before the window (0 without one)
+                    let mx = max(m[r], rowMax(row + lo, vis - lo))
+                    let sum = expSum(row + lo, vis - lo, minus: mx)       // row ← exp(row − mx), returns Σ
+                    for j in 0..<lo { row[j] = 0 }
                     for j in vis..<kn { row[j] = 0 }
                     let corr = m[r] == -.infinity ? 0 : Foundation.exp(m[r] - mx)
                     l[r] = l[r] * corr + sum
@@ -108,7 +112,7 @@ extension SelfAttention {
             let i0 = ti * tile, n = min(tile, t - i0)
             let base = bi * t * D + hh * d
             FlashAttention.causal(nq: n, p0: i0, d: d, q: pq + base + i0 * D, ldq: D, k: pk + base, v: pv + base, ldk: D,
-                                  out: pz + base + i0 * D, scratch: scratch)
+                                  out: pz + base + i0 * D, window: window, scratch: scratch)
         }
         let order = (0..<jobs).sorted { ($0 % tiles, $0) < ($1 % tiles, $1) }   // by tile index (cost)
         Parallel.forEach((jobs + 1) / 2) { p in
@@ -116,23 +120,24 @@ extension SelfAttention {
             job(order[p], scratch.p)
             if jobs - 1 - p != p { job(order[jobs - 1 - p], scratch.p) }
         }
-        FLOPCounter.matmul += 2 * B * D * t * (t + 1)
+        FLOPCounter.matmul += window >= t ? 2 * B * D * t * (t + 1) : 4 * B * D * FlashAttention.attendedPairs(length: t, window: window)
         withExtendedLifetime((q, k, v)) {}
         return FastGEMM.linear(z, wo, shape: [B, t])
     }
 
     /// No-grad decode on the fast kernels: append t rows to the cache (geometric growth, amortised O(1)),
-    /// then stream attention over the cache for the t new queries.
+    /// then stream attention over the cache for the t new queries. With a window W the cache then drops
+    /// all but its last W rows (the next token needs W − 1 of them).
     func fastStep(_ x: Tensor, cache: Cache) -> Tensor {
         let (B, t, D, H) = (x.dim(0), x.dim(1), config.width, config.heads), d = D / H
-        let p0 = cache.position
+        let p0 = cache.position, rel = p0 - cache.start                   // rel: cached rows before the new ones
         let q = FastGEMM.linear(x, wq, shape: [B, t]), k = FastGEMM.linear(x, wk, shape: [B, t]), v = FastGEMM.linear(x, wv, shape: [B, t])
         fastRoPE(q, heads: H, start: p0, theta: config.ropeTheta)
         fastRoPE(k, heads: H, start: p0, theta: config.ropeTheta)
         for bh in 0..<(B * H) {
             let bi = bh / H, hh = bh % H
-            if cache.keys[bh].capacity < (p0 + t) * d {                      // grow geometrically
-                let cap = max((p0 + t) * d, 2 * cache.keys[bh].capacity)
+            if cache.keys[bh].capacity < (rel + t) * d {                     // grow geometrically
+                let cap = max((rel + t) * d, 2 * cache.keys[bh].capacity)
                 cache.keys[bh].reserveCapacity(cap); cache.values[bh].reserveCapacity(cap)
             }
             for j in 0..<t {
@@ -148,12 +153,13 @@ extension SelfAttention {
             let scratch = FlashAttention.scratch(d: d)
             cache.keys[bh].withUnsafeBufferPointer { kb in
                 cache.values[bh].withUnsafeBufferPointer { vb in
-                    FlashAttention.causal(nq: t, p0: p0, d: d, q: pq + bi * t * D + hh * d, ldq: D, k: kb.baseAddress!, v: vb.baseAddress!,
-                                          ldk: d, out: pz + bi * t * D + hh * d, scratch: scratch.p)
+                    FlashAttention.causal(nq: t, p0: rel, d: d, q: pq + bi * t * D + hh * d, ldq: D, k: kb.baseAddress!, v: vb.baseAddress!,
+                                          ldk: d, out: pz + bi * t * D + hh * d, window: window, scratch: scratch.p)
                 }
             }
         }
-        FLOPCounter.matmul += 4 * B * D * t * p0 + 2 * B * D * t * (t + 1)
+        if window == .max { FLOPCounter.matmul += 4 * B * D * t * p0 + 2 * B * D * t * (t + 1) }
+        else { FLOPCounter.matmul += 4 * B * D * (FlashAttention.attendedPairs(length: p0 + t, window: window) - FlashAttention.attendedPairs(length: p0, window: window)) }
         cache.advance(t)
         withExtendedLifetime((q, k, v)) {}
         return FastGEMM.linear(z, wo, shape: [B, t])

@@ -21,7 +21,8 @@ extension FlashAttention {
     public static var backwardTile = 128
 
     /// Training forward on heads q, k, v [BH, T, d] (contiguous): z [BH, T, d] and lse [BH, T].
-    static func trainForward(q: Tensor, k: Tensor, v: Tensor) -> (Tensor, FastBuffer) {
+    /// `window`: sliding window W (`.max`: full causal attention).
+    static func trainForward(q: Tensor, k: Tensor, v: Tensor, window: Int = .max) -> (Tensor, FastBuffer) {
         let (bh, t, d) = (q.dim(0), q.dim(1), q.dim(2))
         let z = Tensor(uninitializedShape: [bh, t, d]), lse = FastBuffer(bh * t)
         let pq = q.data, pk = k.data, pv = v.data, pz = z.data, pl = lse.p
@@ -29,7 +30,7 @@ extension FlashAttention {
         func job(_ j: Int, _ scratch: UnsafeMutablePointer<Float>) {
             let b = j / tiles, i0 = (j % tiles) * tile, n = min(tile, t - i0), base = b * t * d
             causal(nq: n, p0: i0, d: d, q: pq + base + i0 * d, ldq: d, k: pk + base, v: pv + base, ldk: d,
-                   out: pz + base + i0 * d, lse: pl + b * t + i0, scratch: scratch)
+                   out: pz + base + i0 * d, lse: pl + b * t + i0, window: window, scratch: scratch)
         }
         // Query tile i costs ∝ i: pair the cheapest with the dearest so contiguous chunks balance.
         let order = (0..<jobs).sorted { ($0 % tiles, $0) < ($1 % tiles, $1) }
@@ -39,14 +40,15 @@ extension FlashAttention {
             if jobs - 1 - p != p { job(order[jobs - 1 - p], scratch.p) }
             withExtendedLifetime(scratch) {}
         }
-        FLOPCounter.matmul += 2 * bh * d * t * (t + 1)
+        FLOPCounter.matmul += window >= t ? 2 * bh * d * t * (t + 1) : 4 * bh * d * attendedPairs(length: t, window: window)
         return (z, lse)
     }
 
     /// Training backward: (dQ, dK, dV) [BH, T, d] from dO, the saved O and lse. `perturb` (tests only) is
-    /// added to every dV entry — a deliberately wrong backward for the negative control.
+    /// added to every dV entry — a deliberately wrong backward for the negative control. With a `window` W,
+    /// key tile j meets only the query tiles that reach it (rows < its end + W − 1), each row on its band.
     static func trainBackward(q: Tensor, k: Tensor, v: Tensor, o: UnsafePointer<Float>, lse: FastBuffer, dO: Tensor,
-                              perturb: Float = 0) -> (Tensor, Tensor, Tensor) {
+                              window: Int = .max, perturb: Float = 0) -> (Tensor, Tensor, Tensor) {
         let (bh, t, d) = (q.dim(0), q.dim(1), q.dim(2))
         let bt = backwardTile, tiles = (t + bt - 1) / bt, scale = 1 / Float(d).squareRoot()
         // Key-tile groups per sequence·head so that there are ≥ 2 jobs per worker; tile j costs ∝ tiles − j,
@@ -74,14 +76,16 @@ extension FlashAttention {
                 let j0 = tj * bt, kn = min(bt, t - j0)
                 let kj = pk + base + j0 * d, vj = pv + base + j0 * d, dkj = pgk + base + j0 * d, dvj = pgv + base + j0 * d
                 var i0 = j0 / bt * bt                                  // first query tile that sees key j0
-                while i0 < t {
+                while i0 < t && i0 - (j0 + kn - 1) < window {         // query tiles past the window of the tile's last key: skipped
                     let n = min(bt, t - i0)
                     let qi = pq + base + i0 * d, doi = pg + base + i0 * d
                     // S = Q_i·K_jᵀ/√d   [n, kn];  P = exp(S − L), causal
                     sgemm(transA: false, transB: true, m: n, n: kn, k: d, qi, lda: d, kj, ldb: d, sp, ldc: kn, alpha: scale)
                     for r in 0..<n {
                         let row = sp + r * kn, vis = max(0, min(kn, i0 + r - j0 + 1)), li = pl[b * t + i0 + r]
-                        FastMath.apply(row, vis) { FastMath.exp($0 - li) }
+                        let lo = min(vis, windowStart(i0 + r, window: window, tileStart: j0))   // 0 without a window
+                        FastMath.apply(row + lo, vis - lo) { FastMath.exp($0 - li) }
+                        for c in 0..<lo { row[c] = 0 }
                         for c in vis..<kn { row[c] = 0 }
                     }
                     // dV_j += Pᵀ·dO_i   [kn, d]
@@ -90,8 +94,8 @@ extension FlashAttention {
                     sgemm(transA: false, transB: true, m: n, n: kn, k: d, doi, lda: d, vj, ldb: d, dp, ldc: kn)
                     for r in 0..<n {
                         let row = sp + r * kn, drow = dp + r * kn, di = pds[b * t + i0 + r]
-                        let vis = max(0, min(kn, i0 + r - j0 + 1))
-                        for c in 0..<vis { row[c] *= drow[c] - di }
+                        let vis = max(0, min(kn, i0 + r - j0 + 1)), lo = min(vis, windowStart(i0 + r, window: window, tileStart: j0))
+                        for c in lo..<vis { row[c] *= drow[c] - di }
                     }
                     // dQ_i += dS·K_j/√d   [n, d];  dK_j += dSᵀ·Q_i/√d   [kn, d]
                     sgemm(transA: false, transB: false, m: n, n: d, k: kn, sp, lda: kn, kj, ldb: d, dq + i0 * d, ldc: d, alpha: scale, beta: 1)
@@ -115,34 +119,38 @@ extension FlashAttention {
         }
         withExtendedLifetime(dsum) {}
         if perturb != 0 { for i in 0..<gv.count { pgv[i] += perturb } }
-        FLOPCounter.matmul += 5 * bh * d * t * (t + 1)
+        FLOPCounter.matmul += window >= t ? 5 * bh * d * t * (t + 1) : 10 * bh * d * attendedPairs(length: t, window: window)
         return (gq, gk, gv)
     }
 
-    /// Causal attention of heads q, k, v [BH, T, d] → z [BH, T, d] as one autodiff node (training).
+    /// Causal attention of heads q, k, v [BH, T, d] → z [BH, T, d] as one autodiff node (training), over a
+    /// sliding `window` of W tokens when given (`.max`: full causal attention).
     /// `perturbBackward` is a test hook: a non-zero value corrupts dV (negative control).
     ///
     /// ```swift
     /// let z = FlashAttention.attend(q, k, v)     // differentiable; no [T, T] tensor kept
     /// ```
-    public static func attend(_ q: Tensor, _ k: Tensor, _ v: Tensor, perturbBackward: Float = 0) -> Tensor {
+    public static func attend(_ q: Tensor, _ k: Tensor, _ v: Tensor, window: Int = .max, perturbBackward: Float = 0) -> Tensor {
         precondition(q.rank == 3 && k.shape == q.shape && v.shape == q.shape, "FlashAttention.attend: q \(q.shape), k \(k.shape), v \(v.shape) must be [BH, T, d]")
-        let (z, lse) = trainForward(q: q, k: k, v: v)
+        precondition(window >= 1, "FlashAttention.attend: window \(window) must be ≥ 1")
+        let (z, lse) = trainForward(q: q, k: k, v: v, window: window)
         guard Tensor.recording([q, k, v]) else { return z }
         let po = UnsafePointer(z.data)                                 // z is alive while its own node's VJP runs
         return z.recordingFused("flashAttention", [q, k, v]) { g in
-            let (gq, gk, gv) = trainBackward(q: q, k: k, v: v, o: po, lse: lse, dO: g, perturb: perturbBackward)
+            let (gq, gk, gv) = trainBackward(q: q, k: k, v: v, o: po, lse: lse, dO: g, window: window, perturb: perturbBackward)
             return [gq, gk, gv]
         }
     }
 }
 
 extension SelfAttention: FusedTraining {
-    /// RoPE θ, head count / width, and T not a multiple of the tiles (the kernel handles ragged tiles itself).
+    /// RoPE θ, head count / width, a sliding window, and T not a multiple of the tiles (the kernel handles
+    /// ragged tiles itself).
     public static var fusedOptions: [LayerOption] {
         [LayerOption("rope theta 500") { $0.ropeTheta = 500 },
          LayerOption("8 heads") { $0.heads = 8 },
-         LayerOption("2 heads") { $0.heads = 2 }]
+         LayerOption("2 heads") { $0.heads = 2 },
+         LayerOption("window 4") { $0.window = 4 }]
     }
 
     /// Every configuration trains on the fused kernel (head dim ≥ 1, any T).

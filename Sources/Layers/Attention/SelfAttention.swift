@@ -14,6 +14,8 @@ import TensorCore
 /// FlashAttention-style tiles with an online softmax, no `T×T` tensor (AttentionFused.swift, and
 /// AttentionTraining.swift for training as one autodiff node). Decode (`step`): a KV cache that grows by
 /// one row per token per head; RoPE is applied at the absolute position `state.position + i`.
+/// `config.window` = W makes it sliding-window attention (token t sees t−W+1…t; SlidingWindow.swift) with
+/// a KV cache of at most W rows.
 ///
 /// ```swift
 /// var rng = RNG(seed: 0)
@@ -50,11 +52,12 @@ public final class SelfAttention: SequenceLayer {
         let v = matmul(x, wv).splitHeads(h)                                                  // [BH, T, d]
         let z: Tensor
         if kernels == .fused && fusedTrainingSupported {
-            z = FlashAttention.attend(q, k, v)                                               // one node (AttentionTraining.swift)
+            z = FlashAttention.attend(q, k, v, window: window)                               // one node (AttentionTraining.swift)
         } else {
             // Only the causal part is read/multiplied: a NaN at token t cannot reach outputs before t.
             let scores = matmul(q, k, transB: true) * (1 / Float(dh).squareRoot())           // [BH, T, T]
-            let p = scores.causalSoftmax()                                                   // [BH, T, T], 0 above the diagonal
+            // [BH, T, T], 0 above the diagonal (and before each row's window: SlidingWindow.swift)
+            let p = config.window == nil ? scores.causalSoftmax() : scores.windowSoftmax(window: window)
             z = causalMatmul(p, v)                                                           // [BH, T, d]
         }
         return matmul(z.mergeHeads(h), wo)                                                   // [B, T, D]
@@ -70,23 +73,38 @@ public final class SelfAttention: SequenceLayer {
 
     // MARK: decode
 
-    /// KV cache for a batch: per (sequence, head) the RoPE'd keys and the values of all past tokens.
+    /// KV cache for a batch: per (sequence, head) the RoPE'd keys and the values of the past tokens —
+    /// all of them, or with a sliding window W the last W (positions `start ..< position`).
     public final class Cache: LayerState {
         public private(set) var position = 0
-        let batch: Int, heads: Int, headDim: Int
-        /// keys[bh], values[bh]: `position × d` row-major, growing.
+        /// Absolute position of the first cached row (0 without a window).
+        public private(set) var start = 0
+        let batch: Int, heads: Int, headDim: Int, window: Int
+        /// keys[bh], values[bh]: `(position − start) × d` row-major.
         var keys: [[Float]], values: [[Float]]
-        init(batch: Int, heads: Int, headDim: Int) {
-            self.batch = batch; self.heads = heads; self.headDim = headDim
+        init(batch: Int, heads: Int, headDim: Int, window: Int = .max) {
+            self.batch = batch; self.heads = heads; self.headDim = headDim; self.window = window
             keys = Array(repeating: [], count: batch * heads)
             values = keys
         }
-        public var bytes: Int { 2 * batch * heads * headDim * position * MemoryLayout<Float>.size }
-        func advance(_ n: Int) { position += n }
+        public var bytes: Int { 2 * batch * heads * headDim * (position - start) * MemoryLayout<Float>.size }
+        /// Counts n new rows, then drops the rows a window no longer needs (keeps the last W).
+        func advance(_ n: Int) {
+            position += n
+            let drop = position - start - window
+            guard drop > 0 else { return }
+            for bh in keys.indices {
+                keys[bh].removeFirst(drop * headDim); values[bh].removeFirst(drop * headDim)
+            }
+            start += drop
+        }
     }
 
+    /// The sliding window W, or `.max` for full causal attention.
+    public var window: Int { config.window ?? .max }
+
     public func makeState(batch: Int) -> LayerState {
-        Cache(batch: batch, heads: config.heads, headDim: config.headDim)
+        Cache(batch: batch, heads: config.heads, headDim: config.headDim, window: window)
     }
 
     /// Recurrent form on x [B, t, D]: appends t rows to the cache, then each new token i attends to
@@ -98,12 +116,12 @@ public final class SelfAttention: SequenceLayer {
         precondition(b == cache.batch, "SelfAttention.step: input batch \(b) ≠ state batch \(cache.batch)")
         if kernels == .fused { return withNoGrad { fastStep(x, cache: cache) } }   // AttentionFused.swift
         return withNoGrad {
-            let p0 = cache.position
+            let p0 = cache.position, rel = p0 - cache.start, w = window          // rel: cached rows before the new ones
             let pos = Array(p0..<(p0 + t))
             let q = rope(matmulRaw(x, wq).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, t, d]
             let k = rope(matmulRaw(x, wk).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, t, d]
             let v = matmulRaw(x, wv).splitHeads(h)                                                  // [BH, t, d]
-            let len = p0 + t
+            let len = rel + t
             for bh in 0..<(b * h) {
                 cache.keys[bh].append(contentsOf: UnsafeBufferPointer(start: k.data + bh * t * dh, count: t * dh))
                 cache.values[bh].append(contentsOf: UnsafeBufferPointer(start: v.data + bh * t * dh, count: t * dh))
@@ -120,21 +138,22 @@ public final class SelfAttention: SequenceLayer {
                             // S = q·Kᵀ·scale   [t, d]·[len, d]ᵀ
                             sgemm(transA: false, transB: true, m: t, n: len, k: dh, pq + bh * t * dh, lda: dh,
                                   kb.baseAddress!, ldb: dh, ps, ldc: len, alpha: scale)
-                            // causal row softmax: token i sees keys 0...p0+i
+                            // causal row softmax: token i sees cached rows a...rel+i (a = 0 without a window)
                             for i in 0..<t {
-                                let row = ps + i * len, n = p0 + i + 1
+                                let row = ps + i * len, n = rel + i + 1, a = max(0, rel + i - (w - 1))
                                 var mx = -Float.infinity
-                                for j in 0..<n { mx = max(mx, row[j]) }
+                                for j in a..<n { mx = max(mx, row[j]) }
                                 var sum: Float = 0
-                                for j in 0..<n { let e = Foundation.exp(row[j] - mx); row[j] = e; sum += e }
+                                for j in a..<n { let e = Foundation.exp(row[j] - mx); row[j] = e; sum += e }
                                 let inv = 1 / sum
-                                for j in 0..<n { row[j] *= inv }
+                                for j in a..<n { row[j] *= inv }
+                                for j in 0..<a { row[j] = 0 }
                                 for j in n..<len { row[j] = 0 }
                             }
                             // z = P·V   [t, len]·[len, d], causal part only (row i reads value rows ≤ p0 + i)
                             let zb = pz + bh * t * dh
                             zb.initialize(repeating: 0, count: t * dh)
-                            CausalGEMM.accumulate(m: t, w: len, shift: p0, d: dh, ps, ldp: len, vb.baseAddress!, ldv: dh, zb, ldo: dh)
+                            CausalGEMM.accumulate(m: t, w: len, shift: rel, d: dh, ps, ldp: len, vb.baseAddress!, ldv: dh, zb, ldo: dh)
                         }
                     }
                 }
@@ -147,11 +166,11 @@ public final class SelfAttention: SequenceLayer {
 
     // MARK: accounting
 
-    /// Forward FLOPs of the token at context `t` (it attends to `t` keys, itself included):
-    /// `8D²` for the four projections plus `4D·t` for q·Kᵀ and P·V (baselines.md §5).
+    /// Forward FLOPs of the token at context `t` (it attends to `t` keys, itself included; min(t, W) with
+    /// a window): `8D²` for the four projections plus `4D·t` for q·Kᵀ and P·V (baselines.md §5).
     public func flopsPerToken(context t: Int) -> Double {
         let d = Double(config.width)
-        return 8 * d * d + 4 * d * Double(t)
+        return 8 * d * d + 4 * d * Double(min(t, window))
     }
 
     /// Average FLOPs per token of a causal length-`T` sequence, `8D² + 2D(T+1)` (≈ 8D² + 2DT): the mean
@@ -159,11 +178,12 @@ public final class SelfAttention: SequenceLayer {
     /// score matrix, i.e. `8D² + 4DT` per token.)
     public func causalAverageFlopsPerToken(length T: Int) -> Double {
         let d = Double(config.width)
+        if window < T { return 8 * d * d + 4 * d * Double(FlashAttention.attendedPairs(length: T, window: window)) / Double(T) }
         return 8 * d * d + 2 * d * Double(T + 1)
     }
 
-    /// KV cache of one sequence after `t` tokens: `2·D·t` floats.
-    public func stateBytes(context t: Int) -> Int { 2 * config.width * t * MemoryLayout<Float>.size }
+    /// KV cache of one sequence after `t` tokens: `2·D·t` floats (`2·D·min(t, W)` with a window).
+    public func stateBytes(context t: Int) -> Int { 2 * config.width * min(t, window) * MemoryLayout<Float>.size }
 
     private func checkInput(_ x: Tensor) {
         precondition(x.rank == 3 && x.dim(2) == config.width, "SelfAttention: input must be [B, T, \(config.width)], got \(x.shape)")

@@ -90,12 +90,16 @@ public struct LayerConfig: Codable, Equatable, Sendable {
     public var convWidth: Int = 4
     /// RoPE base θ.
     public var ropeTheta: Float = 10000
+    /// Attention: a sliding window of W tokens (token t attends to t−W+1…t; the KV cache holds W rows),
+    /// nil for full causal attention. Only attention reads it; `LayerSpec.make` refuses it for other layers.
+    /// Optional so that configs without it decode and hash unchanged.
+    public var window: Int? = nil
     /// Fused kernels (default) or the reference path; an execution choice, not part of the model, so it is
     /// not saved with a checkpoint or hashed into a cache key.
     public var kernels: KernelPath = .fused
 
     enum CodingKeys: String, CodingKey {
-        case width, heads, innerModel, ttt, linearAttention, chunk, mambaExpand, mambaState, convWidth, ropeTheta
+        case width, heads, innerModel, ttt, linearAttention, chunk, mambaExpand, mambaState, convWidth, ropeTheta, window
     }
 
     public var headDim: Int { width / max(heads, 1) }
@@ -110,6 +114,9 @@ public struct LayerConfig: Codable, Equatable, Sendable {
             throw LabError.badConfig("width D = \(width) is not divisible by heads H = \(heads); choose H dividing D (e.g. H = \(bestHeads(width)))")
         }
         guard headDim % 2 == 0 else { throw LabError.badConfig("head dim d = D/H = \(headDim) must be even for RoPE; change D or H") }
+        if let w = window, w < 1 {
+            throw LabError.badConfig("sliding window W = \(w) must be ≥ 1 (token t attends to t−W+1…t); omit the window for full attention")
+        }
         guard ttt.miniBatch > 0 else { throw LabError.badConfig("mini-batch size b = \(ttt.miniBatch) must be ≥ 1") }
         guard ttt.miniBatch <= 1 << 20 else {
             throw LabError.badConfig("mini-batch size b = \(ttt.miniBatch) is larger than 2^20; use b ≤ T (b ≥ T is batch GD)")

@@ -68,8 +68,14 @@ public enum HFLayout {
     public static func architecture(for config: ModelConfig) throws -> HFArchitecture {
         try config.validate()
         let lc = config.layerConfig
+        if config.layer.contains(",") {
+            throw refuse(config, "a layer list (one layer per block) has no Hugging Face loader — TTTForCausalLM, LlamaForCausalLM and MambaForCausalLM each hold one layer type per model; export a model trained with a single --layer")
+        }
         switch config.layer {
         case "attention":
+            if let w = lc.window {
+                throw refuse(config, "LlamaForCausalLM has no sliding window, so it would attend beyond the window W = \(w) — export attention trained without --window")
+            }
             return .llama
         case "mamba":
             return .mamba
