@@ -142,7 +142,7 @@ public enum TrainEvent {
 ///
 /// ```swift
 /// let trainer = try Trainer(model: model, config: cfg, corpus: corpus)
-/// try trainer.run(checkpointTo: URL(fileURLWithPath: "runs/tiny")) { event in print(event) }
+/// try trainer.run(checkpointTo: URL(fileURLWithPath: "runs/tiny"), onEvent: { event in print(event) })
 /// let again = try Trainer.resume(from: URL(fileURLWithPath: "runs/tiny"), corpus: corpus)
 /// ```
 public final class Trainer {

@@ -147,7 +147,7 @@ public struct MinibatchStudy: DistributedStudy {
             trainer.corpusChecksum = p.checksum
         }
         advance(trainer.step)
-        try trainer.run(checkpointTo: c.dir) { event in if case .step = event { advance(1) } }
+        try trainer.run(checkpointTo: c.dir, onEvent: { event in if case .step = event { advance(1) } })
         return (trainer, cached)
     }
 
