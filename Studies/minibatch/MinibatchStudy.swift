@@ -20,7 +20,7 @@ public struct MinibatchStudy: DistributedStudy {
     time of a training step, measured in the same run — three seeds per b, and a control arm with RoPE off \
     (the paper's RoPE restarts every b tokens, so b also changes the position encoding).
     """
-    public let paperReference = "Sun et al. 2024, mini-batch figure (Fig. 7 in v2; left panel) and Table 1; ttt-spec.md §6"
+    public let paperReference = "Sun et al. 2024, mini-batch figure (Fig. 7 in v2; left panel) and Table 1; docs/ttt.md §6"
 
     public struct Setup: Sendable {
         public var width: Int, heads: Int, blocks: Int, mlpHidden: Int

@@ -127,12 +127,12 @@ public struct LayerConfig: Codable, Equatable, Sendable {
 
 func bestHeads(_ d: Int) -> Int { [12, 8, 4, 2, 1].first { d % $0 == 0 && (d / $0) % 2 == 0 } ?? 1 }
 
-/// Options of the TTT layer (spec §1). Defaults are the paper's TTT layer, Transformer backbone.
+/// Options of the TTT layer (docs/ttt.md §1). Defaults are the paper's TTT layer, Transformer backbone.
 public struct TTTOptions: Codable, Equatable, Sendable {
     public enum Backbone: String, Codable, Sendable { case transformer, mamba }
-    /// Mini-batch size b (spec §1.6). Set ≥ T for batch GD.
+    /// Mini-batch size b (docs/ttt.md §1.6). Set ≥ T for batch GD.
     public var miniBatch: Int = 16
-    /// Transformer backbone (separate Q/K) or Mamba backbone (shared Q/K + convs + GELU gate), spec §1.2.
+    /// Transformer backbone (separate Q/K) or Mamba backbone (shared Q/K + convs + GELU gate), docs/ttt.md §1.2.
     public var backbone: Backbone = .transformer
     /// f(x) = x + LN(f_res(x)); switch off either part (Theorem 1 / DeltaNet need both off).
     public var innerLN: Bool = true
@@ -143,7 +143,7 @@ public struct TTTOptions: Codable, Equatable, Sendable {
     public var learnableW0: Bool = true
     /// c_i = max(0, 1/i + λ_i) (true) or c_i = 1.
     public var tokenScaling: Bool = true
-    /// When set, E_ij = fixedEta · c_i (no gate, no η_base/d); otherwise the learnable gate (spec §1.4).
+    /// When set, E_ij = fixedEta · c_i (no gate, no η_base/d); otherwise the learnable gate (docs/ttt.md §1.4).
     public var fixedEta: Float? = nil
     /// η_base; nil takes the plugin's default (1.0 linear, 0.1 MLP).
     public var baseLR: Float? = nil
