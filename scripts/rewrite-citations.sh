@@ -12,15 +12,18 @@
 # Stale paths: Sources/Layers/Fast[/] (the no-grad paths are Sources/Layers/*/*Fused.swift),
 # Sources/Layers/InnerModel.swift (now Sources/Layers/TTT/), and a Swift file whose header line
 # "// Name.swift — …" names another file gets its own name.
-# Files: tracked text files (.swift .md .csv .sh .txt) outside docs/ (whose links are relative to docs/).
+# Files: tracked text files (.swift .md .csv .sh .txt) outside docs/ (whose links are relative to docs/), except
+# this script and the link test (whose negative controls quote the old citations on purpose).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mapfile -t files < <(git ls-files -co --exclude-standard -- '*.swift' '*.md' '*.csv' '*.sh' '*.txt' \
-                     | grep -v -e '^docs/' -e '^scripts/rewrite-citations.sh$' | while read -r f; do [ -f "$f" ] && echo "$f"; done)
+                     | grep -v -e '^docs/' -e '^scripts/rewrite-citations.sh$' -e '^Tests/StudiesTests/DocumentationLinksTests.swift$' | while read -r f; do [ -f "$f" ] && echo "$f"; done)
 changed=0
 for f in "${files[@]}"; do
-  before=$(cksum < "$f")
-  perl -CSD -Mutf8 -pi -e '
+  # perl writes a temporary copy; the file is replaced only when its text changes, so an unchanged file keeps
+  # its modification time (SwiftPM would otherwise rebuild it, or fail a build running meanwhile).
+  tmp="$f.rewrite-citations.tmp"
+  perl -CSD -Mutf8 -p -e '
     s{`\.\./shared/docs/ttt-spec\.md`}{[docs/ttt.md](docs/ttt.md)}g;
     s{`\.\./shared/docs/(ttt-backward|baselines)\.md`}{[docs/$1.md](docs/$1.md)}g;
     s{\.\./shared/docs/ttt-spec\.md}{docs/ttt.md}g;
@@ -33,12 +36,13 @@ for f in "${files[@]}"; do
     s{with the spec\x27s recipe}{with the recipe of docs/ttt.md §3}g;
     s{`Sources/Layers/Fast/?`}{`Sources/Layers/*/*Fused.swift`}g;
     s{Sources/Layers/InnerModel\.swift}{Sources/Layers/TTT/InnerModel.swift}g;
-  ' "$f"
+  ' "$f" > "$tmp"
   if [[ "$f" == *.swift ]]; then
     base=$(basename "$f")
-    perl -CSD -Mutf8 -pi -e 'if ($. == 1) { s{^// (?!\Q'"$base"'\E )[A-Za-z0-9_+]+\.swift — }{// '"$base"' — } }' "$f"
+    perl -CSD -Mutf8 -pi -e 'if ($. == 1) { s{^// (?!\Q'"$base"'\E )[A-Za-z0-9_+]+\.swift — }{// '"$base"' — } }' "$tmp"
   fi
-  [ "$(cksum < "$f")" = "$before" ] || { echo "rewrote $f"; changed=$((changed + 1)); }
+  if cmp -s "$f" "$tmp"; then rm -f "$tmp"
+  else chmod --reference="$f" "$tmp"; mv "$tmp" "$f"; echo "rewrote $f"; changed=$((changed + 1)); fi
 done
 echo "rewrite-citations: $changed file(s) changed"
 left=$(grep -rnE '\.\./shared|(^|[^/])\b(ttt-spec\.md|spec §)' -- "${files[@]}" || true)
