@@ -114,7 +114,7 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) }),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Zoo", "Layers", "TensorCore"]),
         .testTarget(name: "StudiesTests", dependencies: ["Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore"]),
-        .testTarget(name: "LabCLITests", dependencies: ["LabCLI", "StudyKit", "Models", "Layers", "TensorCore"]),
+        .testTarget(name: "LabCLITests", dependencies: ["LabCLI", "StudyKit", "Models", "Layers", "TensorCore", "HostCPU"]),
     ] + pluginTargets,
     swiftLanguageModes: [.v5]
 )

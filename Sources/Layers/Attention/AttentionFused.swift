@@ -87,7 +87,6 @@ public enum FlashAttention {
         return sum
     }
 
-    static var scratchFloats: Int { queryTile * (keyTile + 64 + 2) }
     static func scratch(d: Int) -> FastBuffer { FastBuffer(queryTile * (keyTile + d + 2)) }
 }
 

@@ -48,10 +48,6 @@ extension SequenceLayer {
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
     /// Parameter by weight-file name.
     public func parameter(_ name: String) -> Tensor? { parameters.first { $0.name == name }?.tensor }
-    /// Multi-token step default: token by token (layers with a faster chunk form override `step`).
-    public func decode(_ x: Tensor, state: LayerState) -> Tensor {
-        concat((0..<x.dim(1)).map { t in step(x.slicedRaw(axis: 1, t, t + 1), state: state) }, axis: 1)
-    }
 }
 
 /// A named parameter. The lab stores linear maps as `[in, out]` (x·W); a weight file may use another
