@@ -1,10 +1,22 @@
 // swift-tools-version:6.0
 // TTT Lab — layers from "Learning to (Learn at Test Time)" (Sun et al., 2024) on CPU.
 //
-// Architecture (each arrow is "is imported by"):
-//   CBLAS → TensorCore → Layers → Zoo (registry: layers + inner-model plugins) → Models (LMs, training, data)
-//         → StudyKit → Studies → lab (CLI)
-//                           ↘ Plugins/<Name> (one target per folder) ↗
+// Targets and their direct dependencies (A ← B: B imports A; every import is declared, which
+// scripts/check-imports.sh checks):
+//   CBLAS (system: OpenBLAS)   HostCPU (C: start-up CPU check of a tuned build)
+//   TensorCore        ← CBLAS, HostCPU
+//   Layers            ← TensorCore, CBLAS
+//   Plugins/<Name>    ← Layers, TensorCore                          (one target per folder: innerModelPlugins)
+//   Zoo               ← Layers, TensorCore, every plugin           (+ build-tool plugin RegisterInnerModels
+//                                                                     ← executable InnerModelScanner)
+//   Models            ← Zoo, Layers, TensorCore
+//   StudyKit          ← TensorCore
+//   Studies           ← StudyKit, Models, Zoo, Layers, TensorCore
+//   LabCLI (`lab`)    ← Studies, StudyKit, Models, Zoo, Layers, TensorCore, ArgumentParser
+// Tests: <Module>Tests ← the modules they import (LayersTests also the plugins; LabCLITests the CLI's
+// modules); Plugins/<Name>/Tests ← <Name>, Zoo, Layers, TensorCore.
+//
+// Build for the host CPU only when asked: `LAB_TARGET_CPU=haswell swift build -c release` (see the end).
 import PackageDescription
 import Foundation
 
@@ -45,6 +57,28 @@ let studyDocs: [String] = {
     return docs.sorted()
 }()
 
+/// Host-CPU tuning, chosen explicitly. A plain `swift build` compiles for baseline x86-64 (or the platform's
+/// default elsewhere): the binary runs on any x86-64 CPU, and there is no unsafe flag in the manifest, so the
+/// `TensorCore` and `Layers` products can be a versioned dependency. With `LAB_TARGET_CPU=haswell` in the
+/// environment every Swift target is compiled with `-target-cpu haswell` (AVX2 + FMA: a `SIMD8<Float>` op is one
+/// 256-bit instruction instead of two SSE ones; no fast-math, so the same floats), and the C target HostCPU gets
+/// LAB_TARGET_CPU_HASWELL: such a binary checks the CPU before `main` and, on one without those features, says
+/// so in one line and exits with status 2. Changing the variable re-evaluates this manifest and rebuilds.
+/// The README states the speed of both builds.
+let targetCPU = ProcessInfo.processInfo.environment["LAB_TARGET_CPU"] ?? ""
+let hostCPUDefines: [CSetting] = targetCPU == "haswell" ? [.define("LAB_TARGET_CPU_HASWELL")] : []
+let hostCPUSettings: [SwiftSetting] = {
+    switch targetCPU {
+    case "": return []
+    case "haswell":
+        #if arch(x86_64)
+        return [.unsafeFlags(["-target-cpu", "haswell"])]
+        #else
+        fatalError("LAB_TARGET_CPU=haswell is an x86-64 CPU; this host is not: unset LAB_TARGET_CPU")
+        #endif
+    default: fatalError("LAB_TARGET_CPU=\(targetCPU) is not supported: use LAB_TARGET_CPU=haswell (x86-64 with AVX2 + FMA) or unset it")
+    }
+}()
 let package = Package(
     name: "TTTLab",
     platforms: [.macOS(.v13)],
@@ -59,8 +93,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "TensorCore", dependencies: ["CBLAS"]),
-        .target(name: "Layers", dependencies: ["TensorCore"]),
+        .target(name: "HostCPU", cSettings: hostCPUDefines),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "HostCPU"]),
+        .target(name: "Layers", dependencies: ["TensorCore", "CBLAS"]),
         .target(name: "Zoo", dependencies: ["Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) },
                 plugins: ["RegisterInnerModels"]),
         // Build tools: the registry generator (a host executable) and the build-tool plugin that runs it.
@@ -75,36 +110,16 @@ let package = Package(
             "Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore"]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "HostCPU"]),
+        .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) }),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Zoo", "Layers", "TensorCore"]),
         .testTarget(name: "StudiesTests", dependencies: ["Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore"]),
-        .testTarget(name: "LabCLITests", dependencies: ["LabCLI"]),
+        .testTarget(name: "LabCLITests", dependencies: ["LabCLI", "StudyKit", "Models", "Layers", "TensorCore", "HostCPU"]),
     ] + pluginTargets,
     swiftLanguageModes: [.v5]
 )
 
-/// Host-CPU code generation. The package otherwise builds for baseline x86-64, where `SIMD8<Float>` (the
-/// FastMath kernels) lowers to pairs of SSE2 ops; with AVX2 + FMA one 256-bit op does it (measured ≈ +8 % on
-/// the TTT-MLP tiny LM). So when the machine evaluating this manifest is an x86-64 Linux host whose
-/// /proc/cpuinfo lists every Haswell feature, all Swift targets get `-target-cpu haswell`; on arm64, macOS,
-/// older x86-64 CPUs, or with `LAB_PORTABLE_BUILD=1` in the environment, nothing changes. The binaries then
-/// run only on CPUs with those features: build where you run (CI builds and tests on the same machine kind).
-/// No fast-math: float results are the same as the baseline build's (no FMA contraction in Swift code).
-let hostCPUSettings: [SwiftSetting] = {
-    #if arch(x86_64) && os(Linux)
-    if ProcessInfo.processInfo.environment["LAB_PORTABLE_BUILD"] == "1" { return [] }
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-          let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
-    let flags = Set(line.split(separator: " ").map(String.init))
-    let haswell = ["avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "lzcnt", "popcnt"]
-    // lzcnt is reported as "abm" on many kernels.
-    guard haswell.allSatisfy({ flags.contains($0) || ($0 == "lzcnt" && flags.contains("abm")) }) else { return [] }
-    return [.unsafeFlags(["-target-cpu", "haswell"])]
-    #else
-    return []
-    #endif
-}()
+/// Every Swift target gets the chosen CPU target (the C target HostCPU never does: its check must run anywhere).
 for target in package.targets where target.type != .system && target.type != .plugin {
     target.swiftSettings = (target.swiftSettings ?? []) + hostCPUSettings
 }

@@ -1,5 +1,5 @@
 // DeltaNetInner.swift — a DeltaNet-style learner: f_res(x) = φ(x)·W, φ(x) = x/‖x‖, no bias, and the
-// layer's inner LN and residual off (baselines §3; spec §4 "DeltaNet = TTT-Linear with b = 1 and
+// layer's inner LN and residual off (docs/baselines.md §3; docs/ttt.md §4 "DeltaNet = TTT-Linear with b = 1 and
 // without LN/residual").
 import Layers
 import TensorCore
@@ -40,7 +40,7 @@ public enum DeltaNetInner: InnerModel {
         [matmul(normalized(x), delta * weights, transA: true)]
     }
 
-    /// TTT-Linear's dual form (spec §1.7) on φ(Q), φ(K), without the bias:
+    /// TTT-Linear's dual form (docs/ttt.md §1.7) on φ(Q), φ(K), without the bias:
     ///   Δ = δ(φ(K)·W);  Z̄ = φ(Q)·W − (E ⊙ tril(φ(Q)·φ(K)ᵀ))·Δ;  W' = W − (e ⊙ φ(K))ᵀ·Δ
     public static func dual(_ θ: [Tensor], q: Tensor, k: Tensor, E: Tensor, bias: Bool,
                             delta: (Tensor) -> Tensor) -> (z: Tensor, next: [Tensor])? {

@@ -3,8 +3,8 @@
 import Layers
 import TensorCore
 
-/// TTT-Linear (`f_res(x) = x·W + w`, spec §1.5) whose inner optimizer has momentum β and weight
-/// decay λ. Mapped onto the lab's mini-batch GD (spec §1.6) with the plain step
+/// TTT-Linear (`f_res(x) = x·W + w`, docs/ttt.md §1.5) whose inner optimizer has momentum β and weight
+/// decay λ. Mapped onto the lab's mini-batch GD (docs/ttt.md §1.6) with the plain step
 /// `s_i = c_i·Σ_{j≤i} η_j ∇ℓ_j(θ⁰)`, token i of a mini-batch uses
 ///
 ///     m_i = β·m⁰ + s_i,      θ_i = (1 − λ)·θ⁰ − m_i
@@ -47,7 +47,7 @@ public enum MomentumInner: InnerModel {
         return [matmul(x, wd, transA: true), wd.sum(axis: 1, keepDims: true)]
     }
 
-    /// TTT-Linear's dual form (spec §1.7) with the outputs read at θ̃ = (1 − λ)θ⁰ − β·m⁰ and the
+    /// TTT-Linear's dual form (docs/ttt.md §1.7) with the outputs read at θ̃ = (1 − λ)θ⁰ − β·m⁰ and the
     /// gradients at θ⁰:  Z̄ = Q·W̃ − (E ⊙ tril(Q·Kᵀ))·Δ + w̃ − tril(E)·Δ;
     /// m' = β·m⁰ + [(e ⊙ K)ᵀ·Δ, eᵀ·Δ];  θ' = (1 − λ)θ⁰ − m'.
     public static func dual(_ θ: [Tensor], q: Tensor, k: Tensor, E: Tensor, bias: Bool,

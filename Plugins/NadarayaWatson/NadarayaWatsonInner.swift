@@ -1,4 +1,4 @@
-// NadarayaWatsonInner.swift — the nonparametric learner of Theorem 2 (spec §4): the state is the
+// NadarayaWatsonInner.swift — the nonparametric learner of Theorem 2 (docs/ttt.md §4): the state is the
 // list of past tokens, the update appends, the prediction is the Nadaraya–Watson estimator.
 import Layers
 import TensorCore
@@ -8,7 +8,7 @@ import TensorCore
 ///     z_t = Σ_{s≤t} η_s κ(k_s, q_t) y_s / Σ_{s≤t} η_s κ(k_s, q_t),     κ(k, q) = exp(k·q / √d)
 ///
 /// With a fixed η (the η_s cancel), no inner LN/residual and b ≥ T (RoPE at absolute positions) the
-/// TTT layer is exactly causal softmax self-attention (Theorem 2; baselines §1). The learnable gate
+/// TTT layer is exactly causal softmax self-attention (Theorem 2; docs/baselines.md §1). The learnable gate
 /// makes η_s a per-token sample weight. The state grows by 2d + 1 floats per token per head.
 ///
 /// ```swift

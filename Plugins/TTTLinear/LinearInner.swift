@@ -1,4 +1,4 @@
-// LinearInner.swift — TTT-Linear: f_res(x) = x·W + w (spec §1.5), primal and dual form (spec §1.7).
+// LinearInner.swift — TTT-Linear: f_res(x) = x·W + w (docs/ttt.md §1.5), primal and dual form (docs/ttt.md §1.7).
 import Layers
 import TensorCore
 

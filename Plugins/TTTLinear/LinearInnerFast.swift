@@ -1,11 +1,11 @@
-// LinearInnerFast.swift — TTT-Linear's raw-buffer kernels for the no-grad fast path (spec §1.7, §2).
+// LinearInnerFast.swift — TTT-Linear's raw-buffer kernels for the no-grad fast path (docs/ttt.md §1.7, §2).
 import Layers
 import TensorCore
 
 extension LinearInner: FastInnerModel {
     public static func fastDualScratch(d: Int, b: Int) -> Int { 2 * b * d + b * b }
 
-    /// One mini-batch, one head (spec §1.7), n rows, θ = [W d×d, w 1×d] updated in place:
+    /// One mini-batch, one head (docs/ttt.md §1.7), n rows, θ = [W d×d, w 1×d] updated in place:
     ///
     ///     Z  = K·W + w                     [n, d]      then Δ = δ(Z) in place
     ///     z  = Q·W − M·Δ + w               [n, d]      M = tril(E ⊙ (Q·Kᵀ + 1)), E_ij = c_i·η_j
@@ -34,7 +34,7 @@ extension LinearInner: FastInnerModel {
 
     public static func fastStepScratch(d: Int) -> Int { d }
 
-    /// One token (spec §2): δ = δ(k·W + w);  A_W += η kᵀδ, a_w += η δ;
+    /// One token (docs/ttt.md §2): δ = δ(k·W + w);  A_W += η kᵀδ, a_w += η δ;
     /// z = q·W − c·(q·A_W) + w − c·a_w;  commit: W −= c·A_W, w −= c·a_w, A ← 0.
     public static func fastPrimalStep(_ θ: [UnsafeMutablePointer<Float>], acc: [UnsafeMutablePointer<Float>], _ r: FastTTTRows,
                                       commit: Bool, z: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {

@@ -1,4 +1,4 @@
-// MLPInner.swift — TTT-MLP: f_res(x) = gelu(x·W1 + w1)·W2 + w2, hidden 4d (spec §1.5, dual §1.8).
+// MLPInner.swift — TTT-MLP: f_res(x) = gelu(x·W1 + w1)·W2 + w2, hidden 4d (docs/ttt.md §1.5, dual §1.8).
 import Layers
 import TensorCore
 
@@ -7,7 +7,7 @@ public enum MLPInner: InnerModel {
     public static let name = "mlp"
     public static let summary = "TTT-MLP: f_res(x) = gelu(x·W1 + w1)·W2 + w2, hidden 4d, state 8d² + 5d per head"
     public static let defaultBaseLR: Float = 0.1
-    /// ρ warms up from 0.1 (spec §3).
+    /// ρ warms up from 0.1 (docs/ttt.md §3).
     public static let lrMultWarmupStart: Float? = 0.1
 
     public static func parameters(headDim d: Int) -> [InnerParamSpec] {
@@ -54,7 +54,7 @@ public enum MLPInner: InnerModel {
         return (Zq2, [W1n, w1n, W2n, w2n])
     }
 
-    /// Dual: 56d² + 30bd. Primal: 72d² (spec §5).
+    /// Dual: 56d² + 30bd. Primal: 72d² (docs/ttt.md §5).
     public static func innerFlopsPerToken(d: Int, b: Int, dual: Bool) -> Double {
         dual ? Double(56 * d * d + 30 * b * d) : Double(72 * d * d)
     }

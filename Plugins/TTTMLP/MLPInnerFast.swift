@@ -1,11 +1,11 @@
-// MLPInnerFast.swift — TTT-MLP's raw-buffer kernels for the no-grad fast path (spec §1.8, §2).
+// MLPInnerFast.swift — TTT-MLP's raw-buffer kernels for the no-grad fast path (docs/ttt.md §1.8, §2).
 import Layers
 import TensorCore
 
 extension MLPInner: FastInnerModel {
     public static func fastDualScratch(d: Int, b: Int) -> Int { 5 * b * 4 * d + b * d + b * b }
 
-    /// One mini-batch, one head (spec §1.8), hidden h = 4d; θ = [W1 d×h, w1 1×h, W2 h×d, w2 1×d]:
+    /// One mini-batch, one head (docs/ttt.md §1.8), hidden h = 4d; θ = [W1 d×h, w1 1×h, W2 h×d, w2 1×d]:
     ///
     ///     Z1 = K·W1 + w1;  X2, G' = gelu, gelu'(Z1);  Z2 = X2·W2 + w2;  Δ2 = δ(Z2);  Δ1 = (Δ2·W2ᵀ) ⊙ G'
     ///     Zq1 = Q·W1 − M1·Δ1 + w1          M1 = tril(E ⊙ (Q·Kᵀ + 1))
@@ -51,7 +51,7 @@ extension MLPInner: FastInnerModel {
 
     public static func fastStepScratch(d: Int) -> Int { 4 * 4 * d + d }
 
-    /// One token (spec §2): forward and backward at θ_start, accumulate η·G into acc, then the output
+    /// One token (docs/ttt.md §2): forward and backward at θ_start, accumulate η·G into acc, then the output
     /// with θ̃ = θ_start − c·acc applied as z = f_res(q; θ̃) without materialising θ̃ (until commit).
     public static func fastPrimalStep(_ θ: [UnsafeMutablePointer<Float>], acc: [UnsafeMutablePointer<Float>], _ r: FastTTTRows,
                                       commit: Bool, z: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {

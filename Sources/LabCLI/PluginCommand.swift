@@ -163,10 +163,10 @@ enum PluginScaffold {
 
             /// \(name): a one-layer tanh model, f_res(x) = tanh(x·W + w) (replace with yours).
             ///
-            /// The TTT layer trains it at test time on ℓ = ½‖f(k) − v‖², f(x) = x + LN(f_res(x)) (spec §1.5),
+            /// The TTT layer trains it at test time on ℓ = ½‖f(k) − v‖², f(x) = x + LN(f_res(x)) (docs/ttt.md §1.5),
             /// and owns mini-batching, η, c_i, LN/residual and decode. A plugin describes only the model:
             /// its parameters, `forward`, and optionally `gradient` (hand-written here), `dual`,
-            /// `optimizerState`/`update` and `configure` (see Sources/Layers/InnerModel.swift).
+            /// `optimizerState`/`update` and `configure` (see Sources/Layers/TTT/InnerModel.swift).
             ///
             /// ```swift
             /// let layer = try LayerRegistry.make("ttt-\(kebab)", LayerConfig(width: 64, heads: 4), seed: 0)
@@ -196,7 +196,7 @@ enum PluginScaffold {
                     return [matmul(x, g, transA: true), g.sum(axis: 1, keepDims: true)]
                 }
 
-                /// Primal form: forward on k, its gradient, forward on q: about 8d² per token (spec §5).
+                /// Primal form: forward on k, its gradient, forward on q: about 8d² per token (docs/ttt.md §5).
                 public static func innerFlopsPerToken(d: Int, b: Int, dual: Bool) -> Double { Double(8 * d * d) }
             }
 

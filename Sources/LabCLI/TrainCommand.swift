@@ -13,7 +13,7 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a byte-level language model (any layer) on the corpus; checkpoints, loss curve, exact resume.",
         discussion: """
-        Model (spec §3): embedding → L blocks → RMSNorm → head tied to the embedding. "ttt-*-m" layers use
+        Model (docs/ttt.md §3): embedding → L blocks → RMSNorm → head tied to the embedding. "ttt-*-m" layers use
         the paper's Mamba backbone (pre-conv, shared Q/K + convs, gate, SwiGLU); "mamba" is a pure stack of
         Mamba blocks. Recipe: AdamW (0.9, 0.95), weight decay 0.1 on matrices, clip 1.0, warmup 10% then
         cosine to 1e-5, tokens per step = batch × context; TTT-MLP warms ρ (ttt_lr_mult) up over the warmup.

@@ -1,4 +1,4 @@
-// LanguageModel.swift — embedding → L residual blocks → RMSNorm → tied output head (spec §3).
+// LanguageModel.swift — embedding → L residual blocks → RMSNorm → tied output head (docs/ttt.md §3).
 //
 //   x₀ = E[ids]                                                  E: [V, D], N(0, 0.02)
 //   per block ℓ:
@@ -12,7 +12,7 @@ import Layers
 import TensorCore
 import Zoo
 
-/// SwiGLU MLP: `(silu(u·W1) ⊙ (u·W3))·W2`, W1, W3: [D, I], W2: [I, D], no biases (spec §3).
+/// SwiGLU MLP: `(silu(u·W1) ⊙ (u·W3))·W2`, W1, W3: [D, I], W2: [I, D], no biases (docs/ttt.md §3).
 public final class SwiGLU {
     public let w1: Tensor, w3: Tensor, w2: Tensor
 
@@ -40,7 +40,7 @@ public final class SwiGLU {
     }
 }
 
-/// The pre-conv residual sub-block of the TTT Mamba backbone: `x + CConv(RMSNorm_c(x))` (spec §3).
+/// The pre-conv residual sub-block of the TTT Mamba backbone: `x + CConv(RMSNorm_c(x))` (docs/ttt.md §3).
 /// Conv weight [k, D] (tap k−1 on the current token), flax lecun_normal init (std 1/√k), bias 0.
 public final class PreConv {
     public let norm: Tensor, weight: Tensor, bias: Tensor
@@ -73,7 +73,7 @@ public final class PreConv {
     }
 }
 
-/// One residual block around a sequence layer (spec §3).
+/// One residual block around a sequence layer (docs/ttt.md §3).
 public final class Block {
     public let preConv: PreConv?
     public let shortConv: ShortConv?
@@ -171,7 +171,7 @@ extension Param {
     }
 }
 
-/// A causal language model over any sequence layer of the registry (spec §3).
+/// A causal language model over any sequence layer of the registry (docs/ttt.md §3).
 ///
 /// ```swift
 /// let model = try LanguageModel(config: .preset("tiny", layer: "ttt-linear"), seed: 0)
@@ -220,7 +220,7 @@ public final class LanguageModel {
         didSet { for b in blocks { b.kernels = kernels; b.mixer.kernels = kernels } }
     }
 
-    /// Sets ρ = ttt_lr_mult on every TTT layer (spec §1.4; TTT-MLP warms it up during training).
+    /// Sets ρ = ttt_lr_mult on every TTT layer (docs/ttt.md §1.4; TTT-MLP warms it up during training).
     public func setTTTLearningRateMultiplier(_ rho: Float) {
         for b in blocks { (b.mixer as? TTTLayer)?.lrMult = rho }
     }
@@ -275,17 +275,17 @@ public final class LanguageModel {
         }
     }
 
-    // MARK: accounting (spec §5)
+    // MARK: accounting (docs/ttt.md §5)
 
     /// Analytic forward FLOPs per token at `context`: the layers' own count, the SwiGLU `6DI`,
-    /// the pre-conv `2Dk`, and the LM head `2DV` (embedding lookup and norms ignored; spec §5).
+    /// the pre-conv `2Dk`, and the LM head `2DV` (embedding lookup and norms ignored; docs/ttt.md §5).
     public func flopsPerToken(context: Int) -> Double {
         config.flops(mixerFlops: blocks.map { $0.mixer.flopsPerToken(context: context) })
     }
 }
 
 extension ModelConfig {
-    /// The model's FLOP sum given each block's sequence-layer FLOPs (spec §5); each block's MLP and
+    /// The model's FLOP sum given each block's sequence-layer FLOPs (docs/ttt.md §5); each block's MLP and
     /// pre-conv as its backbone has them (HybridStack.swift).
     func flops(mixerFlops: [Double]) -> Double {
         let D = Double(width)

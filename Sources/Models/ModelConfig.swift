@@ -1,8 +1,8 @@
-// ModelConfig.swift — the shape of a language model and its presets (spec §3, Table 3).
+// ModelConfig.swift — the shape of a language model and its presets (docs/ttt.md §3, Table 3).
 import Layers
 import Zoo
 
-/// The residual-block layout around the sequence layer (spec §3).
+/// The residual-block layout around the sequence layer (docs/ttt.md §3).
 public enum Backbone: String, Codable, Sendable, CaseIterable {
     /// RMSNorm → layer → residual → RMSNorm → SwiGLU → residual (every layer in its (T) form).
     case transformer
@@ -33,7 +33,7 @@ public enum Backbone: String, Codable, Sendable, CaseIterable {
     }
 }
 
-/// A language model: embedding → L blocks → RMSNorm → logits tied to the embedding (spec §3).
+/// A language model: embedding → L blocks → RMSNorm → logits tied to the embedding (docs/ttt.md §3).
 ///
 /// ```swift
 /// let cfg = try ModelConfig.preset("tiny", layer: "ttt-linear")     // 4 × D128, byte vocabulary
@@ -117,7 +117,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public static let presetNames = ["micro", "tiny", "small", "125m", "350m", "760m", "1.3b"]
 
     /// A preset for `layer`. `micro` (2 × D32) is for tests, `tiny` (4 × D128, H4) trains in minutes
-    /// on 2 cores, `small` is 6 × D256. `125m` … `1.3b` are the paper's shapes (spec §3 Table 3,
+    /// on 2 cores, `small` is 6 × D256. `125m` … `1.3b` are the paper's shapes (docs/ttt.md §3 Table 3,
     /// SwiGLU width I as in the configs); for the Mamba stack they are the Mamba paper's
     /// 130M/370M/790M/1.4B shapes (24/48/48/48 blocks of width 768/1024/1536/2048, no MLP).
     /// `vocab` defaults to the byte tokenizer's 256; FLOP tables pass the paper's 32000.

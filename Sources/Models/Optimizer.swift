@@ -1,10 +1,10 @@
-// Optimizer.swift — AdamW, global-norm gradient clipping, warmup + cosine schedule (spec §3, App. C).
+// Optimizer.swift — AdamW, global-norm gradient clipping, warmup + cosine schedule (docs/ttt.md §3, App. C).
 import Foundation
 import Layers
 import TensorCore
 
 /// Learning rate at a step: linear warmup from 0 to `peak` over `warmup` steps, then cosine decay
-/// to `floor` at `total` (spec §3: warmup 10% of steps, cosine to 1e-5).
+/// to `floor` at `total` (docs/ttt.md §3: warmup 10% of steps, cosine to 1e-5).
 ///
 ///     lr(s) = peak·(s+1)/warmup                                      s < warmup
 ///     lr(s) = floor + ½(peak − floor)(1 + cos(π·(s − warmup)/(total − warmup)))   otherwise
@@ -42,7 +42,7 @@ public struct LRSchedule: Codable, Equatable, Sendable {
 ///     m ← β1·m + (1−β1)·g;   v ← β2·v + (1−β2)·g²
 ///     p ← p − lr·( m/(1−β1ᵗ) / (√(v/(1−β2ᵗ)) + ε) + wd·p )      (wd only where `decays[i]`)
 ///
-/// Gradients are clipped first to a global L2 norm of `clip` (spec §3: 1.0). State (m, v, t) is
+/// Gradients are clipped first to a global L2 norm of `clip` (docs/ttt.md §3: 1.0). State (m, v, t) is
 /// saved and restored exactly, so a resumed run equals an uninterrupted one bit for bit.
 public final class AdamW {
     public let params: [Param]

@@ -1,4 +1,4 @@
-// Trainer.swift — the outer training loop (spec §3 recipe), validation, checkpoints, exact resume.
+// Trainer.swift — the outer training loop (docs/ttt.md §3 recipe), validation, checkpoints, exact resume.
 import Foundation
 import Layers
 import TensorCore
@@ -9,7 +9,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Training recipe (spec §3, paper App. C): AdamW β = (0.9, 0.95), weight decay 0.1 on matrices,
+/// Training recipe (docs/ttt.md §3, paper App. C): AdamW β = (0.9, 0.95), weight decay 0.1 on matrices,
 /// clipping at 1.0, linear warmup over 10% of the steps then cosine decay to 1e-5;
 /// tokens per step = batch × context.
 public struct TrainConfig: Codable, Equatable, Sendable {
@@ -33,7 +33,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var evalWindows: Int = 64
     /// Save a checkpoint every this many steps (0: at every validation), and always at the end.
     public var checkpointEvery: Int = 0
-    /// TTT-MLP: ρ = ttt_lr_mult warms up linearly from this value to 1 over the warmup (spec §3:
+    /// TTT-MLP: ρ = ttt_lr_mult warms up linearly from this value to 1 over the warmup (docs/ttt.md §3:
     /// η 0.01 → 0.1 with η_base 0.1); nil keeps ρ = 1.
     public var tttLRMultStart: Float? = nil
 
@@ -51,7 +51,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         return s + (1 - s) * schedule.warmupFraction(step: step)
     }
 
-    /// The recipe's defaults for a layer: a TTT layer whose plugin declares a ρ warmup gets it (TTT-MLP, spec §3).
+    /// The recipe's defaults for a layer: a TTT layer whose plugin declares a ρ warmup gets it (TTT-MLP, docs/ttt.md §3).
     public mutating func applyLayerDefaults(layer: String) {
         // A layer list (hybrid stack): the first TTT layer that warms ρ up sets the start (nil for a single non-TTT name).
         tttLRMultStart = ModelConfig.layerNames(layer).lazy.compactMap { (try? LayerSpec($0))?.inner?.lrMultWarmupStart }.first
@@ -141,12 +141,12 @@ public enum TrainEvent {
     case warning(String)
 }
 
-/// Trains a `LanguageModel` on a `Corpus` with the spec's recipe; saves and resumes checkpoints so
+/// Trains a `LanguageModel` on a `Corpus` with the recipe of docs/ttt.md §3; saves and resumes checkpoints so
 /// that a resumed run equals an uninterrupted one bit for bit (same thread count).
 ///
 /// ```swift
 /// let trainer = try Trainer(model: model, config: cfg, corpus: corpus)
-/// try trainer.run(checkpointTo: URL(fileURLWithPath: "runs/tiny")) { event in print(event) }
+/// try trainer.run(checkpointTo: URL(fileURLWithPath: "runs/tiny"), onEvent: { event in print(event) })
 /// let again = try Trainer.resume(from: URL(fileURLWithPath: "runs/tiny"), corpus: corpus)
 /// ```
 public final class Trainer {

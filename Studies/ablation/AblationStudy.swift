@@ -20,7 +20,7 @@ public struct AblationStudy: DistributedStudy {
     three seeds per rung (noise = seed-to-seed variation), plus a control rung that separates "η learnable" from \
     "step size changed".
     """
-    public let paperReference = "Sun et al. 2024, Table 1 (§3.1 ablations); ttt-spec.md §4"
+    public let paperReference = "Sun et al. 2024, Table 1 (§3.1 ablations); docs/ttt.md §4"
     public let presets: [Preset: String] = [
         .quick: "2 × D32 (H2) blocks, context 32 bytes, 3 steps × 2 sequences, 2 seeds — pipeline check only",
         .standard: "2 × D128 (H4) blocks, SwiGLU I = 344, context 512 bytes, 360 steps × 8 sequences (1.47M bytes) per model, validation on 64 windows, 3 seeds",
@@ -290,7 +290,7 @@ public struct AblationStudy: DistributedStudy {
         The science verdict (last summary line) is judged against the criterion in Studies/ablation/README.md.
 
         **Rungs → switches.** The paper does not say in which row the code's token scaling c_i = 1/i + λ_i, the RoPE \
-        within mini-batches, the LN before the output projection and the inner bias arrive (ttt-spec.md §4). Here: \
+        within mini-batches, the LN before the output projection and the inner bias arrive (docs/ttt.md §4). Here: \
         the inner bias comes with learnable W₀ (θ_init = (W₀, b₀)), the post-norm with LN + residual, token scaling \
         and RoPE with mini-batch TTT (both are defined by mini-batch positions); rungs 3–6 use the theorem's fixed \
         η = 1 (code convention: ½-loss, no 1/d), rung 7 a fixed η = 1/(2d) (d = \(s.width / s.heads)), rung 8 the learnable gate \

@@ -1,5 +1,5 @@
-// Claims.swift — the paper's equivalence claims as checks with negative controls (spec §2, §4;
-// baselines §2–3). Each check compares a lab layer against an independent reference on the same
+// Claims.swift — the paper's equivalence claims as checks with negative controls (docs/ttt.md §2, §4;
+// docs/baselines.md §2–3). Each check compares a lab layer against an independent reference on the same
 // inputs; each control breaks one condition of the claim and must NOT match.
 import Layers
 import TensorCore
@@ -113,7 +113,7 @@ public enum EquivalenceClaims {
     static let theorem1 = Claim(
         id: "thm1-linear-attention",
         statement: "TTT with a linear inner model, W₀ = 0, batch GD (b = T), c_i = 1, η = 1 (½-loss), no LN/residual/bias ≡ causal linear attention, simplest form",
-        reference: "paper Theorem 1 (§2.4); spec §4", tolerance: 2e-5,
+        reference: "paper Theorem 1 (§2.4); docs/ttt.md §4", tolerance: 2e-5,
         controls: ["W₀ ≠ 0", "online GD (b = 1)", "inner LN on"],
         miniBatches: { [$0] }) { s in
             let x = Bench.input(s)
@@ -134,7 +134,7 @@ public enum EquivalenceClaims {
     static let theorem2 = Claim(
         id: "thm2-self-attention",
         statement: "TTT with the Nadaraya–Watson learner, κ ∝ exp(k_s·q_t), labels v_s (state = all past tokens) ≡ causal softmax self-attention",
-        reference: "paper Theorem 2 (§2.6, App. B); baselines §1", tolerance: 2e-5,
+        reference: "paper Theorem 2 (§2.6, App. B); docs/baselines.md §1", tolerance: 2e-5,
         controls: ["symmetric kernel exp(k_s·k_t)", "kernel without exp (uniform weights)"],
         miniBatches: { _ in [1] }) { s in
             let x = Bench.input(s)
@@ -179,11 +179,11 @@ public enum EquivalenceClaims {
             return (try run(s.T) { _ in }, [try run(s.T) { $0.innerResidual = true }, try run(max(1, s.T / 2)) { _ in }])
         }
 
-    /// 3. Dual form ≡ primal form (spec §1.7–1.8).
+    /// 3. Dual form ≡ primal form (docs/ttt.md §1.7–1.8).
     static func dual(_ inner: String) -> Claim {
         Claim(id: "dual-primal-\(inner)",
               statement: "TTT-\(inner == "mlp" ? "MLP" : "Linear"): the dual form (prefill/training) ≡ the primal form of mini-batch GD",
-              reference: "paper §2.5 and App. A; spec §1.7–1.8", tolerance: 2e-5,
+              reference: "paper §2.5 and App. A; docs/ttt.md §1.7–1.8", tolerance: 2e-5,
               controls: ["primal with b − 1"],
               miniBatches: { T in [4, 16].filter { $0 <= T } }) { s in
             let x = Bench.input(s)
@@ -195,11 +195,11 @@ public enum EquivalenceClaims {
         }
     }
 
-    /// 4a. b = 1 is online GD (spec §4), with the full inner model (LN, residual, bias, learnable η).
+    /// 4a. b = 1 is online GD (docs/ttt.md §4), with the full inner model (LN, residual, bias, learnable η).
     static func online(_ inner: String) -> Claim {
         Claim(id: "b1-online-gd-\(inner)",
               statement: "TTT-\(inner == "mlp" ? "MLP" : "Linear") with b = 1 ≡ online GD, θ_t = θ_{t−1} − η_t∇ℓ(θ_{t−1}; x_t) (gradients by autodiff)",
-              reference: "paper Eq. 6 and §2.5; spec §4", tolerance: inner == "mlp" ? 1e-4 : 5e-5,
+              reference: "paper Eq. 6 and §2.5; docs/ttt.md §4", tolerance: inner == "mlp" ? 1e-4 : 5e-5,
               controls: ["b = 2"],
               miniBatches: { _ in [1] }) { s in
             let x = Bench.input(s)
@@ -214,11 +214,11 @@ public enum EquivalenceClaims {
         }
     }
 
-    /// 4b. b = T is batch GD (spec §4): every gradient at θ_0, θ_t = θ_0 − c_t Σ_{s≤t} η_s∇ℓ(θ_0; x_s).
+    /// 4b. b = T is batch GD (docs/ttt.md §4): every gradient at θ_0, θ_t = θ_0 − c_t Σ_{s≤t} η_s∇ℓ(θ_0; x_s).
     static func batchGD(_ inner: String) -> Claim {
         Claim(id: "bT-batch-gd-\(inner)",
               statement: "TTT-\(inner == "mlp" ? "MLP" : "Linear") with b = T ≡ batch GD with the running-mean step c_t = 1/t + λ_t (gradients by autodiff)",
-              reference: "paper §2.5; spec §4", tolerance: inner == "mlp" ? 1e-4 : 5e-5,
+              reference: "paper §2.5; docs/ttt.md §4", tolerance: inner == "mlp" ? 1e-4 : 5e-5,
               controls: ["b = T/2"],
               miniBatches: { [$0] }) { s in
             let x = Bench.input(s)
@@ -236,11 +236,11 @@ public enum EquivalenceClaims {
         }
     }
 
-    /// 5. DeltaNet ≡ TTT-Linear at b = 1 without LN/residual (baselines §3).
+    /// 5. DeltaNet ≡ TTT-Linear at b = 1 without LN/residual (docs/baselines.md §3).
     static let deltaNet = Claim(
         id: "deltanet",
         statement: "TTT-Linear with b = 1, W₀ = 0, no LN/residual/bias ≡ DeltaNet's delta rule W_t = W_{t−1}(I − β_t k_tᵀk_t) + β_t k_tᵀv_t, β_t = η_t",
-        reference: "paper §2.7 (related work); baselines §3", tolerance: 5e-5,
+        reference: "paper §2.7 (related work); docs/baselines.md §3", tolerance: 5e-5,
         controls: ["b = 2 (mini-batch, not online)"],
         miniBatches: { _ in [1] }) { s in
             let x = Bench.input(s)
@@ -254,11 +254,11 @@ public enum EquivalenceClaims {
             }
         }
 
-    /// 6a. Linear attention: parallel ≡ chunked ≡ recurrent (baselines §2), both variants.
+    /// 6a. Linear attention: parallel ≡ chunked ≡ recurrent (docs/baselines.md §2), both variants.
     static let linearAttentionForms = Claim(
         id: "linear-attention-forms",
         statement: "Linear attention (simplest and elu+1 with normalizer): parallel ≡ chunked (c = 64) ≡ recurrent forms",
-        reference: "baselines §2", tolerance: 2e-5,
+        reference: "docs/baselines.md §2", tolerance: 2e-5,
         controls: ["recurrent form of the other variant"],
         miniBatches: { _ in [1] }) { s in
             var rng = RNG(seed: 500 + s.seed)
@@ -285,7 +285,7 @@ public enum EquivalenceClaims {
     static func decodeEqualsPrefill(_ name: String) -> Claim {
         Claim(id: "decode-\(name)",
               statement: "\(name): token-by-token decode from an empty state ≡ parallel prefill",
-              reference: name.hasPrefix("ttt") ? "spec §2" : "baselines §\(name == "attention" ? 1 : name == "mamba" ? 4 : 2)",
+              reference: name.hasPrefix("ttt") ? "docs/ttt.md §2" : "docs/baselines.md §\(name == "attention" ? 1 : name == "mamba" ? 4 : 2)",
               tolerance: 2e-5, controls: ["state reset at T/2"],
               miniBatches: { _ in [16] }) { s in
             let x = Bench.input(s)

@@ -15,7 +15,7 @@ public struct EquivalenceStudy: Study {
     without LN/residual; and every layer's recurrent decode reproduces its parallel prefill. Each check holds \
     to a stated Float32 tolerance while a control with one condition broken does not.
     """
-    public let paperReference = "Sun et al. 2024, §2.4–2.7, Theorems 1–2, App. A–B; ttt-spec.md §1.7–1.8, §2, §4; baselines.md §2–3"
+    public let paperReference = "Sun et al. 2024, §2.4–2.7, Theorems 1–2, App. A–B; docs/ttt.md §1.7–1.8, §2, §4; docs/baselines.md §2–3"
     public let presets: [Preset: String] = [
         .quick: "T ∈ {16, 64}, 1 seed",
         .standard: "T ∈ {64, 256, 1024}, 3 seeds",

@@ -27,7 +27,7 @@ enum Reference {
         θ.indices.map { j in layer.frozenBias(j) ? θ[j] : θ[j] - g[j] * s }
     }
 
-    /// Online GD (spec §4, b = 1): θ_t = θ_{t−1} − c_1·η_t ∇ℓ(θ_{t−1}; x_t); out_t = q_t + LN(f_res(q_t; θ_t)).
+    /// Online GD (docs/ttt.md §4, b = 1): θ_t = θ_{t−1} − c_1·η_t ∇ℓ(θ_{t−1}; x_t); out_t = q_t + LN(f_res(q_t; θ_t)).
     static func onlineGD(_ layer: TTTLayer, _ m: TTTLayer.MixerInputs, batch: Int) -> Tensor {
         withNoGrad {
             var θ = layer.initialState(batch: batch)
@@ -43,7 +43,7 @@ enum Reference {
         }
     }
 
-    /// Batch GD (spec §4, b = T): every gradient at θ_0; θ_t = θ_0 − c_t·Σ_{s≤t} η_s ∇ℓ(θ_0; x_s).
+    /// Batch GD (docs/ttt.md §4, b = T): every gradient at θ_0; θ_t = θ_0 − c_t·Σ_{s≤t} η_s ∇ℓ(θ_0; x_s).
     static func batchGD(_ layer: TTTLayer, _ m: TTTLayer.MixerInputs, batch: Int) -> Tensor {
         withNoGrad {
             let θ0 = layer.initialState(batch: batch)
@@ -61,7 +61,7 @@ enum Reference {
         }
     }
 
-    /// The delta rule (baselines §3): W_t = W_{t−1}(I − β_t k_tᵀk_t) + β_t k_tᵀv_t, z_t = q_t·W_t, W_0 = 0.
+    /// The delta rule (docs/baselines.md §3): W_t = W_{t−1}(I − β_t k_tᵀk_t) + β_t k_tᵀv_t, z_t = q_t·W_t, W_0 = 0.
     /// Written as plain loops in Double. q, k, v [N, T, d]; beta [N, T, 1].
     static func deltaRule(q: Tensor, k: Tensor, v: Tensor, beta: Tensor) -> Tensor {
         let (n, t, d) = (q.dim(0), q.dim(1), q.dim(2))

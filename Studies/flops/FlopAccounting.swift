@@ -1,5 +1,5 @@
-// FlopAccounting.swift — counted vs analytic forward FLOPs per token of one layer (ttt-spec.md §5,
-// baselines.md §5), and the whole-model FLOP budget of the paper's Fig. 2 FLOP matching.
+// FlopAccounting.swift — counted vs analytic forward FLOPs per token of one layer (docs/ttt.md §5,
+// docs/baselines.md §5), and the whole-model FLOP budget of the paper's Fig. 2 FLOP matching.
 import Layers
 import TensorCore
 import Zoo
@@ -14,7 +14,7 @@ public enum FlopForm: String, Sendable, CaseIterable {
     /// t keys, so the per-token average is the causal average `8D² + 2D(T+1)`.
     case decode
     /// Linear attention's recurrent form (`S += kᵀv; z = q·S`), the form its `4Dd` formula describes
-    /// (the default chunked form adds `4D·c` for the intra-chunk products, baselines.md §2).
+    /// (the default chunked form adds `4D·c` for the intra-chunk products, docs/baselines.md §2).
     case recurrent
 
     public var label: String {
@@ -60,7 +60,7 @@ public struct FlopMeasurement: Sendable {
 }
 
 /// Runs layers' readable reference paths under `withNoGrad` and reads `FLOPCounter`. The fast kernels
-/// (`Sources/Layers/Fast`) are switched off here: they skip masked attention tiles and fuse elementwise
+/// (`Sources/Layers/*/*Fused.swift`) are switched off here: they skip masked attention tiles and fuse elementwise
 /// work, so the counter would describe a kernel rather than the formula's operations.
 public enum FlopAccounting {
     /// The form a layer's formula describes when run as a prefill: linear attention → recurrent.
@@ -110,7 +110,7 @@ public enum FlopAccounting {
     }
 
     /// The non-GEMM terms of the layer's formula, per token: Mamba `9·E·D·N + 2·E·D·k` (scan, conv;
-    /// baselines.md §5), Mamba-backbone TTT `4·D·k` (two causal convs; ttt-spec.md §5), else 0.
+    /// docs/baselines.md §5), Mamba-backbone TTT `4·D·k` (two causal convs; docs/ttt.md §5), else 0.
     public static func analyticNonGEMM(_ layer: SequenceLayer) -> Double {
         if let m = layer as? Mamba { return Double(9 * m.inner * m.stateSize + 2 * m.inner * m.convWidth) }
         if let t = layer as? TTTLayer, t.config.ttt.backbone == .mamba { return Double(4 * t.D * t.config.convWidth) }
@@ -142,14 +142,14 @@ public enum FlopAccounting {
     }
 }
 
-/// Whole-model forward FLOPs per token (ttt-spec.md §3 block, §5 table): `blocks × (layer + SwiGLU 6DI +
+/// Whole-model forward FLOPs per token (docs/ttt.md §3 block, §5 table): `blocks × (layer + SwiGLU 6DI +
 /// pre-conv 2Dk) + LM head 2DV`. Embedding lookup and RMSNorms are not counted (as in §5).
 public struct ModelFlops: Sendable {
     public let name: String
     public let blocks: Int
     /// SwiGLU intermediate size (0: no MLP, as in a Mamba stack).
     public let intermediate: Int
-    /// Pre-conv residual sub-block (Mamba backbone of TTT, spec §3), `2Dk` per block.
+    /// Pre-conv residual sub-block (Mamba backbone of TTT, docs/ttt.md §3), `2Dk` per block.
     public let preConv: Bool
     /// Analytic FLOPs per token of one sequence layer at the model's context.
     public let layer: Double

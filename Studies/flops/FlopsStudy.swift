@@ -1,5 +1,5 @@
 // FlopsStudy.swift — `lab study flops`: per-token forward FLOPs of every layer, the analytic formula
-// (ttt-spec.md §5, baselines.md §5) beside what the tensor core counted, FLOPs vs context, and the
+// (docs/ttt.md §5, docs/baselines.md §5) beside what the tensor core counted, FLOPs vs context, and the
 // paper's Fig. 2 whole-model FLOP matching.
 import Foundation
 import Layers
@@ -13,7 +13,7 @@ public struct FlopShape: Sendable {
     public init(_ name: String, width: Int, heads: Int) { self.name = name; self.width = width; self.heads = heads }
     public var config: LayerConfig { LayerConfig(width: width, heads: heads) }
 
-    /// A small lab config, then the paper's four widths (ttt-spec.md §3).
+    /// A small lab config, then the paper's four widths (docs/ttt.md §3).
     public static let labSmall = FlopShape("lab-small", width: 64, heads: 4)
     public static let paper: [FlopShape] = [
         FlopShape("125M", width: 768, heads: 12), FlopShape("350M", width: 1024, heads: 16),
@@ -34,7 +34,7 @@ public struct FlopsStudy: Study {
     paper's FLOP matching for Fig. 2 is reproduced (TTT-Linear 1.3B 2.68, TTT-MLP 1.3B 2.69, Mamba 1.4B \
     2.69 GFLOP/token).
     """
-    public let paperReference = "Sun et al. 2024, Fig. 2 (FLOP matching), Table 3, §3.1; ttt-spec.md §3, §5; baselines.md §5"
+    public let paperReference = "Sun et al. 2024, Fig. 2 (FLOP matching), Table 3, §3.1; docs/ttt.md §3, §5; docs/baselines.md §5"
     public let presets: [Preset: String] = [
         .quick: "lab-small D=64/H=4 only, T=64; context sweep at D=64 counted at T ∈ {512, 1024}",
         .standard: "lab-small + 125M/350M/760M/1.3B widths, T=64; context sweep at the 1.3B shape counted at T ∈ {512, 1024}",
@@ -208,7 +208,7 @@ public struct FlopsStudy: Study {
                           y: .init("forward FLOPs per token", unit: "MFLOP", range: 0...yHi),
                           series: series, key: .topLeft)
 
-        // 4. The paper's FLOP matching for Fig. 2 (ttt-spec.md §5), analytic.
+        // 4. The paper's FLOP matching for Fig. 2 (docs/ttt.md §5), analytic.
         let models = try Self.fig2Models()
         var modelTable = Table(name: "fig2-flop-matching", title: "Whole-model forward GFLOP per token (Fig. 2 FLOP matching; lab formulas vs paper)", columns: [
             .init("model"), .init("blocks", format: .integer), .init("I", format: .integer),
@@ -233,7 +233,7 @@ public struct FlopsStudy: Study {
                                m.paper.map { .number($0) } ?? .empty, delta, .number(m.total / mambaTotal), paperRatio])
         }
         modelTable.notes = ["Per token: blocks × (layer + SwiGLU 6DI + pre-conv 2Dk) + LM head 2DV, D = 2048, V = 32000, k = 4 " +
-                            "(ttt-spec.md §3, §5). TTT rows use the Mamba backbone (ttt-*-m, the paper's default, with the pre-conv); " +
+                            "(docs/ttt.md §3, §5). TTT rows use the Mamba backbone (ttt-*-m, the paper's default, with the pre-conv); " +
                             "Mamba 1.4B is 48 Mamba blocks without an MLP; the Transformer has 19 blocks with I = 5504 (the 1.3B " +
                             "config) at context 32k. Norms and the embedding lookup are not counted."]
 
@@ -241,13 +241,13 @@ public struct FlopsStudy: Study {
         var legend = Table(name: "formulas", title: "What each layer's analytic formula includes (per token, 2 FLOPs per multiply-add)", columns: [
             .init("layer"), .init("formula"), .init("source"),
         ])
-        legend.append(["ttt-linear", "8D² (Q,K,V,O) + 2DH (lr gate) + 6Dd + 6Db (dual inner loop: K·W, Q·W, W-update; QKᵀ, (E⊙A)Δ, tril(E)Δ)", "ttt-spec.md §5"])
-        legend.append(["ttt-mlp", "8D² + 2DH + 56Dd + 30Db (7 b×d×4d products; b² terms 2+8+8+8+2+2)", "ttt-spec.md §5"])
-        legend.append(["ttt-linear-m / ttt-mlp-m", "as above with Q,V,gate,O for the projections, + 4Dk (two causal convs on the shared Q/K)", "ttt-spec.md §5"])
-        legend.append(["attention", "8D² + 4Dt at position t; dense prefill 8D² + 4DT; causal average 8D² + 2D(T+1)", "baselines.md §5"])
-        legend.append(["linear-attention", "8D² + 4Dd (recurrent: S += kᵀv, z = q·S)", "baselines.md §5"])
-        legend.append(["mamba", "6ED² + 2ED(R+2N) + 2R·ED + 9EDN + 2EDk (E=2, N=16, R=⌈D/16⌉, k=4)", "baselines.md §5"])
-        legend.append(["SwiGLU / LM head", "6DI / 2DV (whole-model check only)", "ttt-spec.md §5"])
+        legend.append(["ttt-linear", "8D² (Q,K,V,O) + 2DH (lr gate) + 6Dd + 6Db (dual inner loop: K·W, Q·W, W-update; QKᵀ, (E⊙A)Δ, tril(E)Δ)", "docs/ttt.md §5"])
+        legend.append(["ttt-mlp", "8D² + 2DH + 56Dd + 30Db (7 b×d×4d products; b² terms 2+8+8+8+2+2)", "docs/ttt.md §5"])
+        legend.append(["ttt-linear-m / ttt-mlp-m", "as above with Q,V,gate,O for the projections, + 4Dk (two causal convs on the shared Q/K)", "docs/ttt.md §5"])
+        legend.append(["attention", "8D² + 4Dt at position t; dense prefill 8D² + 4DT; causal average 8D² + 2D(T+1)", "docs/baselines.md §5"])
+        legend.append(["linear-attention", "8D² + 4Dd (recurrent: S += kᵀv, z = q·S)", "docs/baselines.md §5"])
+        legend.append(["mamba", "6ED² + 2ED(R+2N) + 2R·ED + 9EDN + 2EDk (E=2, N=16, R=⌈D/16⌉, k=4)", "docs/baselines.md §5"])
+        legend.append(["SwiGLU / LM head", "6DI / 2DV (whole-model check only)", "docs/ttt.md §5"])
 
         // Verdict.
         let paperRows = measurements.filter { $0.0.name != FlopShape.labSmall.name }.map { $0.1.remainderFraction }
@@ -276,7 +276,7 @@ public struct FlopsStudy: Study {
         shape +4D·64 = +0.52 MFLOP/token, 1.5%). Attention is counted twice: the dense prefill computes the full \
         masked T×T score matrix (8D² + 4DT, i.e. every token charged for the full context), while the KV-cache \
         decode charges token t for t keys, whose average is the causal 8D² + 2D(T+1). The whole-model check \
-        reproduces ttt-spec.md §5: with the full-context charge the 19-block Transformer at 32k is \
+        reproduces docs/ttt.md §5: with the full-context charge the 19-block Transformer at 32k is \
         \(String(format: "%.2f", (models.first { $0.name.contains("full") }?.total ?? 0) / mambaTotal))× Mamba 1.4B \
         (paper: 2.8×), with the causal average \(String(format: "%.2f", (models.first { $0.name.contains("causal") }?.total ?? 0) / mambaTotal))×.
         """
@@ -284,7 +284,7 @@ public struct FlopsStudy: Study {
                            verdict: Verdict(passed: failures.isEmpty, summary: summary), notes: notes)
     }
 
-    /// The Fig. 2 models at D = 2048 (ttt-spec.md §3, §5): TTT-Linear (M) I = 5808, TTT-MLP (M) I = 5248,
+    /// The Fig. 2 models at D = 2048 (docs/ttt.md §3, §5): TTT-Linear (M) I = 5808, TTT-MLP (M) I = 5248,
     /// Mamba 1.4B (48 blocks, no MLP), and the 19-block Transformer (I = 5504) at 32k, both attention charges.
     /// Computed once (the formulas do not depend on the weights).
     public static func fig2Models() throws -> [ModelFlops] {

@@ -16,7 +16,7 @@ public struct LatencyStudy: Study {
     time for the W's (O(T·d²)) does not grow with the mini-batch size b while the time for the z's (O(T·b·d)) \
     grows with b.
     """
-    public let paperReference = "Sun et al. 2024, Fig. 12 (latency, A100) and Fig. 7 right (W vs z time, T = 2048); ttt-spec.md §5, §6"
+    public let paperReference = "Sun et al. 2024, Fig. 12 (latency, A100) and Fig. 7 right (W vs z time, T = 2048); docs/ttt.md §5, §6"
     public let presets: [Preset: String] = [
         .quick: "D = 64, H = 4, T ∈ {64, 128, 256}, b ∈ {1, 4, 16} at T = 128, 2 runs",
         .standard: "D = 768, H = 12, b = 16, B = 1, T ∈ {512 … 16k}, b ∈ {1 … 64} at T = 2048, median of 5 runs",
@@ -114,10 +114,10 @@ public struct LatencyStudy: Study {
         }
         if !judge { lines.append("quick preset: sizes too small to judge latency; checks skipped") }
         let notes = """
-        CPU, Float32, \(Parallel.threads) thread(s), no-grad fast paths (`Sources/Layers/Fast`), one layer, B = 1. Prefill time is \
+        CPU, Float32, \(Parallel.threads) thread(s), no-grad fast paths (`Sources/Layers/*/*Fused.swift`), one layer, B = 1. Prefill time is \
         the median of \(runs) runs after a warm-up, divided by T; decode time is the median over \(decodeTokens) single-token \
         steps after a T-token prompt (4 warm-up tokens). Attention prefill is causal with a streaming softmax (no T×T \
-        matrix); its decode reads a KV cache of T rows. The W/z split runs TTT-Linear's dual form (spec §1.7) on one \
+        matrix); its decode reads a KV cache of T rows. The W/z split runs TTT-Linear's dual form (docs/ttt.md §1.7) on one \
         thread with a timer around each part: W's = K·W, the LN+L2 backward and the W update; z's = Q·W, Q·Kᵀ, the \
         masked (E⊙A)·Δ product and the output LN. The paper measures on an A100 with fp16 kernels; only the shapes \
         of the curves are comparable.
@@ -128,7 +128,7 @@ public struct LatencyStudy: Study {
 
 func f2(_ x: Double) -> String { String(format: "%.2f", x) }
 
-/// TTT-Linear's dual form (spec §1.7) on one thread, with the W part and the z part timed apart.
+/// TTT-Linear's dual form (docs/ttt.md §1.7) on one thread, with the W part and the z part timed apart.
 enum DualSplit {
     /// Seconds (W part, z part) for all heads and mini-batches of `m` (inputs from `TTTLayer.mixerInputs`).
     static func run(_ m: TTTLayer.MixerInputs, bias: Bool, theta: Tensor? = nil) -> (Double, Double) {

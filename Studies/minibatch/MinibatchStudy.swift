@@ -20,7 +20,7 @@ public struct MinibatchStudy: DistributedStudy {
     time of a training step, measured in the same run — three seeds per b, and a control arm with RoPE off \
     (the paper's RoPE restarts every b tokens, so b also changes the position encoding).
     """
-    public let paperReference = "Sun et al. 2024, mini-batch figure (Fig. 7 in v2; left panel) and Table 1; ttt-spec.md §6"
+    public let paperReference = "Sun et al. 2024, mini-batch figure (Fig. 7 in v2; left panel) and Table 1; docs/ttt.md §6"
 
     public struct Setup: Sendable {
         public var width: Int, heads: Int, blocks: Int, mlpHidden: Int
@@ -147,7 +147,7 @@ public struct MinibatchStudy: DistributedStudy {
             trainer.corpusChecksum = p.checksum
         }
         advance(trainer.step)
-        try trainer.run(checkpointTo: c.dir) { event in if case .step = event { advance(1) } }
+        try trainer.run(checkpointTo: c.dir, onEvent: { event in if case .step = event { advance(1) } })
         return (trainer, cached)
     }
 

@@ -20,7 +20,7 @@ public struct PerplexityStudy: DistributedStudy {
     (default 2048 bytes), their mean loss at every position of held-out text, smoothed over log-spaced \
     position buckets.
     """
-    public let paperReference = "Sun et al. 2024, Fig. 2 (right), §3; ttt-spec.md §6"
+    public let paperReference = "Sun et al. 2024, Fig. 2 (right), §3; docs/ttt.md §6"
     public let presets: [Preset: String] = [
         .quick: "2 × D32 (H2) blocks, context 64 bytes, 3 steps × 2 sequences, 3 evaluation windows, 2 probe passages, 2 seeds — pipeline check only",
         .standard: "2 × D128 (H4) blocks (Mamba: as many blocks as match the parameters), context 2048 bytes, 180 steps × 4 sequences (1.47M bytes) per model, every held-out window, 64 repeated-passage probes, 3 seeds; the paper's seven models (plugins in --quick and --full)",
@@ -258,7 +258,7 @@ public struct PerplexityStudy: DistributedStudy {
         models.notes = [
             "Parameter matching: the Transformer (\(s.layers) × D\(s.width), H\(s.heads), SwiGLU I = \(s.mlpHidden)) is the reference; every other " +
             "model keeps the shape and gets the SwiGLU width I (multiple of 8) closest to the reference's parameter count; Mamba (a pure stack, " +
-            "no MLP) gets the number of blocks, and if needed a width within ±32 of D, that lands within 2% (the width closest to D wins). FLOPs/token: analytic forward count at context T = \(T) (spec §5; attention " +
+            "no MLP) gets the number of blocks, and if needed a width within ±32 of D, that lands within 2% (the width closest to D wins). FLOPs/token: analytic forward count at context T = \(T) (docs/ttt.md §5; attention " +
             "charged for the full context, 8D² + 4DT per layer, as its dense prefill computes). Train time is the wall time of the training steps " +
             "(2 cores shared with other work, so only roughly comparable). With several seeds, train time and final val loss are the first seed's; " +
             "the mean loss over all positions is the mean over seeds.",

@@ -21,7 +21,7 @@ public struct RecallStudy: DistributedStudy {
     trains the same two-block model around each layer — the paper's five and every inner-model plugin — \
     with Zoology's recipe and measures exact-match recall on held-out sequences.
     """
-    public let paperReference = "Arora et al. 2023 (Zoology), MQAR; Sun et al. 2024 §2 (expressive hidden states); ttt-spec.md §6"
+    public let paperReference = "Arora et al. 2023 (Zoology), MQAR; Sun et al. 2024 §2 (expressive hidden states); docs/ttt.md §6"
 
     /// The layers of the study: the paper's five, then the other inner-model plugins (as `ttt-<name>`).
     public static var layers: [String] {

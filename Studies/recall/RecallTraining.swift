@@ -40,7 +40,7 @@ public struct RecallRunConfig: Codable, Equatable, Sendable {
     /// Stop once every test task's validation accuracy is ≥ this (e.g. 0.99); nil: run every step.
     public var stopAt: Double? = nil
     /// TTT-MLP: ρ = ttt_lr_mult warms up linearly from this value to 1 over the lr warmup, as `lab train`
-    /// does (spec §3); nil keeps ρ = 1. `RecallRunConfig.init` sets it from the layer name.
+    /// does (docs/ttt.md §3); nil keeps ρ = 1. `RecallRunConfig.init` sets it from the layer name.
     public var tttLRMultStart: Float? = nil
     public var vocab: Int { model.vocab }
     public var format: String = "ttt-lab-recall-run/2"

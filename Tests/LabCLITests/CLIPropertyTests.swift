@@ -248,7 +248,7 @@ final class CLIPropertyTests: XCTestCase {
         for (k, v) in env { e[k] = v }
         p.environment = e
         let errURL = cwd.deletingLastPathComponent().appendingPathComponent("fuzz-stderr-\(getpid())")
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         let errHandle = try FileHandle(forWritingTo: errURL)
         defer { try? errHandle.close(); try? FileManager.default.removeItem(at: errURL) }
         p.standardOutput = FileHandle.nullDevice

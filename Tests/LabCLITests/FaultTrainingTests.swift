@@ -24,7 +24,7 @@ final class FaultTrainingTests: XCTestCase {
         p.environment = ProcessInfo.processInfo.environment.merging(env.merging(["CI": "true"]) { $1 }) { $1 }
         for (suffix, set) in [("out", { (h: FileHandle) in p.standardOutput = h }), ("err", { (h: FileHandle) in p.standardError = h })] {
             let url = cwd.appendingPathComponent("\(name).\(suffix)")
-            FileManager.default.createFile(atPath: url.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: url.path, contents: nil)
             set(try FileHandle(forWritingTo: url))
         }
         try p.run()

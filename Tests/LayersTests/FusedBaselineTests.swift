@@ -104,7 +104,7 @@ final class FusedBaselineTests: XCTestCase {
     /// The fused kernels on their own heads inputs against the reference ops, with a deliberately perturbed backward
     /// (the test hook adds 1e-3 or 1e-2 to one gradient) as the negative control: the same check must fail.
     func testKernelsAgainstReferenceOpsAndNegativeControls() throws {
-        try withSmallTiles { for bh in [1, 3] {          // bh < 2·threads: key-tile groups with dQ partials
+        withSmallTiles { for bh in [1, 3] {          // bh < 2·threads: key-tile groups with dQ partials
             let (t, d) = (37, 8)
             let q = randomInput([bh, t, d], seed: 41), k = randomInput([bh, t, d], seed: 42), v = randomInput([bh, t, d], seed: 43)
             let w = randomInput([bh, t, d], seed: 44)

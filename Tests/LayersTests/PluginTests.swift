@@ -1,6 +1,6 @@
 // PluginTests.swift — the plugin mechanism (issue 8): registry discovery, `PluginCheck` on every
 // plugin, the derived gradient, and the three plugins against independent references:
-// Nadaraya–Watson ≡ softmax attention (Theorem 2), DeltaNet ≡ the delta rule (baselines §3),
+// Nadaraya–Watson ≡ softmax attention (Theorem 2), DeltaNet ≡ the delta rule (docs/baselines.md §3),
 // momentum + weight decay ≡ a hand-rolled loop.
 import XCTest
 @testable import Layers
@@ -116,7 +116,7 @@ final class PluginTests: XCTestCase {
     }
 
     /// DeltaNet at b = 1 is the delta rule W_t = W_{t−1}(I − β_t φ(k_t)ᵀφ(k_t)) + β_t φ(k_t)ᵀv_t,
-    /// z_t = φ(q_t)·W_t (baselines §3), β_t = the layer's η_t, W₀ = 0: a plain Double loop on the layer's
+    /// z_t = φ(q_t)·W_t (docs/baselines.md §3), β_t = the layer's η_t, W₀ = 0: a plain Double loop on the layer's
     /// q, k, v. Tolerance 1e-5 relative. Control: b = 2 (mini-batch delta rule) differs.
     func testDeltaNetIsTheDeltaRule() throws {
         for b in [1, 2] {
@@ -184,7 +184,7 @@ final class PluginTests: XCTestCase {
         XCTAssertFalse(NadarayaWatsonInner.hasDual)
     }
 
-    /// The delta rule in Double (baselines §3). q, k, v [N, T, d]; beta [N, T, 1].
+    /// The delta rule in Double (docs/baselines.md §3). q, k, v [N, T, d]; beta [N, T, 1].
     func deltaRule(q: Tensor, k: Tensor, v: Tensor, beta: Tensor) -> Tensor {
         let (n, t, d) = (q.dim(0), q.dim(1), q.dim(2))
         let out = Tensor(zeros: [n, t, d])

@@ -1,4 +1,4 @@
-// TTTLayerTests.swift — dual ≡ primal, decode ≡ prefill, LN+L2 backward, gradients (spec §1–2).
+// TTTLayerTests.swift — dual ≡ primal, decode ≡ prefill, LN+L2 backward, gradients (docs/ttt.md §1–2).
 import XCTest
 @testable import Layers
 @testable import Zoo
@@ -24,7 +24,7 @@ final class TTTLayerTests: XCTestCase {
         }
     }
 
-    /// Dual form ≡ primal form (spec §1.7–1.8), T = 11 not a multiple of b = 4. Tolerance 1e-5 relative.
+    /// Dual form ≡ primal form (docs/ttt.md §1.7–1.8), T = 11 not a multiple of b = 4. Tolerance 1e-5 relative.
     func testDualEqualsPrimal() throws {
         for inner in plugins {
             for backbone in [TTTOptions.Backbone.transformer, .mamba] {
@@ -49,7 +49,7 @@ final class TTTLayerTests: XCTestCase {
         }
     }
 
-    /// Decode (token by token, and prompt-then-decode) ≡ prefill (spec §2). Tolerance 1e-5 relative.
+    /// Decode (token by token, and prompt-then-decode) ≡ prefill (docs/ttt.md §2). Tolerance 1e-5 relative.
     func testDecodeEqualsPrefill() throws {
         for inner in plugins {
             for backbone in [TTTOptions.Backbone.transformer, .mamba] {
@@ -73,7 +73,7 @@ final class TTTLayerTests: XCTestCase {
         }
     }
 
-    /// The fused LN+L2 backward (spec §1.5) equals finite differences of ℓ = ½‖LN(z) − target‖².
+    /// The fused LN+L2 backward (docs/ttt.md §1.5) equals finite differences of ℓ = ½‖LN(z) − target‖².
     func testLNL2BackwardMatchesFiniteDifferences() {
         let z = randomInput([1, 3, 8], seed: 21), target = randomInput([1, 3, 8], seed: 22)
         let gamma = randomInput([1, 1, 8], seed: 23) + 1, beta = randomInput([1, 1, 8], seed: 24)

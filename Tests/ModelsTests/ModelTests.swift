@@ -68,7 +68,7 @@ final class ModelTests: XCTestCase {
     }
 
     /// Paper shapes and their FLOPs: the 1.3B TTT-Linear with I = 5808 (the FLOP-matched Fig. 2 run)
-    /// is ≈ 2.68 GFLOP/token at 2k context (spec §5), and each preset validates.
+    /// is ≈ 2.68 GFLOP/token at 2k context (docs/ttt.md §5), and each preset validates.
     func testPresetsAndFLOPs() throws {
         for name in ModelConfig.presetNames {
             for layer in allLayers { XCTAssertNoThrow(try ModelConfig.preset(name, layer: layer), "\(name) \(layer)") }

@@ -1,4 +1,4 @@
-// FlopsStudyTests.swift — counted vs analytic FLOPs per layer (ttt-spec.md §5, baselines.md §5), the
+// FlopsStudyTests.swift — counted vs analytic FLOPs per layer (docs/ttt.md §5, docs/baselines.md §5), the
 // negative control, the Fig. 2 FLOP matching, and the `flops` study's quick preset end to end.
 import Foundation
 import Layers
@@ -64,13 +64,13 @@ final class FlopsStudyTests: XCTestCase {
         }
     }
 
-    /// The paper's Fig. 2 FLOP matching from the lab's formulas (ttt-spec.md §5): 2.68 / 2.69 / 2.69 GFLOP/token.
+    /// The paper's Fig. 2 FLOP matching from the lab's formulas (docs/ttt.md §5): 2.68 / 2.69 / 2.69 GFLOP/token.
     func testFig2FlopMatching() throws {
         let models = try FlopsStudy.fig2Models()
         let paper = models.filter { $0.paper != nil }
         XCTAssertEqual(paper.count, 3)
         for m in paper { XCTAssertEqual(m.total / 1e9, m.paper!, accuracy: 0.005, m.name) }
-        // The 19-block Transformer at 32k: 7.15 (full context) and 4.60 (causal average) GFLOP/token, spec §5.
+        // The 19-block Transformer at 32k: 7.15 (full context) and 4.60 (causal average) GFLOP/token, docs/ttt.md §5.
         XCTAssertEqual(models[3].total / 1e9, 7.15, accuracy: 0.005)
         XCTAssertEqual(models[4].total / 1e9, 4.60, accuracy: 0.005)
     }

@@ -117,7 +117,7 @@ final class LongContextStudyTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("runs").path).count, n)
         let (r2, _) = try runner.run(LongContextStudy(), preset: .quick, seed: 0, to: dir, reporter: ProgressReporter(mode: .silent))
         XCTAssertTrue(r2.verdict.summary[0].contains("(\(n) reused from the cache)"), r2.verdict.summary[0])
-        XCTAssertEqual(try r2.tables.map { try $0.csv() }.filter { !$0.contains("train time") }, try r.tables.map { try $0.csv() }.filter { !$0.contains("train time") })
+        XCTAssertEqual(r2.tables.map { $0.csv() }.filter { !$0.contains("train time") }, r.tables.map { $0.csv() }.filter { !$0.contains("train time") })
     }
 
     /// `lab study long-context --plan / --run / --cached-only`: one run per layer entry, keyed `<layer>-<hash>`

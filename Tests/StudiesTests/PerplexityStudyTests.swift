@@ -119,7 +119,7 @@ final class PerplexityStudyTests: XCTestCase {
         let before = try modelDirs.map(mtime)
         let r2 = try study.run(StudyContext(outputDirectory: dir, preset: .quick, seed: 0, reporter: ProgressReporter(mode: .silent)))
         XCTAssertEqual(try modelDirs.map(mtime), before, "a re-run must reuse the cached models")
-        XCTAssertEqual(try r2.tables.map { try $0.csv() }, try r1.tables.map { try $0.csv() })
+        XCTAssertEqual(r2.tables.map { $0.csv() }, r1.tables.map { $0.csv() })
     }
 
     /// `lab study perplexity --plan / --run / --cached-only`: one run per (model, seed), each its model and both

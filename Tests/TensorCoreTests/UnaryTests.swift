@@ -74,7 +74,7 @@ final class UnaryTests: XCTestCase {
     }
 
     func testGeluPrimeIsDerivativeOfGelu() {
-        // The spec's gelu' formula vs a central difference of gelu in Double (h = 1e-5): agree to 1e-8.
+        // The gelu' formula of docs/ttt.md §0 vs a central difference of gelu in Double (h = 1e-5): agree to 1e-8.
         // Float32 GELU.df vs that numeric derivative: 2e-6. Float32 GELU.d2f (gelu'') vs a central
         // difference of the Double gelu' (h = 1e-4): 2e-5.
         for x in Self.grid {

@@ -1,4 +1,4 @@
-// AttentionFast.swift — causal softmax attention without the T×T matrix (baselines.md §1):
+// AttentionFused.swift — causal softmax attention without the T×T matrix (docs/baselines.md §1):
 // tiled Q·Kᵀ and P·V through sgemm, an online (streaming) softmax per query row, fully masked tiles
 // skipped, diagonal tiles masked inside. Used for no-grad prefill and for multi-token decode steps.
 //
@@ -10,7 +10,7 @@
 import Foundation
 import TensorCore
 
-/// Interleaved RoPE (spec §1.3) in place on x [B, t, D] (H heads of width d side by side), token j of the
+/// Interleaved RoPE (docs/ttt.md §1.3) in place on x [B, t, D] (H heads of width d side by side), token j of the
 /// chunk at absolute position `start + j` — the shared `RopeTable` (TensorCore/Ops/Rope.swift).
 func fastRoPE(_ x: Tensor, heads H: Int, start: Int, theta: Float) {
     RopeTable(dim: x.dim(2) / H, theta: theta, positions: Array(start..<(start + x.dim(1)))).rotateHeads(x, heads: H)
@@ -91,7 +91,6 @@ public enum FlashAttention {
         return sum
     }
 
-    static var scratchFloats: Int { queryTile * (keyTile + 64 + 2) }
     static func scratch(d: Int) -> FastBuffer { FastBuffer(queryTile * (keyTile + d + 2)) }
 }
 

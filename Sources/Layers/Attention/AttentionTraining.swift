@@ -1,5 +1,5 @@
 // AttentionTraining.swift — causal softmax attention as ONE autodiff node for training, FlashAttention-2 style
-// (baselines.md §1, ttt-backward.md §5): no T×T tensor is kept.
+// (docs/baselines.md §1, docs/ttt-backward.md §5): no T×T tensor is kept.
 //
 //   forward, per (sequence·head, query tile):  online softmax over key tiles (FlashAttention.causal),
 //                                               saves O [T, d] and the row log-sum-exp L [T]

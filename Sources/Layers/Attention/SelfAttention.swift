@@ -1,4 +1,4 @@
-// SelfAttention.swift — causal softmax self-attention with RoPE and a KV cache (baselines.md §1).
+// SelfAttention.swift — causal softmax self-attention with RoPE and a KV cache (docs/baselines.md §1).
 //
 //   Q = h·Wq, K = h·Wk, V = h·Wv          split into H heads of width d, RoPE at absolute positions
 //   z_t = Σ_{s≤t} softmax_s(q_t·k_sᵀ/√d) v_s
@@ -6,7 +6,7 @@
 import Foundation
 import TensorCore
 
-/// Causal softmax self-attention, the Transformer baseline (baselines.md §1).
+/// Causal softmax self-attention, the Transformer baseline (docs/baselines.md §1).
 ///
 /// Parallel forward (prefill/training, differentiable). Reference kernels: the `T×T` score matrix per
 /// head, a stable softmax and P·V over the causal part only (`causalSoftmax`, `causalMatmul`: entries
@@ -167,7 +167,7 @@ public final class SelfAttention: SequenceLayer {
     // MARK: accounting
 
     /// Forward FLOPs of the token at context `t` (it attends to `t` keys, itself included; min(t, W) with
-    /// a window): `8D²` for the four projections plus `4D·t` for q·Kᵀ and P·V (baselines.md §5).
+    /// a window): `8D²` for the four projections plus `4D·t` for q·Kᵀ and P·V (docs/baselines.md §5).
     public func flopsPerToken(context t: Int) -> Double {
         let d = Double(config.width)
         return 8 * d * d + 4 * d * Double(min(t, window))

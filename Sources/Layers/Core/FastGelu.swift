@@ -1,4 +1,4 @@
-// FastGelu.swift — GELU (tanh form, spec §0) as a differentiable op on the SIMD kernels of FastMath:
+// FastGelu.swift — GELU (tanh form, docs/ttt.md §0) as a differentiable op on the SIMD kernels of FastMath:
 // the same function as Tensor.gelu() (abs. difference ≈1e-7), 8 lanes at a time, split over the workers.
 // Used by the layers' shared (reference and fused) code for big [B, T, D] activations such as the
 // TTT Mamba-backbone output gate, where the scalar libm tanh dominated the layer's elementwise time.

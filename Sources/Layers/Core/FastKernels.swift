@@ -75,12 +75,12 @@ public enum FastMath {
     /// tanh via e^{2u}: 1 − 2/(e^{2u} + 1) (absolute error ≈ 1e-7).
     @inlinable @inline(__always) public static func tanh(_ u: V) -> V { 1 - 2 / (FastMath.exp(u + u) + 1) }
 
-    /// GELU, tanh approximation (spec §0): ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+    /// GELU, tanh approximation (docs/ttt.md §0): ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
     @inlinable @inline(__always) public static func gelu(_ x: V) -> V {
         0.5 * x * (1 + tanh(GELU.c * (x + GELU.a * x * x * x)))
     }
 
-    /// (gelu(x), gelu'(x)) sharing one tanh (spec §0).
+    /// (gelu(x), gelu'(x)) sharing one tanh (docs/ttt.md §0).
     @inlinable @inline(__always) public static func geluAndPrime(_ x: V) -> (V, V) {
         let t = tanh(GELU.c * (x + GELU.a * x * x * x))
         return (0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * (GELU.c + GELU.c3 * x * x))
@@ -175,7 +175,7 @@ public enum FastNorm {
         }
     }
 
-    /// δ = ∂/∂z ½‖LN_{γ,β}(z) − target‖², in place over z (spec §1.5), with a temporary of m floats for ẑ:
+    /// δ = ∂/∂z ½‖LN_{γ,β}(z) − target‖², in place over z (docs/ttt.md §1.5), with a temporary of m floats for ẑ:
     /// `δ = (m·g − Σg − ẑ·Σ(g ẑ))/(m·s)`, `g = (γẑ + β − target)·γ`.
     @inline(__always) public static func lnL2BackwardRow(_ z: UnsafeMutablePointer<Float>, _ m: Int, target: UnsafePointer<Float>,
                                                          gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,

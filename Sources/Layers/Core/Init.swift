@@ -1,4 +1,4 @@
-// Init.swift — parameter initialisers shared by the layers (spec §1.1: N(0, 0.02) for linear maps).
+// Init.swift — parameter initialisers shared by the layers (docs/ttt.md §1.1: N(0, 0.02) for linear maps).
 import TensorCore
 
 public enum Init {

@@ -48,10 +48,6 @@ extension SequenceLayer {
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.tensor.count } }
     /// Parameter by weight-file name.
     public func parameter(_ name: String) -> Tensor? { parameters.first { $0.name == name }?.tensor }
-    /// Multi-token step default: token by token (layers with a faster chunk form override `step`).
-    public func decode(_ x: Tensor, state: LayerState) -> Tensor {
-        concat((0..<x.dim(1)).map { t in step(x.slicedRaw(axis: 1, t, t + 1), state: state) }, axis: 1)
-    }
 }
 
 /// A named parameter. The lab stores linear maps as `[in, out]` (x·W); a weight file may use another
@@ -134,12 +130,12 @@ public struct LayerConfig: Codable, Equatable, Sendable {
 
 func bestHeads(_ d: Int) -> Int { [12, 8, 4, 2, 1].first { d % $0 == 0 && (d / $0) % 2 == 0 } ?? 1 }
 
-/// Options of the TTT layer (spec §1). Defaults are the paper's TTT layer, Transformer backbone.
+/// Options of the TTT layer (docs/ttt.md §1). Defaults are the paper's TTT layer, Transformer backbone.
 public struct TTTOptions: Codable, Equatable, Sendable {
     public enum Backbone: String, Codable, Sendable { case transformer, mamba }
-    /// Mini-batch size b (spec §1.6). Set ≥ T for batch GD.
+    /// Mini-batch size b (docs/ttt.md §1.6). Set ≥ T for batch GD.
     public var miniBatch: Int = 16
-    /// Transformer backbone (separate Q/K) or Mamba backbone (shared Q/K + convs + GELU gate), spec §1.2.
+    /// Transformer backbone (separate Q/K) or Mamba backbone (shared Q/K + convs + GELU gate), docs/ttt.md §1.2.
     public var backbone: Backbone = .transformer
     /// f(x) = x + LN(f_res(x)); switch off either part (Theorem 1 / DeltaNet need both off).
     public var innerLN: Bool = true
@@ -150,7 +146,7 @@ public struct TTTOptions: Codable, Equatable, Sendable {
     public var learnableW0: Bool = true
     /// c_i = max(0, 1/i + λ_i) (true) or c_i = 1.
     public var tokenScaling: Bool = true
-    /// When set, E_ij = fixedEta · c_i (no gate, no η_base/d); otherwise the learnable gate (spec §1.4).
+    /// When set, E_ij = fixedEta · c_i (no gate, no η_base/d); otherwise the learnable gate (docs/ttt.md §1.4).
     public var fixedEta: Float? = nil
     /// η_base; nil takes the plugin's default (1.0 linear, 0.1 MLP).
     public var baseLR: Float? = nil

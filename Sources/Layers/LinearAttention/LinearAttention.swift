@@ -1,11 +1,11 @@
-// LinearAttention.swift — linear attention in its parallel, chunked and recurrent forms (baselines.md §2).
+// LinearAttention.swift — linear attention in its parallel, chunked and recurrent forms (docs/baselines.md §2).
 //
 //   simple (Theorem 1):  S_t = S_{t−1} + k_tᵀ v_t,  z_t = q_t·S_t            (S ∈ R^{d×d} per head, S_0 = 0)
 //   elu (Katharopoulos): φ(x) = elu(x) + 1,  z_t = φ(q_t)·S_t / (φ(q_t)·Σ_{s≤t} φ(k_s)ᵀ),  S built from φ(k)
 //   y = concat_heads(z)·Wo,  with Q, K, V = h·Wq, h·Wk, h·Wv (no RoPE)
 import TensorCore
 
-/// Linear attention, the `O(d²)`-state baseline (baselines.md §2). `variant` comes from
+/// Linear attention, the `O(d²)`-state baseline (docs/baselines.md §2). `variant` comes from
 /// `config.linearAttention` ("simple" or "elu"); `form` picks how the parallel forward is computed
 /// (all three give the same numbers up to Float32 rounding).
 ///
@@ -190,7 +190,7 @@ public final class LinearAttention: SequenceLayer {
     // MARK: accounting
 
     /// `8D²` projections plus `4Dd` for the recurrent mixing (`S += kᵀv`, `q·S`), independent of the
-    /// context (baselines.md §5). The elu normalizer (`O(D)`) is not counted.
+    /// context (docs/baselines.md §5). The elu normalizer (`O(D)`) is not counted.
     public func flopsPerToken(context: Int) -> Double {
         let d = Double(config.width), dh = Double(config.headDim)
         return 8 * d * d + 4 * d * dh

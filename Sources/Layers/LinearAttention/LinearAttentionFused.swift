@@ -1,5 +1,5 @@
-// LinearAttentionFast.swift — linear attention (simple form) in the chunked form on raw buffers
-// (baselines.md §2), continuing from a state S, for no-grad prefill and multi-token decode.
+// LinearAttentionFused.swift — linear attention (simple form) in the chunked form on raw buffers
+// (docs/baselines.md §2), continuing from a state S, for no-grad prefill and multi-token decode.
 //
 //   per (sequence·head), chunk of c rows:   Z = Qc·S + tril(Qc·Kcᵀ)·Vc       [c, d]  (causal part only)
 //                                            S += Kcᵀ·Vc                      [d, d]

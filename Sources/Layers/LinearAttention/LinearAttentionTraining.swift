@@ -1,5 +1,5 @@
 // LinearAttentionTraining.swift — linear attention (simple variant, Theorem 1; elu through it) as ONE autodiff node for training
-// (baselines.md §2, ttt-backward.md §5): chunked forward saving the chunk-start states, chunked backward with a
+// (docs/baselines.md §2, docs/ttt-backward.md §5): chunked forward saving the chunk-start states, chunked backward with a
 // reverse running sum for the state path. Memory O(T·d) per head (T/c states of d×d, c = chunk ≥ d).
 //
 //   forward, per (sequence·head), chunk c of rows:      S_{c−1} saved          [d, d]

@@ -1,4 +1,4 @@
-// Mamba.swift — the S6 block of Mamba (mamba_simple.py), parallel scan and recurrent step (baselines.md §4).
+// Mamba.swift — the S6 block of Mamba (mamba_simple.py), parallel scan and recurrent step (docs/baselines.md §4).
 //
 //   [x, z] = h·W_in                              W_in: D × 2·D_in, no bias
 //   x = silu(CausalDepthwiseConv_k(x))           per channel, left-padded by k−1, with bias
@@ -10,7 +10,7 @@
 import Foundation
 import TensorCore
 
-/// Mamba's selective-SSM block (S6), as in `mamba_simple.py` of state-spaces/mamba (baselines.md §4).
+/// Mamba's selective-SSM block (S6), as in `mamba_simple.py` of state-spaces/mamba (docs/baselines.md §4).
 ///
 /// Sizes: `D_in = E·D` (E = `config.mambaExpand`), state `N = config.mambaState`, dt rank
 /// `R = ⌈D/16⌉`, conv width `k = config.convWidth`. `config.heads` is not used.
@@ -178,7 +178,7 @@ public final class Mamba: SequenceLayer {
 
     // MARK: accounting
 
-    /// `6·E·D² + 2·E·D·(R + 2N) + 2·R·E·D + 9·E·D·N + 2·E·D·k` (baselines.md §5): in/out projections,
+    /// `6·E·D² + 2·E·D·(R + 2N) + 2·R·E·D + 9·E·D·N + 2·E·D·k` (docs/baselines.md §5): in/out projections,
     /// x and dt projections, the scan (≈9 per state element), the depthwise conv. Independent of context.
     public func flopsPerToken(context: Int) -> Double {
         let (d, di, n, r, k) = (Double(config.width), Double(inner), Double(stateSize), Double(dtRank), Double(convWidth))

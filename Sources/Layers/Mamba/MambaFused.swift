@@ -1,4 +1,4 @@
-// MambaFast.swift — Mamba's S6 block on raw buffers (baselines.md §4) for no-grad prefill and decode:
+// MambaFused.swift — Mamba's S6 block on raw buffers (docs/baselines.md §4) for no-grad prefill and decode:
 // projections through sgemm, the conv from the state window, SIMD SiLU/softplus/exp, and the selective
 // scan as one tight loop with the state s [D_in, N] kept in cache (no stored states).
 //

@@ -1,5 +1,5 @@
-// MambaTraining.swift — Mamba's selective scan as ONE autodiff node for training (baselines.md §4,
-// ttt-backward.md §5): the forward keeps only the chunk-start states (every `scanChunk` tokens), the backward is
+// MambaTraining.swift — Mamba's selective scan as ONE autodiff node for training (docs/baselines.md §4,
+// docs/ttt-backward.md §5): the forward keeps only the chunk-start states (every `scanChunk` tokens), the backward is
 // a reverse scan over time that recomputes each chunk's states (and the decays exp(Δ·A)) from its checkpoint.
 // Memory O(T·C·N / scanChunk) for the states instead of the reference's O(T·C·N).
 //

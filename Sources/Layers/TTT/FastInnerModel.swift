@@ -1,5 +1,5 @@
 // FastInnerModel.swift — optional raw-buffer kernels an inner-model plugin can add for no-grad
-// prefill (dual form, spec §1.7–1.8) and decode (primal step, spec §2). The TTT layer uses them when
+// prefill (dual form, docs/ttt.md §1.7–1.8) and decode (primal step, docs/ttt.md §2). The TTT layer uses them when
 // the plugin adopts `FastInnerModel` and falls back to the differentiable reference otherwise.
 import TensorCore
 
@@ -31,7 +31,7 @@ public struct FastTTTRows {
         self.gamma = gamma; self.beta = beta; self.innerLN = innerLN; self.bias = bias; self.tmp = tmp
     }
 
-    /// δ_i = ∂ℓ_i/∂z_i in place over z [n, d] (stride d): the fused LN+L2 backward (spec §1.5) or z − target.
+    /// δ_i = ∂ℓ_i/∂z_i in place over z [n, d] (stride d): the fused LN+L2 backward (docs/ttt.md §1.5) or z − target.
     @inline(__always) public func delta(_ z: UnsafeMutablePointer<Float>) {
         for i in 0..<n {
             let zi = z + i * d, ti = target + i * d
@@ -41,7 +41,7 @@ public struct FastTTTRows {
     }
 
     /// M_ij = c_i·η_j·(A_ij + (bias ? 1 : 0)) for j ≤ i, 0 above the diagonal, in place over A [n, n]:
-    /// `(E ⊙ tril(A))·Δ + tril(E)·Δ = M·Δ` (spec §1.7).
+    /// `(E ⊙ tril(A))·Δ + tril(E)·Δ = M·Δ` (docs/ttt.md §1.7).
     @inline(__always) public func weightLowerTriangle(_ a: UnsafeMutablePointer<Float>) {
         let one: Float = bias ? 1 : 0
         for i in 0..<n {
@@ -61,12 +61,12 @@ public struct FastTTTRows {
 public protocol FastInnerModel: InnerModel {
     /// Floats of scratch `fastDual` needs at head dim d and mini-batch size b.
     static func fastDualScratch(d: Int, b: Int) -> Int
-    /// Dual form of one mini-batch (spec §1.7–1.8): z [n, d] ← pre-LN query outputs, θ ← end-of-mini-batch state.
+    /// Dual form of one mini-batch (docs/ttt.md §1.7–1.8): z [n, d] ← pre-LN query outputs, θ ← end-of-mini-batch state.
     static func fastDual(_ θ: [UnsafeMutablePointer<Float>], _ rows: FastTTTRows, z: UnsafeMutablePointer<Float>,
                          scratch: UnsafeMutablePointer<Float>)
     /// Floats of scratch `fastPrimalStep` needs.
     static func fastStepScratch(d: Int) -> Int
-    /// Primal step of one token (spec §2; `rows.n == 1`, `rows.c[0]` = c_i): acc += η·G(k; θ_start),
+    /// Primal step of one token (docs/ttt.md §2; `rows.n == 1`, `rows.c[0]` = c_i): acc += η·G(k; θ_start),
     /// z [d] ← f_res(q; θ_start − c_i·acc); if `commit`, θ_start ← θ_start − c_i·acc and acc ← 0.
     static func fastPrimalStep(_ θ: [UnsafeMutablePointer<Float>], acc: [UnsafeMutablePointer<Float>], _ rows: FastTTTRows,
                                commit: Bool, z: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>)

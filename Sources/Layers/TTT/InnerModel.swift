@@ -1,4 +1,4 @@
-// InnerModel.swift — the plugin contract for the TTT layer's hidden state (spec §1.5–1.8).
+// InnerModel.swift — the plugin contract for the TTT layer's hidden state (docs/ttt.md §1.5–1.8).
 import TensorCore
 
 /// One per-head parameter of an inner model (official PyTorch name and per-head shape).
@@ -28,7 +28,7 @@ public struct InnerParamSpec: Sendable {
 ///   first-order), so outer training through it is first-order; hand-write it to train k/v.
 /// * `dual` — nil: the layer uses the primal form.
 /// * `optimizerState` + `update` — extra inner-optimizer state (momentum) and the update rule;
-///   default plain mini-batch GD `θ_i = θ⁰ − step_i` (spec §1.6).
+///   default plain mini-batch GD `θ_i = θ⁰ − step_i` (docs/ttt.md §1.6).
 /// * `configure` — layer options the model requires (e.g. no inner LN/residual for DeltaNet).
 /// * `innerFlopsPerToken`, `summary`, `defaultBaseLR`.
 ///
@@ -51,9 +51,9 @@ public protocol InnerModel {
     static var name: String { get }
     /// One line for `lab layers`.
     static var summary: String { get }
-    /// η_base of spec §1.4 (1.0 for TTT-Linear, 0.1 for TTT-MLP).
+    /// η_base of docs/ttt.md §1.4 (1.0 for TTT-Linear, 0.1 for TTT-MLP).
     static var defaultBaseLR: Float { get }
-    /// Where the outer trainer's ρ (ttt_lr_mult) warmup starts, ramping to 1 over the LR warmup (spec §3:
+    /// Where the outer trainer's ρ (ttt_lr_mult) warmup starts, ramping to 1 over the LR warmup (docs/ttt.md §3:
     /// 0.1 for TTT-MLP); nil for no warmup. Default: nil.
     static var lrMultWarmupStart: Float? { get }
     /// Per-head parameters θ_init (official names), in the order `forward` takes them.
@@ -63,12 +63,12 @@ public protocol InnerModel {
     /// Σ_j w_j ∇_θ ℓ_j at θ, where δ_j = ∂ℓ_j/∂z_j: x, delta [N, n, d]; weights [N, n, 1] → one tensor
     /// per parameter. Optional: the default derives it by autodiff (first-order in training).
     static func gradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor]
-    /// Dual form of one mini-batch (spec §1.7–1.8), or nil to let the layer use the primal form.
+    /// Dual form of one mini-batch (docs/ttt.md §1.7–1.8), or nil to let the layer use the primal form.
     /// q, k [N, b, d]; E [N, b, b] with E_ij = c_i·η_j; `delta(z)` = ∂ℓ/∂z. Returns the pre-LN outputs
     /// for the queries [N, b, d] and the end-of-mini-batch state. `bias: false` keeps biases at zero.
     static func dual(_ θ: [Tensor], q: Tensor, k: Tensor, E: Tensor, bias: Bool,
                      delta: (Tensor) -> Tensor) -> (z: Tensor, next: [Tensor])?
-    /// Analytic inner-loop FLOPs per token per head (spec §5).
+    /// Analytic inner-loop FLOPs per token per head (docs/ttt.md §5).
     static func innerFlopsPerToken(d: Int, b: Int, dual: Bool) -> Double
     /// Extra per-head state of the inner optimizer (momentum buffers, …), zeros at the start of each
     /// sequence, never learned by the outer loop. It follows the parameters in the state. Default: none.
@@ -76,7 +76,7 @@ public protocol InnerModel {
     /// The state used for token i of a mini-batch, from the state at the mini-batch start `θ⁰`
     /// (parameters ++ optimizer state) and the plain GD step `step_i = c_i·Σ_{j≤i} η_j ∇ℓ_j(θ⁰)`
     /// (one tensor per parameter). The state after the last token starts the next mini-batch, in
-    /// prefill and in decode alike. Default (spec §1.6): `θ_i = θ⁰ − step_i`.
+    /// prefill and in decode alike. Default (docs/ttt.md §1.6): `θ_i = θ⁰ − step_i`.
     static func update(_ θ0: [Tensor], step: [Tensor]) -> [Tensor]
     /// Layer options this model requires; `TTTLayer.init` applies them over the caller's.
     /// Default: none.
@@ -152,7 +152,7 @@ extension InnerModel {
     }
 }
 
-/// ∂ℓ/∂z of `ℓ = ½‖LN_{γ,β}(z) − target‖²` (the fused LN+L2 backward, spec §1.5), from differentiable ops:
+/// ∂ℓ/∂z of `ℓ = ½‖LN_{γ,β}(z) − target‖²` (the fused LN+L2 backward, docs/ttt.md §1.5), from differentiable ops:
 /// `δ = (m·g − Σg − ẑ·Σ(g ẑ)) / (m·s)` with `g = (LN(z) − target)·γ`.
 /// z, target [N, n, m]; gamma, beta broadcastable to [N, 1, m].
 public func lnL2Backward(_ z: Tensor, target: Tensor, gamma: Tensor, beta: Tensor, eps: Float = 1e-6) -> Tensor {
@@ -166,7 +166,7 @@ public func lnL2Backward(_ z: Tensor, target: Tensor, gamma: Tensor, beta: Tenso
     return num * rstd * (1 / m)
 }
 
-/// A nonparametric inner learner (paper Theorem 2, spec §4): its state is the growing list of past
+/// A nonparametric inner learner (paper Theorem 2, docs/ttt.md §4): its state is the growing list of past
 /// training pairs — key view k_s, label y_s (the lab's target, `v − k` with the residual, else `v`)
 /// and gated rate η_s. "Training" appends a pair; the prediction reads the whole memory. The TTT
 /// layer runs such a learner on its own path: prefill is one causal, attention-like computation over

@@ -6,9 +6,9 @@ import TensorCore
 
 /// The checks of one inner-model plugin inside a TTT layer:
 ///
-/// 1. inner gradient = central finite differences of `Σ_j w_j ½‖f_res(x_j; θ) − y_j‖²` (spec §1.5);
-/// 2. dual ≡ primal form, when the plugin has a dual form (spec §1.6–1.8);
-/// 3. decode (token by token, and aligned chunk + tokens) ≡ prefill (spec §2);
+/// 1. inner gradient = central finite differences of `Σ_j w_j ½‖f_res(x_j; θ) − y_j‖²` (docs/ttt.md §1.5);
+/// 2. dual ≡ primal form, when the plugin has a dual form (docs/ttt.md §1.6–1.8);
+/// 3. decode (token by token, and aligned chunk + tokens) ≡ prefill (docs/ttt.md §2);
 /// 4. causality: changing token t leaves the outputs before t bit-identical;
 /// 5. outer gradients (backward through the inner loop) = finite differences, every layer parameter.
 ///

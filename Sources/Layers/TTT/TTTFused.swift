@@ -1,5 +1,5 @@
-// TTTFast.swift — the TTT layer's no-grad fast path: prefill in the dual form and decode in the
-// primal form on raw buffers (spec §1.11, §2), for inner models that adopt `FastInnerModel`.
+// TTTFused.swift — the TTT layer's no-grad fast path: prefill in the dual form and decode in the
+// primal form on raw buffers (docs/ttt.md §1.11, §2), for inner models that adopt `FastInnerModel`.
 //
 //   P = h·[Wq | Wk | Wv] (or U = h·Wq → conv_q, conv_k; V = h·Wv)        [B, t, D] each, 3 big GEMMs
 //   RoPE(Q, K) at (position + j) mod b, in place;  η = (η_base·ρ/d)·σ(h·w_lr + β_lr)   [B, t, H]
@@ -80,13 +80,13 @@ extension TTTLayer {
         return (q, k, v, eta, gate)
     }
 
-    /// Interleaved RoPE (spec §1.3) in place on x [B, t, D] (every head), angle at (start + j) mod b
+    /// Interleaved RoPE (docs/ttt.md §1.3) in place on x [B, t, D] (every head), angle at (start + j) mod b
     /// (the shared `RopeTable`, one row per position of the chunk: never b rows for a huge b).
     func fastRope(_ x: Tensor, start: Int) {
         RopeTable(dim: d, theta: config.ropeTheta, positions: (0..<x.dim(1)).map { (start + $0) % b }).rotateHeads(x, heads: H)
     }
 
-    /// concat heads → LN_post → (gate) → ·Wo on o [B, t, D] (spec §1.9), in place until the last GEMM.
+    /// concat heads → LN_post → (gate) → ·Wo on o [B, t, D] (docs/ttt.md §1.9), in place until the last GEMM.
     func fastOutput(_ o: Tensor, gate: Tensor?) -> Tensor {
         let (B, t) = (o.dim(0), o.dim(1)), D = self.D
         let po = o.data, pg = postGamma.data, pb = postBeta.data, gt = gate?.data, post = opts.postNorm
@@ -106,7 +106,7 @@ extension TTTLayer {
     /// The inner loop over one chunk for all sequences×heads, parallel over B·H.
     /// `state` nil: prefill from θ_init, every mini-batch in the dual form (a trailing partial one too,
     /// as the reference). Otherwise continue the decode cache: full aligned mini-batches in the dual
-    /// form, other tokens by the primal step (spec §2, "mixed prefill then decode").
+    /// form, other tokens by the primal step (docs/ttt.md §2, "mixed prefill then decode").
     func fastInnerLoop(_ fast: FastInnerModel.Type, q: Tensor, k: Tensor, v: Tensor, eta: Tensor, state: State?) -> Tensor {
         let (B, t) = (q.dim(0), q.dim(1))
         let (D, H, d, b) = (self.D, self.H, self.d, self.b)

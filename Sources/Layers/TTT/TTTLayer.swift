@@ -1,10 +1,10 @@
-// TTTLayer.swift — the TTT layer, generic over an inner model (spec §1 prefill, §2 decode).
+// TTTLayer.swift — the TTT layer, generic over an inner model (docs/ttt.md §1 prefill, §2 decode).
 import TensorCore
 
 /// A TTT layer: the hidden state is a model (`InnerModel`) trained by one gradient step of a
 /// self-supervised reconstruction loss per mini-batch of tokens, at training and at test time.
 ///
-/// Forward (spec §1.11), per sequence and head:
+/// Forward (docs/ttt.md §1.11), per sequence and head:
 ///
 ///     Q,K,V ← projections(h) (+ convs, Mamba backbone);  RoPE(Q, K) at t mod b
 ///     η_j ← (η_base·ρ/d)·σ(h_j·w_lr + β_lr);   c_i ← max(0, 1/i + λ_i);   E_ij = c_i·η_j
@@ -26,9 +26,9 @@ public final class TTTLayer: SequenceLayer {
 
     // Projections, lab layout [in, out].
     public let wq: Tensor, wk: Tensor?, wv: Tensor, wo: Tensor
-    /// Mamba backbone: output gate and the two causal convs on the shared projection (spec §1.2).
+    /// Mamba backbone: output gate and the two causal convs on the shared projection (docs/ttt.md §1.2).
     public let wg: Tensor?, convQ: (w: Tensor, b: Tensor)?, convK: (w: Tensor, b: Tensor)?
-    /// Learnable inner learning-rate gate: w_lr [D, H], β_lr [H] (spec §1.4).
+    /// Learnable inner learning-rate gate: w_lr [D, H], β_lr [H] (docs/ttt.md §1.4).
     public let lrWeight: Tensor, lrBias: Tensor
     /// Token-scaling offsets λ [b].
     public let tokenIdx: Tensor
@@ -45,8 +45,8 @@ public final class TTTLayer: SequenceLayer {
     public var D: Int { config.width }
     public var b: Int { opts.miniBatch }
     public var baseLR: Float { opts.baseLR ?? inner.defaultBaseLR }
-    /// ρ = ttt_lr_mult (spec §1.4), starts at `config.ttt.lrMult`; a trainer may change it per step
-    /// (TTT-MLP warmup, spec §3). Must be 1 at inference.
+    /// ρ = ttt_lr_mult (docs/ttt.md §1.4), starts at `config.ttt.lrMult`; a trainer may change it per step
+    /// (TTT-MLP warmup, docs/ttt.md §3). Must be 1 at inference.
     public var lrMult: Float
     /// Test-only fault injected into the fused backward (negative controls); nil in normal use.
     var fusedBackwardFault: FusedBackwardFault? = nil
@@ -68,7 +68,7 @@ public final class TTTLayer: SequenceLayer {
         wv = Init.normal([D, D], rng: &rng)
         wo = Init.normal([D, D], rng: &rng)
         wg = mamba ? Init.normal([D, D], rng: &rng) : nil
-        // flax lecun_normal for the convs: variance 1/k (spec §1.1).
+        // flax lecun_normal for the convs: variance 1/k (docs/ttt.md §1.1).
         convQ = mamba ? (Init.normal([k, D], std: 1 / Float(k).squareRoot(), rng: &rng), Init.zeros([D])) : nil
         convK = mamba ? (Init.normal([k, D], std: 1 / Float(k).squareRoot(), rng: &rng), Init.zeros([D])) : nil
         lrWeight = Init.normal([D, H], rng: &rng)
@@ -129,7 +129,7 @@ public final class TTTLayer: SequenceLayer {
         return (q.splitHeads(H), k.splitHeads(H), v.splitHeads(H))
     }
 
-    /// η_j = (η_base·ρ/d)·σ(h_j·w_lr + β_lr) per head: [B·H, t, 1] (spec §1.4), or the fixed η.
+    /// η_j = (η_base·ρ/d)·σ(h_j·w_lr + β_lr) per head: [B·H, t, 1] (docs/ttt.md §1.4), or the fixed η.
     func tokenEta(_ h: Tensor) -> Tensor {
         let (B, t) = (h.dim(0), h.dim(1))
         if let eta = opts.fixedEta { return Tensor(repeating: eta, shape: [B * H, t, 1]) }
@@ -167,7 +167,7 @@ public final class TTTLayer: SequenceLayer {
         return opts.innerResidual ? q + y : y
     }
 
-    /// concat heads → LN_post → (gate) → ·Wo  (spec §1.9)
+    /// concat heads → LN_post → (gate) → ·Wo  (docs/ttt.md §1.9)
     public func outputProjection(_ o: Tensor, h: Tensor) -> Tensor {
         var o = o.mergeHeads(H)
         if opts.postNorm { o = o.layerNorm(gamma: postGamma, beta: postBeta) }
@@ -198,7 +198,7 @@ public final class TTTLayer: SequenceLayer {
         }
     }
 
-    /// Projections, RoPE at t mod b, η and c for h [B, T, D] (spec §1.2–1.4).
+    /// Projections, RoPE at t mod b, η and c for h [B, T, D] (docs/ttt.md §1.2–1.4).
     public func mixerInputs(_ h: Tensor) -> MixerInputs {
         let T = h.dim(1)
         var none: Tensor? = nil
@@ -248,7 +248,7 @@ public final class TTTLayer: SequenceLayer {
         return outputProjection(o, h: h)
     }
 
-    /// Primal form of one mini-batch (spec §1.6): θ_i = θ⁰ − c_i·Σ_{j≤i} η_j G_j(θ⁰), z_i = f_res(q_i; θ_i).
+    /// Primal form of one mini-batch (docs/ttt.md §1.6): θ_i = θ⁰ − c_i·Σ_{j≤i} η_j G_j(θ⁰), z_i = f_res(q_i; θ_i).
     func primalMiniBatch(_ θ0: [Tensor], q: Tensor, k: Tensor, eta: Tensor, c: Tensor,
                          delta: (Tensor) -> Tensor) -> (Tensor, [Tensor]) {
         let n = k.dim(1)
@@ -269,13 +269,13 @@ public final class TTTLayer: SequenceLayer {
     /// True when parameter j is a bias and biases are switched off (it stays zero).
     public func frozenBias(_ j: Int) -> Bool { j < specs.count && specs[j].isBias && !opts.innerBias }
 
-    /// The plugin's update rule (default θ⁰ − step, spec §1.6) with frozen biases' steps zeroed.
+    /// The plugin's update rule (default θ⁰ − step, docs/ttt.md §1.6) with frozen biases' steps zeroed.
     func updated(_ θ0: [Tensor], step: [Tensor]) -> [Tensor] {
         let s = step.indices.map { frozenBias($0) ? Tensor(zeros: step[$0].shape) : step[$0] }
         return inner.update(θ0, step: s)
     }
 
-    // MARK: decode (spec §2)
+    // MARK: decode (docs/ttt.md §2)
 
     /// Decode cache: θ_start and gated-gradient accumulators per sequence×head, conv history.
     public final class State: LayerState {
@@ -299,7 +299,7 @@ public final class TTTLayer: SequenceLayer {
         }
     }
 
-    /// Token-by-token primal form from the cache (spec §2). x [B, t, D] → [B, t, D].
+    /// Token-by-token primal form from the cache (docs/ttt.md §2). x [B, t, D] → [B, t, D].
     public func step(_ h: Tensor, state: LayerState) -> Tensor {
         if let ms = state as? MemoryState, let np = inner as? NonparametricInnerModel.Type { return memoryStep(h, ms, np) }
         guard let st = state as? State else { preconditionFailure("TTTLayer.step: state of another layer kind") }
@@ -335,7 +335,7 @@ public final class TTTLayer: SequenceLayer {
         }
     }
 
-    // MARK: accounting (spec §5)
+    // MARK: accounting (docs/ttt.md §5)
 
     /// Projections 8D² (Q, K|gate, V, O) + lr gate 2DH (+ convs 4Dk) + the inner loop over H heads.
     public func flopsPerToken(context: Int) -> Double {

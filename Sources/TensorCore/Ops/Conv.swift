@@ -1,4 +1,4 @@
-// Conv.swift — causal depthwise 1-D convolution over time (spec §1.2 CConv; baselines §4).
+// Conv.swift — causal depthwise 1-D convolution over time (docs/ttt.md §1.2 CConv; docs/baselines.md §4).
 
 /// `y[b,t,c] = bias[c] + Σ_{j<k} w[j,c]·x[b, t−(k−1)+j, c]` with x[<0] = 0.
 /// x: [B, T, C], weight: [k, C] (tap k−1 multiplies the current token), bias: [C].

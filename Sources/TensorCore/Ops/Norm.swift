@@ -1,4 +1,4 @@
-// Norm.swift — LayerNorm and RMSNorm over the last axis (ε = 1e-6, spec §0), fused with their VJPs.
+// Norm.swift — LayerNorm and RMSNorm over the last axis (ε = 1e-6, docs/ttt.md §0), fused with their VJPs.
 
 extension Tensor {
     /// LN_{γ,β}(x) over the last axis: (x − μ)/√(v + ε)·γ + β, biased variance (two-pass).

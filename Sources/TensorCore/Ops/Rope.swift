@@ -1,7 +1,7 @@
-// Rope.swift — rotary position embedding on interleaved pairs (2i, 2i+1) (spec §1.3).
+// Rope.swift — rotary position embedding on interleaved pairs (2i, 2i+1) (docs/ttt.md §1.3).
 import Foundation
 
-/// The one RoPE implementation (spec §1.3, interleaved pairs): cos/sin of φ = pos·θ^(−2i/d) for a list of
+/// The one RoPE implementation (docs/ttt.md §1.3, interleaved pairs): cos/sin of φ = pos·θ^(−2i/d) for a list of
 /// positions, and the in-place rotation of a row. Used by the `rope` op and by the fused kernels.
 ///
 /// ```swift

@@ -1,4 +1,4 @@
-// Scan.swift — the selective scan of an S6 (Mamba) block, forward and reverse (baselines §4).
+// Scan.swift — the selective scan of an S6 (Mamba) block, forward and reverse (docs/baselines.md §4).
 import Foundation
 
 /// The scan continued from a decode state: `state` [B, C, N] (s before the first token) is read and

@@ -1,7 +1,7 @@
-// Unary.swift — elementwise functions and their derivatives (spec §0 for gelu and gelu').
+// Unary.swift — elementwise functions and their derivatives (docs/ttt.md §0 for gelu and gelu').
 import Foundation
 
-/// GELU constants as the official code writes them (spec §0, §7.7).
+/// GELU constants as the official code writes them (docs/ttt.md §0, §7.7).
 public enum GELU {
     public static let c: Float = 0.79788456          // √(2/π)
     public static let a: Float = 0.044715
@@ -58,7 +58,7 @@ extension Tensor {
         unary("silu", flops: 5, { $0 / (1 + Foundation.exp(-$0)) }, { x, _ in
             let s = 1 / (1 + Foundation.exp(-x)); return s * (1 + x * (1 - s)) })
     }
-    /// GELU, tanh approximation (spec §0).
+    /// GELU, tanh approximation (docs/ttt.md §0).
     public func gelu() -> Tensor { unary("gelu", flops: 8, GELU.f, { x, _ in GELU.df(x) }) }
     /// gelu'(x), itself differentiable (through gelu''), for the TTT-MLP inner backward.
     public func geluPrime() -> Tensor { unary("geluPrime", flops: 10, GELU.df, { x, _ in GELU.d2f(x) }) }
