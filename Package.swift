@@ -26,7 +26,7 @@ let pluginTargets: [Target] = innerModelPlugins.flatMap { name -> [Target] in
         .filter { !$0.hasSuffix(".swift") && !$0.hasPrefix(".") }.sorted()          // README.md, Tests/, …
     var t: [Target] = [.target(name: name, dependencies: ["Layers", "TensorCore"], path: "Plugins/\(name)", exclude: extras)]
     if pluginFolderHas(name, "Tests") {
-        t.append(.testTarget(name: "\(name)Tests", dependencies: [.target(name: name), "Zoo", "Layers", "TensorCore"],
+        t.append(.testTarget(name: "\(name)Tests", dependencies: [.target(name: name), "Zoo", "Layers", "TensorCore", "TestSupport"],
                              path: "Plugins/\(name)/Tests"))
     }
     return t
@@ -75,11 +75,13 @@ let package = Package(
             "Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
-        .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Zoo", "Layers", "TensorCore"]),
-        .testTarget(name: "StudiesTests", dependencies: ["Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore"]),
-        .testTarget(name: "LabCLITests", dependencies: ["LabCLI"]),
+        // The suite's one tensor comparison (NaN/Inf-aware), shared by every test target.
+        .target(name: "TestSupport", dependencies: ["TensorCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "TestSupport"]),
+        .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Zoo", "Layers", "TensorCore", "TestSupport"]),
+        .testTarget(name: "StudiesTests", dependencies: ["Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore", "TestSupport"]),
+        .testTarget(name: "LabCLITests", dependencies: ["LabCLI", "TestSupport"]),
     ] + pluginTargets,
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,7 @@
 // BaselineTestSupport.swift — small helpers for the baseline layer tests (attention, linear attention, Mamba).
 import XCTest
 import TensorCore
+import TestSupport
 import Layers
 
 enum BT {
@@ -11,15 +12,14 @@ enum BT {
 
     static func maxAbs(_ a: Tensor) -> Float { a.array.map { abs($0) }.max() ?? 0 }
 
+    /// max |a − b| through the shared comparison (TestSupport): +∞ when either holds a NaN or Inf.
     static func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
         precondition(a.shape == b.shape, "maxAbsDiff: \(a.shape) vs \(b.shape)")
-        var m: Float = 0
-        for i in 0..<a.count { m = max(m, abs(a.data[i] - b.data[i])) }
-        return m
+        return Float(tensorError(a, b, .absMax).error)
     }
 
-    /// max |a − b| / max |a| (relative to the output scale).
-    static func relErr(_ a: Tensor, _ b: Tensor) -> Float { maxAbsDiff(a, b) / max(maxAbs(a), 1e-30) }
+    /// max |a − b| / max |a| (relative to the output scale); +∞ when either holds a NaN or Inf.
+    static func relErr(_ a: Tensor, _ b: Tensor) -> Float { Float(tensorError(b, a, .relMax).error) }
 
     /// Max |a − b| over tokens [lo, hi) of [B, T, D] tensors.
     static func maxAbsDiff(_ a: Tensor, _ b: Tensor, tokens lo: Int, _ hi: Int) -> Float {

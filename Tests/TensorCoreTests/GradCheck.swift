@@ -7,6 +7,7 @@
 // Defaults: h = 1e-2, tol = 1e-2 (Float32 forward: rounding ≈ 1e-7·|L|/h, truncation ≈ h²·|f'''|/6).
 import XCTest
 @testable import TensorCore
+import TestSupport
 
 /// Result of one gradient check.
 struct GradCheckReport {
@@ -109,14 +110,10 @@ func flatIndex(_ idx: [Int], _ shape: [Int]) -> Int {
     return o
 }
 
-/// Asserts two float arrays agree within |a − b| ≤ atol + rtol·|b|.
+/// Asserts two float arrays agree within |a − b| ≤ atol + rtol·|b| per entry, through the shared comparison
+/// (TestSupport): a NaN or Inf in either fails.
 func assertClose(_ a: [Float], _ b: [Double], atol: Double, rtol: Double = 0, _ msg: String = "",
                  file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(a.count, b.count, "\(msg): length", file: file, line: line)
-    var worst = 0.0, at = -1
-    for i in 0..<min(a.count, b.count) {
-        let e = abs(Double(a[i]) - b[i]) - (atol + rtol * abs(b[i]))
-        if e > worst || e.isNaN { worst = e.isNaN ? .infinity : e; at = i }
-    }
-    XCTAssertTrue(at < 0, "\(msg): element \(at) is \(at >= 0 ? a[at] : 0), expected \(at >= 0 ? b[at] : 0)", file: file, line: line)
+    let e = arrayError(a, b, .elementwise(atol: atol, rtol: rtol))
+    XCTAssertTrue(e.error <= 1, "\(msg): element \(e.index) is \(e.index >= 0 && e.index < a.count ? a[e.index] : .nan), expected \(e.index >= 0 && e.index < b.count ? b[e.index] : .nan) (\(e.error)× the tolerance\(e.problem.map { "; \($0)" } ?? ""))", file: file, line: line)
 }

@@ -1,6 +1,7 @@
 // MatmulTests.swift — batched GEMM against a naive Double triple loop, gradients, FLOP counting.
 import XCTest
 @testable import TensorCore
+import TestSupport
 
 /// Reference op(A)·op(B) for one batch element, in Double, plus Σ|a||b| per output (error scale).
 private func naiveMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, m: Int, k: Int, n: Int,
@@ -78,10 +79,8 @@ final class MatmulTests: XCTestCase {
         let c2 = withNoGrad { matmul(a, b) }
         Parallel.setThreads(1)
         let c1 = withNoGrad { matmul(a, b) }
-        var maxDiff: Float = 0
-        for i in 0..<c1.count { maxDiff = max(maxDiff, abs(c1.data[i] - c2.data[i])) }
-        print("row split vs single call: max |diff| = \(maxDiff)")
-        XCTAssertLessThan(maxDiff, 1e-4)
+        print("row split vs single call: max |diff| = \(tensorError(c1, c2, .absMax).error)")
+        assertClose(c1, c2, tolerance: 1e-4, .absMax, "row split vs single call")
     }
 
     /// Few rows, long reduction (k ≥ 4m, the weight-gradient shape): the reduction is split over the
