@@ -125,13 +125,15 @@ extension FlashAttention {
     /// ```swift
     /// let z = FlashAttention.attend(q, k, v)     // differentiable; no [T, T] tensor kept
     /// ```
-    public static func attend(_ q: Tensor, _ k: Tensor, _ v: Tensor, perturbBackward: Float = 0) -> Tensor {
+    public static func attend(_ q: Tensor, _ k: Tensor, _ v: Tensor, perturbBackward: Float = 0, fault: FusedFault? = nil) -> Tensor {
         precondition(q.rank == 3 && k.shape == q.shape && v.shape == q.shape, "FlashAttention.attend: q \(q.shape), k \(k.shape), v \(v.shape) must be [BH, T, d]")
         let (z, lse) = trainForward(q: q, k: k, v: v)
+        FusedFault.corruptOutput(z, fault)                             // test hook (nil in normal use)
         guard Tensor.recording([q, k, v]) else { return z }
         let po = UnsafePointer(z.data)                                 // z is alive while its own node's VJP runs
         return z.recordingFused("flashAttention", [q, k, v]) { g in
             let (gq, gk, gv) = trainBackward(q: q, k: k, v: v, o: po, lse: lse, dO: g, perturb: perturbBackward)
+            FusedFault.corruptGradient(gq, fault)                      // test hook: dL/dq (reaches the loss through q_proj only)
             return [gq, gk, gv]
         }
     }
@@ -147,4 +149,6 @@ extension SelfAttention: FusedTraining {
 
     /// Every configuration trains on the fused kernel (head dim ≥ 1, any T).
     public var fusedTrainingSupported: Bool { true }
+    /// A `.backward` fault scales dL/dq, which reaches the loss through `q_proj.weight` only.
+    public var fusedFaultTarget: String { "q_proj.weight" }
 }
