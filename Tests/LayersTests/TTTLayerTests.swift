@@ -92,7 +92,7 @@ final class TTTLayerTests: XCTestCase {
             z.data[i] = old - h; let lm = loss(z)
             z.data[i] = old
             let num = Float((lp - lm) / Double(2 * h))
-            worst = max(worst, abs(num - delta.data[i]) / max(1e-2, abs(num)))
+            worst = worstOf(worst, abs(num - delta.data[i]) / max(1e-2, abs(num)))
         }
         XCTAssertLessThan(worst, 2e-2)
         // Negative control: the plain L2 gradient (ignoring the LN) is far off.

@@ -42,7 +42,7 @@ final class MatmulTests: XCTestCase {
             let (ref, scale) = naiveMatmul(pa, pb, m: m, k: k, n: n, transA: transA, transB: transB)
             for j in 0..<(m * n) {
                 let err = abs(Double(c.data[i * m * n + j]) - ref[j]) / (1e-4 * scale[j] + 1e-6)
-                worst = max(worst, err)
+                worst = worstOf(worst, err)
             }
         }
         XCTAssertLessThanOrEqual(worst, 1, "matmul \(batchA)\(m)x\(k)·\(batchB)\(k)x\(n) tA=\(transA) tB=\(transB)", file: file, line: line)
@@ -99,7 +99,7 @@ final class MatmulTests: XCTestCase {
         let c = withNoGrad { matmul(a, b, transA: true) }
         let (ref, scale) = naiveMatmul(a.data, b.data, m: 40, k: 500, n: 33, transA: true, transB: false)
         var worst = 0.0
-        for j in 0..<(40 * 33) { worst = max(worst, abs(Double(c.data[j]) - ref[j]) / (1e-4 * scale[j] + 1e-6)) }
+        for j in 0..<(40 * 33) { worst = worstOf(worst, abs(Double(c.data[j]) - ref[j]) / (1e-4 * scale[j] + 1e-6)) }
         XCTAssertGreaterThan(worst, 1, "negative control: half the reduction must fail the check")
     }
 

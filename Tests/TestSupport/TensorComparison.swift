@@ -181,3 +181,12 @@ public func assertDiffers(_ a: Tensor, _ r: Tensor, by tolerance: Double, _ metr
                   "\(name()): negative control — expected an error > \(tolerance), got \(e.error)\(e.problem.map { " (\($0))" } ?? "")",
                   file: file, line: line)
 }
+
+/// The larger of two errors for a running worst case, NaN-aware: a NaN in either gives +∞ (Swift's
+/// `max(x, .nan)` returns x, so a plain running `max` lets a NaN through).
+///
+/// ```swift
+/// var worst = 0.0
+/// for e in errors { worst = worstOf(worst, e) }      // +∞ if any e is NaN
+/// ```
+public func worstOf<F: BinaryFloatingPoint>(_ a: F, _ b: F) -> F { (a.isNaN || b.isNaN) ? .infinity : Swift.max(a, b) }
