@@ -123,14 +123,18 @@ final class TTTLayerTests: XCTestCase {
         }
     }
 
-    /// Negative control for the checker: a term that is computed but hidden from autodiff (a missing backward
-    /// path) doubles the numeric derivative only, so the check must fail.
+    /// Negative control for the checker, the fault it names: a backward that drops the gradient (the analytic
+    /// gradient scaled by 0) must fail.
     func testGradientCheckCanFail() throws {
         var rng = RNG(seed: 41)
         let layer = try TTTLayer(config: config(), inner: LinearInner.self, rng: &rng)
+        perturb(layer, seed: 43)                                  // as in testParameterGradients: away from the init's
+        for p in layer.parameters where p.name.contains("proj") || p.name == "W1" {  // near-zero inner-LN variance
+            for i in 0..<p.tensor.count { p.tensor.data[i] *= 10 }
+        }
         let x = randomInput([1, 5, 16], seed: 42)
-        let r = gradCheck(layer.parameters, samples: 4) { layer(x) + withNoGrad { layer(x) } }
-        XCTAssertGreaterThan(r.worst, 100)
+        XCTAssertLessThanOrEqual(gradCheck(layer.parameters, samples: 4) { layer(x) }.worst, 1, "the correct gradient passes")
+        XCTAssertGreaterThan(gradCheck(layer.parameters, samples: 4, vjpScale: 0) { layer(x) }.worst, 100, "a dropped gradient must fail")
     }
 
     func testRegistryAndConfigErrors() throws {
