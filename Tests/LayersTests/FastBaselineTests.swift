@@ -38,17 +38,23 @@ final class FastBaselineTests: XCTestCase {
         }
     }
 
-    /// Negative controls: the comparison sees a shifted input (one token changed at t = 10 changes every later
-    /// output of a mixer) — so the tolerance is not blind to the sequence mixing.
+    /// Negative controls, the fault named: a 1 % error inside the fast kernels (`FusedFault.forward`, on the
+    /// mixing output) must fail the fast ≡ reference check, in prefill and in decode; and the comparison sees
+    /// the sequence mixing (one token changed at t = 10 changes every later output).
     func testNegativeControlsDiffer() throws {
         for name in Self.names {
             let l = try FastTest.layer(name, scale: name == "mamba" ? 3 : 10)
             let x = randomInput([1, 24, 32], seed: 23)
+            let ref = FastTest.prefill(l, x, fast: false)
+            XCTAssertLessThan(relError(FastTest.prefill(l, x, fast: true), ref), FastTest.tolerance, "\(name): clean")
+            (l as! any FusedTraining).fusedFault = .forward
+            XCTAssertGreaterThan(relError(FastTest.prefill(l, x, fast: true), ref), 10 * FastTest.tolerance, "\(name): a faulty fast prefill passed")
+            XCTAssertGreaterThan(relError(FastTest.decode(l, x, chunks: [7, 1, 16], fast: true), ref), 10 * FastTest.tolerance, "\(name): a faulty fast decode passed")
+            (l as! any FusedTraining).fusedFault = nil
             let x2 = x.copy()
             for j in 0..<32 { x2.data[10 * 32 + j] += 1 }
             let a = FastTest.prefill(l, x2, fast: true).slicedRaw(axis: 1, 11, 24)
-            let b = FastTest.prefill(l, x, fast: false).slicedRaw(axis: 1, 11, 24)
-            XCTAssertGreaterThan(relError(a, b), FastTest.controlFloor, "\(name): a changed past token must change later outputs")
+            XCTAssertGreaterThan(relError(a, ref.slicedRaw(axis: 1, 11, 24)), FastTest.controlFloor, "\(name): a changed past token must change later outputs")
         }
     }
 

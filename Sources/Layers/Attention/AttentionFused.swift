@@ -118,6 +118,7 @@ extension SelfAttention {
         }
         FLOPCounter.matmul += 2 * B * D * t * (t + 1)
         withExtendedLifetime((q, k, v)) {}
+        FusedFault.corruptOutput(z, fusedFault)                        // test hook (nil in normal use)
         return FastGEMM.linear(z, wo, shape: [B, t])
     }
 
@@ -156,6 +157,7 @@ extension SelfAttention {
         FLOPCounter.matmul += 4 * B * D * t * p0 + 2 * B * D * t * (t + 1)
         cache.advance(t)
         withExtendedLifetime((q, k, v)) {}
+        FusedFault.corruptOutput(z, fusedFault)                        // test hook (nil in normal use)
         return FastGEMM.linear(z, wo, shape: [B, t])
     }
 }

@@ -62,8 +62,8 @@ public protocol FusedTraining: SequenceLayer {
 /// layer.fusedFault = .backward      // the next fused backward scales dL/d(queries) by 1.01
 /// ```
 public enum FusedFault: Sendable, Equatable, CaseIterable {
-    /// The fused forward scales every odd feature of its output by 1 + `size` (not a uniform scale or shift,
-    /// which a following LayerNorm would hide).
+    /// The fused forward — the training node and the no-grad prefill/decode kernels — scales every odd feature
+    /// of its mixing output by 1 + `size` (not a uniform scale or shift, which a following LayerNorm would hide).
     case forward
     /// The fused backward scales the gradient it returns for one input (`fusedFaultTarget`'s) by 1 + `size`.
     case backward
