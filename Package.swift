@@ -38,7 +38,7 @@ let pluginTargets: [Target] = innerModelPlugins.flatMap { name -> [Target] in
         .filter { !$0.hasSuffix(".swift") && !$0.hasPrefix(".") }.sorted()          // README.md, Tests/, …
     var t: [Target] = [.target(name: name, dependencies: ["Layers", "TensorCore"], path: "Plugins/\(name)", exclude: extras)]
     if pluginFolderHas(name, "Tests") {
-        t.append(.testTarget(name: "\(name)Tests", dependencies: [.target(name: name), "Zoo", "Layers", "TensorCore"],
+        t.append(.testTarget(name: "\(name)Tests", dependencies: [.target(name: name), "Zoo", "Layers", "TensorCore", "TestSupport"],
                              path: "Plugins/\(name)/Tests"))
     }
     return t
@@ -110,11 +110,13 @@ let package = Package(
             "Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "HostCPU"]),
-        .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) }),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Zoo", "Layers", "TensorCore"]),
-        .testTarget(name: "StudiesTests", dependencies: ["Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore"]),
-        .testTarget(name: "LabCLITests", dependencies: ["LabCLI", "StudyKit", "Models", "Layers", "TensorCore", "HostCPU"]),
+        // The suite's one tensor comparison (NaN/Inf-aware), shared by every test target.
+        .target(name: "TestSupport", dependencies: ["TensorCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "HostCPU", "TestSupport"]),
+        .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore", "TestSupport"] + innerModelPlugins.map { .target(name: $0) }),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Zoo", "Layers", "TensorCore", "TestSupport"]),
+        .testTarget(name: "StudiesTests", dependencies: ["Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore", "TestSupport"]),
+        .testTarget(name: "LabCLITests", dependencies: ["LabCLI", "StudyKit", "Models", "Layers", "TensorCore", "HostCPU", "TestSupport"]),
     ] + pluginTargets,
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,7 @@
 // BaselineTestSupport.swift — small helpers for the baseline layer tests (attention, linear attention, Mamba).
 import XCTest
 import TensorCore
+import TestSupport
 import Layers
 
 enum BT {
@@ -11,15 +12,14 @@ enum BT {
 
     static func maxAbs(_ a: Tensor) -> Float { a.array.map { abs($0) }.max() ?? 0 }
 
+    /// max |a − b| through the shared comparison (TestSupport): +∞ when either holds a NaN or Inf.
     static func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
         precondition(a.shape == b.shape, "maxAbsDiff: \(a.shape) vs \(b.shape)")
-        var m: Float = 0
-        for i in 0..<a.count { m = max(m, abs(a.data[i] - b.data[i])) }
-        return m
+        return Float(tensorError(a, b, .absMax).error)
     }
 
-    /// max |a − b| / max |a| (relative to the output scale).
-    static func relErr(_ a: Tensor, _ b: Tensor) -> Float { maxAbsDiff(a, b) / max(maxAbs(a), 1e-30) }
+    /// max |a − b| / max |a| (relative to the output scale); +∞ when either holds a NaN or Inf.
+    static func relErr(_ a: Tensor, _ b: Tensor) -> Float { Float(tensorError(b, a, .relMax).error) }
 
     /// Max |a − b| over tokens [lo, hi) of [B, T, D] tensors.
     static func maxAbsDiff(_ a: Tensor, _ b: Tensor, tokens lo: Int, _ hi: Int) -> Float {
@@ -55,53 +55,22 @@ enum BT {
     }
 
     struct GradCheck {
-        /// Worst |a − n| / (rtol·max(|a|, |n|) + atol·G) over the sampled entries; ≤ 1 passes.
+        /// Worst |a − n| / tolerance over the sampled entries; ≤ 1 passes (+∞ for NaN).
         var worst: Double = 0
         var worstWhere = ""
         var checked = 0
     }
 
-    /// Central-difference check of every parameter of `layer` for loss = Σ layer(x) ⊙ w.
-    ///
-    /// For each parameter, `samples` random entries are moved by ±eps; the loss is evaluated in Float32
-    /// and accumulated in Double. An entry passes when |a − n| ≤ rtol·max(|a|, |n|) + atol·G, with G the
-    /// largest |analytic gradient| of that parameter tensor. `tamper` multiplies the analytic gradient
-    /// (a negative control: 1.1 must fail).
-    static func gradCheck(_ layer: SequenceLayer, x: Tensor, samples: Int = 6, eps: Float = 1e-2,
-                          rtol: Double = 2e-2, atol: Double = 2e-3, tamper: Double = 1, seed: UInt64 = 7,
+    /// Finite-difference check of every parameter of `layer` for loss = Σ layer(x) ⊙ w, through the suite's
+    /// shared check (TestSupport `checkParameterGradients`: `samples` entries per parameter, fourth-order central
+    /// differences, |a − n| ≤ rtol·|n| + atol·G + Float32 rounding floor with G the largest |numeric| of that
+    /// parameter; NaN fails). `tamper` multiplies the analytic gradient (a negative control: 1.01 must fail).
+    static func gradCheck(_ layer: SequenceLayer, x: Tensor, samples: Int = 16, eps: Float = 1e-2,
+                          rtol: Double = 1e-3, atol: Double = 1e-4, tamper: Double = 1, seed: UInt64 = 7,
                           forward: ((Tensor) -> Tensor)? = nil) -> GradCheck {
         let fwd: (Tensor) -> Tensor = forward ?? { layer($0) }
-        let probe = withNoGrad { fwd(x) }
-        let w = randn(probe.shape, seed: seed &+ 1000)
-        func lossD() -> Double {
-            let y = withNoGrad { fwd(x) }
-            var s = 0.0
-            for i in 0..<y.count { s += Double(y.data[i]) * Double(w.data[i]) }
-            return s
-        }
-        for p in layer.parameters { p.tensor.zeroGrad() }
-        let loss = (fwd(x) * w).sum()
-        loss.backward()
-        var rng = RNG(seed: seed)
-        var res = GradCheck()
-        for p in layer.parameters {
-            let t = p.tensor
-            guard let g = t.grad else { res.worst = .infinity; res.worstWhere = "\(p.name): no gradient"; continue }
-            let gscale = Double(maxAbs(g))
-            for _ in 0..<samples {
-                let i = Int(rng.next() % UInt64(t.count))
-                let old = t.data[i]
-                t.data[i] = old + eps; let lp = lossD()
-                t.data[i] = old - eps; let lm = lossD()
-                t.data[i] = old
-                let num = (lp - lm) / (2 * Double(eps))
-                let ana = Double(g.data[i]) * tamper
-                let ratio = abs(ana - num) / (rtol * max(abs(ana), abs(num)) + atol * gscale + 1e-12)
-                res.checked += 1
-                if ratio > res.worst { res.worst = ratio; res.worstWhere = "\(p.name)[\(i)]: analytic \(ana), numeric \(num)" }
-            }
-        }
-        for p in layer.parameters { p.tensor.zeroGrad() }
-        return res
+        let r = checkParameterGradients(layer.parameters.map { ($0.name, $0.tensor) }, samples: samples, h: eps,
+                                        rtol: rtol, atol: atol, vjpScale: tamper, seed: seed) { fwd(x) }
+        return GradCheck(worst: r.worst, worstWhere: r.worstWhere, checked: r.checked)
     }
 }

@@ -3,6 +3,7 @@
 import XCTest
 @testable import Layers
 import TensorCore
+import TestSupport
 import Zoo
 
 final class FastBaselineTests: XCTestCase {
@@ -37,17 +38,23 @@ final class FastBaselineTests: XCTestCase {
         }
     }
 
-    /// Negative controls: the comparison sees a shifted input (one token changed at t = 10 changes every later
-    /// output of a mixer) — so the tolerance is not blind to the sequence mixing.
+    /// Negative controls, the fault named: a 1 % error inside the fast kernels (`FusedFault.forward`, on the
+    /// mixing output) must fail the fast ≡ reference check, in prefill and in decode; and the comparison sees
+    /// the sequence mixing (one token changed at t = 10 changes every later output).
     func testNegativeControlsDiffer() throws {
         for name in Self.names {
             let l = try FastTest.layer(name, scale: name == "mamba" ? 3 : 10)
             let x = randomInput([1, 24, 32], seed: 23)
+            let ref = FastTest.prefill(l, x, fast: false)
+            XCTAssertLessThan(relError(FastTest.prefill(l, x, fast: true), ref), FastTest.tolerance, "\(name): clean")
+            (l as! any FusedTraining).fusedFault = .forward
+            XCTAssertGreaterThan(relError(FastTest.prefill(l, x, fast: true), ref), 10 * FastTest.tolerance, "\(name): a faulty fast prefill passed")
+            XCTAssertGreaterThan(relError(FastTest.decode(l, x, chunks: [7, 1, 16], fast: true), ref), 10 * FastTest.tolerance, "\(name): a faulty fast decode passed")
+            (l as! any FusedTraining).fusedFault = nil
             let x2 = x.copy()
             for j in 0..<32 { x2.data[10 * 32 + j] += 1 }
             let a = FastTest.prefill(l, x2, fast: true).slicedRaw(axis: 1, 11, 24)
-            let b = FastTest.prefill(l, x, fast: false).slicedRaw(axis: 1, 11, 24)
-            XCTAssertGreaterThan(relError(a, b), FastTest.controlFloor, "\(name): a changed past token must change later outputs")
+            XCTAssertGreaterThan(relError(a, ref.slicedRaw(axis: 1, 11, 24)), FastTest.controlFloor, "\(name): a changed past token must change later outputs")
         }
     }
 
@@ -57,12 +64,12 @@ final class FastBaselineTests: XCTestCase {
         var x: Float = -80
         while x < 80 {
             let v = FastMath.V(repeating: x)
-            worst.exp = max(worst.exp, abs(FastMath.exp(v)[0] - Foundation.exp(x)) / Foundation.exp(x))
+            worst.exp = worstOf(worst.exp, abs(FastMath.exp(v)[0] - Foundation.exp(x)) / Foundation.exp(x))
             let sp = x > 20 ? x : Foundation.log1p(Foundation.exp(x))
-            worst.sp = max(worst.sp, abs(FastMath.softplus(v)[0] - sp) / max(sp, 1e-30))
-            worst.gelu = max(worst.gelu, abs(FastMath.gelu(v)[0] - GELU.f(x)) / max(abs(GELU.f(x)), 1))
+            worst.sp = worstOf(worst.sp, abs(FastMath.softplus(v)[0] - sp) / max(sp, 1e-30))
+            worst.gelu = worstOf(worst.gelu, abs(FastMath.gelu(v)[0] - GELU.f(x)) / max(abs(GELU.f(x)), 1))
             let p = Foundation.exp(x / 2)
-            worst.log = max(worst.log, abs(FastMath.log(FastMath.V(repeating: p))[0] - Foundation.log(p)) / max(abs(Foundation.log(p)), 1))
+            worst.log = worstOf(worst.log, abs(FastMath.log(FastMath.V(repeating: p))[0] - Foundation.log(p)) / max(abs(Foundation.log(p)), 1))
             x += 0.0137
         }
         XCTAssertLessThan(worst.exp, 1e-6, "exp"); XCTAssertLessThan(worst.log, 1e-6, "log")

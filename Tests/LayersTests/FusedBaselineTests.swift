@@ -6,6 +6,7 @@
 import XCTest
 @testable import Layers
 import TensorCore
+import TestSupport
 import Zoo
 
 final class FusedBaselineTests: XCTestCase {
@@ -20,9 +21,7 @@ final class FusedBaselineTests: XCTestCase {
     /// ‖a − r‖₂ / max(‖r‖₂, floor) (Double accumulation).
     static func rel(_ a: Tensor, _ r: Tensor, floor: Double = 1e-15) -> Float {
         precondition(a.shape == r.shape, "rel: \(a.shape) vs \(r.shape)")
-        var num = 0.0, den = 0.0
-        for i in 0..<a.count { let e = Double(a.data[i]) - Double(r.data[i]); num += e * e; den += Double(r.data[i]) * Double(r.data[i]) }
-        return Float((num / max(den, floor * floor)).squareRoot())
+        return Float(tensorError(a, r, .relNorm, floor: floor).error)      // shared, NaN/Inf-aware (TestSupport)
     }
 
     /// Output, parameter gradients (in `parameters` order) and the input gradient of loss = Σ y ⊙ w, on `path`.

@@ -6,6 +6,7 @@
 import XCTest
 @testable import Layers
 import TensorCore
+import TestSupport
 import Zoo
 
 final class FusedTTTTests: XCTestCase {
@@ -14,9 +15,7 @@ final class FusedTTTTests: XCTestCase {
     /// ‖a − r‖₂ / ‖r‖₂ (accumulated in Double).
     static func relNorm(_ a: Tensor, _ r: Tensor) -> Double {
         precondition(a.shape == r.shape, "relNorm: \(a.shape) vs \(r.shape)")
-        var num = 0.0, den = 0.0
-        for i in 0..<a.count { let e = Double(a.data[i]) - Double(r.data[i]); num += e * e; den += Double(r.data[i]) * Double(r.data[i]) }
-        return (num / max(den, 1e-30)).squareRoot()
+        return tensorError(a, r, .relNorm, floor: 1e-15).error             // shared, NaN/Inf-aware (TestSupport)
     }
 
     /// Tolerance for fused vs reference (relative L2 error, fp32). Both paths are fp32 with different

@@ -2,6 +2,7 @@
 import XCTest
 import Foundation
 import TensorCore
+import TestSupport
 @testable import Layers
 
 final class LinearAttentionTests: XCTestCase {
@@ -18,7 +19,9 @@ final class LinearAttentionTests: XCTestCase {
     }
 
     /// Heads q, k, v [BH=4, T=13, d=8]: parallel == chunked(c) for c ∈ {1, 3, 4, 5, 13, 20} == recurrent,
-    /// to 1e-5 · max|z|, both variants. Control: perturbing k at token 3 changes z from token 3 on.
+    /// to 1e-5 · max|z|, both variants. Controls: a chunked form whose state is not carried between chunks (each
+    /// chunk mixed alone — the fault a chunked form can make) fails the same check; perturbing k at token 3
+    /// changes z from token 3 on only (causality).
     func testFormsAgree() {
         let q = BT.randn([4, 13, 8], seed: 1), k = BT.randn([4, 13, 8], seed: 2), v = BT.randn([4, 13, 8], seed: 3)
         for variant in LA.Variant.allCases {
@@ -29,6 +32,12 @@ final class LinearAttentionTests: XCTestCase {
             }
             let zr = LA.mix(q: q, k: k, v: v, variant: variant, form: .recurrent)
             XCTAssertLessThan(BT.relErr(zp, zr), 1e-5, "\(variant) recurrent")
+            // Negative control, the fault named: chunked(4) with the carried state dropped.
+            let dropped = withNoGrad { concat(stride(from: 0, to: 13, by: 4).map { lo in
+                let hi = min(lo + 4, 13)
+                return LA.mix(q: q.slice(axis: 1, lo, hi), k: k.slice(axis: 1, lo, hi), v: v.slice(axis: 1, lo, hi), variant: variant, form: .chunked(4))
+            }, axis: 1) }
+            XCTAssertGreaterThan(BT.relErr(zp, dropped), 1e-2, "\(variant): a chunked form without its carried state must fail")
             // Negative control: a different k at token 3 only.
             let k2 = k.copy(); for bh in 0..<4 { for j in 0..<8 { k2.data[(bh * 13 + 3) * 8 + j] += 0.7 } }
             let zb = LA.mix(q: q, k: k2, v: v, variant: variant, form: .recurrent)
@@ -87,34 +96,36 @@ final class LinearAttentionTests: XCTestCase {
         }
     }
 
-    /// Changing token 7 leaves outputs 0..<7 unchanged (≤ 1e-6 · max|y|), every form and variant.
+    /// Changing token 7 leaves outputs 0..<7 unchanged (≤ 1e-6 · max|y|), every form and variant (on the
+    /// reference kernels: the fused ones ignore `form`), and the fused kernels.
     func testCausality() throws {
         let x = BT.randn([2, 13, 16], seed: 8), x2 = BT.perturbed(x, token: 7)
         for variant in ["simple", "elu"] {
             let layer = try make(variant)
-            for form in [LA.Form.parallel, .chunked(4), .recurrent] {
-                layer.form = form
+            for (form, kernels) in [(LA.Form.parallel, KernelPath.reference), (.chunked(4), .reference), (.recurrent, .reference), (.parallel, .fused)] {
+                layer.form = form; layer.kernels = kernels
                 let y = withNoGrad { layer(x) }, y2 = withNoGrad { layer(x2) }
                 XCTAssertLessThanOrEqual(BT.maxAbsDiff(y, y2, tokens: 0, 7), 1e-6 * BT.maxAbs(y), "\(variant) \(form)")
-                XCTAssertGreaterThan(BT.maxAbsDiff(y, y2, tokens: 7, 8), 1e-2 * BT.maxAbs(y), "\(variant) \(form)")
+                XCTAssertGreaterThan(BT.maxAbsDiff(y, y2, tokens: 7, 8), 1e-2 * BT.maxAbs(y), "\(variant) \(form) \(kernels)")
             }
         }
     }
 
-    /// Finite differences on 6 entries of each projection (B=2, T=7, D=8, H=2, eps 1e-2), parallel and
-    /// chunked(3) forms, both variants: |a − n| ≤ 2e-2·max(|a|,|n|) + 2e-3·max|grad|. A 10% wrong gradient fails.
+    /// Finite differences on 16 entries of each projection (B=2, T=7, D=8, H=2, h 1e-2), parallel and chunked(3)
+    /// forms on the reference kernels, both variants (shared check: 1e-3 relative + 1e-4·max|num| + rounding
+    /// floor). A 1 % wrong gradient fails.
     /// Also: the parallel and chunked forms give the same gradients w.r.t. q, k, v (1e-5 relative).
     func testGradients() throws {
         let x = BT.randn([2, 7, 8], seed: 9)
         for variant in ["simple", "elu"] {
             let layer = try make(variant, width: 8, heads: 2, seed: 10)
             for form in [LA.Form.parallel, .chunked(3)] {
-                layer.form = form
+                layer.form = form; layer.kernels = .reference              // the fused kernels ignore `form`
                 let ok = BT.gradCheck(layer, x: x)
         print("\(type(of: self)) grad check worst ratio \(ok.worst) at \(ok.worstWhere)")
                 XCTAssertLessThanOrEqual(ok.worst, 1, "\(variant) \(form): \(ok.worstWhere)")
-                XCTAssertEqual(ok.checked, 24)
-                XCTAssertGreaterThan(BT.gradCheck(layer, x: x, tamper: 1.1).worst, 1, "\(variant) \(form): control")
+                XCTAssertEqual(ok.checked, 4 * 16)
+                XCTAssertGreaterThan(BT.gradCheck(layer, x: x, tamper: 1.01).worst, 1, "\(variant) \(form): a 1 % wrong gradient must fail")
             }
             // d(Σ z⊙w)/d(q, k, v): parallel vs chunked(3).
             let v0 = LA.Variant(rawValue: variant)!

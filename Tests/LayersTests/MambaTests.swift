@@ -2,6 +2,7 @@
 import XCTest
 import Foundation
 import TensorCore
+import TestSupport
 @testable import Layers
 
 final class MambaTests: XCTestCase {
@@ -109,8 +110,8 @@ final class MambaTests: XCTestCase {
         let ok = BT.gradCheck(m, x: x)
         print("Mamba grad check worst ratio \(ok.worst) at \(ok.worstWhere)")
         XCTAssertLessThanOrEqual(ok.worst, 1, ok.worstWhere)
-        XCTAssertEqual(ok.checked, 54)
-        XCTAssertGreaterThan(BT.gradCheck(m, x: x, tamper: 1.1).worst, 1, "a 10% wrong gradient must fail the check")
+        XCTAssertEqual(ok.checked, m.parameters.map { min(16, $0.tensor.count) }.reduce(0, +))
+        XCTAssertGreaterThan(BT.gradCheck(m, x: x, tamper: 1.01).worst, 1, "a 1 % wrong gradient must fail the check")
     }
 
     /// Sizes, names, file layouts and init; state bytes; counted FLOPs of a 64-token step within 5% of

@@ -5,13 +5,11 @@ import XCTest
 @testable import Layers
 @testable import Models
 import TensorCore
+import TestSupport
 
 final class FusedModelPartsTests: XCTestCase {
-    func relNorm(_ a: Tensor, _ r: Tensor) -> Double {
-        var num = 0.0, den = 0.0
-        for i in 0..<a.count { let e = Double(a.data[i]) - Double(r.data[i]); num += e * e; den += Double(r.data[i]) * Double(r.data[i]) }
-        return (num / max(den, 1e-30)).squareRoot()
-    }
+    /// ‖a − r‖₂ / ‖r‖₂ through the shared comparison (TestSupport): +∞ when either holds a NaN or Inf.
+    func relNorm(_ a: Tensor, _ r: Tensor) -> Double { tensorError(a, r, .relNorm, floor: 1e-15).error }
 
     /// Output and gradients of `f` (an L = Σ y ⊙ w loss) into `inputs`.
     func run(_ inputs: [Tensor], seedWeights w: Tensor?, _ f: () -> Tensor) -> [Tensor] {
@@ -94,7 +92,7 @@ final class FusedModelPartsTests: XCTestCase {
             }
             let r = grads(.reference), f = grads(.fused)
             var worst = 0.0
-            for (a, b) in zip(f, r) { worst = max(worst, relNorm(a, b)) }
+            for (a, b) in zip(f, r) { worst = worstOf(worst, relNorm(a, b)) }
             XCTAssertLessThan(worst, 1e-4, "\(layer): fused vs reference")
             let w2 = m.blocks[0].mlp!.w2
             for i in 0..<w2.count { w2.data[i] *= 1.01 }

@@ -3,19 +3,15 @@ import XCTest
 @testable import Layers
 @testable import Models
 import TensorCore
+import TestSupport
 
 final class GradientTests: XCTestCase {
-    /// Directional-derivative check on the full LM loss.
-    ///
-    /// For a random unit direction u over the parameters, the analytic derivative ⟨∇L, u⟩ from one
-    /// `backward()` must match the central difference (L(θ + hu) − L(θ − hu)) / 2h, h = 2e-3, to a
-    /// relative error of 1% (measured ≤ 0.2%). Weights are scaled ×5 from the N(0, 0.02) init so the layers are in their
-    /// nonlinear regime and every parameter matters. Checked twice per layer: u over all parameters,
-    /// and u over the sequence layers' parameters only (so the mixer's own gradient is tested, not
-    /// drowned by the embedding's). u is a random unit vector plus the unit gradient, renormalized, so
-    /// the derivative is well above Float32 noise. T = 10 with b = 4 covers full and partial TTT
-    /// mini-batches. Negative control: the gradient of a *different* batch must miss the same finite
-    /// difference by far more than the tolerance.
+    /// Directional-derivative check on the full LM loss (see `DirectionalDerivative`): 3 random unit directions
+    /// per parameter group (embedding/head/final norm; each block's sequence layer; each block's other parts),
+    /// never along the gradient, fourth-order central differences with h = 1e-2, tolerance
+    /// 1e-3·|numeric| + 1e-4·‖∇L_group‖ + the Float32 rounding floor. Weights are scaled ×5 from the N(0, 0.02)
+    /// init so the layers are in their nonlinear regime. T = 10 with b = 4 covers full and partial TTT
+    /// mini-batches. Negative control, the fault it names: the analytic gradient scaled by 1.01 must fail.
     func testLossGradientMatchesFiniteDifferences() throws {
         let (B, T) = (2, 10)                                   // T = 10 with b = 4: two full mini-batches and a partial one
         for layer in allLayers {
@@ -23,15 +19,20 @@ final class GradientTests: XCTestCase {
             let model = try LanguageModel(config: cfg, seed: 3)
             for p in model.parameters where p.tensor.rank >= 2 && !p.name.hasSuffix("A_log") { for i in 0..<p.tensor.count { p.tensor.data[i] *= 5 } }
             let x = randomIDs(B * T, vocab: cfg.vocab, seed: 11), y = randomIDs(B * T, vocab: cfg.vocab, seed: 12)
-            let x2 = randomIDs(B * T, vocab: cfg.vocab, seed: 13), y2 = randomIDs(B * T, vocab: cfg.vocab, seed: 14)
-            let mixerOnly: (Param) -> Bool = { $0.name.contains("seq_modeling_block.") }
-            for (label, selected) in [("all parameters", { (_: Param) in true }), ("sequence-layer parameters", mixerOnly)] {
-                let c = DirectionalDerivative(model, batch: B, x: x, y: y, x2: x2, y2: y2, selected: selected, seed: 99)
-                print("\(layer), \(label): analytic \(c.analytic) numeric \(c.numeric) err \(c.error) control \(c.controlError)")
-                XCTAssertLessThan(c.error, 0.01, "\(layer), \(label): analytic \(c.analytic) vs numeric \(c.numeric)")
-                XCTAssertGreaterThan(c.controlError, 0.1, "\(layer), \(label): negative control too close (\(c.control) vs \(c.numeric))")
-                XCTAssertGreaterThan(abs(c.numeric), 1e-3, "\(layer), \(label): derivative too small to test")
-            }
+            let c = DirectionalDerivative(model, batch: B, x: x, y: y, seed: 99)
+            let w = c.worst
+            print("\(layer): \(c.directions.count) directions over \(c.groups.count) groups; worst \(w.group): analytic \(w.analytic) numeric \(w.numeric) ratio \(w.ratio)")
+            XCTAssertTrue(c.passed, "\(layer), \(w.group): analytic \(w.analytic) vs numeric \(w.numeric) (tolerance \(w.tolerance))")
+            XCTAssertEqual(c.groups.count, 1 + 2 * cfg.layers, "\(layer): groups \(c.groups.sorted())")
+            // Sharp directions: tolerance below 0.5 % of the derivative, so a 1 % error fails them.
+            let sharp = c.directions.filter { $0.tolerance < 5e-3 * abs($0.numeric) }
+            print("\(layer): \(sharp.count) of \(c.directions.count) directions sharp, in groups \(Set(sharp.map(\.group)).sorted())")
+            // Measured: 13/20 sharp directions in all 5 groups for the Transformer-backbone layers and Mamba, 3–4/20
+            // (embedding/head only) for TTT on the Mamba backbone, whose block derivatives are ≈ 1e-4…1e-3 here,
+            // at the Float32 rounding of L through h.
+            XCTAssertFalse(sharp.isEmpty, "\(layer): no direction sharp enough to see a 1 % error")
+            let bad = DirectionalDerivative(model, batch: B, x: x, y: y, seed: 99, controlScale: 1.01)
+            XCTAssertFalse(bad.passed, "\(layer): a gradient off by 1 % passed (worst ratio \(bad.worst.ratio))")
         }
     }
 }

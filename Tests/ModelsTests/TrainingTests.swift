@@ -4,6 +4,7 @@ import XCTest
 @testable import Layers
 @testable import Models
 import TensorCore
+import TestSupport
 
 final class TrainingTests: XCTestCase {
     func microTrainConfig(steps: Int) -> TrainConfig {
@@ -167,8 +168,8 @@ extension TrainingTests {
                     let noBC = m[i][j] / (v[i][j].squareRoot() + 1e-8) + wd * ref[i][j]
                     let old = ref[i][j]
                     ref[i][j] -= 0.01 * upd
-                    worst = max(worst, abs(Double(ws[i].data[j]) - ref[i][j]))
-                    worstNoBC = max(worstNoBC, abs(Double(ws[i].data[j]) - (old - 0.01 * noBC)))
+                    worst = worstOf(worst, abs(Double(ws[i].data[j]) - ref[i][j]))
+                    worstNoBC = worstOf(worstNoBC, abs(Double(ws[i].data[j]) - (old - 0.01 * noBC)))
                 }
             }
             XCTAssertLessThan(worst, 1e-5, "step \(step): AdamW split over workers vs the formula")

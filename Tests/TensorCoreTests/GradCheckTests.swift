@@ -26,16 +26,30 @@ final class GradCheckTests: XCTestCase {
     }
 
     func testScaledVJPFails() {
-        // Off by 10 %: every element with |grad| ≥ 0.1 violates the 1e-2 tolerance.
+        // Off by 10 %: every element violates the 1e-3 relative tolerance.
         let rep = gradCheckReport([randn([3, 4], seed: 1)]) { squareWithVJP($0[0], factor: 1.1) }
         XCTAssertFalse(rep.passed, "a VJP off by 10 % must fail the check")
         XCTAssertGreaterThan(rep.worstRatio, 2)
     }
 
-    func testSmallErrorIsStillCaught() {
-        // Off by 3 %: still above the stated tolerance for gradients of size ≥ 1.
-        let x = Tensor([1.5, -2, 3, 0.7], shape: [4])
-        XCTAssertFalse(gradCheckReport([x]) { squareWithVJP($0[0], factor: 1.03) }.passed)
+    func testOnePercentErrorOnSmallGradientsIsCaught() {
+        // The fault named: the VJP scaled by 1.01, on gradients 2x of size 0.1 … 1 (|x| ∈ [0.05, 0.5)), the same
+        // input as the passing check below.
+        let x = awayFromZero([3, 5], 0.05, 0.5, seed: 9)
+        XCTAssertTrue(gradCheckReport([x]) { squareWithVJP($0[0], factor: 1) }.passed, "the correct VJP on small gradients")
+        let bad = gradCheckReport([x]) { squareWithVJP($0[0], factor: 1.01) }
+        XCTAssertFalse(bad.passed, "a VJP off by 1 % on gradients < 1 must fail (\(bad.worstWhere))")
+        XCTAssertGreaterThan(bad.worstRatio, 2)
+        // The same 1 % fault through the checker's own scaling hook, on an op with gradients < 1.
+        let y = uniform([4, 6], 0.1, 0.9, seed: 3)
+        XCTAssertTrue(gradCheckReport([y]) { $0[0].sigmoid() }.passed)
+        XCTAssertFalse(gradCheckReport([y], vjpScale: 1.01) { $0[0].sigmoid() }.passed, "sigmoid's gradient (≤ 0.25) off by 1 %")
+    }
+
+    func testNaNGradientFails() {
+        let rep = gradCheckReport([randn([4], seed: 5)]) { squareWithVJP($0[0], factor: .nan) }
+        XCTAssertFalse(rep.passed, "a NaN gradient must fail")
+        XCTAssertEqual(rep.worstRatio, .infinity)
     }
 
     func testMissingGradientFails() {

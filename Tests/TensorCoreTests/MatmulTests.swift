@@ -1,6 +1,7 @@
 // MatmulTests.swift — batched GEMM against a naive Double triple loop, gradients, FLOP counting.
 import XCTest
 @testable import TensorCore
+import TestSupport
 
 /// Reference op(A)·op(B) for one batch element, in Double, plus Σ|a||b| per output (error scale).
 private func naiveMatmul(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, m: Int, k: Int, n: Int,
@@ -41,7 +42,7 @@ final class MatmulTests: XCTestCase {
             let (ref, scale) = naiveMatmul(pa, pb, m: m, k: k, n: n, transA: transA, transB: transB)
             for j in 0..<(m * n) {
                 let err = abs(Double(c.data[i * m * n + j]) - ref[j]) / (1e-4 * scale[j] + 1e-6)
-                worst = max(worst, err)
+                worst = worstOf(worst, err)
             }
         }
         XCTAssertLessThanOrEqual(worst, 1, "matmul \(batchA)\(m)x\(k)·\(batchB)\(k)x\(n) tA=\(transA) tB=\(transB)", file: file, line: line)
@@ -78,10 +79,8 @@ final class MatmulTests: XCTestCase {
         let c2 = withNoGrad { matmul(a, b) }
         Parallel.setThreads(1)
         let c1 = withNoGrad { matmul(a, b) }
-        var maxDiff: Float = 0
-        for i in 0..<c1.count { maxDiff = max(maxDiff, abs(c1.data[i] - c2.data[i])) }
-        print("row split vs single call: max |diff| = \(maxDiff)")
-        XCTAssertLessThan(maxDiff, 1e-4)
+        print("row split vs single call: max |diff| = \(tensorError(c1, c2, .absMax).error)")
+        assertClose(c1, c2, tolerance: 1e-4, .absMax, "row split vs single call")
     }
 
     /// Few rows, long reduction (k ≥ 4m, the weight-gradient shape): the reduction is split over the
@@ -100,7 +99,7 @@ final class MatmulTests: XCTestCase {
         let c = withNoGrad { matmul(a, b, transA: true) }
         let (ref, scale) = naiveMatmul(a.data, b.data, m: 40, k: 500, n: 33, transA: true, transB: false)
         var worst = 0.0
-        for j in 0..<(40 * 33) { worst = max(worst, abs(Double(c.data[j]) - ref[j]) / (1e-4 * scale[j] + 1e-6)) }
+        for j in 0..<(40 * 33) { worst = worstOf(worst, abs(Double(c.data[j]) - ref[j]) / (1e-4 * scale[j] + 1e-6)) }
         XCTAssertGreaterThan(worst, 1, "negative control: half the reduction must fail the check")
     }
 

@@ -121,6 +121,7 @@ extension SelfAttention {
         }
         FLOPCounter.matmul += window >= t ? 2 * B * D * t * (t + 1) : 4 * B * D * FlashAttention.attendedPairs(length: t, window: window)
         withExtendedLifetime((q, k, v)) {}
+        FusedFault.corruptOutput(z, fusedFault)                        // test hook (nil in normal use)
         return FastGEMM.linear(z, wo, shape: [B, t])
     }
 
@@ -161,6 +162,7 @@ extension SelfAttention {
         else { FLOPCounter.matmul += 4 * B * D * (FlashAttention.attendedPairs(length: p0 + t, window: window) - FlashAttention.attendedPairs(length: p0, window: window)) }
         cache.advance(t)
         withExtendedLifetime((q, k, v)) {}
+        FusedFault.corruptOutput(z, fusedFault)                        // test hook (nil in normal use)
         return FastGEMM.linear(z, wo, shape: [B, t])
     }
 }

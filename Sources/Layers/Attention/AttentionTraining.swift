@@ -130,14 +130,17 @@ extension FlashAttention {
     /// ```swift
     /// let z = FlashAttention.attend(q, k, v)     // differentiable; no [T, T] tensor kept
     /// ```
-    public static func attend(_ q: Tensor, _ k: Tensor, _ v: Tensor, window: Int = .max, perturbBackward: Float = 0) -> Tensor {
+    public static func attend(_ q: Tensor, _ k: Tensor, _ v: Tensor, window: Int = .max, perturbBackward: Float = 0,
+                              fault: FusedFault? = nil) -> Tensor {
         precondition(q.rank == 3 && k.shape == q.shape && v.shape == q.shape, "FlashAttention.attend: q \(q.shape), k \(k.shape), v \(v.shape) must be [BH, T, d]")
         precondition(window >= 1, "FlashAttention.attend: window \(window) must be ≥ 1")
         let (z, lse) = trainForward(q: q, k: k, v: v, window: window)
+        FusedFault.corruptOutput(z, fault)                             // test hook (nil in normal use)
         guard Tensor.recording([q, k, v]) else { return z }
         let po = UnsafePointer(z.data)                                 // z is alive while its own node's VJP runs
         return z.recordingFused("flashAttention", [q, k, v]) { g in
             let (gq, gk, gv) = trainBackward(q: q, k: k, v: v, o: po, lse: lse, dO: g, window: window, perturb: perturbBackward)
+            FusedFault.corruptGradient(gq, fault)                      // test hook: dL/dq (reaches the loss through q_proj only)
             return [gq, gk, gv]
         }
     }
@@ -155,4 +158,6 @@ extension SelfAttention: FusedTraining {
 
     /// Every configuration trains on the fused kernel (head dim ≥ 1, any T).
     public var fusedTrainingSupported: Bool { true }
+    /// A `.backward` fault scales dL/dq, which reaches the loss through `q_proj.weight` only.
+    public var fusedFaultTarget: String { "q_proj.weight" }
 }

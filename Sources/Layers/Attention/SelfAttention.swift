@@ -29,6 +29,8 @@ public final class SelfAttention: SequenceLayer {
     public let kind = "attention"
     public let config: LayerConfig
     public var kernels: KernelPath
+    /// Test hook: a fault inside the fused training kernel (negative controls); nil in normal use.
+    public var fusedFault: FusedFault? = nil
     /// Projections, lab layout `[in, out]` (x·W), all `[D, D]`, no bias.
     public let wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor
 
@@ -52,7 +54,7 @@ public final class SelfAttention: SequenceLayer {
         let v = matmul(x, wv).splitHeads(h)                                                  // [BH, T, d]
         let z: Tensor
         if kernels == .fused && fusedTrainingSupported {
-            z = FlashAttention.attend(q, k, v, window: window)                               // one node (AttentionTraining.swift)
+            z = FlashAttention.attend(q, k, v, window: window, fault: fusedFault)             // one node (AttentionTraining.swift)
         } else {
             // Only the causal part is read/multiplied: a NaN at token t cannot reach outputs before t.
             let scores = matmul(q, k, transB: true) * (1 / Float(dh).squareRoot())           // [BH, T, T]

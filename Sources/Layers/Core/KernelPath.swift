@@ -47,6 +47,41 @@ public protocol FusedTraining: SequenceLayer {
     static var fusedOptions: [LayerOption] { get }
     /// True when this instance's configuration trains on the fused kernel (otherwise on the reference).
     var fusedTrainingSupported: Bool { get }
+    /// Test hook: a deliberate error inside this instance's fused training kernel, for negative-control tests
+    /// (the generated fused ≡ reference test sets it on every fused case). nil, the default, in normal use.
+    var fusedFault: FusedFault? { get set }
+    /// The parameter whose gradient a `.backward` fault corrupts: it reaches the loss only through the fused
+    /// node's input whose gradient that fault scales.
+    var fusedFaultTarget: String { get }
+}
+
+/// A deliberate error inside a fused training kernel (`FusedTraining.fusedFault`), for negative controls:
+/// the fused ≡ reference comparison must fail on the tensor it corrupts. Each is 1 % (`size`) of the value.
+///
+/// ```swift
+/// layer.fusedFault = .backward      // the next fused backward scales dL/d(queries) by 1.01
+/// ```
+public enum FusedFault: Sendable, Equatable, CaseIterable {
+    /// The fused forward — the training node and the no-grad prefill/decode kernels — scales every odd feature
+    /// of its mixing output by 1 + `size` (not a uniform scale or shift, which a following LayerNorm would hide).
+    case forward
+    /// The fused backward scales the gradient it returns for one input (`fusedFaultTarget`'s) by 1 + `size`.
+    case backward
+
+    /// Relative size of the injected error.
+    public static let size: Float = 1e-2
+
+    /// Applies a `.forward` fault to a fused output in place (no-op for any other value).
+    static func corruptOutput(_ t: Tensor, _ fault: FusedFault?) {
+        guard fault == .forward, let last = t.shape.last, last > 1 else { return }
+        for i in 0..<t.count where (i % last) % 2 == 1 { t.data[i] *= 1 + size }
+    }
+
+    /// Applies a `.backward` fault to a gradient in place (no-op for any other value).
+    static func corruptGradient(_ g: Tensor, _ fault: FusedFault?) {
+        guard fault == .backward else { return }
+        for i in 0..<g.count { g.data[i] *= 1 + size }
+    }
 }
 
 extension SequenceLayer {

@@ -26,6 +26,8 @@ public final class LinearAttention: SequenceLayer {
     public let kind = "linear-attention"
     public let config: LayerConfig
     public var kernels: KernelPath
+    /// Test hook: a fault inside the fused training kernel (negative controls); nil in normal use.
+    public var fusedFault: FusedFault? = nil
     public let variant: Variant
     public var form: Form
     /// Projections, lab layout `[in, out]`, all `[D, D]`, no bias.
@@ -56,7 +58,7 @@ public final class LinearAttention: SequenceLayer {
         let k = matmul(x, wk).splitHeads(h)        // [BH, T, d]
         let v = matmul(x, wv).splitHeads(h)        // [BH, T, d]
         let z = kernels == .fused && fusedTrainingSupported
-            ? LinearAttention.fusedMix(q: q, k: k, v: v, variant: variant)   // one node (LinearAttentionTraining.swift)
+            ? LinearAttention.fusedMix(q: q, k: k, v: v, variant: variant, fault: fusedFault) // one node (LinearAttentionTraining.swift)
             : LinearAttention.mix(q: q, k: k, v: v, variant: variant, form: form)
         return matmul(z.mergeHeads(h), wo)         // [B, T, D]
     }

@@ -39,6 +39,7 @@ extension LinearAttention {
         let q = FastGEMM.linear(x, wq, shape: [B, t]), k = FastGEMM.linear(x, wk, shape: [B, t]), v = FastGEMM.linear(x, wv, shape: [B, t])
         let s = FastBuffer(B * H * d * d, zero: true)
         let z = withExtendedLifetime(s) { LinearAttention.fastMix(q: q, k: k, v: v, heads: H, state: s.p) }
+        FusedFault.corruptOutput(z, fusedFault)                        // test hook (nil in normal use)
         return FastGEMM.linear(z, wo, shape: [B, t])
     }
 
@@ -48,6 +49,7 @@ extension LinearAttention {
         let q = FastGEMM.linear(x, wq, shape: [B, t]), k = FastGEMM.linear(x, wk, shape: [B, t]), v = FastGEMM.linear(x, wv, shape: [B, t])
         let z = LinearAttention.fastMix(q: q, k: k, v: v, heads: H, state: st.inner.s)
         st.advance(t)
+        FusedFault.corruptOutput(z, fusedFault)                        // test hook (nil in normal use)
         return FastGEMM.linear(z, wo, shape: [B, t])
     }
 }

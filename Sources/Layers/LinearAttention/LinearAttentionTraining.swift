@@ -83,13 +83,15 @@ extension LinearAttention {
     /// ```swift
     /// let z = LinearAttention.fusedMix(q: q, k: k, v: v)     // ≡ mix(q:k:v:variant: .simple, form: …)
     /// ```
-    public static func fusedMix(q: Tensor, k: Tensor, v: Tensor, perturbBackward: Float = 0) -> Tensor {
+    public static func fusedMix(q: Tensor, k: Tensor, v: Tensor, perturbBackward: Float = 0, fault: FusedFault? = nil) -> Tensor {
         precondition(q.rank == 3 && k.shape == q.shape && v.rank == 3 && v.shape.dropLast() == q.shape.dropLast(),
                      "LinearAttention.fusedMix: q \(q.shape), k \(k.shape) must be [BH, T, dk] and v \(v.shape) [BH, T, dv]")
         let (z, states) = trainForward(q: q, k: k, v: v)
+        FusedFault.corruptOutput(z, fault)                             // test hook (nil in normal use)
         guard Tensor.recording([q, k, v]) else { return z }
         return z.recordingFused("linearAttention", [q, k, v]) { g in
             let (gq, gk, gv) = trainBackward(q: q, k: k, v: v, states: states, dZ: g, perturb: perturbBackward)
+            FusedFault.corruptGradient(gq, fault)                      // test hook: dL/dq (reaches the loss through q_proj only)
             return [gq, gk, gv]
         }
     }
@@ -103,10 +105,11 @@ extension LinearAttention {
     /// ```swift
     /// let z = LinearAttention.fusedMix(q: q, k: k, v: v, variant: .elu)   // ≡ mix(q:k:v:variant: .elu, form: …)
     /// ```
-    public static func fusedMix(q: Tensor, k: Tensor, v: Tensor, variant: Variant) -> Tensor {
-        guard variant == .elu else { return fusedMix(q: q, k: k, v: v) }
+    public static func fusedMix(q: Tensor, k: Tensor, v: Tensor, variant: Variant, fault: FusedFault? = nil) -> Tensor {
+        guard variant == .elu else { return fusedMix(q: q, k: k, v: v, fault: fault) }
         let d = v.dim(2)
-        let nd = fusedMix(q: q.elu() + 1, k: k.elu() + 1, v: concat([v, Tensor(repeating: 1, shape: [v.dim(0), v.dim(1), 1])], axis: 2))
+        let nd = fusedMix(q: q.elu() + 1, k: k.elu() + 1, v: concat([v, Tensor(repeating: 1, shape: [v.dim(0), v.dim(1), 1])], axis: 2),
+                          fault: fault)
         return nd.slice(axis: 2, 0, d) / nd.slice(axis: 2, d, d + 1)      // [BH, T, d] ÷ [BH, T, 1]
     }
 }
@@ -124,4 +127,6 @@ extension LinearAttention: FusedTraining {
 
     /// Both variants train on the fused kernel (elu through the simple kernel with a normalizer column).
     public var fusedTrainingSupported: Bool { true }
+    /// A `.backward` fault scales dL/dq (of φ(q) for elu), which reaches the loss through `q_proj.weight` only.
+    public var fusedFaultTarget: String { "q_proj.weight" }
 }

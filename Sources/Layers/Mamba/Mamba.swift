@@ -31,6 +31,8 @@ public final class Mamba: SequenceLayer {
     public let kind = "mamba"
     public let config: LayerConfig
     public var kernels: KernelPath
+    /// Test hook: a fault inside the fused training kernel (negative controls); nil in normal use.
+    public var fusedFault: FusedFault? = nil
     /// D_in, N, R, k.
     public let inner: Int, stateSize: Int, dtRank: Int, convWidth: Int
 
@@ -106,7 +108,7 @@ public final class Mamba: SequenceLayer {
         let bm = xdbl.slice(axis: 2, r, r + n), cm = xdbl.slice(axis: 2, r + n, r + 2 * n)   // [B, T, N]
         let a = -(aLog.exp())                                                       // [D_in, N]
         let y = kernels == .fused && fusedTrainingSupported                         // [B, T, D_in]
-            ? Mamba.fusedScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip)   // one node (MambaTraining.swift)
+            ? Mamba.fusedScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip, fault: fusedFault) // one node (MambaTraining.swift)
             : selectiveScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip)
         return matmul(y * z.silu(), outProj)                                        // [B, T, D]
     }

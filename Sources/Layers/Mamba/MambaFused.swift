@@ -80,6 +80,7 @@ extension Mamba {
             }
         }
         FLOPCounter.elementwise += 9 * B * t * di * n + 2 * k * B * t * di
+        FusedFault.corruptOutput(y, fusedFault)                        // test hook (nil in normal use)
         // y ⊙ silu(z)
         Parallel.forEach(B * t, minPerThread: 16) { bt in
             let yr = py + bt * di, zr = pxz + bt * 2 * di + di

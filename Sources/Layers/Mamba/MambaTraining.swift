@@ -34,7 +34,7 @@ extension Mamba {
     /// let y = Mamba.fusedScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip)   // ≡ selectiveScan(…)
     /// ```
     public static func fusedScan(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor,
-                                 perturbBackward: Float = 0) -> Tensor {
+                                 perturbBackward: Float = 0, fault: FusedFault? = nil) -> Tensor {
         let (bsz, t, c) = (u.dim(0), u.dim(1), u.dim(2)), n = A.dim(-1)
         precondition(delta.shape == u.shape && A.shape == [c, n] && Bm.shape == [bsz, t, n] && Cm.shape == [bsz, t, n] && Dskip.shape == [c],
                      "Mamba.fusedScan: u \(u.shape), Δ \(delta.shape), A \(A.shape), B \(Bm.shape), C \(Cm.shape), D \(Dskip.shape) do not fit")
@@ -70,6 +70,7 @@ extension Mamba {
         }
         withExtendedLifetime(at) {}
         FLOPCounter.elementwise += 9 * bsz * t * c * n
+        FusedFault.corruptOutput(y, fault)                             // test hook (nil in normal use)
         guard record, let ckpt else { return y }
         return y.recordingFused("mambaScan", inputs) { g in
             let gu = Tensor(uninitializedShape: u.shape), gd = Tensor(uninitializedShape: u.shape)
@@ -152,6 +153,7 @@ extension Mamba {
                     gD.data[c0 + l] += gDt.p[jb * 8 + l]
                 }
             }
+            FusedFault.corruptGradient(gD, fault)                      // test hook: dL/dD (the parameter `D` itself)
             return [gu, gd, gA, reduce(gBp, bsz * t * n, [bsz, t, n]), reduce(gCp, bsz * t * n, [bsz, t, n]), gD]
         }
     }
@@ -168,4 +170,6 @@ extension Mamba: FusedTraining {
 
     /// Every configuration trains on the fused scan.
     public var fusedTrainingSupported: Bool { true }
+    /// A `.backward` fault scales dL/dD, the skip parameter `D` (an input of the fused scan).
+    public var fusedFaultTarget: String { "D" }
 }

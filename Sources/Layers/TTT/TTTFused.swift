@@ -89,6 +89,7 @@ extension TTTLayer {
     /// concat heads → LN_post → (gate) → ·Wo on o [B, t, D] (docs/ttt.md §1.9), in place until the last GEMM.
     func fastOutput(_ o: Tensor, gate: Tensor?) -> Tensor {
         let (B, t) = (o.dim(0), o.dim(1)), D = self.D
+        FusedFault.corruptOutput(o, fusedFault)                        // test hook (nil in normal use)
         let po = o.data, pg = postGamma.data, pb = postBeta.data, gt = gate?.data, post = opts.postNorm
         Parallel.forEach(B * t, minPerThread: 32) { r in
             let row = po + r * D

@@ -50,6 +50,8 @@ public final class TTTLayer: SequenceLayer {
     public var lrMult: Float
     /// Test-only fault injected into the fused backward (negative controls); nil in normal use.
     var fusedBackwardFault: FusedBackwardFault? = nil
+    /// Test hook: a fault inside the fused training kernel (`FusedTraining`, negative controls); nil in normal use.
+    public var fusedFault: FusedFault? = nil
     /// The fused training node's θ-snapshot buffer, reused across steps once its graph is gone (TTTTraining.swift).
     var trainingWorkspace: FastBuffer? = nil
 

@@ -45,6 +45,10 @@ extension TTTLayer: FusedTraining {
     /// dual form is on (the primal-form option runs the reference).
     public var fusedTrainingSupported: Bool { fusedTrainingInner != nil }
 
+    /// A `.backward` fault scales dL/dq (after RoPE), which reaches the loss only through the query projection:
+    /// `q_proj.weight` on the Transformer backbone, `conv_q.weight` on the Mamba backbone (q_proj is shared with k).
+    public var fusedFaultTarget: String { convQ != nil ? "conv_q.weight" : "q_proj.weight" }
+
     var fusedTrainingInner: FusedInnerModel.Type? {
         guard opts.dual, let f = inner as? FusedInnerModel.Type else { return nil }
         return f
@@ -119,6 +123,8 @@ extension TTTLayer: FusedTraining {
             }
         }
         FLOPCounter.matmul += Int(f.innerFlopsPerToken(d: d, b: bEff, dual: true)) * BH * T
+        let injected = fusedFault
+        FusedFault.corruptOutput(out, injected)                         // test hook (nil in normal use)
         guard keep else { return out }
 
         return out.recordingFused("tttInnerLoop", inputs) { gy in
@@ -174,6 +180,7 @@ extension TTTLayer: FusedTraining {
                 return t
             }
             withExtendedLifetime((states, zbar)) {}
+            FusedFault.corruptGradient(gq, injected)                    // test hook: dL/dq (see `fusedFaultTarget`)
             return [gq, gk, gv, gEta, gc, gGamma, gBeta] + gTheta
         }
     }
