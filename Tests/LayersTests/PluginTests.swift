@@ -39,7 +39,7 @@ final class PluginTests: XCTestCase {
     func testEveryPluginPassesPluginCheck() throws {
         for inner in InnerModelRegistry.all {
             let report = try PluginCheck.run(inner)
-            XCTAssertEqual(report.rows.count, 5)
+            XCTAssertEqual(report.rows.count, 6)
             for r in report.rows { XCTAssertEqual(r.verdict == .fail, false, "\(inner.name): \(r.check) \(r.error ?? -1) \(r.note)") }
             XCTAssertTrue(report.rows.contains { $0.verdict == .pass })
         }

@@ -81,6 +81,22 @@ public protocol InnerModel {
     /// Layer options this model requires; `TTTLayer.init` applies them over the caller's.
     /// Default: none.
     static func configure(_ config: inout LayerConfig)
+
+    // Contract v2 (InnerContract.swift); every member has a default, so first-contract plugins compile unchanged.
+
+    /// Gates, inner loss and update timing this model asks for. Default: none, ½‖f(k) − v‖², causal.
+    static var features: InnerFeatures { get }
+    /// `update` with the token's gates (decay product A_i [N, 1, 1], rates [N, 1, 1]). Default:
+    /// A_i θ⁰ − step with a decay gate, else `update(_:step:)`.
+    static func update(_ θ0: [Tensor], step: [Tensor], gates: TokenGates) -> [Tensor]
+    /// `dual` with the mini-batch's gates ([N, b, 1] each) and a decay-weighted E. Default: the
+    /// first-contract `dual` when no gates or timing are declared, else nil (primal form).
+    static func dual(_ θ: [Tensor], q: Tensor, k: Tensor, E: Tensor, bias: Bool, gates: TokenGates,
+                     delta: (Tensor) -> Tensor) -> (z: Tensor, next: [Tensor])?
+    /// Per-token loss [N, n, 1] for `features.loss == .custom`.
+    static func innerLoss(_ y: Tensor, target: Tensor) -> Tensor
+    /// Its derivative ∂ℓ/∂y (default: by autodiff of `innerLoss`).
+    static func innerLossDerivative(_ y: Tensor, target: Tensor) -> Tensor
 }
 
 extension InnerModel {
@@ -144,7 +160,11 @@ extension InnerModel {
         if self is NonparametricInnerModel.Type { return false }
         let d = 2, one = Tensor(zeros: [1, 1, d])
         let θ = (parameters(headDim: d) + optimizerState(headDim: d)).map { Tensor(zeros: [1] + $0.shape) }
-        return withNoGrad { dual(θ, q: one, k: one, E: Tensor(zeros: [1, 1, 1]), bias: true, delta: { $0 }) } != nil
+        let f = features
+        var rates: [String: Tensor] = [:]
+        for r in f.rates { rates[r.name] = Tensor(repeating: 1, shape: [1, 1, 1]) }
+        let gates = TokenGates(decay: f.decayGate ? Tensor(repeating: 1, shape: [1, 1, 1]) : nil, rates: rates)
+        return withNoGrad { dual(θ, q: one, k: one, E: Tensor(zeros: [1, 1, 1]), bias: true, gates: gates, delta: { $0 }) } != nil
     }
 }
 

@@ -46,7 +46,7 @@ extension TTTLayer: FusedTraining {
     public var fusedTrainingSupported: Bool { fusedTrainingInner != nil }
 
     var fusedTrainingInner: FusedInnerModel.Type? {
-        guard opts.dual, let f = inner as? FusedInnerModel.Type else { return nil }
+        guard opts.dual, inner.features == InnerFeatures(), let f = inner as? FusedInnerModel.Type else { return nil }
         return f
     }
 
