@@ -35,36 +35,32 @@ extension TTTLayer {
     /// Token i's slice of every rate: [N, 1, 1] each.
     func ratesAt(_ rates: [String: Tensor], _ i: Int) -> [String: Tensor] { rates.mapValues { $0.slice(axis: 1, i, i + 1) } }
 
-    /// The inner loop of a plugin with gates or apply-then-update timing (see `InnerFeatures`).
-    func gatedLoop(_ m: MixerInputs, θ start: [Tensor]) -> Tensor {
-        var θ = start
-        var outs: [Tensor] = []
-        for (lo, hi) in miniBatches(from: 0, count: m.q.dim(1)) {
-            let n = hi - lo
-            let qb = m.q.slice(axis: 1, lo, hi), kb = m.k.slice(axis: 1, lo, hi), vb = m.v.slice(axis: 1, lo, hi)
-            let target = opts.innerResidual ? vb - kb : vb
-            let cb = m.c.slice(axis: 0, 0, n).reshape([1, n, 1])
-            let etab = m.eta.slice(axis: 1, lo, hi)
-            let la = m.logDecay?.slice(axis: 1, lo, hi)
-            let L = la.map { cumulativeLogDecay($0) }
-            let rates = m.rates.mapValues { $0.slice(axis: 1, lo, hi) }
-            let z: Tensor
-            if features.timing == .applyThenUpdate {
-                (z, θ) = applyThenUpdate(θ, m, q: qb, k: kb, target: target, eta: etab, c: cb, L: L, rates: rates)
+    /// One mini-batch of a plugin with gates or apply-then-update timing (see `InnerFeatures`).
+    func gatedMiniBatch(_ θ0: [Tensor], _ m: MixerInputs, _ lo: Int, _ hi: Int) -> (Tensor, [Tensor]) {
+        var θ = θ0
+        let n = hi - lo
+        let qb = m.q.slice(axis: 1, lo, hi), kb = m.k.slice(axis: 1, lo, hi), vb = m.v.slice(axis: 1, lo, hi)
+        let target = opts.innerResidual ? vb - kb : vb
+        let cb = m.c.slice(axis: 0, 0, n).reshape([1, n, 1])
+        let etab = m.eta.slice(axis: 1, lo, hi)
+        let la = m.logDecay?.slice(axis: 1, lo, hi)
+        let L = la.map { cumulativeLogDecay($0) }
+        let rates = m.rates.mapValues { $0.slice(axis: 1, lo, hi) }
+        let z: Tensor
+        if features.timing == .applyThenUpdate {
+            (z, θ) = applyThenUpdate(θ, m, q: qb, k: kb, target: target, eta: etab, c: cb, L: L, rates: rates)
+        } else {
+            var E = cb * etab.transpose()
+            if let L { E = E * decayRatio(L) }
+            let delta = deltaFunction(target: target, gamma: m.gamma, beta: m.beta)
+            if opts.dual, let r = inner.dual(θ, q: qb, k: kb, E: E, bias: opts.innerBias,
+                                             gates: TokenGates(decay: L?.exp(), rates: rates), delta: delta) {
+                z = r.z; θ = r.next
             } else {
-                var E = cb * etab.transpose()
-                if let L { E = E * decayRatio(L) }
-                let delta = deltaFunction(target: target, gamma: m.gamma, beta: m.beta)
-                if opts.dual, let r = inner.dual(θ, q: qb, k: kb, E: E, bias: opts.innerBias,
-                                                 gates: TokenGates(decay: L?.exp(), rates: rates), delta: delta) {
-                    z = r.z; θ = r.next
-                } else {
-                    (z, θ) = gatedPrimal(θ, m, q: qb, k: kb, target: target, eta: etab, c: cb, la: la, L: L, rates: rates)
-                }
+                (z, θ) = gatedPrimal(θ, m, q: qb, k: kb, target: target, eta: etab, c: cb, la: la, L: L, rates: rates)
             }
-            outs.append(innerOutput(q: qb, z: z, gamma: m.gamma, beta: m.beta))
         }
-        return outs.count == 1 ? outs[0] : concat(outs, axis: 1)
+        return (innerOutput(q: qb, z: z, gamma: m.gamma, beta: m.beta), θ)
     }
 
     /// Causal primal form with gates: θ_i = A_i θ⁰ − c_i Σ_{j≤i} (A_i/A_j) η_j ∇ℓ_j(A_j θ⁰),

@@ -55,6 +55,9 @@ public final class TTTLayer: SequenceLayer {
     public var lrMult: Float
     /// Test-only fault injected into the fused backward (negative controls); nil in normal use.
     var fusedBackwardFault: FusedBackwardFault? = nil
+    /// Test-only fault of the rematerialising node (negative control): the gradient arriving at a
+    /// mini-batch's end state is dropped. False in normal use.
+    var rematDropsStateGradient = false
     /// The fused training node's θ-snapshot buffer, reused across steps once its graph is gone (TTTTraining.swift).
     var trainingWorkspace: FastBuffer? = nil
 
@@ -268,33 +271,44 @@ public final class TTTLayer: SequenceLayer {
     /// The inner loop over all mini-batches (dual or primal form): per-head outputs q + LN(z), [B·H, T, d].
     public func innerLoop(_ m: MixerInputs, batch: Int) -> Tensor {
         if let np = inner as? NonparametricInnerModel.Type { return memoryLoop(m, np) }
-        let T = m.q.dim(1)
         var θ = initialState(batch: batch)
         var outs: [Tensor] = []
-        if features.usesGatesOrTiming { return gatedLoop(m, θ: θ) }         // contract v2 (TTTLayer+Gates.swift)
-        for (lo, hi) in miniBatches(from: 0, count: T) {
-            let n = hi - lo
-            let qb = m.q.slice(axis: 1, lo, hi), kb = m.k.slice(axis: 1, lo, hi), vb = m.v.slice(axis: 1, lo, hi)
-            let target = opts.innerResidual ? vb - kb : vb
-            let delta = deltaFunction(target: target, gamma: m.gamma, beta: m.beta)
-            let cb = m.c.slice(axis: 0, 0, n).reshape([1, n, 1])
-            let etab = m.eta.slice(axis: 1, lo, hi)                        // [BH, n, 1]
-            var z: Tensor
-            if opts.dual, let r = inner.dual(θ, q: qb, k: kb, E: cb * etab.transpose(), bias: opts.innerBias, delta: delta) {
-                z = r.z; θ = r.next
-            } else {
-                (z, θ) = primalMiniBatch(θ, q: qb, k: kb, eta: etab, c: cb, delta: delta)
-            }
-            outs.append(innerOutput(q: qb, z: z, gamma: m.gamma, beta: m.beta))
+        for (lo, hi) in miniBatches(from: 0, count: m.q.dim(1)) {
+            let o: Tensor
+            (o, θ) = innerMiniBatch(θ, m, lo, hi)
+            outs.append(o)
         }
         return outs.count == 1 ? outs[0] : concat(outs, axis: 1)
+    }
+
+    /// One mini-batch (tokens lo..<hi) of the inner loop from the state θ at its start: the outputs
+    /// q + LN(z) [B·H, hi − lo, d] and the state after it (dual or primal form; contract v2 paths in
+    /// TTTLayer+Gates.swift).
+    func innerMiniBatch(_ θ0: [Tensor], _ m: MixerInputs, _ lo: Int, _ hi: Int) -> (Tensor, [Tensor]) {
+        if features.usesGatesOrTiming { return gatedMiniBatch(θ0, m, lo, hi) }
+        var θ = θ0
+        let n = hi - lo
+        let qb = m.q.slice(axis: 1, lo, hi), kb = m.k.slice(axis: 1, lo, hi), vb = m.v.slice(axis: 1, lo, hi)
+        let target = opts.innerResidual ? vb - kb : vb
+        let delta = deltaFunction(target: target, gamma: m.gamma, beta: m.beta)
+        let cb = m.c.slice(axis: 0, 0, n).reshape([1, n, 1])
+        let etab = m.eta.slice(axis: 1, lo, hi)                        // [BH, n, 1]
+        var z: Tensor
+        if opts.dual, let r = inner.dual(θ, q: qb, k: kb, E: cb * etab.transpose(), bias: opts.innerBias, delta: delta) {
+            z = r.z; θ = r.next
+        } else {
+            (z, θ) = primalMiniBatch(θ, q: qb, k: kb, eta: etab, c: cb, delta: delta)
+        }
+        return (innerOutput(q: qb, z: z, gamma: m.gamma, beta: m.beta), θ)
     }
 
     /// Parallel (dual-form) forward: h [B, T, D] → [B, T, D]. Differentiable.
     public func callAsFunction(_ h: Tensor) -> Tensor {
         if fusedInference, let y = fastForward(h) { return y }               // no-grad fused path (TTTFused.swift)
         let m = mixerInputs(h), B = h.dim(0)
-        let o = fusedInnerLoop(m, batch: B) ?? innerLoop(m, batch: B)       // fused training node (TTTTraining.swift)
+        // The fused training node (TTTTraining.swift), else the rematerialising node for other plugins
+        // (TTTLayer+Remat.swift), else op by op.
+        let o = fusedInnerLoop(m, batch: B) ?? rematInnerLoop(m, batch: B) ?? innerLoop(m, batch: B)
         return outputProjection(o, h: h)
     }
 
