@@ -176,6 +176,8 @@ enum PluginScaffold {
                 public static let name = "\(kebab)"
                 public static let summary = "\(name) (template): f_res(x) = tanh(x·W + w), state d² + d per head"
                 public static let defaultBaseLR: Float = 1.0
+                // Contract v2 (Plugins/README.md): declare gates, the inner loss or the update timing, e.g.
+                // public static let features = InnerFeatures(decayGate: true)
 
                 /// Per-head parameters θ_init in the order `forward` reads them.
                 public static func parameters(headDim d: Int) -> [InnerParamSpec] {

@@ -16,7 +16,7 @@ public struct InnerParamSpec: Sendable {
 }
 
 /// A TTT inner model `f_res(x; θ)`: its state θ is learned at test time by gradient steps on
-/// `ℓ = ½‖f(k) − v‖²`. The lab owns everything around it — mini-batching, η and the gate, c_i,
+/// `ℓ = ½‖f(k) − v‖²` (or the loss it declares in `features`). The lab owns everything around it — mini-batching, η and the gate, c_i,
 /// inner LN and residual, RoPE, decode state — so a plugin only describes the model itself.
 ///
 /// All tensors are batched over N = B·H (sequences × heads). Every function must be built from
@@ -30,6 +30,10 @@ public struct InnerParamSpec: Sendable {
 /// * `optimizerState` + `update` — extra inner-optimizer state (momentum) and the update rule;
 ///   default plain mini-batch GD `θ_i = θ⁰ − step_i` (spec §1.6).
 /// * `configure` — layer options the model requires (e.g. no inner LN/residual for DeltaNet).
+/// * contract v2 (InnerContract.swift): `features` declares a decay gate, per-token rates, the inner
+///   loss (`.squared`, `.negativeInnerProduct`, `.custom` with `innerLoss`) and the update timing
+///   (`.causalMiniBatch`, `.applyThenUpdate`); `update(_:step:gates:)` and `dual(…, gates:, delta:)`
+///   see the gates.
 /// * `innerFlopsPerToken`, `summary`, `defaultBaseLR`.
 ///
 /// **State layout.** The layer's inner state is `parameters ++ optimizerState` (in that order):
