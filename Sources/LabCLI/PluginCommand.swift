@@ -311,7 +311,7 @@ struct PackageLine {
 struct PluginCheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Check an inner-model plugin: inner gradient vs finite differences, dual ≡ primal, decode ≡ prefill, causality, outer gradients.",
+        abstract: "Check an inner-model plugin: inner gradient vs finite differences, dual ≡ primal, decode ≡ prefill, causality, outer gradients, a custom loss's derivative.",
         discussion: """
         Every check compares two computations with a stated tolerance on the relative error and runs a
         negative control that must not match. Verdicts: PASS, FAIL, n/a (does not apply). A plugin

@@ -15,7 +15,7 @@ import TensorCore
 ///
 /// ```swift
 /// let report = try PluginCheck.run(LinearInner.self)
-/// print(report.rows.map(\.verdict))      // [.pass, .pass, .pass, .pass, .pass]
+/// print(report.rows.map(\.verdict))      // [.pass, .pass, .pass, .pass, .pass, .notApplicable]
 /// ```
 public enum PluginCheck {
     public enum Verdict: String, Sendable {
