@@ -14,7 +14,7 @@ final class Node {
     /// Given dL/d(output), returns dL/d(parent) for each parent (nil where it needs none).
     let vjp: (Tensor) -> [Tensor?]
     /// The same VJP from recorded (differentiable) ops, run with grad mode on in create-graph mode;
-    /// nil for ops whose VJP is first-order only (fused kernels, norms, softmax, scan, …).
+    /// nil for ops whose VJP is first-order only (fused kernels, attention, scan, conv, max, gelu′, …).
     let graphVJP: ((Tensor) -> [Tensor?])?
     init(op: String, parents: [Tensor], vjp: @escaping (Tensor) -> [Tensor?], graphVJP: ((Tensor) -> [Tensor?])? = nil) {
         self.op = op; self.parents = parents; self.vjp = vjp; self.graphVJP = graphVJP

@@ -109,3 +109,13 @@ public func gradientInGraph(at inputs: [Tensor], wrt: Int, _ f: ([Tensor]) -> Te
     }
     return zip(g, inputs.prefix(wrt)).map { gi, t in gi.map { outer ? $0 : $0.detached() } ?? Tensor(zeros: t.shape) }
 }
+
+/// A graph VJP for a fused op whose value equals `f(inputs)` built from differentiable ops: given g, it
+/// recomputes f recorded and returns ∇⟨f(inputs), g⟩ in create-graph mode (through aliases, so g's own
+/// dependence on the inputs is not differentiated here). Costs one recomputation, only in create-graph mode.
+func compositeGraphVJP(_ inputs: [Tensor], _ f: @escaping ([Tensor]) -> Tensor) -> (Tensor) -> [Tensor?] {
+    { g in
+        let n = inputs.count
+        return gradientInGraph(at: inputs + [g], wrt: n) { v in (f(Array(v.prefix(n))) * v[n]).sum() }
+    }
+}

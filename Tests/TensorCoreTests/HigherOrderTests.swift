@@ -102,14 +102,28 @@ final class HigherOrderTests: XCTestCase {
         check("tril", [s, u]) { v in (v[0].tril().square() * v[1]).sum() }
     }
 
-    /// An op without a graph VJP (layer norm) is named in `SecondOrder.firstOrderOps`, and its HVP
-    /// misses the second-order term (so the check above can see a missing graph VJP).
+    /// Fused ops with a composite graph VJP (recomputed from differentiable ops): layer norm (shared and
+    /// per-head γ, β), RMS norm, softmax, log-softmax.
+    func testNormAndSoftmaxGraphVJPs() {
+        let x = t([3, 2, 5], 21), y = t([3, 2, 5], 22)
+        check("layerNorm [m]", [x, t([5], 23, std: 0.5), t([5], 24), y], wrt: [0, 1, 2]) { v in
+            (v[0].layerNorm(gamma: v[1], beta: v[2]).square() * v[3]).sum()
+        }
+        check("layerNorm per head", [x, t([2, 5], 25, std: 0.5), t([2, 5], 26), y], wrt: [0, 1, 2]) { v in
+            (v[0].layerNorm(gamma: v[1], beta: v[2]).tanh() * v[3]).sum()
+        }
+        check("rmsNorm", [x, t([5], 27, std: 0.5), y], wrt: [0, 1]) { v in (v[0].rmsNorm(weight: v[1]).square() * v[2]).sum() }
+        check("softmax", [x, y]) { v in (v[0].softmax() * v[1]).sum() }
+        check("logSoftmax", [x, y]) { v in (v[0].logSoftmax() * v[1]).sum() }
+    }
+
+    /// An op without a graph VJP (gelu′, whose derivative is first-order only) is named in
+    /// `SecondOrder.firstOrderOps`, and its HVP misses the second-order term (so a missing graph VJP shows).
     func testOpWithoutGraphVJPIsNamed() {
         let x = t([3, 4], 16), y = t([3, 4], 17)
-        let gamma = Tensor(repeating: 1, shape: [4]), beta = Tensor(zeros: [4])
         SecondOrder.firstOrderOps = []
-        let e = hvpError({ v in (v[0].layerNorm(gamma: gamma, beta: beta) * v[1]).sum() }, [x, y], wrt: [0], createGraph: true)
-        XCTAssertTrue(SecondOrder.firstOrderOps.contains("layerNorm"), "\(SecondOrder.firstOrderOps)")
+        let e = hvpError({ v in (v[0].geluPrime() * v[1]).sum() }, [x, y], wrt: [0], createGraph: true)
+        XCTAssertTrue(SecondOrder.firstOrderOps.contains("geluPrime"), "\(SecondOrder.firstOrderOps)")
         XCTAssertGreaterThan(e, 1e-2)
     }
 
