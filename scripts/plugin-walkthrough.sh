@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Plugins/README.md walk-through, end to end (CI runs it): scaffold a plugin with a temporary
-# name, build, see it in `lab layers`, run `lab plugin check` and its test, then `lab plugin remove`
+# name, build, see it in `lab layers`, run `lab plugin check` and its test, delete its gradient and add
+# a decay gate and check it again, then `lab plugin remove`
 # it and rebuild. A trap restores Package.swift and deletes the folder on any exit, so the tree is
 # left as it was even when a step fails.
 #
@@ -34,6 +35,18 @@ echo "lab layers lists ttt-$kebab"
 step .build/debug/lab plugin check "$kebab"
 step swift build --build-tests
 step swift test --skip-build --filter "${name}Tests"
+# Contract v2 as a new user tries it: delete the hand-written gradient (the lab derives it, exact in
+# outer training) and declare a decay gate; the plugin must still pass every check.
+sed -i '/public static func gradient(/,/^    }$/d' "$dir/${name}Inner.swift"
+sed -i 's/^\(    public static let defaultBaseLR: Float = 1.0\)$/\1\n    public static let features = InnerFeatures(decayGate: true)/' "$dir/${name}Inner.swift"
+grep -q "func gradient(" "$dir/${name}Inner.swift" && { echo "plugin-walkthrough: gradient not deleted" >&2; exit 1; }
+grep -q "decayGate: true" "$dir/${name}Inner.swift" || { echo "plugin-walkthrough: decay gate not added" >&2; exit 1; }
+step swift build
+echo; echo "+ .build/debug/lab plugin check $kebab"
+report="$(.build/debug/lab plugin check "$kebab")"
+echo "$report"
+grep -q "derived from forward (create-graph)" <<<"$report" \
+  || { echo "plugin-walkthrough: outer gradients of the forward-only plugin not checked" >&2; exit 1; }
 step .build/debug/lab plugin remove "$name"
 cmp -s "$backup" Package.swift || { echo "plugin-walkthrough: Package.swift differs after remove" >&2; exit 1; }
 echo

@@ -150,6 +150,9 @@ struct TrainBench: ParsableCommand {
         during a step above what was held before it (activations kept for the backward, gradients, scratch).
         Goals (2 cores): ttt-linear ≥ 0.60, ttt-mlp ≥ 0.50, attention ≥ 0.50, linear-attention ≥ 0.60,
         mamba ≥ 0.40; Mamba-backbone TTT ≤ 1.15× its Transformer-backbone time.
+        --forward-only mlp,… adds a row per named plugin with only its forward (hand-written gradient and dual
+        removed: derived inner gradient in create-graph mode, primal form, the rematerialising training node),
+        and its time and peak as multiples of the hand-written plugin's row (which must be in --layers).
         Part 2, the `tiny` LM (4 × D128, H4, I344; B = 8, T = 256, AdamW): tokens/s fused vs reference, one
         optimizer step each. Goal: fused ≥ 3× reference for ttt-linear and ttt-mlp.
         Example: lab bench train --layers ttt-linear,attention --lm-layers ttt-linear
@@ -162,14 +165,30 @@ struct TrainBench: ParsableCommand {
     @Option(name: .long, help: "Comma-separated layers for part 1 (default: all seven; 'none' skips it).") var layers: String?
     @Option(name: .long, help: "Comma-separated layers for the tiny LM (default: all seven; 'none' skips it).") var lmLayers: String?
     @Flag(name: .long, help: "Skip the reference path (fused only; no speed-up column).") var noReference = false
+    @Option(name: .long, help: "Comma-separated plugins (e.g. mlp) to time also forward-only: derived gradient, primal form.") var forwardOnly: String?
 
     static let goals: [String: Double] = ["ttt-linear": 0.60, "ttt-mlp": 0.50, "attention": 0.50, "linear-attention": 0.60, "mamba": 0.40]
 
     /// `--layers`/`--lm-layers`: "none" skips that part; otherwise the checked list (or the default set).
     func names(_ s: String?) throws -> [String] { s == "none" ? [] : try benchLayerNames(s) }
 
+    /// `--forward-only a,b`: registered plugin names (with or without "ttt-"), checked before anything runs.
+    func forwardOnlyPlugins() throws -> [InnerModel.Type] {
+        guard let list = forwardOnly else { return [] }
+        let names = list.split(separator: ",", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !names.isEmpty else { throw LabError.badConfig("--forward-only '\(list)' names no plugin — pass e.g. --forward-only mlp") }
+        return try names.map { n in
+            let bare = n.hasPrefix("ttt-") ? String(n.dropFirst(4)) : n
+            guard let p = InnerModelRegistry.all.first(where: { $0.name == bare }), !(p is NonparametricInnerModel.Type) else {
+                throw LabError.unknownName(kind: "parametric plugin", name: n, valid: InnerModelRegistry.all.filter { !($0 is NonparametricInnerModel.Type) }.map { $0.name })
+            }
+            return p
+        }
+    }
+
     func run() throws {
         let layerNames = try names(layers), lmNames = try names(lmLayers)
+        let fwdOnly = try forwardOnlyPlugins()
         try Validate.count(context, "--context", max: Validate.maxLength)
         try Validate.seconds(seconds, "--seconds", max: 3600)
         try LayerConfig(width: width, heads: heads).validate()
@@ -179,7 +198,7 @@ struct TrainBench: ParsableCommand {
                                    + 64 * Double(width) * Double(width),
                             for: "the train bench at T = \(context), D = \(width)", fix: "use a smaller --context or --width")
         let ref = !noReference
-        if !layerNames.isEmpty {
+        if !layerNames.isEmpty || !fwdOnly.isEmpty {
             _ = sgemmGFLOPs(n: 1024)                                          // warm-up (clock, caches)
             let g0 = sgemmGFLOPs(n: 1024)
             print("train bench, one layer: D = \(width), H = \(heads), b = 16, B = 1, T = \(context), \(Parallel.threads) thread(s)")
@@ -192,8 +211,24 @@ struct TrainBench: ParsableCommand {
                 if ref { (r, pr) = TrainTiming.peakMemory { layer.withKernels(.reference) { TrainTiming.layerStep(layer, T: context, runs: 1) } } }
                 let flops = 3 * LayerTiming.prefillFlopsPerToken(layer, T: context)
                 rows.append((name, f, r, flops, pf, pr))
-                print(pad(name) + String(format: " fused %.1f ms", f.median * 1e3) + (fusedKernel ? "" : " (no fused training kernel: reference)")
+                print(pad(name) + String(format: " fused %.1f ms", f.median * 1e3) + (fusedKernel ? "" : (layer as? TTTLayer).map { _ in " (no fused training kernel: rematerialising node)" } ?? " (no fused training kernel: reference)")
                       + (r.map { String(format: ", reference %.1f ms", $0.median * 1e3) } ?? ""))
+            }
+            for plugin in fwdOnly {
+                // The same layer as LayerTiming.make("ttt-<plugin>"), with the plugin reduced to its forward.
+                var cfg = LayerConfig(width: width, heads: heads)
+                cfg.ttt.miniBatch = 16
+                var rng = RNG(seed: 0)
+                let layer = try TTTLayer(config: cfg, inner: plugin.forwardOnly, rng: &rng)
+                let (f, pf) = TrainTiming.peakMemory { TrainTiming.layerStep(layer, T: context, runs: 1, minSeconds: 0) }
+                let name = "ttt-\(plugin.name)/fwd"
+                rows.append((name, f, nil, 3 * LayerTiming.prefillFlopsPerToken(layer, T: context), pf, nil))
+                var line = pad(name) + String(format: " %.1f ms (forward only: derived gradient, primal form, rematerialised)", f.median * 1e3)
+                if let base = rows.first(where: { $0.name == "ttt-\(plugin.name)" }) {
+                    line += String(format: "; %.1f× the time and %.2f× the peak of ttt-\(plugin.name)", f.median / base.fused.median,
+                                   Double(pf ?? 0) / Double(max(base.peak ?? 1, 1)))
+                }
+                print(line)
             }
             let g1 = sgemmGFLOPs(n: 1024), g = 0.5 * (g0 + g1)
             print(String(format: "sgemm 1024³: %.1f GFLOP/s (before %.1f, after %.1f)", g, g0, g1))

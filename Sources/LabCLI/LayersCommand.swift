@@ -41,7 +41,7 @@ struct LayersCommand: ParsableCommand {
             let np = m is NonparametricInnerModel.Type
             prow.append([m.name, m.stateDescription(d: cfg.headDim),
                          np ? "memory (causal prefill)" : m.hasDual ? "dual + primal" : "primal only",
-                         np ? "none (append)" : m.gradientIsDifferentiable ? "hand-written" : "derived (1st-order)",
+                         np ? "none (append)" : m.gradientIsHandWritten ? "hand-written" : "derived (exact)",
                          String(format: "%.1f", m.defaultBaseLR), m.summary])
         }
         printTable(["plugin", "state floats/head", "forms", "inner gradient", "η_base", "about"], prow)

@@ -176,6 +176,8 @@ enum PluginScaffold {
                 public static let name = "\(kebab)"
                 public static let summary = "\(name) (template): f_res(x) = tanh(x·W + w), state d² + d per head"
                 public static let defaultBaseLR: Float = 1.0
+                // Contract v2 (Plugins/README.md): declare gates, the inner loss or the update timing, e.g.
+                // public static let features = InnerFeatures(decayGate: true)
 
                 /// Per-head parameters θ_init in the order `forward` reads them.
                 public static func parameters(headDim d: Int) -> [InnerParamSpec] {
@@ -188,8 +190,8 @@ enum PluginScaffold {
                 }
 
                 /// Σ_j w_j ∇_θ ℓ_j with δ_j = ∂ℓ_j/∂z_j:  g = δ ⊙ (1 − z²);  ∂W = Σ w kᵀg,  ∂w = Σ w g.
-                /// Optional: delete it and the lab derives it by autodiff of `forward` — exact values, but a
-                /// stop-gradient in outer training (first-order; `lab plugin check` says so).
+                /// Optional: delete it and the lab derives it by autodiff of `forward`, exact in outer training
+                /// too (create-graph mode); a hand-written one is only faster.
                 public static func gradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor] {
                     let z = forward(x, θ)
                     let g = delta * (1 - z * z) * weights
@@ -309,11 +311,12 @@ struct PackageLine {
 struct PluginCheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Check an inner-model plugin: inner gradient vs finite differences, dual ≡ primal, decode ≡ prefill, causality, outer gradients.",
+        abstract: "Check an inner-model plugin: inner gradient vs finite differences, dual ≡ primal, decode ≡ prefill, causality, outer gradients, a custom loss's derivative.",
         discussion: """
         Every check compares two computations with a stated tolerance on the relative error and runs a
-        negative control that must not match. Verdicts: PASS, FAIL, n/a (does not apply), 1st-order
-        (the plugin's inner gradient is derived by autodiff: outer training through it is first-order).
+        negative control that must not match. Verdicts: PASS, FAIL, n/a (does not apply). A plugin
+        that writes only forward gets its inner gradient derived by autodiff in create-graph mode, so
+        its outer gradients are exact and checked like a hand-written one's.
         Exit status 2 when any check fails.
 
         Example:  lab plugin check mlp        lab plugin check --all

@@ -3,7 +3,9 @@
 // `backward()` sorts the graph reachable from a scalar topologically and runs the VJPs in reverse,
 // accumulating into `grad` of every leaf that requires grad. VJP closures run under no-grad
 // (first-order reverse mode). Ops that compute a gradient inside a forward pass (the TTT inner loop)
-// are ordinary ops, so training differentiates through them.
+// are ordinary ops, so training differentiates through them. Most ops also carry a *graph VJP* built
+// from recorded ops: `gradients(of:wrt:createGraph: true)` (HigherOrder.swift) runs those, so the
+// gradient it returns is itself part of the graph (grad of grad).
 
 /// Records how a tensor was computed.
 final class Node {
@@ -11,8 +13,11 @@ final class Node {
     let parents: [Tensor]
     /// Given dL/d(output), returns dL/d(parent) for each parent (nil where it needs none).
     let vjp: (Tensor) -> [Tensor?]
-    init(op: String, parents: [Tensor], vjp: @escaping (Tensor) -> [Tensor?]) {
-        self.op = op; self.parents = parents; self.vjp = vjp
+    /// The same VJP from recorded (differentiable) ops, run with grad mode on in create-graph mode;
+    /// nil for ops whose VJP is first-order only (fused kernels, attention, scan, conv, max, gelu′, …).
+    let graphVJP: ((Tensor) -> [Tensor?])?
+    init(op: String, parents: [Tensor], vjp: @escaping (Tensor) -> [Tensor?], graphVJP: ((Tensor) -> [Tensor?])? = nil) {
+        self.op = op; self.parents = parents; self.vjp = vjp; self.graphVJP = graphVJP
     }
 }
 
@@ -33,10 +38,11 @@ public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
 extension Tensor {
     /// Attaches a node to `out` if recording and any input requires grad. Returns `out`.
     @inline(__always)
-    func recorded(_ op: String, _ inputs: [Tensor], _ vjp: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+    func recorded(_ op: String, _ inputs: [Tensor], graph: ((Tensor) -> [Tensor?])? = nil,
+                  _ vjp: @escaping (Tensor) -> [Tensor?]) -> Tensor {
         if GradMode.enabled && inputs.contains(where: { $0.requiresGrad }) {
             requiresGrad = true
-            node = Node(op: op, parents: inputs, vjp: vjp)
+            node = Node(op: op, parents: inputs, vjp: vjp, graphVJP: graph)
         }
         return self
     }

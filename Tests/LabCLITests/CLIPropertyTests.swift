@@ -91,7 +91,8 @@ final class CLIPropertyTests: XCTestCase {
         CommandSpec(path: ["bench", "train"], base: ["--context", "8", "--seconds", "0.001", "--width", "16", "--heads", "2", "--layers", "ttt-linear", "--lm-layers", "none"],
                     options: [("--context", .int), ("--seconds", .seconds), ("--width", .int), ("--heads", .int),
                               ("--layers", .names(["ttt-linear", "attention,mamba", "none", "nope", "", ","])),
-                              ("--lm-layers", .names(["none", "nope", ""])), ("--no-reference", .flag)], weight: 2),
+                              ("--lm-layers", .names(["none", "nope", ""])), ("--no-reference", .flag),
+                              ("--forward-only", .names(["mlp", "ttt-linear", "nadaraya-watson", "nope", "", ","]))], weight: 2),
         CommandSpec(path: ["export"], base: ["--checkpoint", "ckpt", "--out", "hf"],
                     options: [("--checkpoint", .checkpointDir), ("--format", .names(["hf", "gguf", ""])), ("--out", .runDir),
                               ("--from", .checkpointDir)], weight: 2),   // --from is import's; export's help names it

@@ -11,7 +11,7 @@ import TTTLinear
 import Momentum
 import NadarayaWatson
 
-/// A plugin with no hand-written gradient: the lab derives it (first-order in outer training).
+/// A plugin with no hand-written gradient: the lab derives it (create-graph: exact outer gradients).
 enum DerivedTanhInner: InnerModel {
     static let name = "derived-tanh"
     static func parameters(headDim d: Int) -> [InnerParamSpec] { [InnerParamSpec("W1", [d, d]), InnerParamSpec("b1", [1, d], isBias: true)] }
@@ -39,7 +39,7 @@ final class PluginTests: XCTestCase {
     func testEveryPluginPassesPluginCheck() throws {
         for inner in InnerModelRegistry.all {
             let report = try PluginCheck.run(inner)
-            XCTAssertEqual(report.rows.count, 5)
+            XCTAssertEqual(report.rows.count, 6)
             for r in report.rows { XCTAssertEqual(r.verdict == .fail, false, "\(inner.name): \(r.check) \(r.error ?? -1) \(r.note)") }
             XCTAssertTrue(report.rows.contains { $0.verdict == .pass })
         }
@@ -60,8 +60,8 @@ final class PluginTests: XCTestCase {
         XCTAssertFalse(r.passed)
     }
 
-    /// The derived gradient equals the hand-written tanh gradient (to rounding), carries no outer graph,
-    /// and `PluginCheck` marks outer training first-order instead of passing or failing it.
+    /// The derived gradient equals the hand-written tanh gradient (to rounding) and, taken in
+    /// create-graph mode, carries the outer graph: `PluginCheck` passes the outer-gradient check.
     func testDerivedGradient() throws {
         var rng = RNG(seed: 2)
         let d = 6
@@ -74,13 +74,14 @@ final class PluginTests: XCTestCase {
         let ref = withNoGrad { [matmul(x, u, transA: true), u.sum(axis: 1, keepDims: true)] }
         XCTAssertLessThan(relError(g[0], ref[0]), 1e-5)
         XCTAssertLessThan(relError(g[1], ref[1]), 1e-5)
-        XCTAssertFalse(DerivedTanhInner.gradientIsDifferentiable)
-        XCTAssertTrue(LinearInner.gradientIsDifferentiable)
+        XCTAssertFalse(DerivedTanhInner.gradientIsHandWritten)
+        XCTAssertTrue(LinearInner.gradientIsHandWritten)
         let report = try PluginCheck.run(DerivedTanhInner.self)
         XCTAssertEqual(report.rows[0].verdict, .pass)                    // values exact
         XCTAssertEqual(report.rows[2].verdict, .pass)                    // decode ≡ prefill
-        XCTAssertEqual(report.rows[4].verdict, .firstOrder, report.rows[4].note)
-        XCTAssertTrue(report.rows[4].note.contains("k_proj.weight"), report.rows[4].note)
+        XCTAssertEqual(report.rows[4].verdict, .pass, report.rows[4].note)
+        XCTAssertTrue(report.rows[4].note.contains("derived from forward"), report.rows[4].note)
+        XCTAssertFalse(report.rows[4].note.contains("no gradient reaches"), report.rows[4].note)
         XCTAssertTrue(report.passed)
     }
 

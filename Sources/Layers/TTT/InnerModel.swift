@@ -16,20 +16,24 @@ public struct InnerParamSpec: Sendable {
 }
 
 /// A TTT inner model `f_res(x; θ)`: its state θ is learned at test time by gradient steps on
-/// `ℓ = ½‖f(k) − v‖²`. The lab owns everything around it — mini-batching, η and the gate, c_i,
+/// `ℓ = ½‖f(k) − v‖²` (or the loss it declares in `features`). The lab owns everything around it — mini-batching, η and the gate, c_i,
 /// inner LN and residual, RoPE, decode state — so a plugin only describes the model itself.
 ///
 /// All tensors are batched over N = B·H (sequences × heads). Every function must be built from
 /// differentiable TensorCore ops: training differentiates through the inner loop.
 ///
 /// Required: `name`, `parameters(headDim:)`, `forward`. Optional, with defaults:
-/// * `gradient` — derived by reverse-mode autodiff of `forward` when not written by hand. The
-///   derived gradient has exact values but is a stop-gradient in the outer graph (TensorCore is
-///   first-order), so outer training through it is first-order; hand-write it to train k/v.
+/// * `gradient` — derived by reverse-mode autodiff of `forward` when not written by hand, in
+///   create-graph mode while training records, so outer gradients through it are exact (second
+///   order). Hand-write it only for speed.
 /// * `dual` — nil: the layer uses the primal form.
 /// * `optimizerState` + `update` — extra inner-optimizer state (momentum) and the update rule;
 ///   default plain mini-batch GD `θ_i = θ⁰ − step_i` (docs/ttt.md §1.6).
 /// * `configure` — layer options the model requires (e.g. no inner LN/residual for DeltaNet).
+/// * contract v2 (InnerContract.swift): `features` declares a decay gate, per-token rates, the inner
+///   loss (`.squared`, `.negativeInnerProduct`, `.custom` with `innerLoss`) and the update timing
+///   (`.causalMiniBatch`, `.applyThenUpdate`); `update(_:step:gates:)` and `dual(…, gates:, delta:)`
+///   see the gates.
 /// * `innerFlopsPerToken`, `summary`, `defaultBaseLR`.
 ///
 /// **State layout.** The layer's inner state is `parameters ++ optimizerState` (in that order):
@@ -61,7 +65,7 @@ public protocol InnerModel {
     /// z = f_res(x; θ): x [N, n, d], θ[i] [N, shape_i] → z [N, n, d].
     static func forward(_ x: Tensor, _ θ: [Tensor]) -> Tensor
     /// Σ_j w_j ∇_θ ℓ_j at θ, where δ_j = ∂ℓ_j/∂z_j: x, delta [N, n, d]; weights [N, n, 1] → one tensor
-    /// per parameter. Optional: the default derives it by autodiff (first-order in training).
+    /// per parameter. Optional: the default derives it by autodiff (exact in training too).
     static func gradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor]
     /// Dual form of one mini-batch (docs/ttt.md §1.7–1.8), or nil to let the layer use the primal form.
     /// q, k [N, b, d]; E [N, b, b] with E_ij = c_i·η_j; `delta(z)` = ∂ℓ/∂z. Returns the pre-LN outputs
@@ -81,6 +85,22 @@ public protocol InnerModel {
     /// Layer options this model requires; `TTTLayer.init` applies them over the caller's.
     /// Default: none.
     static func configure(_ config: inout LayerConfig)
+
+    // Contract v2 (InnerContract.swift); every member has a default, so first-contract plugins compile unchanged.
+
+    /// Gates, inner loss and update timing this model asks for. Default: none, ½‖f(k) − v‖², causal.
+    static var features: InnerFeatures { get }
+    /// `update` with the token's gates (decay product A_i [N, 1, 1], rates [N, 1, 1]). Default:
+    /// A_i θ⁰ − step with a decay gate, else `update(_:step:)`.
+    static func update(_ θ0: [Tensor], step: [Tensor], gates: TokenGates) -> [Tensor]
+    /// `dual` with the mini-batch's gates ([N, b, 1] each) and a decay-weighted E. Default: the
+    /// first-contract `dual` when no gates or timing are declared, else nil (primal form).
+    static func dual(_ θ: [Tensor], q: Tensor, k: Tensor, E: Tensor, bias: Bool, gates: TokenGates,
+                     delta: (Tensor) -> Tensor) -> (z: Tensor, next: [Tensor])?
+    /// Per-token loss [N, n, 1] for `features.loss == .custom`.
+    static func innerLoss(_ y: Tensor, target: Tensor) -> Tensor
+    /// Its derivative ∂ℓ/∂y (default: by autodiff of `innerLoss`).
+    static func innerLossDerivative(_ y: Tensor, target: Tensor) -> Tensor
 }
 
 extension InnerModel {
@@ -98,38 +118,34 @@ extension InnerModel {
     public static func innerFlopsPerToken(d: Int, b: Int, dual: Bool) -> Double { 0 }
 
     /// Derived gradient (the default when a plugin does not write one): `Σ_j w_j J_jᵀ δ_j` by
-    /// reverse-mode autodiff of `Σ ⟨w ⊙ δ, forward(x; θ)⟩` on detached copies. Exact values; in the
-    /// outer graph it is a constant (first-order), since TensorCore's VJPs are not differentiable.
+    /// reverse-mode autodiff of `Σ ⟨w ⊙ δ, forward(x; θ)⟩`. Exact, also in the outer graph: while
+    /// training records, it is taken in create-graph mode (`gradientInGraph`), so the outer backward
+    /// differentiates through it as through a hand-written one (second order, exact outer gradients).
     public static func gradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor] {
         derivedGradient(x, θ, delta: delta, weights: weights)
     }
 
     /// `gradient` by autodiff (see the default `gradient`); callable from a hand-written one.
     public static func derivedGradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor] {
+        DerivedGradientProbe.calls &+= 1
         let p = parameters(headDim: x.dim(-1)).count
-        let saved = GradMode.enabled
-        GradMode.enabled = true
-        defer { GradMode.enabled = saved }
-        let leaves = θ.prefix(p).map { $0.copy().requiringGrad() }
-        let rest = θ.dropFirst(p).map { $0.detached() }
-        let u = withNoGrad { delta * weights }.detached()
-        let z = forward(x.detached(), leaves + rest)
-        (z * u).sum().backward()
-        return leaves.map { $0.grad ?? Tensor(zeros: $0.shape) }
+        let u = delta * weights                                           // recorded when training
+        return gradientInGraph(at: Array(θ.prefix(p)) + [x, u] + θ.dropFirst(p), wrt: p) { v in
+            (forward(v[p], Array(v.prefix(p)) + v.dropFirst(p + 2)) * v[p + 1]).sum()
+        }
     }
 
-    /// True when `gradient` carries the outer graph (hand-written from differentiable ops); false for
-    /// the derived default, whose outer training is first-order.
-    public static var gradientIsDifferentiable: Bool {
+    /// True when `gradient` is hand-written (overridden); false when the lab derives it from `forward`.
+    /// Either way it carries the outer graph (see `gradient`).
+    public static var gradientIsHandWritten: Bool {
         if self is NonparametricInnerModel.Type { return true }
         let d = 2
-        let θ = (parameters(headDim: d) + optimizerState(headDim: d)).map { Tensor(repeating: 0.1, shape: [1] + $0.shape).requiringGrad() }
-        let x = Tensor([0.3, -0.2], shape: [1, 1, d]).requiringGrad()
-        let saved = GradMode.enabled
-        GradMode.enabled = true
-        defer { GradMode.enabled = saved }
-        let g = gradient(x, θ, delta: x * 1, weights: Tensor(repeating: 1, shape: [1, 1, 1]))
-        return g.contains { $0.requiresGrad }
+        let θ = (parameters(headDim: d) + optimizerState(headDim: d)).map { Tensor(repeating: 0.1, shape: [1] + $0.shape) }
+        let x = Tensor([0.3, -0.2], shape: [1, 1, d]), w = Tensor(repeating: 1, shape: [1, 1, 1])
+        // A derived gradient runs `forward` through the autodiff sweep; count the sweeps.
+        let before = DerivedGradientProbe.calls
+        _ = withNoGrad { gradient(x, θ, delta: x, weights: w) }
+        return DerivedGradientProbe.calls == before
     }
 
     /// State floats per head: parameters and optimizer state (decode also keeps a gradient
@@ -148,8 +164,17 @@ extension InnerModel {
         if self is NonparametricInnerModel.Type { return false }
         let d = 2, one = Tensor(zeros: [1, 1, d])
         let θ = (parameters(headDim: d) + optimizerState(headDim: d)).map { Tensor(zeros: [1] + $0.shape) }
-        return withNoGrad { dual(θ, q: one, k: one, E: Tensor(zeros: [1, 1, 1]), bias: true, delta: { $0 }) } != nil
+        let f = features
+        var rates: [String: Tensor] = [:]
+        for r in f.rates { rates[r.name] = Tensor(repeating: 1, shape: [1, 1, 1]) }
+        let gates = TokenGates(decay: f.decayGate ? Tensor(repeating: 1, shape: [1, 1, 1]) : nil, rates: rates)
+        return withNoGrad { dual(θ, q: one, k: one, E: Tensor(zeros: [1, 1, 1]), bias: true, gates: gates, delta: { $0 }) } != nil
     }
+}
+
+/// Counts derived-gradient sweeps (how `gradientIsHandWritten` tells the two apart).
+enum DerivedGradientProbe {
+    nonisolated(unsafe) static var calls = 0
 }
 
 /// ∂ℓ/∂z of `ℓ = ½‖LN_{γ,β}(z) − target‖²` (the fused LN+L2 backward, docs/ttt.md §1.5), from differentiable ops:

@@ -13,7 +13,7 @@ extension TTTLayer {
     /// The plugin's fast kernels when this configuration can use them (dual form on, plugin adopts
     /// `FastInnerModel`); nil sends the layer down its reference path.
     var fastInner: FastInnerModel.Type? {
-        guard opts.dual, let f = inner as? FastInnerModel.Type else { return nil }
+        guard opts.dual, inner.features == InnerFeatures(), let f = inner as? FastInnerModel.Type else { return nil }
         return f
     }
 

@@ -36,6 +36,11 @@ public final class TTTLayer: SequenceLayer {
     public let innerGamma: Tensor, innerBeta: Tensor, postGamma: Tensor, postBeta: Tensor
     /// θ_init per head: shapes [H] + spec.shape (zeros and frozen when `learnableW0` is off).
     public let theta: [Tensor]
+    /// Contract v2 gates the plugin declares (`InnerContract.swift`): the decay gate w_α [D, H], β_α [H]
+    /// and one (w_r, β_r) per declared rate; nil / empty otherwise.
+    public let decayGate: (w: Tensor, b: Tensor)?, rateGates: [(w: Tensor, b: Tensor)]
+    /// What the plugin declared (gates, loss, timing).
+    public let features: InnerFeatures
     let specs: [InnerParamSpec]
     /// The inner optimizer's extra state (momentum, …): zeros per sequence, after θ in the state.
     let optSpecs: [InnerParamSpec]
@@ -52,6 +57,9 @@ public final class TTTLayer: SequenceLayer {
     var fusedBackwardFault: FusedBackwardFault? = nil
     /// Test hook: a fault inside the fused training kernel (`FusedTraining`, negative controls); nil in normal use.
     public var fusedFault: FusedFault? = nil
+    /// Test-only fault of the rematerialising node (negative control): the gradient arriving at a
+    /// mini-batch's end state is dropped. False in normal use.
+    var rematDropsStateGradient = false
     /// The fused training node's θ-snapshot buffer, reused across steps once its graph is gone (TTTTraining.swift).
     var trainingWorkspace: FastBuffer? = nil
 
@@ -87,6 +95,11 @@ public final class TTTLayer: SequenceLayer {
             else { th.append(Init.normal([H] + s.shape, std: s.initStd, rng: &rng)) }
         }
         theta = th
+        // After every first-contract draw, so layers without gates initialise bit-identically.
+        let f = inner.features
+        features = f
+        decayGate = f.decayGate ? (Init.normal([D, H], rng: &rng), Tensor(repeating: f.decayInitBias, shape: [H]).requiringGrad()) : nil
+        rateGates = f.rates.map { (Init.normal([D, H], rng: &rng), Tensor(repeating: $0.initBias, shape: [H]).requiringGrad()) }
     }
 
     public var parameters: [Param] {
@@ -104,6 +117,8 @@ public final class TTTLayer: SequenceLayer {
               Param("ttt_norm_weight", innerGamma), Param("ttt_norm_bias", innerBeta),
               Param("post_norm.weight", postGamma), Param("post_norm.bias", postBeta)]
         for (s, t) in zip(specs, theta) where t.requiresGrad { p.append(Param(s.name, t)) }
+        if let g = decayGate { p += [Param("decay_gate.weight", g.w), Param("decay_gate.bias", g.b)] }
+        for (r, g) in zip(features.rates, rateGates) { p += [Param("\(r.name)_gate.weight", g.w), Param("\(r.name)_gate.bias", g.b)] }
         return p
     }
 
@@ -139,6 +154,25 @@ public final class TTTLayer: SequenceLayer {
         return s.permute([0, 2, 1]).reshape([B * H, t, 1]) * (baseLR * lrMult / Float(d))
     }
 
+    /// A per-head gate's pre-activation h·w + β as [B·H, t, 1].
+    func gateLogits(_ h: Tensor, _ g: (w: Tensor, b: Tensor)) -> Tensor {
+        let (B, t) = (h.dim(0), h.dim(1))
+        return (matmul(h, g.w) + g.b).permute([0, 2, 1]).reshape([B * H, t, 1])
+    }
+
+    /// Contract v2 gates for h [B, t, D]: log α_t = log σ(·) [B·H, t, 1] (nil without a decay gate),
+    /// the declared rates σ(·) by name, and η with the step-scaling rates folded in.
+    func tokenGates(_ h: Tensor, eta: Tensor) -> (logDecay: Tensor?, rates: [String: Tensor], eta: Tensor) {
+        let logDecay = decayGate.map { -((gateLogits(h, $0) * -1).softplus()) }
+        var rates: [String: Tensor] = [:], e = eta
+        for (r, g) in zip(features.rates, rateGates) {
+            let v = gateLogits(h, g).sigmoid()
+            rates[r.name] = v
+            if r.scalesStep { e = e * v }
+        }
+        return (logDecay, rates, e)
+    }
+
     /// c_i = max(0, 1/i + λ_i), i = 1…b (or 1 when token scaling is off): [b].
     func tokenScale() -> Tensor {
         if !opts.tokenScaling { return Tensor(repeating: 1, shape: [b]) }
@@ -157,10 +191,19 @@ public final class TTTLayer: SequenceLayer {
         (perSequence(innerGamma.reshape([H, 1, d]), batch: batch), perSequence(innerBeta.reshape([H, 1, d]), batch: batch))
     }
 
-    /// δ = ∂ℓ/∂z for ℓ = ½‖f(k) − v‖²: the fused LN+L2 backward, or z − target without the inner LN.
+    /// δ = ∂ℓ/∂z for the plugin's inner loss: ½‖f(k) − v‖² by the fused LN+L2 backward (or z − target
+    /// without the inner LN); the inner-product and custom losses through `layerNormBackward`.
     func deltaFunction(target: Tensor, gamma: Tensor, beta: Tensor) -> (Tensor) -> Tensor {
-        if opts.innerLN { return { z in lnL2Backward(z, target: target, gamma: gamma, beta: beta) } }
-        return { z in z - target }
+        let dldy: (Tensor) -> Tensor
+        switch features.loss {
+        case .squared:
+            if opts.innerLN { return { z in lnL2Backward(z, target: target, gamma: gamma, beta: beta) } }
+            return { z in z - target }
+        case .negativeInnerProduct: dldy = { _ in target * -1 }
+        case .custom: dldy = { [inner] y in inner.innerLossDerivative(y, target: target) }
+        }
+        if opts.innerLN { return { z in layerNormBackward(z, gamma: gamma, beta: beta, dldy: dldy) } }
+        return dldy
     }
 
     /// out = q + LN(z) (either part can be off).
@@ -195,8 +238,13 @@ public final class TTTLayer: SequenceLayer {
         public let eta: Tensor                       // [B·H, T, 1]
         public let c: Tensor                         // [b]
         public let gamma: Tensor, beta: Tensor       // [B·H, 1, d]
-        public init(q: Tensor, k: Tensor, v: Tensor, eta: Tensor, c: Tensor, gamma: Tensor, beta: Tensor) {
+        /// Contract v2: log α_t [B·H, T, 1] of the decay gate (nil without one) and the declared rates
+        /// [B·H, T, 1] by name (step-scaling rates are already folded into `eta`).
+        public let logDecay: Tensor?, rates: [String: Tensor]
+        public init(q: Tensor, k: Tensor, v: Tensor, eta: Tensor, c: Tensor, gamma: Tensor, beta: Tensor,
+                    logDecay: Tensor? = nil, rates: [String: Tensor] = [:]) {
             self.q = q; self.k = k; self.v = v; self.eta = eta; self.c = c; self.gamma = gamma; self.beta = beta
+            self.logDecay = logDecay; self.rates = rates
         }
     }
 
@@ -210,7 +258,11 @@ public final class TTTLayer: SequenceLayer {
             q = rope(q, positions: pos, theta: config.ropeTheta); k = rope(k, positions: pos, theta: config.ropeTheta)
         }
         let (gamma, beta) = innerNorm(batch: h.dim(0))
-        return MixerInputs(q: q, k: k, v: v, eta: tokenEta(h), c: tokenScale(), gamma: gamma, beta: beta)
+        if !features.usesGatesOrTiming {
+            return MixerInputs(q: q, k: k, v: v, eta: tokenEta(h), c: tokenScale(), gamma: gamma, beta: beta)
+        }
+        let g = tokenGates(h, eta: tokenEta(h))
+        return MixerInputs(q: q, k: k, v: v, eta: g.eta, c: tokenScale(), gamma: gamma, beta: beta, logDecay: g.logDecay, rates: g.rates)
     }
 
     /// θ_init replicated per sequence: [B·H, …] for each inner parameter, then the optimizer state (zeros).
@@ -221,32 +273,44 @@ public final class TTTLayer: SequenceLayer {
     /// The inner loop over all mini-batches (dual or primal form): per-head outputs q + LN(z), [B·H, T, d].
     public func innerLoop(_ m: MixerInputs, batch: Int) -> Tensor {
         if let np = inner as? NonparametricInnerModel.Type { return memoryLoop(m, np) }
-        let T = m.q.dim(1)
         var θ = initialState(batch: batch)
         var outs: [Tensor] = []
-        for (lo, hi) in miniBatches(from: 0, count: T) {
-            let n = hi - lo
-            let qb = m.q.slice(axis: 1, lo, hi), kb = m.k.slice(axis: 1, lo, hi), vb = m.v.slice(axis: 1, lo, hi)
-            let target = opts.innerResidual ? vb - kb : vb
-            let delta = deltaFunction(target: target, gamma: m.gamma, beta: m.beta)
-            let cb = m.c.slice(axis: 0, 0, n).reshape([1, n, 1])
-            let etab = m.eta.slice(axis: 1, lo, hi)                        // [BH, n, 1]
-            var z: Tensor
-            if opts.dual, let r = inner.dual(θ, q: qb, k: kb, E: cb * etab.transpose(), bias: opts.innerBias, delta: delta) {
-                z = r.z; θ = r.next
-            } else {
-                (z, θ) = primalMiniBatch(θ, q: qb, k: kb, eta: etab, c: cb, delta: delta)
-            }
-            outs.append(innerOutput(q: qb, z: z, gamma: m.gamma, beta: m.beta))
+        for (lo, hi) in miniBatches(from: 0, count: m.q.dim(1)) {
+            let o: Tensor
+            (o, θ) = innerMiniBatch(θ, m, lo, hi)
+            outs.append(o)
         }
         return outs.count == 1 ? outs[0] : concat(outs, axis: 1)
+    }
+
+    /// One mini-batch (tokens lo..<hi) of the inner loop from the state θ at its start: the outputs
+    /// q + LN(z) [B·H, hi − lo, d] and the state after it (dual or primal form; contract v2 paths in
+    /// TTTLayer+Gates.swift).
+    func innerMiniBatch(_ θ0: [Tensor], _ m: MixerInputs, _ lo: Int, _ hi: Int) -> (Tensor, [Tensor]) {
+        if features.usesGatesOrTiming { return gatedMiniBatch(θ0, m, lo, hi) }
+        var θ = θ0
+        let n = hi - lo
+        let qb = m.q.slice(axis: 1, lo, hi), kb = m.k.slice(axis: 1, lo, hi), vb = m.v.slice(axis: 1, lo, hi)
+        let target = opts.innerResidual ? vb - kb : vb
+        let delta = deltaFunction(target: target, gamma: m.gamma, beta: m.beta)
+        let cb = m.c.slice(axis: 0, 0, n).reshape([1, n, 1])
+        let etab = m.eta.slice(axis: 1, lo, hi)                        // [BH, n, 1]
+        var z: Tensor
+        if opts.dual, let r = inner.dual(θ, q: qb, k: kb, E: cb * etab.transpose(), bias: opts.innerBias, delta: delta) {
+            z = r.z; θ = r.next
+        } else {
+            (z, θ) = primalMiniBatch(θ, q: qb, k: kb, eta: etab, c: cb, delta: delta)
+        }
+        return (innerOutput(q: qb, z: z, gamma: m.gamma, beta: m.beta), θ)
     }
 
     /// Parallel (dual-form) forward: h [B, T, D] → [B, T, D]. Differentiable.
     public func callAsFunction(_ h: Tensor) -> Tensor {
         if fusedInference, let y = fastForward(h) { return y }               // no-grad fused path (TTTFused.swift)
         let m = mixerInputs(h), B = h.dim(0)
-        let o = fusedInnerLoop(m, batch: B) ?? innerLoop(m, batch: B)       // fused training node (TTTTraining.swift)
+        // The fused training node (TTTTraining.swift), else the rematerialising node for other plugins
+        // (TTTLayer+Remat.swift), else op by op.
+        let o = fusedInnerLoop(m, batch: B) ?? rematInnerLoop(m, batch: B) ?? innerLoop(m, batch: B)
         return outputProjection(o, h: h)
     }
 
@@ -285,6 +349,8 @@ public final class TTTLayer: SequenceLayer {
         var thetaStart: [Tensor]
         var acc: [Tensor]
         var convHistory: Tensor?
+        /// Contract v2: Σ log α since the mini-batch start [B·H, 1, 1] (nil at its start or without a decay gate).
+        var logDecay: Tensor?
         init(thetaStart: [Tensor], parameters p: Int, convHistory: Tensor?) {
             self.thetaStart = thetaStart
             self.acc = thetaStart.prefix(p).map { Tensor(zeros: $0.shape) }
@@ -305,6 +371,7 @@ public final class TTTLayer: SequenceLayer {
     public func step(_ h: Tensor, state: LayerState) -> Tensor {
         if let ms = state as? MemoryState, let np = inner as? NonparametricInnerModel.Type { return memoryStep(h, ms, np) }
         guard let st = state as? State else { preconditionFailure("TTTLayer.step: state of another layer kind") }
+        if features.usesGatesOrTiming { return gatedStep(h, state: st) }              // TTTLayer+Gates.swift
         if kernels == .fused, let y = withNoGrad({ fastStep(h, state: st) }) { return y }   // TTTFused.swift
         return withNoGrad {
             let (B, t) = (h.dim(0), h.dim(1))
@@ -342,7 +409,7 @@ public final class TTTLayer: SequenceLayer {
     /// Projections 8D² (Q, K|gate, V, O) + lr gate 2DH (+ convs 4Dk) + the inner loop over H heads.
     public func flopsPerToken(context: Int) -> Double {
         let bEff = min(b, max(context, 1))
-        var f = Double(8 * D * D + 2 * D * H)
+        var f = Double(8 * D * D + 2 * D * H * (1 + (features.decayGate ? 1 : 0) + features.rates.count))
         if opts.backbone == .mamba { f += Double(4 * D * config.convWidth) }
         if let np = inner as? NonparametricInnerModel.Type { return f + Double(H) * np.predictFlopsPerToken(d: d, context: max(context, 1)) }
         return f + Double(H) * inner.innerFlopsPerToken(d: d, b: bEff, dual: opts.dual)

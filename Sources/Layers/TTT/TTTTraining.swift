@@ -50,7 +50,7 @@ extension TTTLayer: FusedTraining {
     public var fusedFaultTarget: String { convQ != nil ? "conv_q.weight" : "q_proj.weight" }
 
     var fusedTrainingInner: FusedInnerModel.Type? {
-        guard opts.dual, let f = inner as? FusedInnerModel.Type else { return nil }
+        guard opts.dual, inner.features == InnerFeatures(), let f = inner as? FusedInnerModel.Type else { return nil }
         return f
     }
 

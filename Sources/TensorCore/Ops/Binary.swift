@@ -42,7 +42,7 @@ func binaryRaw(_ a: Tensor, _ b: Tensor, _ kind: BinaryKind) -> Tensor {
 }
 
 func recordBinary(_ out: Tensor, _ a: Tensor, _ b: Tensor, _ kind: BinaryKind) -> Tensor {
-    out.recorded("\(kind)", [a, b]) { g in
+    out.recorded("\(kind)", [a, b], graph: { g in binaryGraphVJP(g, a, b, kind) }) { g in
         let sa = a.shape, sb = b.shape
         switch kind {
         case .add: return [a.requiresGrad ? g.sumRaw(to: sa) : nil, b.requiresGrad ? g.sumRaw(to: sb) : nil]
@@ -59,6 +59,18 @@ func recordBinary(_ out: Tensor, _ a: Tensor, _ b: Tensor, _ kind: BinaryKind) -
             }
             return [ga, gb]
         }
+    }
+}
+
+/// The VJP of a ∘ b from recorded ops (create-graph mode).
+func binaryGraphVJP(_ g: Tensor, _ a: Tensor, _ b: Tensor, _ kind: BinaryKind) -> [Tensor?] {
+    let sa = a.shape, sb = b.shape
+    switch kind {
+    case .add: return [a.requiresGrad ? g.sum(to: sa) : nil, b.requiresGrad ? g.sum(to: sb) : nil]
+    case .sub: return [a.requiresGrad ? g.sum(to: sa) : nil, b.requiresGrad ? (g * -1).sum(to: sb) : nil]
+    case .mul: return [a.requiresGrad ? (g * b).sum(to: sa) : nil, b.requiresGrad ? (g * a).sum(to: sb) : nil]
+    case .div: return [a.requiresGrad ? (g / b).sum(to: sa) : nil,
+                       b.requiresGrad ? ((g * a) / (b * b) * -1).sum(to: sb) : nil]
     }
 }
 
@@ -86,10 +98,10 @@ extension Tensor {
     }
 }
 
-public func * (a: Tensor, s: Float) -> Tensor { a.scaledRaw(s).recorded("scale", [a]) { g in [g.scaledRaw(s)] } }
+public func * (a: Tensor, s: Float) -> Tensor { a.scaledRaw(s).recorded("scale", [a], graph: { g in [g * s] }) { g in [g.scaledRaw(s)] } }
 public func * (s: Float, a: Tensor) -> Tensor { a * s }
 public func / (a: Tensor, s: Float) -> Tensor { a * (1 / s) }
-public func + (a: Tensor, s: Float) -> Tensor { a.shiftedRaw(s).recorded("shift", [a]) { g in [g] } }
+public func + (a: Tensor, s: Float) -> Tensor { a.shiftedRaw(s).recorded("shift", [a], graph: { g in [g] }) { g in [g] } }
 public func + (s: Float, a: Tensor) -> Tensor { a + s }
 public func - (a: Tensor, s: Float) -> Tensor { a + (-s) }
 public func - (s: Float, a: Tensor) -> Tensor { (-a) + s }

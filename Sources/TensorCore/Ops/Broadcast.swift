@@ -69,7 +69,7 @@ extension Tensor {
     public func sum(to target: [Int]) -> Tensor {
         if target == shape { return self }
         let src = self
-        return sumRaw(to: target).recorded("sumTo", [self]) { g in [g.broadcastRaw(to: src.shape)] }
+        return sumRaw(to: target).recorded("sumTo", [self], graph: { g in [g.broadcast(to: src.shape)] }) { g in [g.broadcastRaw(to: src.shape)] }
     }
 
     /// Materialised broadcast to `target`. No recording.
@@ -91,6 +91,6 @@ extension Tensor {
     public func broadcast(to target: [Int]) -> Tensor {
         if target == shape { return self }
         let s = shape
-        return broadcastRaw(to: target).recorded("broadcast", [self]) { g in [g.sumRaw(to: s)] }
+        return broadcastRaw(to: target).recorded("broadcast", [self], graph: { g in [g.sum(to: s)] }) { g in [g.sumRaw(to: s)] }
     }
 }

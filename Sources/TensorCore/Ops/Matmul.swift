@@ -100,7 +100,25 @@ public func matmulRaw(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bo
 /// ```
 public func matmul(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false) -> Tensor {
     let out = matmulRaw(a, b, transA: transA, transB: transB)
-    return out.recorded("matmul", [a, b]) { g in
+    let graph: (Tensor) -> [Tensor?] = { g in
+        // The same products as the VJP below, recorded (create-graph mode).
+        var ga: Tensor? = nil, gb: Tensor? = nil
+        if a.requiresGrad {
+            ga = transA ? matmul(b, g, transA: transB, transB: true) : matmul(g, b, transB: !transB)
+            if ga!.rank > a.rank { ga = ga!.reshape([-1] + Array(a.shape)).sum(axis: 0) }
+        }
+        if b.requiresGrad {
+            if b.rank == 2 && a.rank > 2 && !transA {
+                let af = a.reshape([-1, a.shape.last!]), gf = g.reshape([-1, g.shape.last!])
+                gb = transB ? matmul(gf, af, transA: true) : matmul(af, gf, transA: true)
+            } else {
+                gb = transB ? matmul(g, a, transA: true, transB: transA) : matmul(a, g, transA: !transA)
+                if gb!.rank > b.rank { gb = gb!.reshape([-1] + Array(b.shape)).sum(axis: 0) }
+            }
+        }
+        return [ga, gb]
+    }
+    return out.recorded("matmul", [a, b], graph: graph) { g in
         var ga: Tensor? = nil, gb: Tensor? = nil
         if a.requiresGrad {
             ga = transA ? matmulRaw(b, g, transA: transB, transB: true) : matmulRaw(g, b, transB: !transB)

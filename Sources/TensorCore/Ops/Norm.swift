@@ -3,6 +3,14 @@
 extension Tensor {
     /// LN_{γ,β}(x) over the last axis: (x − μ)/√(v + ε)·γ + β, biased variance (two-pass).
     /// `gamma`, `beta` have the shape of the trailing dims they cover (e.g. `[D]`, or `[H, 1, d]` per head).
+    /// The graph VJP of `layerNorm` (create-graph mode): LN rebuilt from differentiable ops.
+    func layerNormGraph(_ gamma: Tensor, _ beta: Tensor, _ eps: Float) -> (Tensor) -> [Tensor?] {
+        compositeGraphVJP([self, gamma, beta]) { v in
+            let xc = v[0] - v[0].mean(axis: -1, keepDims: true)
+            return xc * ((xc * xc).mean(axis: -1, keepDims: true) + eps).rsqrt() * v[1] + v[2]
+        }
+    }
+
     public func layerNorm(gamma: Tensor, beta: Tensor, eps: Float = 1e-6) -> Tensor {
         let m = shape.last!, rows = count / Swift.max(m, 1)
         if gamma.shape == [m] && beta.shape == [m] { return layerNormRowAffine(gamma: gamma, beta: beta, eps: eps) }
@@ -21,7 +29,7 @@ extension Tensor {
         let out = binaryRaw(binaryRaw(xhat, gamma, .mul), beta, .add)
         FLOPCounter.elementwise += 6 * count
         // The VJP reads x̂ and rstd through raw pointers: capture both tensors so their storage lives as long as the node.
-        return out.recorded("layerNorm", [self, gamma, beta]) { [xhat, rstd] g in
+        return out.recorded("layerNorm", [self, gamma, beta], graph: layerNormGraph(gamma, beta, eps)) { [xhat, rstd] g in
             _ = (xhat, rstd)
             // dx̂ = g·γ;  dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
             let gh = binaryRaw(g, gamma, .mul)
@@ -58,7 +66,7 @@ extension Tensor {
             }
         }
         FLOPCounter.elementwise += 6 * count
-        return out.recorded("layerNorm", [self, gamma, beta]) { [stats] g in
+        return out.recorded("layerNorm", [self, gamma, beta], graph: layerNormGraph(gamma, beta, eps)) { [stats] g in
             let ps = stats.data
             let dx = Tensor(uninitializedShape: g.shape)
             let chunks = Swift.max(1, Swift.min(Parallel.threads, rows / 64))
@@ -112,7 +120,10 @@ extension Tensor {
         }
         FLOPCounter.elementwise += 4 * count
         // The VJP reads rstd through a raw pointer: capture the tensor so its storage lives as long as the node.
-        return out.recorded("rmsNorm", [self, weight]) { [rstd] g in
+        let graph = compositeGraphVJP([self, weight]) { v in
+            v[0] * ((v[0] * v[0]).mean(axis: -1, keepDims: true) + eps).rsqrt() * v[1]
+        }
+        return out.recorded("rmsNorm", [self, weight], graph: graph) { [rstd] g in
             _ = rstd
             let dx = Tensor(uninitializedShape: g.shape)
             // dw: one partial [m] per row chunk, summed in chunk order (deterministic at a fixed thread count).

@@ -30,7 +30,7 @@ extension Tensor {
     /// Sum over `axis`.
     public func sum(axis: Int, keepDims: Bool = false) -> Tensor {
         let s = shape, kept = reducedShape(axis, keepDims: true)
-        return sumRaw(axis: axis, keepDims: keepDims).recorded("sum", [self]) { g in
+        return sumRaw(axis: axis, keepDims: keepDims).recorded("sum", [self], graph: { g in [g.reshape(kept).broadcast(to: s)] }) { g in
             [g.reshaped(kept).broadcastRaw(to: s)]
         }
     }
@@ -42,7 +42,7 @@ extension Tensor {
         for i in 0..<count { acc += Double(p[i]) }
         FLOPCounter.elementwise += count
         let s = shape
-        return Tensor(scalar: Float(acc)).recorded("sumAll", [self]) { g in [Tensor(repeating: g.item, shape: s)] }
+        return Tensor(scalar: Float(acc)).recorded("sumAll", [self], graph: { g in [g.broadcast(to: s)] }) { g in [Tensor(repeating: g.item, shape: s)] }
     }
 
     public func mean(axis: Int, keepDims: Bool = false) -> Tensor { sum(axis: axis, keepDims: keepDims) * (1 / Float(dim(axis))) }

@@ -18,7 +18,7 @@ extension Tensor {
     /// Differentiable reshape (shares storage).
     public func reshape(_ newShape: [Int]) -> Tensor {
         let s = shape
-        return reshaped(newShape).recorded("reshape", [self]) { g in [g.reshaped(s)] }
+        return reshaped(newShape).recorded("reshape", [self], graph: { g in [g.reshape(s)] }) { g in [g.reshaped(s)] }
     }
 
     /// Permutation of axes, no recording.
@@ -55,7 +55,7 @@ extension Tensor {
     public func permute(_ perm: [Int]) -> Tensor {
         var inv = [Int](repeating: 0, count: perm.count)
         for (i, p) in perm.enumerated() { inv[p] = i }
-        return permutedRaw(perm).recorded("permute", [self]) { g in [g.permutedRaw(inv)] }
+        return permutedRaw(perm).recorded("permute", [self], graph: { g in [g.permute(inv)] }) { g in [g.permutedRaw(inv)] }
     }
 
     /// Swaps two axes (default: the last two).
@@ -80,7 +80,16 @@ extension Tensor {
     public func slice(axis: Int, _ start: Int, _ end: Int) -> Tensor {
         let s = shape
         let (outer, n, inner) = split3(axis)
-        return slicedRaw(axis: axis, start, end).recorded("slice", [self]) { g in
+        let ax = normalizeAxis(axis, rank)
+        let graph: (Tensor) -> [Tensor?] = { g in
+            // Zero-padding of g back to the input's extent along the axis, from recorded ops.
+            var parts: [Tensor] = []
+            if start > 0 { var z = s; z[ax] = start; parts.append(Tensor(zeros: z)) }
+            parts.append(g)
+            if end < n { var z = s; z[ax] = n - end; parts.append(Tensor(zeros: z)) }
+            return [parts.count == 1 ? g : concat(parts, axis: ax)]
+        }
+        return slicedRaw(axis: axis, start, end).recorded("slice", [self], graph: graph) { g in
             let r = Tensor(zeros: s)
             let len = (end - start) * inner
             for i in 0..<outer { r.data.advanced(by: (i * n + start) * inner).update(from: g.data + i * len, count: len) }
@@ -97,7 +106,7 @@ extension Tensor {
             for b in 0..<batch { for i in 0..<m { for j in 0..<n where j > i + k { r.data[(b * m + i) * n + j] = 0 } } }
             return r
         }
-        return mask(self).recorded("tril", [self]) { g in [mask(g)] }
+        return mask(self).recorded("tril", [self], graph: { g in [g.tril(k)] }) { g in [mask(g)] }
     }
 }
 
@@ -117,7 +126,11 @@ public func concat(_ xs: [Tensor], axis: Int) -> Tensor {
         off += len
     }
     let sizes = xs.map { $0.shape[a] }
-    return out.recorded("concat", xs) { g in
+    let graph: (Tensor) -> [Tensor?] = { g in
+        var start = 0
+        return sizes.map { n in defer { start += n }; return g.slice(axis: a, start, start + n) }
+    }
+    return out.recorded("concat", xs, graph: graph) { g in
         var start = 0
         return sizes.map { n in defer { start += n }; return g.slicedRaw(axis: a, start, start + n) }
     }

@@ -19,7 +19,12 @@ extension Tensor {
             }
         }
         FLOPCounter.elementwise += 6 * count
-        return out.recorded("softmax", [self]) { g in
+        // Graph VJP: softmax rebuilt from differentiable ops, shifted by the (constant) row max.
+        let graph = compositeGraphVJP([self]) { v in
+            let e = (v[0] - withNoGrad { v[0].max(axis: -1, keepDims: true) }).exp()
+            return e / e.sum(axis: -1, keepDims: true)
+        }
+        return out.recorded("softmax", [self], graph: graph) { g in
             let r = Tensor(uninitializedShape: g.shape)
             let pg = g.data, pr = r.data
             for row in 0..<rows {
@@ -48,7 +53,11 @@ extension Tensor {
             }
         }
         FLOPCounter.elementwise += 6 * count
-        return out.recorded("logSoftmax", [self]) { g in
+        let graph = compositeGraphVJP([self]) { v in
+            let z = v[0] - withNoGrad { v[0].max(axis: -1, keepDims: true) }
+            return z - z.exp().sum(axis: -1, keepDims: true).log()
+        }
+        return out.recorded("logSoftmax", [self], graph: graph) { g in
             let r = Tensor(uninitializedShape: g.shape)
             let pg = g.data, pr = r.data
             for row in 0..<rows {
