@@ -53,17 +53,19 @@ struct StudyCommand: ParsableCommand {
         StudyData.directory = URL(fileURLWithPath: data)
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let dir = URL(fileURLWithPath: out ?? "results/\(study.name)")
-        var cmd = "lab study \(study.name)"
-        if quick { cmd += " --quick" }
-        if full { cmd += " --full" }
-        if seed != 0 { cmd += " --seed \(seed)" }
-        if data != "data" { cmd += " --data \(data)" }
+        // The command as an argument vector; every line printed from it quotes each argument (plan lines
+        // are piped to sh or parallel, so a path with a space, quote, ';' or '$(' stays one argument).
+        var argv = ["lab", "study", study.name]
+        if quick { argv.append("--quick") }
+        if full { argv.append("--full") }
+        if seed != 0 { argv += ["--seed", "\(seed)"] }
+        if data != "data" { argv += ["--data", data] }
         if cachedOnly {
             guard let d = study as? any DistributedStudy else {
                 throw LabError.badConfig("study '\(study.name)' is not made of independent runs, so it has no --cached-only; run 'lab study \(study.name)' instead")
             }
             study = d.cachedOnly()
-            cmd += " --cached-only"
+            argv.append("--cached-only")
         }
         if plan || runKey != nil {
             guard let d = study as? any DistributedStudy else {
@@ -71,8 +73,9 @@ struct StudyCommand: ParsableCommand {
             }
             let ctx = StudyContext(outputDirectory: dir, preset: preset, seed: seed)
             if plan {
-                var base = cmd
-                if let out { base += " --out \(shellQuoted(out))" }
+                var baseArgv = argv
+                if let out { baseArgv += ["--out", out] }
+                let base = try shellCommand(baseArgv)
                 let all = try d.plan(ctx)
                 for line in try d.planLines(ctx, command: base) { print(line) }
                 let pending = all.filter { !$0.cached }.count
@@ -84,6 +87,7 @@ struct StudyCommand: ParsableCommand {
             }
             return
         }
+        let cmd = argv.map(shellQuoted).joined(separator: " ")
         let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
         print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
         for line in result.verdict.summary { print("  \(line)") }

@@ -47,8 +47,39 @@ public struct SafetensorsFile {
         return try parse(data, path: path)
     }
 
-    /// Parses safetensors bytes; `path` only names the source in error messages.
-    public static func parse(_ data: Data, path: String) throws -> SafetensorsFile {
+    /// One tensor's entry in a header, checked: a known dtype, integer shape, offsets that tile the data.
+    public struct HeaderEntry: Equatable, Sendable {
+        public let name: String
+        /// The dtype as written ("F32", "BF16", "I64", …).
+        public let dtype: String
+        public let shape: [Int]
+        /// Byte range inside the data section; `count` elements.
+        public let begin: Int, end: Int, count: Int
+    }
+
+    /// A validated header: its entries (sorted by name), metadata, and where the data section starts.
+    public struct Header: Sendable {
+        public let entries: [HeaderEntry]
+        public let metadata: [String: String]
+        public let dataStart: Int
+        public subscript(name: String) -> HeaderEntry? { entries.first { $0.name == name } }
+    }
+
+    /// Bytes per element of every dtype the format defines (the lab decodes F32/F64/F16/BF16 to Float32;
+    /// integer dtypes are read only as token ids).
+    public static let dtypeSizes: [String: Int] = ["F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+                                                   "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1]
+
+    /// The one validating header parser, used by every safetensors read in the lab (weights, token ids,
+    /// imported checkpoints): header length in range, bounded JSON nesting, no duplicate names, a known
+    /// dtype, integer (not boolean, not fractional) non-negative dimensions and offsets, byte ranges that
+    /// match the shapes and tile the data section exactly. `path` only names the source in errors.
+    ///
+    /// ```swift
+    /// let h = try SafetensorsFile.parseHeader(data, path: "ids.safetensors")
+    /// h["input_ids"]?.dtype   // "I64"
+    /// ```
+    public static func parseHeader(_ data: Data, path: String) throws -> Header {
         func fail(_ problem: String, _ fix: String = "the file is damaged or not a safetensors file; re-export it") -> FileError {
             FileError(.read, path: path, problem: problem, fix: fix)
         }
@@ -94,17 +125,16 @@ public struct SafetensorsFile {
             }
         }
 
-        struct Entry { let name: String; let dtype: DType; let shape: [Int]; let begin: Int; let end: Int; let count: Int }
-        var entries: [Entry] = []
+        var entries: [HeaderEntry] = []
         for name in object.keys.sorted() where name != "__metadata__" {
             guard let e = object[name] as? [String: Any] else { throw fail("entry \(show(name)) is not an object") }
             guard let dt = e["dtype"] else { throw fail("entry \(show(name)) has no dtype") }
             guard let shp = e["shape"] else { throw fail("entry \(show(name)) has no shape") }
             guard let offs = e["data_offsets"] else { throw fail("entry \(show(name)) has no data_offsets") }
             guard let dtName = dt as? String else { throw fail("entry \(show(name)): dtype is not a string") }
-            guard let dtype = DType(rawValue: dtName) else {
-                throw fail("tensor \(show(name)) has dtype \(show(dtName, quote: false)); the lab reads F32 only (F64, F16, BF16 are converted)",
-                           "convert the tensor to float32 before saving")
+            guard let size = dtypeSizes[dtName] else {
+                throw fail("tensor \(show(name)) has dtype \(show(dtName, quote: false)), which safetensors does not define",
+                           "save the tensor as float32 (or int64 for token ids)")
             }
             guard let dims = shp as? [Any] else { throw fail("entry \(show(name)): shape is not a list") }
             var shape: [Int] = []
@@ -129,11 +159,11 @@ public struct SafetensorsFile {
                 throw fail("tensor \(show(name)): data_offsets [\(begin), \(end)] run past the end of the data (\(dataSize) bytes)",
                            "the file is truncated; re-export it")
             }
-            let (nbytes, o) = count.multipliedReportingOverflow(by: dtype.size)
+            let (nbytes, o) = count.multipliedReportingOverflow(by: size)
             guard !o, nbytes == end - begin else {
-                throw fail("tensor \(show(name)): shape \(shape) of \(dtype.rawValue) needs \(o ? "too many" : String(nbytes)) bytes but data_offsets [\(begin), \(end)] hold \(end - begin)")
+                throw fail("tensor \(show(name)): shape \(shape) of \(dtName) needs \(o ? "too many" : String(nbytes)) bytes but data_offsets [\(begin), \(end)] hold \(end - begin)")
             }
-            entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: begin, end: end, count: count))
+            entries.append(HeaderEntry(name: name, dtype: dtName, shape: shape, begin: begin, end: end, count: count))
         }
 
         // Byte ranges must tile the data section: no overlap, no gap, nothing left over.
@@ -149,6 +179,22 @@ public struct SafetensorsFile {
         if cursor != dataSize {
             throw fail("the data section is \(dataSize) bytes but the tensors cover \(cursor)")
         }
+        return Header(entries: entries, metadata: metadata, dataStart: dataStart)
+    }
+
+    /// Parses safetensors bytes (header through `parseHeader`); `path` only names the source in error messages.
+    public static func parse(_ data: Data, path: String) throws -> SafetensorsFile {
+        let h = try parseHeader(data, path: path)
+        struct Entry { let name: String; let dtype: DType; let begin: Int; let count: Int; let shape: [Int] }
+        var entries: [Entry] = []
+        for e in h.entries {
+            guard let dtype = DType(rawValue: e.dtype) else {
+                throw FileError(.read, path: path, problem: "tensor \(show(e.name)) has dtype \(show(e.dtype, quote: false)); the lab reads F32 only (F64, F16, BF16 are converted)",
+                                fix: "convert the tensor to float32 before saving")
+            }
+            entries.append(Entry(name: e.name, dtype: dtype, begin: e.begin, count: e.count, shape: e.shape))
+        }
+        let dataStart = h.dataStart, metadata = h.metadata
 
         var tensors: [String: Tensor] = [:]
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
