@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Layers
 import StudyKit
+import TensorCore
 import Studies
 
 struct StudyCommand: ParsableCommand {
@@ -53,6 +54,7 @@ struct StudyCommand: ParsableCommand {
         StudyData.directory = URL(fileURLWithPath: data)
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let dir = URL(fileURLWithPath: out ?? "results/\(study.name)")
+        try FileSafety.checkOutputs([("--out", dir.path, .directory)], inputs: [("--data", data)])
         // The command as an argument vector; every line printed from it quotes each argument (plan lines
         // are piped to sh or parallel, so a path with a space, quote, ';' or '$(' stays one argument).
         var argv = ["lab", "study", study.name]

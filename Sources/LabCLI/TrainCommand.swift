@@ -64,6 +64,16 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("--resume takes the whole configuration from DIR/config.json; drop \(bad.0)")
             }
         }
+        if dryRun {
+            // --dry-run describes the model only: an option that could not change what it prints is refused.
+            let ignored: [(String, Bool)] = [("--steps", steps != nil), ("--batch", batch != nil), ("--lr", lr != nil), ("--seed", seed != nil),
+                                             ("--eval-every", evalEvery != nil), ("--eval-windows", evalWindows != nil),
+                                             ("--checkpoint-every", checkpointEvery != nil), ("--data", data != nil), ("--out", out != nil),
+                                             ("--stop-after", stopAfter != nil), ("--kernels", kernels != nil), ("--force", force), ("--no-chart", noChart)]
+            if let bad = ignored.first(where: { $0.1 }) {
+                throw ValidationError("\(bad.0) does not apply to --dry-run, which only describes the model (--layer, --preset, --mini-batch, --context, --vocab) — drop \(bad.0)")
+            }
+        }
         if vocab != nil && !dryRun { throw ValidationError("--vocab only applies to --dry-run; training uses the byte tokenizer (256)") }
         if let s = stopAfter, s < 1 { throw ValidationError("--stop-after \(s) must be ≥ 1") }
         if logEvery < 1 { throw ValidationError("--log-every \(logEvery) must be ≥ 1") }
@@ -79,7 +89,11 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let miniBatch { try checkMiniBatch(miniBatch) }
+        if let miniBatch {
+            // -b sets the TTT mini-batch: refused (not ignored) for a layer that has none.
+            if resume == nil { try LayerSpec(layer ?? "ttt-linear").refuseUnused([("--mini-batch", .miniBatch)]) }
+            try checkMiniBatch(miniBatch)
+        }
         let kernelChoice = try kernelPath()
         if dryRun {
             guard resume == nil else { throw ValidationError("--dry-run describes a new model; drop --resume") }
@@ -110,6 +124,10 @@ struct TrainCommand: ParsableCommand {
             // The checkpoint first, so that a wrong --resume is named before the corpus is looked for.
             let saved = try Trainer.checkpointConfig(in: URL(fileURLWithPath: resume))
             if data == nil, let dir = saved.corpusDirectory { dataPath = dir }
+        }
+        if resume == nil {
+            // The one output rule: the run directory never is, holds or lies inside the corpus it reads.
+            try FileSafety.checkOutputs([("--out", out ?? "runs/\(layer ?? "ttt-linear")-\(preset ?? "tiny")", .directory)], inputs: [("--data", dataPath)])
         }
         let dataDir = URL(fileURLWithPath: dataPath)
         let corpus = try Corpus.load(from: dataDir)
