@@ -38,6 +38,7 @@ struct StudyCommand: ParsableCommand {
     @Option(name: .long, help: "Corpus directory for the studies that train models (written by 'lab data fetch').") var data: String = "data"
     @Flag(name: .long, help: "Print one '--run KEY' command per run not yet cached (studies made of independent runs), then exit.") var plan = false
     @Flag(name: .long, help: "Assemble the report from cached runs only, training nothing (studies made of independent runs); missing runs fail the verdict.") var cachedOnly = false
+    @Flag(name: .long, help: "Write into --out even when it holds files the lab did not write.") var force = false
     @Option(name: .customLong("run"), help: "Perform only the run KEY (a line of --plan) into the shared output directory, then exit.") var runKey: String?
 
     func validate() throws {
@@ -84,13 +85,18 @@ struct StudyCommand: ParsableCommand {
                 fputs("lab: \(pending) of \(all.count) runs to do; then '\(base)' assembles the report" +
                       (pending == 0 ? " (later waves, if any, appear once these are cached)\n" : "\n"), stderr)
             } else if let key = runKey {
+                let own = try OutputOwnership.claim(dir, force: force)
                 let cached = try d.perform(key: key, ctx)
+                try own.finish()
                 print("\(key): \(cached ? "already cached" : "done") in \(dir.path)")
             }
             return
         }
         let cmd = argv.map(shellQuoted).joined(separator: " ")
+        // Only into a directory that holds nothing but what the lab wrote (unless --force).
+        let own = try OutputOwnership.claim(dir, force: force)
         let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
+        try own.finish()
         print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
         for line in result.verdict.summary { print("  \(line)") }
         print("report: \(report.markdown.path)")

@@ -3,6 +3,7 @@
 // Internal to StudyKit; TensorCore will get a shared `AtomicFile` later and this can forward to it.
 
 import Foundation
+import TensorCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -26,6 +27,7 @@ enum AtomicOutput {
 
     /// Atomically replaces `url` with `data`.
     static func write(_ data: Data, to url: URL) throws {
+        StaleTemporaries.removeLeftovers(of: url.lastPathComponent, in: url.deletingLastPathComponent().path)
         let tmp = temporaryURL(for: url)
         do {
             try data.write(to: tmp)
