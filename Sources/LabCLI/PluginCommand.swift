@@ -323,12 +323,34 @@ struct PackageLine {
         }
     }
 
-    /// The lock that serializes registration edits (`Plugins/.lock`, waited for up to 30 s).
-    static func lock(root: URL) throws -> DirectoryLock {
+    /// The lock that serializes registration edits: `flock` on the `Plugins/` directory itself (no lock
+    /// file is left in the package), waited for up to 30 s; released by `release()` or at exit.
+    static func lock(root: URL) throws -> RegistrationLock {
         let plugins = root.appendingPathComponent("Plugins")
         try? FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
-        return try DirectoryLock(plugins, purpose: "edits the plugin registration", waitSeconds: 30)
+        return try RegistrationLock(plugins)
     }
+}
+
+/// An exclusive `flock` on a directory's own descriptor, waited for (one plugin edit at a time).
+final class RegistrationLock {
+    private var fd: Int32
+    init(_ dir: URL, waitSeconds: Double = 30) throws {
+        fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw LabError.badFile(path: dir.path, problem: "cannot open the plugin folder (\(String(cString: strerror(errno)))) — check the package root")
+        }
+        let deadline = Date().addingTimeInterval(waitSeconds)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EAGAIN, Date() < deadline else {
+                close(fd); fd = -1
+                throw LabError.failed("\(dir.path): another 'lab plugin' edit held the registration lock for 30 s — wait for it to finish, then try again")
+            }
+            usleep(20_000)
+        }
+    }
+    func release() { if fd >= 0 { flock(fd, LOCK_UN); close(fd); fd = -1 } }
+    deinit { release() }
 }
 
 // MARK: check
@@ -357,6 +379,8 @@ struct PluginCheckCommand: ParsableCommand {
     func run() throws {
         let plugins: [InnerModel.Type]
         if all {
+            // A name with --all would be ignored: refused, so that every accepted argument takes effect.
+            if let name { throw LabError.badConfig("--all checks every plugin, so the name '\(name.prefix(40))' would be ignored — pass either a name or --all") }
             plugins = InnerModelRegistry.all
         } else {
             guard let name else { throw LabError.missing("name a plugin (see 'lab layers') or pass --all") }

@@ -46,7 +46,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Run directory (default runs/<layer>-<preset>).") var out: String?
     @Option(name: .long, help: "Continue the run in this directory.") var resume: String?
     @Option(name: .long, help: "Stop (with a checkpoint) after this step; --resume continues.") var stopAfter: Int?
-    @Option(name: .long, help: "Progress line every N steps when stdout is not a terminal (default 25).") var logEvery: Int = 25
+    @Option(name: .customLong("log-every"), help: "Progress line every N steps when stdout is not a terminal (default 25).") var logEveryOption: Int?
+    var logEvery: Int { logEveryOption ?? 25 }
     @Option(name: .long, help: "Kernels: fused (default; raw-buffer kernels with hand-written backwards: one autodiff node per sequence layer, SwiGLU and loss) or reference (op-by-op autodiff). Not saved with the run.") var kernels: String?
     @Flag(name: .long, help: "Start over even if --out already holds a run.") var force = false
     @Flag(name: .long, help: "Do not render the loss chart.") var noChart = false
@@ -69,7 +70,8 @@ struct TrainCommand: ParsableCommand {
             let ignored: [(String, Bool)] = [("--steps", steps != nil), ("--batch", batch != nil), ("--lr", lr != nil), ("--seed", seed != nil),
                                              ("--eval-every", evalEvery != nil), ("--eval-windows", evalWindows != nil),
                                              ("--checkpoint-every", checkpointEvery != nil), ("--data", data != nil), ("--out", out != nil),
-                                             ("--stop-after", stopAfter != nil), ("--kernels", kernels != nil), ("--force", force), ("--no-chart", noChart)]
+                                             ("--stop-after", stopAfter != nil), ("--kernels", kernels != nil), ("--force", force), ("--no-chart", noChart),
+                                             ("--log-every", logEveryOption != nil)]
             if let bad = ignored.first(where: { $0.1 }) {
                 throw ValidationError("\(bad.0) does not apply to --dry-run, which only describes the model (--layer, --preset, --mini-batch, --context, --vocab) — drop \(bad.0)")
             }

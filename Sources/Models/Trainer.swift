@@ -71,7 +71,6 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         func inRange(_ ok: Bool, _ what: String) throws {
             guard ok else { throw LabError.badConfig("\(what) is out of range — the run's config.json is damaged; start a new run") }
         }
-        guard lr <= 10 else { throw LabError.badConfig("learning rate \(lr) must be ≤ 10; pass --lr 3e-3") }
         try inRange(minLR >= 0 && minLR.isFinite && minLR <= lr, "min lr \(minLR) (must be ≥ 0 and ≤ lr \(lr))")
         try inRange(warmupFraction >= 0 && warmupFraction <= 1, "warmup fraction \(warmupFraction)")
         try inRange(weightDecay >= 0 && weightDecay <= 1 && weightDecay.isFinite, "weight decay \(weightDecay) (must be in 0…1)")

@@ -67,11 +67,13 @@ extension LayerSpec {
         guard case .ttt(let inner, let own) = self else {
             throw LabError.badConfig("--backbone does not apply: \(LayerSetting.backbone.ignoredBy(self)) — drop --backbone")
         }
-        if own == backbone { return self }
         if own == .mamba {
+            if backbone == .mamba {
+                throw LabError.badConfig("--backbone mamba repeats what the layer name \(name) already says — drop --backbone (or use --layer ttt-\(inner.name) --backbone mamba)")
+            }
             throw LabError.badConfig("--backbone \(backbone.rawValue) contradicts the layer name \(name), which is the Mamba-backbone layer — use --layer ttt-\(inner.name) (or drop --backbone)")
         }
-        return .ttt(inner: inner, backbone: backbone)
+        return .ttt(inner: inner, backbone: backbone)      // transformer on ttt-X: the default, as given
     }
 
     /// Refuses each given setting this layer does not read: `given` pairs the option as typed with the

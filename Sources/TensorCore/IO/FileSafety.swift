@@ -197,18 +197,13 @@ public final class DirectoryLock: @unchecked Sendable {
     public let url: URL
     private var fd: Int32
 
-    /// Takes the lock or throws `FileError` naming the process that holds it. `dir` must exist. With
-    /// `waitSeconds` > 0 a held lock is waited for that long first (short edits serialized, not refused).
-    public init(_ dir: URL, purpose: String = "writes", waitSeconds: Double = 0) throws {
+    /// Takes the lock or throws `FileError` naming the process that holds it. `dir` must exist.
+    public init(_ dir: URL, purpose: String = "writes") throws {
         url = dir.appendingPathComponent(DirectoryLock.fileName)
         fd = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             let (p, f) = FileSafety.readProblem(errno)
             throw FileError(.write, path: url.path, problem: "cannot create the lock file: \(p)", fix: f)
-        }
-        let deadline = Date().addingTimeInterval(waitSeconds)
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 && (errno == EWOULDBLOCK || errno == EAGAIN) && Date() < deadline {
-            usleep(20_000)
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
