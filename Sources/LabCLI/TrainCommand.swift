@@ -105,7 +105,7 @@ struct TrainCommand: ParsableCommand {
             try Validate.count(ctx, "--context", max: Validate.maxLength)
             print("model: \(mc.summary)")
             print("parameters: \(try mc.parameterCount())")
-            print(String(format: "forward FLOPs/token at context %d: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
+            print(String(format: "forward FLOPs/token at context %ld: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
             return
         }
         if resume == nil {
@@ -282,7 +282,7 @@ final class TrainProgress {
         if recent.count > 20 { recent.removeFirst() }
         let sec = recent.reduce(0, +) / Double(recent.count)
         let tps = Double(tokensPerStep) / max(sec, 1e-9)
-        let text = String(format: "step %d/%d  loss %.4f  lr %.2e  %.0f tok/s  eta %@", r.step, total, r.loss, r.lr, tps,
+        let text = String(format: "step %ld/%ld  loss %.4f  lr %.2e  %.0f tok/s  eta %@", r.step, total, r.loss, r.lr, tps,
                           duration(sec * Double(total - r.step)))
         if interactive {
             let now = Date()
@@ -307,15 +307,17 @@ final class TrainProgress {
     }
 }
 
-/// Set by SIGINT (Ctrl-C) or SIGTERM (`kill`, a job scheduler): the trainer saves a checkpoint and stops
-/// after the current step. A second signal exits at once (130 after SIGINT, 143 after SIGTERM).
+/// Set by SIGINT (Ctrl-C), SIGTERM (`kill`, a job scheduler) or SIGHUP (the terminal closed): the trainer
+/// saves a checkpoint and stops after the current step. A second signal exits at once (130 after SIGINT,
+/// 143 after SIGTERM, 129 after SIGHUP).
 final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var flag = false
     private var sources: [DispatchSourceSignal] = []
 
     init() {
-        for (sig, name, code) in [(SIGINT, "interrupt", Int32(130)), (SIGTERM, "terminate signal (SIGTERM)", Int32(143))] {
+        for (sig, name, code) in [(SIGINT, "interrupt", Int32(130)), (SIGTERM, "terminate signal (SIGTERM)", Int32(143)),
+                                  (SIGHUP, "hangup (SIGHUP: the terminal closed)", Int32(129))] {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler { [weak self] in

@@ -108,7 +108,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         let need = estimatedMemoryBytes(model: m)
         guard need.isFinite, need <= available else {
             let gib = 1073741824.0
-            throw LabError.badConfig(String(format: "training %@ at batch %d × context %d needs ≈ %.1f GiB of memory, more than this machine's %.1f GiB — use a smaller --preset, --batch or --context",
+            throw LabError.badConfig(String(format: "training %@ at batch %ld × context %ld needs ≈ %.1f GiB of memory, more than this machine's %.1f GiB — use a smaller --preset, --batch or --context",
                                             m.summary, batch, context, need / gib, available / gib))
         }
     }

@@ -30,7 +30,10 @@ enum AtomicOutput {
         StaleTemporaries.removeLeftovers(of: url.lastPathComponent, in: url.deletingLastPathComponent().path)
         let tmp = temporaryURL(for: url)
         do {
-            try data.write(to: tmp)
+            // AtomicFile names the errno (a full disk, a file-size limit) and removes its temp file.
+            do { try AtomicFile.write(data, to: tmp) } catch let e as FileError {
+                throw StudyKitError.io("could not write \(url.path): \(e.problem) — \(e.fix)")
+            }
             try commit(tmp, to: url)
         } catch let error as StudyKitError {
             try? FileManager.default.removeItem(at: tmp)

@@ -323,4 +323,44 @@ final class HostileRoundThreeTests: XCTestCase {
         XCTAssertEqual(Array(status.prefix(6)), [Int32](repeating: 0, count: 6))
         XCTAssertEqual(status.suffix(2).sorted(), [0, 2], "the same name twice: exactly one succeeds")
     }
+
+    // MARK: the fresh pass (classes not in the issue)
+
+    /// What the fresh pass found, each with a control: a too-low open-file limit (libdispatch trapped)
+    /// is one line; tens of thousands of arguments are refused, not parsed for minutes; a sparse 20 GB
+    /// "weights" file is refused from its first bytes, without reading 20 GB; sizes in messages are
+    /// printed whole (`%d` cut 21474836480 to 0); a study under a file-size limit names EFBIG.
+    func testFreshPassFindings() throws {
+        func sh(_ script: String) throws -> LabRun {
+            let p = Process(), err = Pipe(), out = Pipe()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", script]
+            p.currentDirectoryURL = dir
+            var e = ProcessInfo.processInfo.environment; e["LAB"] = try labExecutable().path; e["LAB_THREADS"] = "1"
+            p.environment = e
+            p.standardError = err; p.standardOutput = out
+            try p.run()
+            let o = out.fileHandleForReading.readDataToEndOfFile(), r = err.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return LabRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: r, as: UTF8.self))
+        }
+        assertOneLineFault(try sh("ulimit -n 8; exec \"$LAB\" layers --width 16 --heads 2 --context 8"), ["open-file limit is 8"], "ulimit -n 8")
+        XCTAssertEqual(try sh("ulimit -n 1024; exec \"$LAB\" layers --width 16 --heads 2 --context 8").status, 0, "control: an ordinary limit")
+        assertOneLineFault(try lab(["layers"] + Array(repeating: ["--width", "16"], count: 1000).flatMap { $0 }), ["2000 arguments"], "2000 arguments")
+        XCTAssertEqual(try lab(["layers"] + Array(repeating: ["--width", "16"], count: 20).flatMap { $0 } + ["--heads", "2", "--context", "8"]).status, 0, "control: repeated options")
+        try inputTensorFile(t: 5, d: 16).write(to: dir.appendingPathComponent("x.safetensors"))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path("sparse.safetensors"), contents: nil))
+        let h = try FileHandle(forWritingTo: dir.appendingPathComponent("sparse.safetensors"))
+        try h.truncate(atOffset: 20 << 30); try h.close()
+        let start = Date()
+        assertOneLineFault(try lab(["run-layer", "--layer", "attention", "--width", "16", "--heads", "2", "--input", "x.safetensors", "--weights", "sparse.safetensors", "--output", "y.safetensors"], cwd: dir),
+                           ["header is not valid JSON"], "sparse weights")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 10, "the 20 GB file must not be read")
+        try FileManager.default.moveItem(atPath: path("sparse.safetensors"), toPath: path("sparse.txt"))
+        try writeSyntheticCorpus(to: dir.appendingPathComponent("data"))
+        XCTAssertEqual(try lab(["train", "--preset", "micro", "--steps", "2", "--batch", "2", "--context", "16", "--eval-windows", "1", "--no-chart", "--out", "ck"], cwd: dir, env: ["LAB_THREADS": "1"]).status, 0)
+        assertOneLineFault(try lab(["logits", "--checkpoint", "ck", "--text", "sparse.txt", "--output", "l.safetensors"], cwd: dir), ["1 × 21474836480 tokens"], "sizes printed whole")
+        try FileManager.default.removeItem(atPath: path("sparse.txt"))
+        assertOneLineFault(try sh("ulimit -f 1; trap '' XFSZ; exec \"$LAB\" study equivalence --quick --out fs"), ["file-size limit"], "study under ulimit -f")
+    }
 }

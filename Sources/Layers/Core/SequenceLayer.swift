@@ -160,7 +160,7 @@ public struct LayerConfig: Codable, Equatable, Sendable {
         let bytes = 4 * weightFloats
         let available = Double(ProcessInfo.processInfo.physicalMemory)
         guard bytes < available / 2 else {
-            throw LabError.badConfig(String(format: "width D = %d (Mamba E = %d, N = %d) needs ≈ %.1f GiB of weights per layer, more than half of this machine's %.1f GiB — choose a smaller width, expand or state size",
+            throw LabError.badConfig(String(format: "width D = %ld (Mamba E = %ld, N = %ld) needs ≈ %.1f GiB of weights per layer, more than half of this machine's %.1f GiB — choose a smaller width, expand or state size",
                                             width, mambaExpand, mambaState, bytes / 1073741824, available / 1073741824))
         }
     }

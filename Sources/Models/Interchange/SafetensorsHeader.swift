@@ -31,7 +31,7 @@ public struct SafetensorsHeader {
     public static func read(_ url: URL) throws -> SafetensorsHeader {
         let path = url.path
         do {
-            try FileSafety.requireReadableFile(path, what: ".safetensors file")
+            try SafetensorsFile.checkBeforeReading(url)
             guard let data = try? Data(contentsOf: url, options: .mappedIfSafe) else {
                 throw FileError(.read, path: path, problem: "cannot be read", fix: "check its permissions")
             }

@@ -38,8 +38,7 @@ public struct SafetensorsFile {
     /// Reads and validates the file at `url`.
     public static func read(_ url: URL) throws -> SafetensorsFile {
         let path = url.path
-        // The real cause from errno (a symlink loop is not "no such file"); devices and FIFOs are refused.
-        try FileSafety.requireReadableFile(path, what: ".safetensors file")
+        try checkBeforeReading(url)
         let data: Data
         do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
             throw FileError(.read, path: path, problem: "the file cannot be opened (\(error.localizedDescription))", fix: "check its permissions")
@@ -79,12 +78,13 @@ public struct SafetensorsFile {
     /// let h = try SafetensorsFile.parseHeader(data, path: "ids.safetensors")
     /// h["input_ids"]?.dtype   // "I64"
     /// ```
-    public static func parseHeader(_ data: Data, path: String) throws -> Header {
+    /// `fileSize`: the whole file's size when `data` holds only its first bytes (length and header).
+    public static func parseHeader(_ data: Data, path: String, fileSize: Int? = nil) throws -> Header {
         func fail(_ problem: String, _ fix: String = "the file is damaged or not a safetensors file; re-export it") -> FileError {
             FileError(.read, path: path, problem: problem, fix: fix)
         }
-        let total = data.count
-        guard total >= 8 else {
+        let total = fileSize ?? data.count
+        guard total >= 8, data.count >= 8 else {
             throw fail("the file is \(total) bytes, shorter than the 8-byte header length")
         }
         let bytes = [UInt8](data.prefix(8))
@@ -97,6 +97,7 @@ public struct SafetensorsFile {
         guard n <= total - 8 else {
             throw fail("header length \(n) is past the end of the file (\(total) bytes)", "the file is truncated or not a safetensors file; re-export it")
         }
+        guard 8 + n <= data.count else { throw fail("the header could not be read whole") }
         let start = data.startIndex
         let header = data.subdata(in: (start + 8)..<(start + 8 + n))
         let dataStart = 8 + n
@@ -180,6 +181,31 @@ public struct SafetensorsFile {
             throw fail("the data section is \(dataSize) bytes but the tensors cover \(cursor)")
         }
         return Header(entries: entries, metadata: metadata, dataStart: dataStart)
+    }
+
+    /// Checks a file before its bytes are read: readable and regular (errno named; devices and FIFOs
+    /// refused), its header parsed from the first bytes alone against the file's size (a damaged or sparse
+    /// multi-gigabyte file is refused without reading it), and not larger than 3/4 of this machine's memory.
+    public static func checkBeforeReading(_ url: URL) throws {
+        let path = url.path
+        try FileSafety.requireReadableFile(path, what: ".safetensors file")
+        guard let attrs = try? FileManager.default.attributesOfItem(atPath: path), let size = (attrs[.size] as? NSNumber)?.intValue,
+              let h = FileHandle(forReadingAtPath: path) else {
+            throw FileError(.read, path: path, problem: "the file cannot be opened", fix: "check its permissions")
+        }
+        defer { try? h.close() }
+        var prefix = (try? h.read(upToCount: 8)) ?? Data()
+        if prefix.count == 8 {
+            var n: UInt64 = 0
+            for (i, b) in prefix.enumerated() { n |= UInt64(b) << (8 * UInt64(i)) }
+            if n <= UInt64(maxHeaderBytes), Int(n) <= size - 8 { prefix += (try? h.read(upToCount: Int(n))) ?? Data() }
+        }
+        _ = try parseHeader(prefix, path: path, fileSize: size)
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        guard Double(size) <= memory * 0.75 else {
+            throw FileError(.read, path: path, problem: String(format: "the file is %.1f GiB, more than this machine's %.1f GiB of memory can hold", Double(size) / 1073741824, memory / 1073741824),
+                            fix: "use a smaller file")
+        }
     }
 
     /// Parses safetensors bytes (header through `parseHeader`); `path` only names the source in error messages.
