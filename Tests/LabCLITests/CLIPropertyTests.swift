@@ -392,8 +392,8 @@ final class CLIPropertyTests: XCTestCase {
         p.environment = e
         let errURL = cwd.deletingLastPathComponent().appendingPathComponent("fuzz-stderr-\(getpid())")
         let outURL = cwd.deletingLastPathComponent().appendingPathComponent("fuzz-stdout-\(getpid())")
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
         let errHandle = try FileHandle(forWritingTo: errURL), outHandle = try FileHandle(forWritingTo: outURL)
         defer {
             try? errHandle.close(); try? outHandle.close()

@@ -203,7 +203,7 @@ final class HostileRoundThreeTests: XCTestCase {
         XCTAssertNil(Validate.firstNonFinite(logits))
         // Scale every weight by 1e18: finite in the file, overflowing in the forward pass.
         let wURL = dir.appendingPathComponent("ck/model.safetensors")
-        var f = try SafetensorsFile.read(wURL)
+        let f = try SafetensorsFile.read(wURL)
         for (_, w) in f.tensors { for i in 0..<w.count { w.data[i] *= 1e18 } }
         try f.write(to: wURL)
         let bad = try lab(["logits", "--checkpoint", "ck", "--text", "t.txt", "--output", "bad.safetensors"], cwd: dir)
