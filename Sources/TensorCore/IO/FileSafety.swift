@@ -65,6 +65,13 @@ public enum FileSafety {
         } catch { return nil }
     }
 
+    /// The size in bytes of the file `path` leads to (symlinks followed), or nil when it cannot be stat'ed.
+    public static func size(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_size)
+    }
+
     /// Where `path` leads: an existing file's (device, inode), following symlinks; nil when it does not exist.
     public static func identity(_ path: String) -> (dev: UInt64, ino: UInt64)? {
         var st = stat()

@@ -189,8 +189,7 @@ public struct SafetensorsFile {
     public static func checkBeforeReading(_ url: URL) throws {
         let path = url.path
         try FileSafety.requireReadableFile(path, what: ".safetensors file")
-        guard let attrs = try? FileManager.default.attributesOfItem(atPath: path), let size = (attrs[.size] as? NSNumber)?.intValue,
-              let h = FileHandle(forReadingAtPath: path) else {
+        guard let size = FileSafety.size(path), let h = FileHandle(forReadingAtPath: path) else {
             throw FileError(.read, path: path, problem: "the file cannot be opened", fix: "check its permissions")
         }
         defer { try? h.close() }
