@@ -737,51 +737,93 @@ final class CLIPropertyTests: XCTestCase {
         }
         let declared = try CLIPropertyTests.declaredOptions()
         func options(_ path: String) -> [String] { declared.filter { $0.hasPrefix(path + " --") }.map { String($0.dropFirst(path.count + 1)) }.sorted() }
-        var failures: [String] = [], checked = 0
-        var baseRuns: [String: (LabRun, [Data?])] = [:]
-        func effect(_ path: String, base: [String], option o: String, files: [String], layer: String) throws {
-            guard let alts = CLIPropertyTests.alternatives[o] else { failures.append("\(path) \(o): no alternative value in the table — add one"); return }
-            var given = alts.isEmpty ? [o] : [o, alts.first { !base.contains($0) } ?? alts[0]]
-            var args = base
-            if let i = args.firstIndex(of: o) { args.removeSubrange(i...(alts.isEmpty ? i : i + 1)) }
-            if o == "--width" { args = args.map { $0 == "x.safetensors" ? "x32.safetensors" : $0 } }
-            if o == "--weights" { given = [o, "w-\(layer).safetensors"] }
-            // The base run once per base (its printout and files), then the run with the option given.
-            let key = base.joined(separator: "\u{0}")
-            if baseRuns[key] == nil {
-                for f in files { try? FileManager.default.removeItem(at: dir.appendingPathComponent(f)) }
-                let b = try lab(base, cwd: dir, env: ["LAB_THREADS": "1"])
-                baseRuns[key] = (b, files.map { try? Data(contentsOf: dir.appendingPathComponent($0)) })
-            }
-            let (b, baseFiles) = baseRuns[key]!
-            for f in files { try? FileManager.default.removeItem(at: dir.appendingPathComponent(f)) }
-            let r = try lab(args + given, cwd: dir, env: ["LAB_THREADS": "1"])
-            let newFiles = files.map { try? Data(contentsOf: dir.appendingPathComponent($0)) }
-            checked += 1
-            if let problem = CLIPropertyTests.judgeEffect(base: b, baseFiles: baseFiles, run: r, files: newFiles) {
-                failures.append("\(layer) \(path) \(given): \(problem)")
-            }
-        }
-        // run-layer × every layer kind × every option. Weights for --weights: saved from seed 3 per layer.
+        // Independent jobs (one per layer kind, the layers table, each plugin), each in its own copy of the
+        // inputs, run two at a time: every job spawns one `lab` after another.
+        var jobs: [(EffectChecker) throws -> Void] = []
         for layer in kinds {
-            let shape = layer == "mamba" ? ["--width", "16"] : ["--width", "16", "--heads", "2"]
-            _ = try lab(["run-layer", "--layer", layer] + shape + ["--seed", "3", "--input", "x.safetensors", "--output", "tmp.safetensors", "--save-weights", "w-\(layer).safetensors"], cwd: dir)
-            let base = ["run-layer", "--layer", layer] + shape + ["--input", "x.safetensors", "--output", "y.safetensors"]
-            for o in options("run-layer") {
-                try effect("run-layer", base: base, option: o, files: ["y.safetensors", "y2.safetensors", "sw.safetensors"], layer: layer)
+            jobs.append { c in
+                // run-layer × this layer kind × every option. Weights for --weights: saved from seed 3.
+                let shape = layer == "mamba" ? ["--width", "16"] : ["--width", "16", "--heads", "2"]
+                _ = try lab(["run-layer", "--layer", layer] + shape + ["--seed", "3", "--input", "x.safetensors", "--output", "tmp.safetensors", "--save-weights", "w-\(layer).safetensors"], cwd: c.dir)
+                let base = ["run-layer", "--layer", layer] + shape + ["--input", "x.safetensors", "--output", "y.safetensors"]
+                for o in options("run-layer") {
+                    try c.check("run-layer", base: base, option: o, files: ["y.safetensors", "y2.safetensors", "sw.safetensors"], layer: layer)
+                }
+                // train --dry-run × this layer kind × every option.
+                let dry = ["train", "--dry-run", "--layer", layer, "--preset", "micro"]
+                for o in options("train") where o != "--dry-run" { try c.check("train", base: dry, option: o, files: [], layer: layer) }
             }
-            // train --dry-run × every layer kind × every option.
-            let dry = ["train", "--dry-run", "--layer", layer, "--preset", "micro"]
-            for o in options("train") where o != "--dry-run" { try effect("train", base: dry, option: o, files: [], layer: layer) }
         }
-        for o in options("layers") { try effect("layers", base: ["layers"], option: o, files: [], layer: "(all)") }
+        jobs.append { c in for o in options("layers") { try c.check("layers", base: ["layers"], option: o, files: [], layer: "(all)") } }
         for plugin in ["linear", "nadaraya-watson"] {
-            for o in options("plugin check") {
-                try effect("plugin check", base: ["plugin", "check", plugin, "--width", "8", "--heads", "2", "--length", "6"], option: o, files: [], layer: plugin)
+            jobs.append { c in
+                for o in options("plugin check") {
+                    try c.check("plugin check", base: ["plugin", "check", plugin, "--width", "8", "--heads", "2", "--length", "6"], option: o, files: [], layer: plugin)
+                }
             }
         }
+        final class Tally: @unchecked Sendable {
+            let lock = NSLock(); var failures: [String] = []; var checked = 0
+            func add(_ f: [String], _ n: Int) { lock.lock(); failures += f; checked += n; lock.unlock() }
+        }
+        let tally = Tally()
+        let queue = DispatchQueue(label: "effect", attributes: .concurrent), group = DispatchGroup(), slots = DispatchSemaphore(value: 2)
+        for (k, job) in jobs.enumerated() {
+            slots.wait()
+            queue.async(group: group) {
+                defer { slots.signal() }
+                let sub = dir.appendingPathComponent("job\(k)")
+                var found: [String] = [], n = 0
+                do {
+                    try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+                    for f in ["x.safetensors", "x2.safetensors", "x32.safetensors"] {
+                        try FileManager.default.copyItem(at: dir.appendingPathComponent(f), to: sub.appendingPathComponent(f))
+                    }
+                    let c = EffectChecker(dir: sub)
+                    try job(c)
+                    found = c.failures; n = c.checked
+                } catch { found = ["job \(k): \(error)"] }
+                tally.add(found, n)
+            }
+        }
+        group.wait()
+        let failures = tally.failures, checked = tally.checked
         print("option effect: \(checked) (option, layer kind) pairs checked, \(failures.count) failure(s)")
         XCTAssertTrue(failures.isEmpty, failures.prefix(15).joined(separator: "\n"))
+    }
+}
+
+/// One job of the option-effect test: its directory, the base runs it made, what it found.
+final class EffectChecker {
+    let dir: URL
+    var baseRuns: [String: (LabRun, [Data?])] = [:]
+    var failures: [String] = []
+    var checked = 0
+    init(dir: URL) { self.dir = dir }
+
+    /// Runs `base` (once per base) and `base` with option `o` set to its alternative value, and records
+    /// what `CLIPropertyTests.judgeEffect` finds; `files` are the outputs compared.
+    func check(_ path: String, base: [String], option o: String, files: [String], layer: String) throws {
+        guard let alts = CLIPropertyTests.alternatives[o] else { failures.append("\(path) \(o): no alternative value in the table — add one"); return }
+        var given = alts.isEmpty ? [o] : [o, alts.first { !base.contains($0) } ?? alts[0]]
+        var args = base
+        if let i = args.firstIndex(of: o) { args.removeSubrange(i...(alts.isEmpty ? i : i + 1)) }
+        if o == "--width" { args = args.map { $0 == "x.safetensors" ? "x32.safetensors" : $0 } }
+        if o == "--weights" { given = [o, "w-\(layer).safetensors"] }
+        let key = base.joined(separator: "\u{0}")
+        if baseRuns[key] == nil {
+            for f in files { try? FileManager.default.removeItem(at: dir.appendingPathComponent(f)) }
+            let b = try lab(base, cwd: dir, env: ["LAB_THREADS": "1"])
+            baseRuns[key] = (b, files.map { try? Data(contentsOf: dir.appendingPathComponent($0)) })
+        }
+        let (b, baseFiles) = baseRuns[key]!
+        for f in files { try? FileManager.default.removeItem(at: dir.appendingPathComponent(f)) }
+        let r = try lab(args + given, cwd: dir, env: ["LAB_THREADS": "1"])
+        let newFiles = files.map { try? Data(contentsOf: dir.appendingPathComponent($0)) }
+        checked += 1
+        if let problem = CLIPropertyTests.judgeEffect(base: b, baseFiles: baseFiles, run: r, files: newFiles) {
+            failures.append("\(layer) \(path) \(given): \(problem)")
+        }
     }
 }
 
