@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore", "TestSupport"] + innerModelPlugins.map { .target(name: $0) }),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Zoo", "Layers", "TensorCore", "TestSupport"]),
         .testTarget(name: "StudiesTests", dependencies: ["Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore", "TestSupport"]),
-        .testTarget(name: "LabCLITests", dependencies: ["LabCLI", "StudyKit", "Models", "Layers", "TensorCore", "HostCPU", "TestSupport"]),
+        .testTarget(name: "LabCLITests", dependencies: ["LabCLI", "StudyKit", "Models", "Zoo", "Layers", "TensorCore", "HostCPU", "TestSupport"]),
     ] + pluginTargets,
     swiftLanguageModes: [.v5]
 )

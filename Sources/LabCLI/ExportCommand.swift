@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Layers
 import Models
+import TensorCore
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,6 +30,7 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
+        try FileSafety.checkOutputs([("--out", out, .directory)], inputs: [("--checkpoint", checkpoint)])
         let run = try HFCheckpoint.loadRun(URL(fileURLWithPath: checkpoint))
         let arch = try HFCheckpoint.export(run, to: URL(fileURLWithPath: out))
         print("\(run.model.config.summary) → \(out) (\(arch.rawValue), \(run.model.parameterCount) parameters, F32)")

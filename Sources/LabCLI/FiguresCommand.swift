@@ -24,7 +24,7 @@ struct FiguresCommand: ParsableCommand {
     @Option(name: .long, help: "Output directory (studies in <out>/<name>/, the report in <out>/REPORT.md).") var out: String = "results"
     @Flag(name: .long, help: "Smallest presets (CI-sized).") var quick = false
     @Flag(name: .long, help: "Largest presets.") var full = false
-    @Flag(name: .long, help: "Rerun studies even when fresh cached results exist.") var force = false
+    @Flag(name: .long, help: "Rerun studies even when fresh cached results exist, and write into an --out holding files the lab did not write.") var force = false
     @Option(name: .long, help: "Seed.") var seed: UInt64 = 0
     @Option(name: .long, help: "Corpus directory for the studies that train models (written by 'lab data fetch').") var data: String = "data"
     @Option(name: .long, parsing: .upToNextOption, help: "Only these studies (default: all).") var only: [String] = []
@@ -36,12 +36,17 @@ struct FiguresCommand: ParsableCommand {
     func run() throws {
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let root = URL(fileURLWithPath: out)
+        try FileSafety.checkOutputs([("--out", out, .directory)], inputs: [("--data", data)])
         StudyData.directory = URL(fileURLWithPath: data)
         let studies = try only.isEmpty ? StudyCatalog.all : only.map { try StudyCatalog.named($0) }
         // An unwritable --out fails once, up front, rather than once per study.
         do { try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true) } catch {
             throw LabError.badFile(path: root.path, problem: "cannot create the output directory (a parent is a file, read-only or not permitted) — choose another --out")
         }
+        // Only into directories holding nothing but what the lab wrote (unless --force): the root and
+        // each study's directory, checked before any study runs.
+        let own = try OutputOwnership.claim(root, force: force)
+        let owned = try studies.map { try OutputOwnership.claim(root.appendingPathComponent($0.name), force: force) }
         let binaryDate = (try? FileManager.default.attributesOfItem(atPath: CommandLine.arguments[0])[.modificationDate] as? Date) ?? .distantPast
         var entries: [ReportEntry] = []
         for study in studies {
@@ -69,6 +74,8 @@ struct FiguresCommand: ParsableCommand {
         let md = Report.markdown(entries, root: root, command: cmd)
         let url = root.appendingPathComponent("REPORT.md")
         try AtomicFile.write(md, to: url)
+        for o in owned { try o.finish() }
+        try own.finish()
         print("report: \(url.path)")
         let ok = entries.allSatisfy { if case .finished(true, _) = $0.outcome { return true } else { return false } }
         if !ok { throw ExitCode(1) }

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Layers
 import Models
+import TensorCore
 
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +24,7 @@ struct ImportCommand: ParsableCommand {
     @Option(name: .long, help: "Run directory to write (must not exist or be empty).") var out: String
 
     func run() throws {
+        try FileSafety.checkOutputs([("--out", out, .directory)], inputs: [("--from", from)])
         let run = try HFCheckpoint.importDirectory(URL(fileURLWithPath: from))
         try HFCheckpoint.writeRun(run, to: URL(fileURLWithPath: out))
         for n in run.notes { print("note: \(n)") }

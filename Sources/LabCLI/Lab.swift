@@ -57,6 +57,11 @@ struct Lab: ParsableCommand {
     /// and a path would be written under a different name than the one given), and LAB_THREADS, when
     /// set, must be a thread count (it used to be ignored silently).
     static func checkEnvironment() throws {
+        // No command takes more than a few dozen arguments; tens of thousands make parsing quadratic.
+        let maxArguments = 1000
+        guard CommandLine.argc <= maxArguments else {
+            throw LabError.badConfig("\(CommandLine.argc - 1) arguments are more than any lab command takes (at most \(maxArguments - 1)) — check the command line")
+        }
         for i in 1..<Int(CommandLine.argc) {
             guard let p = CommandLine.unsafeArgv[i] else { continue }
             let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
@@ -66,6 +71,21 @@ struct Lab: ParsableCommand {
             }
         }
         try checkThreads(ProcessInfo.processInfo.environment["LAB_THREADS"])
+        try checkOpenFileLimit()
+    }
+
+    /// The open-file limit must leave room for the lab's own descriptors (the dispatch event loops of
+    /// each worker thread, atomic writes, gnuplot's pipes): below `minimum`, libdispatch traps when it
+    /// cannot create an event loop. The soft limit is raised toward the hard one; a hard limit below
+    /// `minimum` is refused with one line instead of a trap later.
+    static func checkOpenFileLimit(minimum: rlim_t = 256) throws {
+        var lim = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0, lim.rlim_cur < minimum else { return }
+        if lim.rlim_max >= minimum {
+            lim.rlim_cur = minimum
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0 { return }
+        }
+        throw LabError.badConfig("the open-file limit is \(lim.rlim_cur) (ulimit -n), too low for the lab, which needs at least \(minimum) — raise it (e.g. ulimit -n 1024)")
     }
 
     /// LAB_THREADS: unset, or an integer in 1...1024.

@@ -1,31 +1,49 @@
 // LayerOptions.swift — the options that describe one layer, shared by the commands.
 import ArgumentParser
 import Layers
+import TensorCore
 import Zoo
 
+/// Options given as nil are the defaults; one given for a layer that does not read it is refused
+/// (`LayerSpec.refuseUnused`), so an accepted option always changes what runs.
 struct LayerOptions: ParsableArguments {
-    @Option(name: .long, help: "Model width D.") var width: Int = 64
-    @Option(name: .long, help: "Heads H (D must be divisible by H).") var heads: Int = 4
-    @Option(name: [.customLong("mini-batch"), .customShort("b")], help: "TTT mini-batch size b.") var miniBatch: Int = 16
-    @Option(name: .long, help: "TTT backbone: transformer or mamba.") var backbone: String = "transformer"
-    @Option(name: .long, help: "Linear attention variant: simple or elu.") var linearVariant: String = "simple"
+    @Option(name: .long, help: "Model width D (default 64).") var width: Int?
+    @Option(name: .long, help: "Heads H (D must be divisible by H; default 4; not for mamba).") var heads: Int?
+    @Option(name: [.customLong("mini-batch"), .customShort("b")], help: "TTT mini-batch size b (default 16; TTT layers only).") var miniBatch: Int?
+    @Option(name: .long, help: "TTT backbone: transformer or mamba (mamba runs ttt-X as ttt-X-m; TTT layers only).") var backbone: String?
+    @Option(name: .long, help: "Linear attention variant: simple or elu (default simple; linear-attention only).") var linearVariant: String?
     @Option(name: .long, help: "Attention: sliding window W (token t attends to t−W+1…t); default: full causal attention.") var window: Int?
 
-    func config() throws -> LayerConfig {
-        var c = LayerConfig(width: width, heads: heads)
-        c.ttt.miniBatch = miniBatch
-        try checkMiniBatch(miniBatch)
-        guard let bb = TTTOptions.Backbone(rawValue: backbone) else {
-            throw LabError.unknownName(kind: "backbone", name: backbone, valid: ["transformer", "mamba"])
+    /// The layer to build for `layer` with these options, and its configuration: `--backbone mamba`
+    /// turns ttt-X into ttt-X-m; options the layer does not read are refused, naming why.
+    func resolve(layer: String, primal: Bool = false) throws -> (spec: LayerSpec, config: LayerConfig) {
+        var spec = try LayerSpec(layer)
+        var given: [(option: String, setting: LayerSetting)] = []
+        if heads != nil { given.append(("--heads", .heads)) }
+        if miniBatch != nil { given.append(("--mini-batch", .miniBatch)) }
+        if linearVariant != nil { given.append(("--linear-variant", .linearVariant)) }
+        if primal { given.append(("--primal", .primal)) }
+        try spec.refuseUnused(given)
+        var c = LayerConfig(width: width ?? 64, heads: heads ?? (spec == .mamba ? 1 : 4))
+        let b = miniBatch ?? 16
+        try checkMiniBatch(b)
+        c.ttt.miniBatch = b
+        if let backbone {
+            guard let bb = TTTOptions.Backbone(rawValue: backbone) else {
+                throw LabError.unknownName(kind: "backbone", name: backbone, valid: ["transformer", "mamba"])
+            }
+            spec = try spec.on(backbone: bb)
         }
-        c.ttt.backbone = bb
-        guard ["simple", "elu"].contains(linearVariant) else {
-            throw LabError.unknownName(kind: "linear-attention variant", name: linearVariant, valid: ["simple", "elu"])
+        if case .ttt(_, let bb) = spec { c.ttt.backbone = bb }
+        let variant = linearVariant ?? "simple"
+        guard ["simple", "elu"].contains(variant) else {
+            throw LabError.unknownName(kind: "linear-attention variant", name: variant, valid: ["simple", "elu"])
         }
-        c.linearAttention = linearVariant
+        c.linearAttention = variant
+        c.ttt.dual = !primal
         c.window = window
         try c.validate()
-        return c
+        return (spec, c)
     }
 }
 

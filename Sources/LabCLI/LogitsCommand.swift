@@ -30,6 +30,9 @@ struct LogitsCommand: ParsableCommand {
     }
 
     func run() throws {
+        // The one output rule: never an input (--input, --text, the checkpoint's files), never inside the
+        // checkpoint directory, never a directory; checked before anything is read or computed.
+        try FileSafety.checkOutputs([("--output", output, .file)], inputs: [("--checkpoint", checkpoint), ("--input", input), ("--text", text)])
         let run = try HFCheckpoint.loadRun(URL(fileURLWithPath: checkpoint))
         let model = run.model
         var ids: [Int], batch = 1
@@ -50,6 +53,9 @@ struct LogitsCommand: ParsableCommand {
         }
         try ModelLogits.checkFitsInMemory(model.config, batch: batch, length: ids.count / batch)
         let (logits, loss) = ModelLogits.compute(model, ids: ids, batch: batch)
+        // A non-finite logit is never written (exit 2): the weights or config make the forward pass overflow.
+        try Validate.finiteOutput(logits, name: "logits", path: output,
+                                  fix: "the checkpoint's weights or config (\(model.config.summary)) make the forward pass overflow on this input — check the run's loss for divergence or retrain it")
         var meta = ["layer": model.config.layer, "step": run.step]
         if let loss { meta["next_token_loss"] = String(format: "%.8g", loss) }
         do { try SafetensorsFile(tensors: ["logits": logits], metadata: meta).write(to: URL(fileURLWithPath: output)) } catch let e as FileError {

@@ -42,10 +42,19 @@ struct PluginNewCommand: ParsableCommand {
         let kebab = try PluginScaffold.validate(name, existing: InnerModelRegistry.names,
                                                 packageTypes: PluginScaffold.publicTypeNames(root: rootURL))
         let dir = rootURL.appendingPathComponent("Plugins").appendingPathComponent(name)
+        // Registration edits are serialized: the folder check, the files and the Package.swift line are
+        // one critical section under Plugins/.lock, so two `plugin new` at once both register (different
+        // names) or one is refused (the same name).
+        _ = try PackageLine(root: rootURL)       // a missing Package.swift is named before a lock is made
+        let lock = try PackageLine.lock(root: rootURL)
+        defer { lock.release() }
         guard !FileManager.default.fileExists(atPath: dir.path) else {
             throw LabError.badConfig("Plugins/\(name) already exists: choose another name or remove the folder")
         }
         let manifest = try PackageLine(root: rootURL)
+        guard !manifest.names.contains(name) else {
+            throw LabError.badConfig("'\(name)' is already listed in Package.swift's innerModelPlugins — choose another name, or 'lab plugin remove \(name)' first")
+        }
         let files = PluginScaffold.files(name: name, kebab: kebab)
         do {
             for (rel, text) in files.sorted(by: { $0.key < $1.key }) {
@@ -56,7 +65,10 @@ struct PluginNewCommand: ParsableCommand {
             try? FileManager.default.removeItem(at: dir)      // nothing half-written
             throw error
         }
-        try manifest.write(manifest.names + [name])
+        do { try manifest.write(manifest.names + [name], expecting: name, present: true) } catch {
+            try? FileManager.default.removeItem(at: dir)
+            throw error
+        }
         print("added \"\(name)\" to innerModelPlugins in Package.swift")
         print("""
 
@@ -261,6 +273,9 @@ struct PluginRemoveCommand: ParsableCommand {
 
     func run() throws {
         let rootURL = URL(fileURLWithPath: root)
+        _ = try PackageLine(root: rootURL)       // a missing Package.swift is named before a lock is made
+        let lock = try PackageLine.lock(root: rootURL)
+        defer { lock.release() }
         let manifest = try PackageLine(root: rootURL)
         guard manifest.names.contains(name), !name.contains("/"), !name.hasPrefix(".") else {
             throw LabError.unknownName(kind: "plugin folder", name: name, valid: manifest.names.filter { !PluginScaffold.builtIn.contains($0) })
@@ -270,7 +285,7 @@ struct PluginRemoveCommand: ParsableCommand {
         }
         let dir = rootURL.appendingPathComponent("Plugins").appendingPathComponent(name)
         if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.removeItem(at: dir) }
-        try manifest.write(manifest.names.filter { $0 != name })
+        try manifest.write(manifest.names.filter { $0 != name }, expecting: name, present: false)
         print("removed Plugins/\(name) and its entry in Package.swift")
     }
 }
@@ -298,12 +313,46 @@ struct PackageLine {
             .filter { !$0.isEmpty }
     }
 
-    /// Rewrites the line with `names` (sorted, unique), atomically.
-    func write(_ names: [String]) throws {
+    /// Rewrites the line with `names` (sorted, unique), atomically, then reads it back: `expecting` must
+    /// be listed (`present`) or not, and every other name kept — else the edit was lost and this throws.
+    func write(_ names: [String], expecting: String, present: Bool) throws {
         var l = lines
         l[index] = PackageLine.prefix + Set(names).sorted().map { "\"\($0)\"" }.joined(separator: ", ") + "]"
-        try l.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
+        try AtomicFile.write(l.joined(separator: "\n"), to: url)
+        let back = try PackageLine(root: url.deletingLastPathComponent())
+        guard Set(back.names) == Set(names), back.names.contains(expecting) == present else {
+            throw LabError.failed("\(url.path): the innerModelPlugins line did not read back as written (another process edited it?) — check the line and run the command again")
+        }
     }
+
+    /// The lock that serializes registration edits: `flock` on the `Plugins/` directory itself (no lock
+    /// file is left in the package), waited for up to 30 s; released by `release()` or at exit.
+    static func lock(root: URL) throws -> RegistrationLock {
+        let plugins = root.appendingPathComponent("Plugins")
+        try? FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
+        return try RegistrationLock(plugins)
+    }
+}
+
+/// An exclusive `flock` on a directory's own descriptor, waited for (one plugin edit at a time).
+final class RegistrationLock {
+    private var fd: Int32
+    init(_ dir: URL, waitSeconds: Double = 30) throws {
+        fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw LabError.badFile(path: dir.path, problem: "cannot open the plugin folder (\(String(cString: strerror(errno)))) — check the package root")
+        }
+        let deadline = Date().addingTimeInterval(waitSeconds)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EAGAIN, Date() < deadline else {
+                close(fd); fd = -1
+                throw LabError.failed("\(dir.path): another 'lab plugin' edit held the registration lock for 30 s — wait for it to finish, then try again")
+            }
+            usleep(20_000)
+        }
+    }
+    func release() { if fd >= 0 { flock(fd, LOCK_UN); close(fd); fd = -1 } }
+    deinit { release() }
 }
 
 // MARK: check
@@ -333,6 +382,8 @@ struct PluginCheckCommand: ParsableCommand {
     func run() throws {
         let plugins: [InnerModel.Type]
         if all {
+            // A name with --all would be ignored: refused, so that every accepted argument takes effect.
+            if let name { throw LabError.badConfig("--all checks every plugin, so the name '\(name.prefix(40))' would be ignored — pass either a name or --all") }
             plugins = InnerModelRegistry.all
         } else {
             guard let name else { throw LabError.missing("name a plugin (see 'lab layers') or pass --all") }

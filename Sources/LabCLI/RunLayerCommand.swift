@@ -25,16 +25,21 @@ struct RunLayerCommand: ParsableCommand {
     @Option(name: .long, help: "Write the layer's weights here (safetensors).") var saveWeights: String?
     @Option(name: .long, help: "Input tensor file (safetensors).") var input: String
     @Option(name: .long, help: "Output tensor file (safetensors), written atomically.") var output: String
-    @Option(name: .long, help: "Seed for initial weights.") var seed: UInt64 = 0
-    @Flag(name: .long, help: "Use the primal form instead of the dual form (TTT layers).") var primal = false
+    @Option(name: .long, help: "Seed for the initial weights (default 0; not with --weights, which replaces them).") var seed: UInt64?
+    @Flag(name: .long, help: "Use the primal form instead of the dual form (TTT layers whose inner model has a dual form).") var primal = false
 
     func run() throws {
-        var cfg = try shape.config()
-        cfg.ttt.dual = !primal
+        // Every option takes effect or is refused: --backbone mamba builds ttt-X-m, and an option the
+        // layer does not read (--primal on mamba, -b on attention, …) is one line naming why.
+        let (spec, cfg) = try shape.resolve(layer: layer, primal: primal)
+        if weights != nil && seed != nil {
+            throw LabError.badConfig("--seed sets the initial weights, but --weights replaces every one of them — drop --seed or --weights")
+        }
         // Never write over a file that is also an input (or the other output), however it is spelled.
-        try FileSafety.refuseClobbering(outputs: [("--output", output), ("--save-weights", saveWeights)],
-                                        inputs: [("--input", input), ("--weights", weights)])
-        let l = try LayerRegistry.make(layer, cfg, seed: seed)
+        try FileSafety.checkOutputs([("--output", output, .file), ("--save-weights", saveWeights, .file)],
+                                    inputs: [("--input", input), ("--weights", weights)])
+        var rng = RNG(seed: seed ?? 0)
+        let l = try spec.make(cfg, rng: &rng)
         if let weights { try loadWeights(into: l.parameters, from: URL(fileURLWithPath: weights)) }
         let file = try SafetensorsFile.read(URL(fileURLWithPath: input))
         guard let x = file.tensors["input"] ?? (file.tensors.count == 1 ? file.tensors.values.first : nil) else {
@@ -45,15 +50,15 @@ struct RunLayerCommand: ParsableCommand {
         }
         try Validate.finite(["input": x], in: input, fix: "the input holds non-finite numbers; pass finite values")
         // Activations of one prefill: ≈ 64 floats per width per token, plus attention's scores per query tile.
-        try Validate.memory(bytes: 4 * Double(x.count) * 64, for: "running \(layer) on an input of shape \(x.shape)",
+        try Validate.memory(bytes: 4 * Double(x.count) * 64, for: "running \(spec.name) on an input of shape \(x.shape)",
                             fix: "split the input into shorter sequences or smaller batches")
         let y = withNoGrad { l(x) }
         // An output that overflowed is never written (exit 2, naming the tensor), nor are the weights.
         try Validate.finiteOutput(y, name: "output", path: output, fix: "scale the input down or check the weights")
         if let saveWeights {
-            try Layers.saveWeights(l.parameters, to: URL(fileURLWithPath: saveWeights), metadata: ["layer": layer, "width": "\(cfg.width)", "heads": "\(cfg.heads)", "mini_batch": "\(cfg.ttt.miniBatch)"])
+            try Layers.saveWeights(l.parameters, to: URL(fileURLWithPath: saveWeights), metadata: ["layer": spec.name, "width": "\(cfg.width)", "heads": "\(cfg.heads)", "mini_batch": "\(cfg.ttt.miniBatch)"])
         }
-        try SafetensorsFile(tensors: ["output": y], metadata: ["layer": layer]).write(to: URL(fileURLWithPath: output))
-        print("\(layer): \(x.shape) → \(y.shape) written to \(output)")
+        try SafetensorsFile(tensors: ["output": y], metadata: ["layer": spec.name]).write(to: URL(fileURLWithPath: output))
+        print("\(spec.name)\(primal ? " (primal form)" : ""): \(x.shape) → \(y.shape) written to \(output)")
     }
 }

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Layers
 import StudyKit
+import TensorCore
 import Studies
 
 struct StudyCommand: ParsableCommand {
@@ -37,6 +38,7 @@ struct StudyCommand: ParsableCommand {
     @Option(name: .long, help: "Corpus directory for the studies that train models (written by 'lab data fetch').") var data: String = "data"
     @Flag(name: .long, help: "Print one '--run KEY' command per run not yet cached (studies made of independent runs), then exit.") var plan = false
     @Flag(name: .long, help: "Assemble the report from cached runs only, training nothing (studies made of independent runs); missing runs fail the verdict.") var cachedOnly = false
+    @Flag(name: .long, help: "Write into --out even when it holds files the lab did not write.") var force = false
     @Option(name: .customLong("run"), help: "Perform only the run KEY (a line of --plan) into the shared output directory, then exit.") var runKey: String?
 
     func validate() throws {
@@ -53,17 +55,20 @@ struct StudyCommand: ParsableCommand {
         StudyData.directory = URL(fileURLWithPath: data)
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let dir = URL(fileURLWithPath: out ?? "results/\(study.name)")
-        var cmd = "lab study \(study.name)"
-        if quick { cmd += " --quick" }
-        if full { cmd += " --full" }
-        if seed != 0 { cmd += " --seed \(seed)" }
-        if data != "data" { cmd += " --data \(data)" }
+        try FileSafety.checkOutputs([("--out", dir.path, .directory)], inputs: [("--data", data)])
+        // The command as an argument vector; every line printed from it quotes each argument (plan lines
+        // are piped to sh or parallel, so a path with a space, quote, ';' or '$(' stays one argument).
+        var argv = ["lab", "study", study.name]
+        if quick { argv.append("--quick") }
+        if full { argv.append("--full") }
+        if seed != 0 { argv += ["--seed", "\(seed)"] }
+        if data != "data" { argv += ["--data", data] }
         if cachedOnly {
             guard let d = study as? any DistributedStudy else {
                 throw LabError.badConfig("study '\(study.name)' is not made of independent runs, so it has no --cached-only; run 'lab study \(study.name)' instead")
             }
             study = d.cachedOnly()
-            cmd += " --cached-only"
+            argv.append("--cached-only")
         }
         if plan || runKey != nil {
             guard let d = study as? any DistributedStudy else {
@@ -71,20 +76,27 @@ struct StudyCommand: ParsableCommand {
             }
             let ctx = StudyContext(outputDirectory: dir, preset: preset, seed: seed)
             if plan {
-                var base = cmd
-                if let out { base += " --out \(shellQuoted(out))" }
+                var baseArgv = argv
+                if let out { baseArgv += ["--out", out] }
+                let base = try shellCommand(baseArgv)
                 let all = try d.plan(ctx)
                 for line in try d.planLines(ctx, command: base) { print(line) }
                 let pending = all.filter { !$0.cached }.count
                 fputs("lab: \(pending) of \(all.count) runs to do; then '\(base)' assembles the report" +
                       (pending == 0 ? " (later waves, if any, appear once these are cached)\n" : "\n"), stderr)
             } else if let key = runKey {
+                let own = try OutputOwnership.claim(dir, force: force)
                 let cached = try d.perform(key: key, ctx)
+                try own.finish()
                 print("\(key): \(cached ? "already cached" : "done") in \(dir.path)")
             }
             return
         }
+        let cmd = argv.map(shellQuoted).joined(separator: " ")
+        // Only into a directory that holds nothing but what the lab wrote (unless --force).
+        let own = try OutputOwnership.claim(dir, force: force)
         let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
+        try own.finish()
         print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
         for line in result.verdict.summary { print("  \(line)") }
         print("report: \(report.markdown.path)")

@@ -52,7 +52,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Run directory (default runs/<layer>-<preset>).") var out: String?
     @Option(name: .long, help: "Continue the run in this directory.") var resume: String?
     @Option(name: .long, help: "Stop (with a checkpoint) after this step; --resume continues.") var stopAfter: Int?
-    @Option(name: .long, help: "Progress line every N steps when stdout is not a terminal (default 25).") var logEvery: Int = 25
+    @Option(name: .customLong("log-every"), help: "Progress line every N steps when stdout is not a terminal (default 25).") var logEveryOption: Int?
+    var logEvery: Int { logEveryOption ?? 25 }
     @Option(name: .long, help: "Kernels: fused (default; raw-buffer kernels with hand-written backwards: one autodiff node per sequence layer, SwiGLU and loss) or reference (op-by-op autodiff). Not saved with the run.") var kernels: String?
     @Flag(name: .long, help: "Start over even if --out already holds a run.") var force = false
     @Flag(name: .long, help: "Do not render the loss chart.") var noChart = false
@@ -70,6 +71,17 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("--resume takes the whole configuration from DIR/config.json; drop \(bad.0)")
             }
         }
+        if dryRun {
+            // --dry-run describes the model only: an option that could not change what it prints is refused.
+            let ignored: [(String, Bool)] = [("--steps", steps != nil), ("--batch", batch != nil), ("--lr", lr != nil), ("--seed", seed != nil),
+                                             ("--eval-every", evalEvery != nil), ("--eval-windows", evalWindows != nil),
+                                             ("--checkpoint-every", checkpointEvery != nil), ("--data", data != nil), ("--out", out != nil),
+                                             ("--stop-after", stopAfter != nil), ("--kernels", kernels != nil), ("--force", force), ("--no-chart", noChart),
+                                             ("--log-every", logEveryOption != nil)]
+            if let bad = ignored.first(where: { $0.1 }) {
+                throw ValidationError("\(bad.0) does not apply to --dry-run, which only describes the model (--layer, --preset, --mini-batch, --context, --vocab) — drop \(bad.0)")
+            }
+        }
         if vocab != nil && !dryRun { throw ValidationError("--vocab only applies to --dry-run; training uses the byte tokenizer (256)") }
         if let s = stopAfter, s < 1 { throw ValidationError("--stop-after \(s) must be ≥ 1") }
         if logEvery < 1 { throw ValidationError("--log-every \(logEvery) must be ≥ 1") }
@@ -85,7 +97,11 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let miniBatch { try checkMiniBatch(miniBatch) }
+        if let miniBatch {
+            // -b sets the TTT mini-batch: refused (not ignored) for a layer that has none.
+            if resume == nil { try LayerSpec(layer ?? "ttt-linear").refuseUnused([("--mini-batch", .miniBatch)]) }
+            try checkMiniBatch(miniBatch)
+        }
         let kernelChoice = try kernelPath()
         if dryRun {
             guard resume == nil else { throw ValidationError("--dry-run describes a new model; drop --resume") }
@@ -97,7 +113,7 @@ struct TrainCommand: ParsableCommand {
             print("model: \(mc.summary)")
             if mc.layer.contains(",") || window != nil { mc.blockDescriptions.forEach { print("  \($0)") } }
             print("parameters: \(try mc.parameterCount())")
-            print(String(format: "forward FLOPs/token at context %d: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
+            print(String(format: "forward FLOPs/token at context %ld: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
             return
         }
         if resume == nil {
@@ -119,6 +135,10 @@ struct TrainCommand: ParsableCommand {
             // The checkpoint first, so that a wrong --resume is named before the corpus is looked for.
             let saved = try Trainer.checkpointConfig(in: URL(fileURLWithPath: resume))
             if data == nil, let dir = saved.corpusDirectory { dataPath = dir }
+        }
+        if resume == nil {
+            // The one output rule: the run directory never is, holds or lies inside the corpus it reads.
+            try FileSafety.checkOutputs([("--out", out ?? "runs/\(layer ?? "ttt-linear")-\(preset ?? "tiny")", .directory)], inputs: [("--data", dataPath)])
         }
         let dataDir = URL(fileURLWithPath: dataPath)
         let corpus = try Corpus.load(from: dataDir)
@@ -282,7 +302,7 @@ final class TrainProgress {
         if recent.count > 20 { recent.removeFirst() }
         let sec = recent.reduce(0, +) / Double(recent.count)
         let tps = Double(tokensPerStep) / max(sec, 1e-9)
-        let text = String(format: "step %d/%d  loss %.4f  lr %.2e  %.0f tok/s  eta %@", r.step, total, r.loss, r.lr, tps,
+        let text = String(format: "step %ld/%ld  loss %.4f  lr %.2e  %.0f tok/s  eta %@", r.step, total, r.loss, r.lr, tps,
                           duration(sec * Double(total - r.step)))
         if interactive {
             let now = Date()
@@ -307,15 +327,17 @@ final class TrainProgress {
     }
 }
 
-/// Set by SIGINT (Ctrl-C) or SIGTERM (`kill`, a job scheduler): the trainer saves a checkpoint and stops
-/// after the current step. A second signal exits at once (130 after SIGINT, 143 after SIGTERM).
+/// Set by SIGINT (Ctrl-C), SIGTERM (`kill`, a job scheduler) or SIGHUP (the terminal closed): the trainer
+/// saves a checkpoint and stops after the current step. A second signal exits at once (130 after SIGINT,
+/// 143 after SIGTERM, 129 after SIGHUP).
 final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var flag = false
     private var sources: [DispatchSourceSignal] = []
 
     init() {
-        for (sig, name, code) in [(SIGINT, "interrupt", Int32(130)), (SIGTERM, "terminate signal (SIGTERM)", Int32(143))] {
+        for (sig, name, code) in [(SIGINT, "interrupt", Int32(130)), (SIGTERM, "terminate signal (SIGTERM)", Int32(143)),
+                                  (SIGHUP, "hangup (SIGHUP: the terminal closed)", Int32(129))] {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler { [weak self] in

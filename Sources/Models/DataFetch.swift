@@ -4,6 +4,7 @@
 //   bible:       apt-get install bible-kjv bible-kjv-text (done by the lab itself as root or with password-less
 //                sudo); bible -l0 'Gen1:1-Rev22:21' → one document per book, verse numbers stripped
 import Foundation
+import TensorCore
 import Layers
 #if canImport(Glibc)
 import Glibc

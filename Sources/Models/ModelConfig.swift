@@ -91,6 +91,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         return c
     }
 
+    /// Largest vocabulary and depth a config may give (far beyond any real model; products stay in range).
+    public static let maxVocab = 1 << 24, maxLayers = 1 << 12
+
     /// Checks every number and the layer name(s); errors name the fix.
     public func validate() throws {
         if ModelConfig.layerNames(layer).count > 1 || layer.contains(",") { try validateBlockLayers() }
@@ -106,8 +109,17 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             throw LabError.badConfig("short conv kernel = \(k) must be in 2…16 (Zoology uses 3), or nil for none")
         }
         guard convWidth > 0 else { throw LabError.badConfig("conv width = \(convWidth) must be ≥ 1 (the paper uses 4)") }
-        if backbone != .mambaStack { try layerConfig.validate() }
-        else if width <= 0 { throw LabError.badConfig("width D = \(width) must be positive") }
+        guard vocab <= ModelConfig.maxVocab else { throw LabError.badConfig("vocabulary V = \(vocab) must be ≤ \(ModelConfig.maxVocab)") }
+        guard layers <= ModelConfig.maxLayers else { throw LabError.badConfig("layers L = \(layers) must be ≤ \(ModelConfig.maxLayers)") }
+        guard mlpHidden >= 0 && mlpHidden <= LayerConfig.maxWidth * 16 else {
+            throw LabError.badConfig("MLP width I = \(mlpHidden) must be in 0…\(LayerConfig.maxWidth * 16)")
+        }
+        guard heads > 0 && heads <= LayerConfig.maxWidth else { throw LabError.badConfig("heads H = \(heads) must be in 1…\(LayerConfig.maxWidth)") }
+        guard miniBatch > 0 && miniBatch <= 1 << 20 else { throw LabError.badConfig("mini-batch size b = \(miniBatch) must be in 1…2^20") }
+        if let inner = layerOptions?.innerModel, !InnerModelRegistry.names.contains(inner) {
+            throw LabError.unknownName(kind: "inner-model plugin", name: inner, valid: InnerModelRegistry.names)
+        }
+        if backbone != .mambaStack { try layerConfig.validate() } else { try layerConfig.validateNumbers() }
         try validateWindow()
     }
 

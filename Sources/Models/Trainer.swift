@@ -72,12 +72,12 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         func inRange(_ ok: Bool, _ what: String) throws {
             guard ok else { throw LabError.badConfig("\(what) is out of range — the run's config.json is damaged; start a new run") }
         }
-        try inRange(minLR >= 0 && minLR.isFinite, "min lr \(minLR)")
+        try inRange(minLR >= 0 && minLR.isFinite && minLR <= lr, "min lr \(minLR) (must be ≥ 0 and ≤ lr \(lr))")
         try inRange(warmupFraction >= 0 && warmupFraction <= 1, "warmup fraction \(warmupFraction)")
-        try inRange(weightDecay >= 0 && weightDecay.isFinite, "weight decay \(weightDecay)")
+        try inRange(weightDecay >= 0 && weightDecay <= 1 && weightDecay.isFinite, "weight decay \(weightDecay) (must be in 0…1)")
         try inRange(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "AdamW betas (\(beta1), \(beta2))")
         try inRange(eps > 0 && eps.isFinite && clip > 0 && clip.isFinite, "AdamW eps \(eps) / clip \(clip)")
-        try inRange(tttLRMultStart.map { $0.isFinite && $0 >= 0 } ?? true, "ttt lr multiplier start \(tttLRMultStart ?? 0)")
+        try inRange(tttLRMultStart.map { $0.isFinite && $0 >= 0 && $0 <= 1e4 } ?? true, "ttt lr multiplier start \(tttLRMultStart ?? 0)")
     }
 
     /// Rough memory (bytes) training `model` with this config takes, computed without allocating
@@ -87,7 +87,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// the tiny presets), attention scores (B·H·T² per block) and the logits.
     public func estimatedMemoryBytes(model m: ModelConfig) -> Double {
         let D = Double(m.width), L = Double(m.layers), V = Double(m.vocab), I = Double(m.mlpHidden), cw = Double(m.convWidth)
-        let mixer = 16 * D * D + 4 * (cw + 1) * D + 64 * D
+        _ = cw
+        let mixer = m.layerConfig.weightFloats + 64 * D      // every weight of the layer, Mamba's E·D·N included
         let b = Double(m.miniBatch)   // TTT: a length-b token-index parameter and b×b mini-batch matrices
         let params = V * D + L * (mixer + 3 * D * I + (cw + 4) * D + b) + D
         let tokens = Double(batch) * Double(context)
@@ -96,7 +97,11 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         let names = ModelConfig.layerNames(m.layer), specs = names.map { try? LayerSpec($0) }
         let share = { (n: Int) -> Double in L * Double(n) / Double(names.count) }
         let tttBlocks = share(specs.filter { $0?.inner != nil }.count), attentionBlocks = share(specs.filter { $0 == .attention }.count)
+        let mambaBlocks = share(specs.filter { $0 == .mamba }.count)
         if tttBlocks > 0 { activations += 4 * Double(batch) * Double(m.heads) * min(b, Double(context)) * Double(context) * tttBlocks }
+        if mambaBlocks > 0 {       // the selective scan keeps its [E·D, N] state per token for the backward pass
+            activations += tokens * mambaBlocks * Double(m.layerConfig.mambaExpand) * D * Double(m.layerConfig.mambaState)
+        }
         if attentionBlocks > 0 { activations += 2 * Double(batch) * Double(m.heads) * Double(context) * Double(context) * attentionBlocks }
         let validation = Double(evalWindows) * Double(context) * 16
         return 4 * (4 * params + activations) + validation
@@ -108,7 +113,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         let need = estimatedMemoryBytes(model: m)
         guard need.isFinite, need <= available else {
             let gib = 1073741824.0
-            throw LabError.badConfig(String(format: "training %@ at batch %d × context %d needs ≈ %.1f GiB of memory, more than this machine's %.1f GiB — use a smaller --preset, --batch or --context",
+            throw LabError.badConfig(String(format: "training %@ at batch %ld × context %ld needs ≈ %.1f GiB of memory, more than this machine's %.1f GiB — use a smaller --preset, --batch or --context",
                                             m.summary, batch, context, need / gib, available / gib))
         }
     }
@@ -286,7 +291,28 @@ public final class Trainer {
         public var format: String = "ttt-lab-checkpoint/1"
         /// Absolute path of the corpus directory the run started with (nil in older checkpoints).
         public var corpusDirectory: String? = nil
+
+        /// Refuses an unknown format version or tokenizer, and any number out of range (model sizes,
+        /// RoPE θ, inner learning rates, the recipe's rates, decay, betas), as a flag would be:
+        /// "config.json: … — the file is damaged or from another version".
+        public func check(path: String) throws {
+            guard Trainer.knownFormats.contains(format) else {
+                throw LabError.badFile(path: path, problem: "checkpoint format '\(format.prefix(40))' is not one this lab reads (\(Trainer.knownFormats.sorted().joined(separator: ", "))) — write it with this lab, or import it with 'lab import'")
+            }
+            guard Trainer.knownTokenizers.contains(tokenizer) else {
+                throw LabError.badFile(path: path, problem: "tokenizer '\(tokenizer.prefix(40))' is not one the lab has (bytes) — the run cannot be read")
+            }
+            do {
+                try model.validate()
+                try train.validate()
+            } catch let e as LabError {
+                throw LabError.badFile(path: path, problem: "\(e) — the file is damaged or was edited; fix the value or start a new run")
+            }
+        }
     }
+
+    /// Checkpoint format versions this lab reads, and the tokenizers it has.
+    public static let knownFormats: Set<String> = ["ttt-lab-checkpoint/1"], knownTokenizers: Set<String> = ["bytes"]
 
     /// `train_state.json`: progress, history and checksums of the weight and optimizer files
     /// (written last, so it names a consistent set).
@@ -377,9 +403,13 @@ public final class Trainer {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw LabError.missing("no checkpoint in \(dir.path) (config.json missing) — pass the directory a 'lab train' run wrote (its --out)")
         }
-        do { return try decoder().decode(CheckpointConfig.self, from: data) } catch {
+        let cfg: CheckpointConfig
+        do { cfg = try decoder().decode(CheckpointConfig.self, from: data) } catch {
             throw LabError.badFile(path: url.path, problem: "not a lab checkpoint config (\(error.localizedDescription)) — pass the directory a 'lab train' run wrote")
         }
+        // Every number read from the file gets the checks a flag gets; unknown versions and names are refused.
+        try cfg.check(path: url.path)
+        return cfg
     }
 
     /// Loads a model (weights only) from a checkpoint directory, for generation.

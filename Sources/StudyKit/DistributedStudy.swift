@@ -47,7 +47,11 @@ extension DistributedStudy {
     /// `<command> --run KEY  # label` for each planned run that is not cached yet, in plan order (the
     /// label is a shell comment: a job runner that passes lines to a shell ignores it; grep can select by it).
     public func planLines(_ ctx: StudyContext, command: String) throws -> [String] {
-        try plan(ctx).filter { !$0.cached }.map { "\(command) --run \($0.key)  # \($0.label)" }
+        try plan(ctx).filter { !$0.cached }.map { run in
+            // The label is a comment: control characters (a newline would end it) become spaces.
+            let label = String(run.label.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) })
+            return "\(command) --run \(shellQuoted(run.key))  # \(label)"
+        }
     }
 
     /// The error for a key that is not in the current plan.
@@ -109,6 +113,21 @@ extension DistributedStudy {
                 missing.map { $0.key.hasPrefix($0.label) ? $0.key : "\($0.label) [\($0.key)]" }.joined(separator: "; ") + ".",
             "Compute them with 'lab study \(name) --plan' (same --quick/--full/--seed/--data/--out) and any job runner, then assemble again."))
     }
+}
+
+/// One shell command line from an argument vector: each argument `shellQuoted`. An argument holding a
+/// newline or another control character is refused (line-oriented runners such as `parallel` would split
+/// the command there), as `StudyKitError.invalid` naming the argument.
+///
+/// ```swift
+/// try shellCommand(["lab", "study", "recall", "--data", "my data;x"])   // "lab study recall --data 'my data;x'"
+/// ```
+public func shellCommand(_ argv: [String]) throws -> String {
+    for a in argv where a.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+        let shown = a.unicodeScalars.prefix(60).map { $0.value < 0x20 || $0.value == 0x7F ? "?" : String($0) }.joined()
+        throw StudyKitError.invalid("argument '\(shown)' holds a newline or control character, which a plan line cannot carry — rename the path")
+    }
+    return argv.map(shellQuoted).joined(separator: " ")
 }
 
 /// Quotes a word for a POSIX shell when it has characters other than letters, digits and `-_./=:,+@%`.

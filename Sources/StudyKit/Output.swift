@@ -3,6 +3,7 @@
 // Internal to StudyKit; TensorCore will get a shared `AtomicFile` later and this can forward to it.
 
 import Foundation
+import TensorCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -26,9 +27,13 @@ enum AtomicOutput {
 
     /// Atomically replaces `url` with `data`.
     static func write(_ data: Data, to url: URL) throws {
+        StaleTemporaries.removeLeftovers(of: url.lastPathComponent, in: url.deletingLastPathComponent().path)
         let tmp = temporaryURL(for: url)
         do {
-            try data.write(to: tmp)
+            // AtomicFile names the errno (a full disk, a file-size limit) and removes its temp file.
+            do { try AtomicFile.write(data, to: tmp) } catch let e as FileError {
+                throw StudyKitError.io("could not write \(url.path): \(e.problem) — \(e.fix)")
+            }
             try commit(tmp, to: url)
         } catch let error as StudyKitError {
             try? FileManager.default.removeItem(at: tmp)

@@ -1,5 +1,6 @@
 // Report.swift — the record of a finished study run, and REPORT.md built from many studies.
 import Foundation
+import TensorCore
 
 /// What `run.json` in a study's output directory says about the run that wrote it.
 public struct RunRecord: Codable, Equatable, Sendable {
@@ -11,6 +12,21 @@ public struct RunRecord: Codable, Equatable, Sendable {
     public var summary: [String]
     public var command: String?
     public var finished: Date
+    /// SHA-256 of every file the run wrote (name → hex), so the record vouches for those exact files:
+    /// a directory where any of them changed, vanished or came from another run is not trusted.
+    public var files: [String: String]? = nil
+
+    /// SHA-256 (hex) of the file at `url`, or nil when it cannot be read.
+    public static func hash(_ url: URL) -> String? {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        return SHA256.hex([UInt8](data))
+    }
+
+    /// Whether every file the record names is in `dir` with the recorded hash (false for a record without hashes).
+    public func vouchesFor(_ dir: URL) -> Bool {
+        guard let files, !files.isEmpty else { return false }
+        return files.allSatisfy { name, h in RunRecord.hash(dir.appendingPathComponent(name)) == h }
+    }
 
     func encoded() throws -> Data {
         let e = JSONEncoder()
@@ -19,12 +35,14 @@ public struct RunRecord: Codable, Equatable, Sendable {
         return try e.encode(self)
     }
 
-    /// The record in `dir`, or nil when there is none or it cannot be read (then the study reruns).
+    /// The record in `dir`, or nil when there is none, it cannot be read, or the files it vouches for
+    /// are not exactly there (then the study reruns).
     public static func read(in dir: URL) -> RunRecord? {
         guard let data = try? Data(contentsOf: dir.appendingPathComponent(fileName)) else { return nil }
         let d = JSONDecoder()
         d.dateDecodingStrategy = .iso8601
-        return try? d.decode(RunRecord.self, from: data)
+        guard let r = try? d.decode(RunRecord.self, from: data), r.vouchesFor(dir) else { return nil }
+        return r
     }
 }
 

@@ -65,6 +65,9 @@ public struct StudyRunner {
                     reporter: ProgressReporter = .automatic()) throws -> (StudyResult, StudyReport) {
         try validateFileName(study.name, kind: "study")
         try AtomicOutput.ensureDirectory(dir)
+        // The old completion marker goes first: a run interrupted from here on leaves no marker, so its
+        // mix of old and new files is never reported as cached.
+        try? FileManager.default.removeItem(at: dir.appendingPathComponent(RunRecord.fileName))
         let ctx = StudyContext(outputDirectory: dir, preset: preset, seed: seed, reporter: reporter)
         let start = Date()
         reporter.message("\(study.name): running (preset \(preset), seed \(seed))")
@@ -84,6 +87,7 @@ public struct StudyRunner {
         for t in result.tables { try t.validate() }
         for c in result.charts { try validateFileName(c.name, kind: "chart") }
         try AtomicOutput.ensureDirectory(dir)
+        try? FileManager.default.removeItem(at: dir.appendingPathComponent(RunRecord.fileName))
 
         var files: [URL] = []
         var warnings: [String] = []
@@ -134,9 +138,12 @@ public struct StudyRunner {
                             chartWarnings: warnings.filter { $0.hasPrefix("chart '") })
         try AtomicOutput.write(text, to: md)
         files.append(md)
-        // Written last: its presence marks a complete run (`lab figures` reuses such runs).
+        // Written last: its presence marks a complete run (`lab figures` reuses such runs), and it vouches
+        // for the exact files written (SHA-256 of each), so a directory mixing runs is recomputed.
+        var hashes: [String: String] = [:]
+        for f in files { hashes[f.lastPathComponent] = RunRecord.hash(f) }
         let record = RunRecord(study: study.name, preset: run.preset.rawValue, seed: run.seed, passed: result.verdict.passed,
-                               summary: result.verdict.summary, command: run.command, finished: Date())
+                               summary: result.verdict.summary, command: run.command, finished: Date(), files: hashes)
         let json = dir.appendingPathComponent(RunRecord.fileName)
         try AtomicOutput.write(try record.encoded(), to: json)
         files.append(json)

@@ -1,6 +1,7 @@
 // RunSummary.swift — what the studies' own trainers (recall, long-context) keep of a run: its cache key
 // and its training-loss curve, written once for both.
 import Foundation
+import TensorCore
 import Models
 
 /// `<layer>-<12 hex digits of SHA-256 of the config's JSON with sorted keys>`: one directory name per

@@ -44,7 +44,7 @@ enum Bench {
     static let width = 32, heads = 4, batch = 2
 
     static func input(_ s: Setting) -> Tensor {
-        var rng = RNG(seed: 1000 + s.seed)
+        var rng = RNG(seed: 1000 &+ s.seed)
         return Tensor.randn([batch, s.T, width], rng: &rng)
     }
 
@@ -53,7 +53,7 @@ enum Bench {
     /// offsets λ N(0, 0.01²): larger λ can push c_b = max(0, 1/b + λ_b) to 0, which freezes the state across
     /// mini-batches (the decode control then cannot see a reset).
     static func randomize(_ layer: SequenceLayer, seed: UInt64) {
-        var rng = RNG(seed: 77 + seed)
+        var rng = RNG(seed: 77 &+ seed)
         for p in layer.parameters {
             let t = p.tensor
             let isNormWeight = p.name.contains("norm") && !p.name.contains("bias") || p.name == "D"
@@ -261,7 +261,7 @@ public enum EquivalenceClaims {
         reference: "docs/baselines.md §2", tolerance: 2e-5,
         controls: ["recurrent form of the other variant"],
         miniBatches: { _ in [1] }) { s in
-            var rng = RNG(seed: 500 + s.seed)
+            var rng = RNG(seed: 500 &+ s.seed)
             let shape = [Bench.batch * Bench.heads, s.T, Bench.width / Bench.heads]
             let q = Tensor.randn(shape, std: 0.5, rng: &rng), k = Tensor.randn(shape, std: 0.5, rng: &rng), v = Tensor.randn(shape, rng: &rng)
             return withNoGrad {

@@ -186,9 +186,13 @@ final class FaultFuzzTests: XCTestCase {
         let f = try fixture()
         let dir = f.dir.appendingPathComponent("runjson-fuzz")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        // The record vouches for its files by SHA-256: one file it names, with its hash.
+        try Data("a,b\n1,2\n".utf8).write(to: dir.appendingPathComponent("t.csv"))
+        let hash = SHA256.hex(Array("a,b\n1,2\n".utf8))
         let original = Array("""
         {
           "command" : "lab study equivalence --quick",
+          "files" : { "t.csv" : "\(hash)" },
           "finished" : "2025-01-02T03:04:05Z",
           "passed" : true,
           "preset" : "quick",

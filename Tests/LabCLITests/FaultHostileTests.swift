@@ -180,7 +180,7 @@ final class FaultHostileTests: XCTestCase {
         let tr = ["train", "--preset", "micro", "--steps", "2", "--batch", "2", "--context", "32", "--eval-windows", "2", "--no-chart"]
         assertOneLineFault(try lab(tr + ["--out", "mine"], cwd: dir, env: env), ["holds files 'lab train' did not write", "loss.csv, model.safetensors", "--force"], "foreign dir")
         XCTAssertEqual(try Data(contentsOf: mine.appendingPathComponent("model.safetensors")), Data("my own weights".utf8))
-        assertOneLineFault(try lab(tr + ["--out", "data"], cwd: dir, env: env), ["holds files 'lab train' did not write"], "corpus as --out")
+        assertOneLineFault(try lab(tr + ["--out", "data"], cwd: dir, env: env), ["same directory as --data"], "corpus as --out")
         // Negative control: --force writes the run there; an empty directory needs no --force.
         XCTAssertEqual(try lab(tr + ["--out", "mine", "--force"], cwd: dir, env: env).status, 0)
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("empty"), withIntermediateDirectories: true)

@@ -28,9 +28,20 @@ final class ReportTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("record-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let r = RunRecord(study: "s", preset: "quick", seed: 3, passed: false, summary: ["x"], command: "lab study s", finished: Date(timeIntervalSince1970: 1_700_000_000))
+        let csv = dir.appendingPathComponent("t.csv")
+        try Data("a\n1\n".utf8).write(to: csv)
+        let r = RunRecord(study: "s", preset: "quick", seed: 3, passed: false, summary: ["x"], command: "lab study s", finished: Date(timeIntervalSince1970: 1_700_000_000),
+                          files: ["t.csv": try XCTUnwrap(RunRecord.hash(csv))])
         try r.encoded().write(to: dir.appendingPathComponent(RunRecord.fileName))
         XCTAssertEqual(RunRecord.read(in: dir), r)
+        // The record vouches for its files: another t.csv (another run's) makes it untrusted; so does no hash at all.
+        try Data("a\n2\n".utf8).write(to: csv)
+        XCTAssertNil(RunRecord.read(in: dir), "a changed file must not be trusted")
+        try Data("a\n1\n".utf8).write(to: csv)
+        XCTAssertEqual(RunRecord.read(in: dir), r)
+        var unhashed = r; unhashed.files = nil
+        try unhashed.encoded().write(to: dir.appendingPathComponent(RunRecord.fileName))
+        XCTAssertNil(RunRecord.read(in: dir), "a record that vouches for nothing is not trusted")
         try Data("{not json".utf8).write(to: dir.appendingPathComponent(RunRecord.fileName))
         XCTAssertNil(RunRecord.read(in: dir), "an unreadable record means: run again")
     }

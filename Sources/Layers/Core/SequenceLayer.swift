@@ -117,14 +117,65 @@ public struct LayerConfig: Codable, Equatable, Sendable {
         guard ttt.miniBatch <= 1 << 20 else {
             throw LabError.badConfig("mini-batch size b = \(ttt.miniBatch) is larger than 2^20; use b ≤ T (b ≥ T is batch GD)")
         }
+        try validateNumbers()
+    }
+
+    /// Bounds for the sizes a config (a flag or a config.json) may give; far beyond any real model, and
+    /// small enough that products of them stay far from `Int` overflow.
+    public static let maxWidth = 1 << 20, maxMambaExpand = 256, maxMambaState = 1 << 16, maxConvWidth = 1 << 12
+
+    /// The numbers every layer kind reads, range-checked before anything is allocated (also for the Mamba
+    /// stack, which does not use the head rules of `validate()`): sizes bounded, learning rates,
+    /// multipliers and RoPE θ finite and in range, and the weights of one layer (every tensor that
+    /// allocates, Mamba's E·D·N included) within half of this machine's memory.
+    public func validateNumbers() throws {
+        guard width > 0 else { throw LabError.badConfig("width D = \(width) must be positive") }
+        guard width <= LayerConfig.maxWidth else { throw LabError.badConfig("width D = \(width) must be ≤ \(LayerConfig.maxWidth); choose a smaller width") }
+        guard (1...LayerConfig.maxMambaExpand).contains(mambaExpand) else {
+            throw LabError.badConfig("Mamba expand E = \(mambaExpand) must be in 1…\(LayerConfig.maxMambaExpand) (upstream uses 2)")
+        }
+        guard (1...LayerConfig.maxMambaState).contains(mambaState) else {
+            throw LabError.badConfig("Mamba state N = \(mambaState) must be in 1…\(LayerConfig.maxMambaState) (upstream uses 16)")
+        }
+        guard (1...LayerConfig.maxConvWidth).contains(convWidth) else {
+            throw LabError.badConfig("conv width k = \(convWidth) must be in 1…\(LayerConfig.maxConvWidth) (the paper uses 4)")
+        }
+        guard chunk >= 0 && chunk <= 1 << 30 else { throw LabError.badConfig("linear attention chunk = \(chunk) must be in 0…2^30 (0 = parallel form)") }
+        guard ["simple", "elu"].contains(linearAttention) else {
+            throw LabError.badConfig("linear attention variant '\(linearAttention.prefix(40))' is not one the lab has — use simple or elu")
+        }
+        guard ropeTheta.isFinite && ropeTheta > 0 else {
+            throw LabError.badConfig("RoPE θ = \(ropeTheta) must be a finite number > 0 (the paper uses 10000)")
+        }
+        let maxRate: Float = 1e4
+        if let lr = ttt.baseLR, !(lr.isFinite && lr > 0 && lr <= maxRate) {
+            throw LabError.badConfig("TTT base learning rate η_base = \(lr) must be finite, > 0 and ≤ \(Int(maxRate)) (the paper uses 1 for linear, 0.1 for MLP)")
+        }
+        if let eta = ttt.fixedEta, !(eta.isFinite && eta >= 0 && eta <= maxRate) {
+            throw LabError.badConfig("fixed inner learning rate η = \(eta) must be finite, ≥ 0 and ≤ \(Int(maxRate))")
+        }
+        guard ttt.lrMult.isFinite && ttt.lrMult >= 0 && ttt.lrMult <= maxRate else {
+            throw LabError.badConfig("TTT learning-rate multiplier ρ = \(ttt.lrMult) must be finite, ≥ 0 and ≤ \(Int(maxRate)) (1 at inference)")
+        }
         // Refuse before allocating: no layer here holds more than ~16·D² weights (TTT-MLP with the
-        // Mamba backbone: Q, V, O, gate, lr gate, 8·D·d inner state; Mamba: ≈ 7·D²).
-        let bytes = 16.0 * Double(width) * Double(width) * 4
+        // Mamba backbone: Q, V, O, gate, lr gate, 8·D·d inner state; attention ≈ 4·D²), except Mamba,
+        // whose E·D-wide projections and E·D×N state matrix grow with E and N.
+        let bytes = 4 * weightFloats
         let available = Double(ProcessInfo.processInfo.physicalMemory)
         guard bytes < available / 2 else {
-            throw LabError.badConfig(String(format: "width D = %d needs ≈ %.1f GiB of weights per layer, more than half of this machine's %.1f GiB — choose a smaller width",
-                                            width, bytes / 1073741824, available / 1073741824))
+            throw LabError.badConfig(String(format: "width D = %ld (Mamba E = %ld, N = %ld) needs ≈ %.1f GiB of weights per layer, more than half of this machine's %.1f GiB — choose a smaller width, expand or state size",
+                                            width, mambaExpand, mambaState, bytes / 1073741824, available / 1073741824))
         }
+    }
+
+    /// An upper bound (in Double: no overflow) on the floats one layer of any kind allocates for its
+    /// weights: 16·D² for the TTT and attention layers; for Mamba, in/out projections 3·E·D², x_proj
+    /// E·D·(R + 2N), dt_proj R·E·D, A E·D·N, conv E·D·k and the vectors.
+    public var weightFloats: Double {
+        let D = Double(width), E = Double(mambaExpand), N = Double(mambaState), k = Double(convWidth)
+        let R = (D + 15) / 16
+        let mamba = 3 * E * D * D + E * D * (R + 2 * N) + R * E * D + E * D * N + E * D * (k + 3)
+        return max(16 * D * D, mamba) + 4 * (k + 1) * D
     }
 }
 

@@ -78,7 +78,7 @@ public enum PluginCheck {
                        note: "nonparametric: the update appends (k, y, η), no gradient")
         }
         let d = cfg.headDim, N = 2, n = 3
-        var rng = RNG(seed: 31 + o.seed)
+        var rng = RNG(seed: 31 &+ o.seed)
         let θ = (inner.parameters(headDim: d) + inner.optimizerState(headDim: d)).map { s -> Tensor in
             let fan = s.shape.count >= 2 ? s.shape[s.shape.count - 2] : 1
             return Tensor.randn([N] + s.shape, std: s.shape.count >= 2 && fan > 1 ? 1 / Float(fan).squareRoot() : 0.1, rng: &rng)
@@ -107,7 +107,7 @@ public enum PluginCheck {
                 return Row(check: name, error: .infinity, tolerance: gradientTolerance, control: nil, verdict: .fail,
                            note: "gradient[\(j)] has shape \(g[j].shape), parameter \(θ[j].shape)")
             }
-            let fd = fdError(θ[j], analytic: g[j], control: gControl[j], h: 1e-2, seed: UInt64(j) + o.seed, loss)
+            let fd = fdError(θ[j], analytic: g[j], control: gControl[j], h: 1e-2, seed: UInt64(j) &+ o.seed, loss)
             if fd.error > worst { worst = fd.error; worstName = inner.parameters(headDim: d)[j].name }
             total = total + fd
         }
@@ -129,7 +129,7 @@ public enum PluginCheck {
 
     static func fdError(_ t: Tensor, analytic: Tensor, control: Tensor, h: Float, seed: UInt64,
                         _ loss: () -> Double) -> FD {
-        var rng = RNG(seed: 5 + seed)
+        var rng = RNG(seed: 5 &+ seed)
         var idx = Set<Int>()
         let k = min(8, t.count)
         while idx.count < k { idx.insert(Int(rng.next() % UInt64(t.count))) }
@@ -162,7 +162,7 @@ public enum PluginCheck {
         edit(&c)
         var rng = RNG(seed: seed)
         let l = try TTTLayer(config: c, inner: inner, rng: &rng)
-        var r = RNG(seed: 77 + seed)
+        var r = RNG(seed: 77 &+ seed)
         for p in l.parameters {
             let t = p.tensor
             let norm = p.name.contains("norm") && !p.name.contains("bias")
@@ -183,7 +183,7 @@ public enum PluginCheck {
     }
 
     static func input(_ cfg: LayerConfig, _ o: Options, seed: UInt64 = 0) -> Tensor {
-        var rng = RNG(seed: 1000 + o.seed + seed)
+        var rng = RNG(seed: 1000 &+ o.seed &+ seed)
         return Tensor.randn([o.batch, o.length, cfg.width], rng: &rng)
     }
 
@@ -248,7 +248,7 @@ public enum PluginCheck {
         let l = try layer(inner, cfg, seed: o.seed)
         let x = input(cfg, o), t0 = o.length / 2
         let x2 = x.copy()
-        var rng = RNG(seed: 9 + o.seed)
+        var rng = RNG(seed: 9 &+ o.seed)
         for bi in 0..<o.batch { for c in 0..<cfg.width { x2.data[(bi * o.length + t0) * cfg.width + c] += Float(rng.normal()) } }
         return withNoGrad {
             let y = l(x), y2 = l(x2)
@@ -296,7 +296,7 @@ public enum PluginCheck {
         let name = "outer gradients = finite differences"
         let l = try layer(inner, cfg, seed: o.seed)
         let x = input(cfg, o)
-        var rng = RNG(seed: 3 + o.seed)
+        var rng = RNG(seed: 3 &+ o.seed)
         let r = Tensor.randn([o.batch, o.length, cfg.width], rng: &rng)
         let rRev = concat((0..<o.length).reversed().map { r.slice(axis: 1, $0, $0 + 1) }, axis: 1)
         func grads(_ weights: Tensor) -> [Tensor] {
@@ -318,7 +318,7 @@ public enum PluginCheck {
         }
         var worst: Float = 0, worstName = "", total = FD(), missing: [String] = []
         for (j, p) in l.parameters.enumerated() {
-            let fd = fdError(p.tensor, analytic: g[j], control: gc[j], h: 1e-2, seed: UInt64(j) + o.seed, loss)
+            let fd = fdError(p.tensor, analytic: g[j], control: gc[j], h: 1e-2, seed: UInt64(j) &+ o.seed, loss)
             if fd.error > worst { worst = fd.error; worstName = p.name }
             if fd.error > gradientTolerance && g[j].array.allSatisfy({ $0 == 0 }) { missing.append(p.name) }
             total = total + fd

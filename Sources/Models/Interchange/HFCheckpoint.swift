@@ -133,6 +133,8 @@ public enum HFCheckpoint {
         var step = "0"
         if let s = file.metadata[configKey], let embedded = try? Trainer.decoder().decode(Trainer.CheckpointConfig.self, from: Data(s.utf8)),
            let again = try? roundTrip(embedded.model), again == derived {
+            // The embedded recipe is a file's numbers like any other: the same checks as a run's config.json.
+            try embedded.check(path: weightsURL.path + " (lab metadata)")
             checkpoint = embedded
             step = file.metadata[stepKey] ?? "0"
         } else {
@@ -215,6 +217,7 @@ public enum HFCheckpoint {
         do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
             throw LabError.badFile(path: parent.path, problem: "cannot create the directory (\(error.localizedDescription)) — choose another \(flag)")
         }
+        StaleTemporaries.removeLeftovers(of: dir.lastPathComponent, in: parent.path)   // left by a killed export/import
         let tmp = parent.appendingPathComponent(".\(dir.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
         try? fm.removeItem(at: tmp)
         do { try fm.createDirectory(at: tmp, withIntermediateDirectories: false) } catch {

@@ -56,6 +56,8 @@ extension HFLayout {
                 throw fail("key '\(k)' is missing — the file is not a complete \(arch.rawValue) config")
             }
             guard case .int(let n) = v, n > 0 else { throw fail("key '\(k)' is \(v) but must be a positive integer") }
+            // Bounded before any arithmetic (E × D, D / H, …) or allocation; validate() narrows each further.
+            guard n <= 1 << 30 else { throw fail("key '\(k)' is \(n), far beyond any model the lab can hold (≤ 2^30)") }
             return n
         }
         func double(_ k: String, _ def: Double) throws -> Double {

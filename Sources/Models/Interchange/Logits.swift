@@ -24,7 +24,7 @@ public enum ModelLogits {
         c.evalWindows = 0
         let need = c.estimatedMemoryBytes(model: m)
         guard need.isFinite, need <= available else {
-            throw LabError.badConfig(String(format: "logits of %d × %d tokens for %@ need ≈ %.1f GiB of memory, more than this machine's %.1f GiB — pass fewer or shorter sequences",
+            throw LabError.badConfig(String(format: "logits of %ld × %ld tokens for %@ need ≈ %.1f GiB of memory, more than this machine's %.1f GiB — pass fewer or shorter sequences",
                                             batch, length, m.summary, need / 1073741824, available / 1073741824))
         }
     }

@@ -25,44 +25,23 @@ public struct SafetensorsHeader {
     let data: Data
     let dataStart: Int
 
-    /// Reads and checks the header of `url`; errors are `LabError.badFile` naming the problem and the fix.
+    /// Reads and checks the header of `url` with the lab's one validating parser
+    /// (`SafetensorsFile.parseHeader`: integer dims and offsets, no duplicate names, ranges that tile
+    /// the data); errors are `LabError.badFile` naming the problem and the fix.
     public static func read(_ url: URL) throws -> SafetensorsHeader {
         let path = url.path
-        func fail(_ problem: String) -> LabError { LabError.badFile(path: path, problem: problem) }
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
-            throw fail("no such file — check the path")
-        }
-        guard let data = try? Data(contentsOf: url, options: .mappedIfSafe) else { throw fail("cannot be read — check its permissions") }
-        guard data.count >= 8 else { throw fail("\(data.count) bytes is too short for a safetensors file — write it with safetensors.torch.save_file") }
-        var n64: UInt64 = 0
-        for (i, b) in data.prefix(8).enumerated() { n64 |= UInt64(b) << (8 * UInt64(i)) }
-        guard n64 <= UInt64(SafetensorsFile.maxHeaderBytes), Int(n64) <= data.count - 8 else {
-            throw fail("header length \(n64) does not fit the file (\(data.count) bytes) — the file is truncated or not safetensors")
-        }
-        let n = Int(n64), start = data.startIndex
-        guard let obj = (try? JSONSerialization.jsonObject(with: data.subdata(in: (start + 8)..<(start + 8 + n)))) as? [String: Any] else {
-            throw fail("the header is not a JSON object — the file is damaged or not safetensors")
-        }
-        let dataSize = data.count - 8 - n
-        var entries: [String: Entry] = [:]
-        var metadata: [String: String] = [:]
-        for (name, value) in obj {
-            if name == "__metadata__" {
-                for (k, v) in (value as? [String: Any]) ?? [:] { if let s = v as? String { metadata[k] = s } }
-                continue
+        do {
+            try SafetensorsFile.checkBeforeReading(url)
+            guard let data = try? Data(contentsOf: url, options: .mappedIfSafe) else {
+                throw FileError(.read, path: path, problem: "cannot be read", fix: "check its permissions")
             }
-            guard let e = value as? [String: Any], let dtype = e["dtype"] as? String,
-                  let shape = (e["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), shape.count == (e["shape"] as? [Any])?.count,
-                  let offs = (e["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }), offs.count == 2 else {
-                throw fail("entry '\(name.prefix(80))' lacks a dtype, integer shape or two data_offsets — the file is damaged")
-            }
-            guard shape.allSatisfy({ $0 >= 0 }), offs[0] >= 0, offs[0] <= offs[1], offs[1] <= dataSize else {
-                throw fail("entry '\(name.prefix(80))' has shape \(shape) / data_offsets \(offs) outside the file's \(dataSize) data bytes — the file is truncated or damaged")
-            }
-            entries[name] = Entry(dtype: dtype, shape: shape, begin: offs[0], end: offs[1])
+            let h = try SafetensorsFile.parseHeader(data, path: path)
+            var entries: [String: Entry] = [:]
+            for e in h.entries { entries[e.name] = Entry(dtype: e.dtype, shape: e.shape, begin: e.begin, end: e.end) }
+            return SafetensorsHeader(entries: entries, metadata: h.metadata, data: data, dataStart: h.dataStart)
+        } catch let e as FileError {
+            throw LabError.badFile(path: path, problem: "\(e.problem) — \(e.fix)")
         }
-        return SafetensorsHeader(entries: entries, metadata: metadata, data: data, dataStart: 8 + n)
     }
 
     /// Bytes per element of the integer dtypes token files may use.

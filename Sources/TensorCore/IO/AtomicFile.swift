@@ -80,6 +80,8 @@ public enum AtomicFile {
         // (A directory at the target is caught by the rename below, EISDIR, after the temp file exists,
         // so that the clean-up path is the one the tests exercise.)
 
+        // Leftovers of this name from a killed process (SIGKILL skips the clean-up below) go first.
+        StaleTemporaries.removeLeftovers(of: base, in: dir)
         // Unique temp name in the same directory (so that rename stays on one file system).
         var fd: Int32 = -1
         var tmp = ""

@@ -65,6 +65,13 @@ public enum FileSafety {
         } catch { return nil }
     }
 
+    /// The size in bytes of the file `path` leads to (symlinks followed), or nil when it cannot be stat'ed.
+    public static func size(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Int(st.st_size)
+    }
+
     /// Where `path` leads: an existing file's (device, inode), following symlinks; nil when it does not exist.
     public static func identity(_ path: String) -> (dev: UInt64, ino: UInt64)? {
         var st = stat()
@@ -96,22 +103,84 @@ public enum FileSafety {
         return resolved(a) == resolved(b)
     }
 
-    /// Refuses, before anything is computed or written, an output path that names the same file as an
-    /// input or as another output (`--output x --input x`, `--save-weights y --output ./y`, a symlink to x).
-    /// Each pair is (option, path); nil paths are skipped.
-    public static func refuseClobbering(outputs: [(flag: String, path: String?)], inputs: [(flag: String, path: String?)]) throws {
-        let outs = outputs.compactMap { o in o.path.map { (o.flag, $0) } }
+    /// What a command writes at an output path: one file, or files inside a directory.
+    public enum OutputKind: Sendable { case file, directory }
+
+    /// Whether `path` is `dir` or lies inside it (both resolved: symlinks, `.` and `..`).
+    public static func isInside(_ path: String, _ dir: String) -> Bool {
+        let p = resolved(path), d = resolved(dir)
+        return p == d || p.hasPrefix(d.hasSuffix("/") ? d : d + "/")
+    }
+
+    /// Whether `path` exists and is a directory (following symlinks).
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// The one rule for every command that writes, checked before anything is computed or written:
+    /// - a file output with a trailing `/` (a directory meant), or one that is a directory (also through
+    ///   a symlink), is refused; a dangling symlink is refused rather than replaced;
+    /// - an output is never an input (same file by identity or resolved path, so `./x` and symlinks count),
+    ///   never inside an input directory (a checkpoint or run directory being read, a corpus), and a
+    ///   directory output never holds an input;
+    /// - two outputs never name the same file.
+    /// Each entry is (option, path[, kind]); nil paths are skipped.
+    ///
+    /// ```swift
+    /// try FileSafety.checkOutputs([("--output", "y.safetensors", .file)], inputs: [("--checkpoint", "runs/tiny")])
+    /// ```
+    public static func checkOutputs(_ outputs: [(flag: String, path: String?, kind: OutputKind)], inputs: [(flag: String, path: String?)]) throws {
+        let outs = outputs.compactMap { o in o.path.map { (o.flag, $0, o.kind) } }
         let ins = inputs.compactMap { i in i.path.map { (i.flag, $0) } }
-        for (k, (oflag, opath)) in outs.enumerated() {
-            for (iflag, ipath) in ins where sameFile(opath, ipath) {
-                throw FileError(.write, path: opath, problem: "this is the same file as \(iflag) \(ipath); writing \(oflag) would destroy the input",
-                                fix: "choose another \(oflag) path")
+        for (oflag, opath, kind) in outs {
+            guard !opath.isEmpty else {
+                throw FileError(.write, path: opath, problem: "\(oflag) is empty", fix: "give a path")
             }
-            for (oflag2, opath2) in outs[(k + 1)...] where sameFile(opath, opath2) {
+            var lst = stat()
+            if lstat(opath, &lst) == 0 && (lst.st_mode & S_IFMT) == S_IFLNK {
+                var st = stat()
+                if stat(opath, &st) != 0 {
+                    throw FileError(.write, path: opath, problem: "this is a symlink to a missing target (\(String(cString: strerror(errno))))",
+                                    fix: "remove the dangling symlink or choose another \(oflag) path")
+                }
+            }
+            if kind == .file {
+                if opath.hasSuffix("/") {
+                    throw FileError(.write, path: opath, problem: "\(oflag) ends with '/', which names a directory, but it is a file",
+                                    fix: "give a file path without the trailing '/' (e.g. \(oflag) out.safetensors)")
+                }
+                if isDirectory(opath) {
+                    throw FileError(.write, path: opath, problem: "\(oflag) is a directory\(lst.st_mode & S_IFMT == S_IFLNK ? " (through a symlink)" : ""), not a file",
+                                    fix: "give a file path inside it, e.g. \(opath)/out.safetensors")
+                }
+            }
+        }
+        for (k, (oflag, opath, kind)) in outs.enumerated() {
+            for (iflag, ipath) in ins where !ipath.isEmpty {
+                if sameFile(opath, ipath) {
+                    throw FileError(.write, path: opath, problem: "this is the same \(isDirectory(ipath) ? "directory" : "file") as \(iflag) \(ipath); writing \(oflag) would destroy the input",
+                                    fix: "choose another \(oflag) path")
+                }
+                if isDirectory(ipath) && isInside(opath, ipath) {
+                    throw FileError(.write, path: opath, problem: "\(oflag) lies inside \(iflag) \(ipath), which this command reads; writing there could destroy the input",
+                                    fix: "choose an \(oflag) path outside \(ipath)")
+                }
+                if kind == .directory && isInside(ipath, opath) {
+                    throw FileError(.write, path: opath, problem: "\(oflag) holds \(iflag) \(ipath), which this command reads; writing there could destroy the input",
+                                    fix: "choose an \(oflag) directory that does not hold the inputs")
+                }
+            }
+            for (oflag2, opath2, _) in outs[(k + 1)...] where sameFile(opath, opath2) {
                 throw FileError(.write, path: opath, problem: "\(oflag) and \(oflag2) name the same file; one would overwrite the other",
                                 fix: "give them different paths")
             }
         }
+    }
+
+    /// File outputs only: `checkOutputs` with every output a file.
+    public static func refuseClobbering(outputs: [(flag: String, path: String?)], inputs: [(flag: String, path: String?)]) throws {
+        try checkOutputs(outputs.map { ($0.flag, $0.path, OutputKind.file) }, inputs: inputs)
     }
 
     /// Convenience for one output.

@@ -38,8 +38,7 @@ public struct SafetensorsFile {
     /// Reads and validates the file at `url`.
     public static func read(_ url: URL) throws -> SafetensorsFile {
         let path = url.path
-        // The real cause from errno (a symlink loop is not "no such file"); devices and FIFOs are refused.
-        try FileSafety.requireReadableFile(path, what: ".safetensors file")
+        try checkBeforeReading(url)
         let data: Data
         do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
             throw FileError(.read, path: path, problem: "the file cannot be opened (\(error.localizedDescription))", fix: "check its permissions")
@@ -47,13 +46,45 @@ public struct SafetensorsFile {
         return try parse(data, path: path)
     }
 
-    /// Parses safetensors bytes; `path` only names the source in error messages.
-    public static func parse(_ data: Data, path: String) throws -> SafetensorsFile {
+    /// One tensor's entry in a header, checked: a known dtype, integer shape, offsets that tile the data.
+    public struct HeaderEntry: Equatable, Sendable {
+        public let name: String
+        /// The dtype as written ("F32", "BF16", "I64", …).
+        public let dtype: String
+        public let shape: [Int]
+        /// Byte range inside the data section; `count` elements.
+        public let begin: Int, end: Int, count: Int
+    }
+
+    /// A validated header: its entries (sorted by name), metadata, and where the data section starts.
+    public struct Header: Sendable {
+        public let entries: [HeaderEntry]
+        public let metadata: [String: String]
+        public let dataStart: Int
+        public subscript(name: String) -> HeaderEntry? { entries.first { $0.name == name } }
+    }
+
+    /// Bytes per element of every dtype the format defines (the lab decodes F32/F64/F16/BF16 to Float32;
+    /// integer dtypes are read only as token ids).
+    public static let dtypeSizes: [String: Int] = ["F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+                                                   "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1]
+
+    /// The one validating header parser, used by every safetensors read in the lab (weights, token ids,
+    /// imported checkpoints): header length in range, bounded JSON nesting, no duplicate names, a known
+    /// dtype, integer (not boolean, not fractional) non-negative dimensions and offsets, byte ranges that
+    /// match the shapes and tile the data section exactly. `path` only names the source in errors.
+    ///
+    /// ```swift
+    /// let h = try SafetensorsFile.parseHeader(data, path: "ids.safetensors")
+    /// h["input_ids"]?.dtype   // "I64"
+    /// ```
+    /// `fileSize`: the whole file's size when `data` holds only its first bytes (length and header).
+    public static func parseHeader(_ data: Data, path: String, fileSize: Int? = nil) throws -> Header {
         func fail(_ problem: String, _ fix: String = "the file is damaged or not a safetensors file; re-export it") -> FileError {
             FileError(.read, path: path, problem: problem, fix: fix)
         }
-        let total = data.count
-        guard total >= 8 else {
+        let total = fileSize ?? data.count
+        guard total >= 8, data.count >= 8 else {
             throw fail("the file is \(total) bytes, shorter than the 8-byte header length")
         }
         let bytes = [UInt8](data.prefix(8))
@@ -66,6 +97,7 @@ public struct SafetensorsFile {
         guard n <= total - 8 else {
             throw fail("header length \(n) is past the end of the file (\(total) bytes)", "the file is truncated or not a safetensors file; re-export it")
         }
+        guard 8 + n <= data.count else { throw fail("the header could not be read whole") }
         let start = data.startIndex
         let header = data.subdata(in: (start + 8)..<(start + 8 + n))
         let dataStart = 8 + n
@@ -94,17 +126,16 @@ public struct SafetensorsFile {
             }
         }
 
-        struct Entry { let name: String; let dtype: DType; let shape: [Int]; let begin: Int; let end: Int; let count: Int }
-        var entries: [Entry] = []
+        var entries: [HeaderEntry] = []
         for name in object.keys.sorted() where name != "__metadata__" {
             guard let e = object[name] as? [String: Any] else { throw fail("entry \(show(name)) is not an object") }
             guard let dt = e["dtype"] else { throw fail("entry \(show(name)) has no dtype") }
             guard let shp = e["shape"] else { throw fail("entry \(show(name)) has no shape") }
             guard let offs = e["data_offsets"] else { throw fail("entry \(show(name)) has no data_offsets") }
             guard let dtName = dt as? String else { throw fail("entry \(show(name)): dtype is not a string") }
-            guard let dtype = DType(rawValue: dtName) else {
-                throw fail("tensor \(show(name)) has dtype \(show(dtName, quote: false)); the lab reads F32 only (F64, F16, BF16 are converted)",
-                           "convert the tensor to float32 before saving")
+            guard let size = dtypeSizes[dtName] else {
+                throw fail("tensor \(show(name)) has dtype \(show(dtName, quote: false)), which safetensors does not define",
+                           "save the tensor as float32 (or int64 for token ids)")
             }
             guard let dims = shp as? [Any] else { throw fail("entry \(show(name)): shape is not a list") }
             var shape: [Int] = []
@@ -129,11 +160,11 @@ public struct SafetensorsFile {
                 throw fail("tensor \(show(name)): data_offsets [\(begin), \(end)] run past the end of the data (\(dataSize) bytes)",
                            "the file is truncated; re-export it")
             }
-            let (nbytes, o) = count.multipliedReportingOverflow(by: dtype.size)
+            let (nbytes, o) = count.multipliedReportingOverflow(by: size)
             guard !o, nbytes == end - begin else {
-                throw fail("tensor \(show(name)): shape \(shape) of \(dtype.rawValue) needs \(o ? "too many" : String(nbytes)) bytes but data_offsets [\(begin), \(end)] hold \(end - begin)")
+                throw fail("tensor \(show(name)): shape \(shape) of \(dtName) needs \(o ? "too many" : String(nbytes)) bytes but data_offsets [\(begin), \(end)] hold \(end - begin)")
             }
-            entries.append(Entry(name: name, dtype: dtype, shape: shape, begin: begin, end: end, count: count))
+            entries.append(HeaderEntry(name: name, dtype: dtName, shape: shape, begin: begin, end: end, count: count))
         }
 
         // Byte ranges must tile the data section: no overlap, no gap, nothing left over.
@@ -149,6 +180,46 @@ public struct SafetensorsFile {
         if cursor != dataSize {
             throw fail("the data section is \(dataSize) bytes but the tensors cover \(cursor)")
         }
+        return Header(entries: entries, metadata: metadata, dataStart: dataStart)
+    }
+
+    /// Checks a file before its bytes are read: readable and regular (errno named; devices and FIFOs
+    /// refused), its header parsed from the first bytes alone against the file's size (a damaged or sparse
+    /// multi-gigabyte file is refused without reading it), and not larger than 3/4 of this machine's memory.
+    public static func checkBeforeReading(_ url: URL) throws {
+        let path = url.path
+        try FileSafety.requireReadableFile(path, what: ".safetensors file")
+        guard let size = FileSafety.size(path), let h = FileHandle(forReadingAtPath: path) else {
+            throw FileError(.read, path: path, problem: "the file cannot be opened", fix: "check its permissions")
+        }
+        defer { try? h.close() }
+        var prefix = (try? h.read(upToCount: 8)) ?? Data()
+        if prefix.count == 8 {
+            var n: UInt64 = 0
+            for (i, b) in prefix.enumerated() { n |= UInt64(b) << (8 * UInt64(i)) }
+            if n <= UInt64(maxHeaderBytes), Int(n) <= size - 8 { prefix += (try? h.read(upToCount: Int(n))) ?? Data() }
+        }
+        _ = try parseHeader(prefix, path: path, fileSize: size)
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        guard Double(size) <= memory * 0.75 else {
+            throw FileError(.read, path: path, problem: String(format: "the file is %.1f GiB, more than this machine's %.1f GiB of memory can hold", Double(size) / 1073741824, memory / 1073741824),
+                            fix: "use a smaller file")
+        }
+    }
+
+    /// Parses safetensors bytes (header through `parseHeader`); `path` only names the source in error messages.
+    public static func parse(_ data: Data, path: String) throws -> SafetensorsFile {
+        let h = try parseHeader(data, path: path)
+        struct Entry { let name: String; let dtype: DType; let begin: Int; let count: Int; let shape: [Int] }
+        var entries: [Entry] = []
+        for e in h.entries {
+            guard let dtype = DType(rawValue: e.dtype) else {
+                throw FileError(.read, path: path, problem: "tensor \(show(e.name)) has dtype \(show(e.dtype, quote: false)); the lab reads F32 only (F64, F16, BF16 are converted)",
+                                fix: "convert the tensor to float32 before saving")
+            }
+            entries.append(Entry(name: e.name, dtype: dtype, begin: e.begin, count: e.count, shape: e.shape))
+        }
+        let dataStart = h.dataStart, metadata = h.metadata
 
         var tensors: [String: Tensor] = [:]
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
