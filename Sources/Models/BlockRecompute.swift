@@ -10,6 +10,10 @@
 //
 // Same arithmetic as the keep-everything graph: the recorded forward is run twice on the same input at the
 // same thread count, so loss and every gradient are bit-identical (ModelsTests/BlockRecomputeTests.swift).
+#if canImport(Glibc)
+import Glibc
+#endif
+import Layers
 import TensorCore
 
 /// When `LanguageModel` recomputes each block's activations in the backward instead of keeping them.
@@ -46,22 +50,50 @@ extension Block {
         guard Tensor.recording([x] + params) else { return self(x) }
         // The recorded forward (not the no-grad fast path: its arithmetic may differ), its graph dropped on return.
         let y = self(x.detached().requiringGrad()).detached()
+        releaseCaches()
         return y.recordingFused("block (recomputed)", [x] + params) { gy in
-            let xr = x.detached().requiringGrad()
-            let input = fault == .perturbedInput ? withNoGrad { xr * (1 + 1.0 / 1_048_576) }.detached().requiringGrad() : xr
-            let saved = GradMode.enabled
-            GradMode.enabled = true                     // VJPs run under no-grad; the recompute must record
-            let yr = self(input)
-            GradMode.enabled = saved
-            if fault == .dropParameterGradients {
-                let old = params.map(\.grad)
-                yr.backward(seed: gy)
-                for (p, g) in zip(params, old) { p.grad = g }
-            } else {
-                yr.backward(seed: gy)                   // parameter gradients accumulate into their .grad
-            }
-            return [input.grad] + params.map { _ in nil }
+            let gx = self.recomputedBackward(x, gy: gy, params: params, fault: fault)   // its graph is gone on return
+            self.releaseCaches()
+            return [gx] + params.map { _ in nil }
         }
+    }
+
+    /// After a block's graph is dropped: its TTT layer's cached θ-snapshot buffer goes (one block's at a time,
+    /// not one per layer) and the heap's free pages go back to the kernel.
+    private func releaseCaches() {
+        (mixer as? TTTLayer)?.releaseTrainingWorkspace()
+        HeapTrim.now()
+    }
+
+    /// The backward of `recomputing`: re-runs the block recorded on x and back-propagates gy; parameter
+    /// gradients accumulate into their `.grad`; returns dL/dx.
+    private func recomputedBackward(_ x: Tensor, gy: Tensor, params: [Tensor], fault: RecomputeFault?) -> Tensor? {
+        let xr = x.detached().requiringGrad()
+        let input = fault == .perturbedInput ? withNoGrad { xr * (1 + 1.0 / 1_048_576) }.detached().requiringGrad() : xr
+        let saved = GradMode.enabled
+        GradMode.enabled = true                         // VJPs run under no-grad; the recompute must record
+        let yr = self(input)
+        GradMode.enabled = saved
+        let old = params.map(\.grad)
+        yr.backward(seed: gy)                           // parameter gradients accumulate into their .grad
+        if fault == .dropParameterGradients { for (p, g) in zip(params, old) { p.grad = g } }
+        return input.grad
+    }
+}
+
+/// Hands the free pages inside the heap back to the kernel (glibc `malloc_trim(0)`; a no-op elsewhere).
+/// The allocator keeps tensor blocks up to 32 MiB in the heap (Storage.allocatorTuned), where a freed block
+/// between live ones stays resident; a block's dropped graph leaves many. Called once per block forward and
+/// backward when recomputing, so the next block's buffers reuse or re-fault only what they touch.
+enum HeapTrim {
+    #if canImport(Glibc)
+    typealias Trim = @convention(c) (Int) -> Int32
+    nonisolated(unsafe) static let trim: Trim? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim").map { unsafeBitCast($0, to: Trim.self) }
+    #endif
+    static func now() {
+        #if canImport(Glibc)
+        _ = trim?(0)
+        #endif
     }
 }
 
