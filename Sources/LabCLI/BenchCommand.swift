@@ -192,6 +192,11 @@ struct TrainBench: ParsableCommand {
         let layerNames = try names(layers), lmNames = try names(lmLayers), memNames = try names(memoryLayers)
         try Validate.count(context, "--context", max: Validate.maxLength)
         try Validate.count(memoryContext, "--memory-context", max: Validate.maxLength)
+        if !memNames.isEmpty {
+            // Keeping every activation: ≈ 40·D + 4·I floats per token per block (the tiny LM: ≈ 104 KB per token).
+            try Validate.memory(bytes: 4 * Double(memoryContext) * (4 * (40 * 128 + 4 * 344) + 512) + 64e6,
+                                for: "the tiny-LM memory rows at T = \(memoryContext)", fix: "use a smaller --memory-context or --memory-layers none")
+        }
         try Validate.seconds(seconds, "--seconds", max: 3600)
         try LayerConfig(width: width, heads: heads).validate()
         // Training keeps ≈ 3× the forward's activations (≈ 64 floats per width per token) plus the reference's
@@ -254,9 +259,6 @@ struct TrainBench: ParsableCommand {
     /// Part 3: peak memory of two tiny-LM training steps at B = 1, T = --memory-context, recompute vs keep.
     func memoryRows(_ names: [String]) throws {
         let T = memoryContext
-        // Keeping every activation: ≈ 40·D + 4·I floats per token per block (the tiny LM: ≈ 90 KB per token).
-        try Validate.memory(bytes: 4 * Double(T) * (4 * (40 * 128 + 4 * 344) + 512) + 64e6,
-                            for: "the tiny-LM memory rows at T = \(T)", fix: "use a smaller --memory-context or --memory-layers none")
         print("\ntrain bench, tiny LM memory: B = 1, T = \(T), 2 AdamW steps, \(Parallel.threads) thread(s); MiB = 2^20 bytes")
         print("layer              tensor peak MiB recompute / keep   resident peak MiB recompute / keep   ratio to ttt-linear")
         func mib(_ b: Int?) -> String { b.map { String(format: "%.0f", Double($0) / 1048576) } ?? "?" }
