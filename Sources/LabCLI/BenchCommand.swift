@@ -135,7 +135,7 @@ struct DecodeBench: ParsableCommand {
                             for: "the decode bench at T = \(max(short, long)), D = \(width)", fix: "use a smaller --long, --short or --width")
         print("decode bench: D = \(width), H = \(heads), b = 16, B = 1, \(Parallel.threads) thread(s); median over \(tokens) tokens")
         print("layer             T=\(short) (µs/token)  T=\(long) (µs/token)  ratio   decode tok/s \(short) / \(long)"
-              + (noNaive ? "" : "   naive recompute tok/s \(short) / \(long)   decode ÷ naive at \(long)"))
+              + (noNaive ? "" : "   naive recompute tok/s \(short) / \(long)   decode speed-up over naive at \(long)"))
         for name in names {
             let layer = try LayerTiming.make(name, D: width, H: heads)
             let a = LayerTiming.decode(layer, context: short, tokens: tokens)
