@@ -36,7 +36,11 @@ final class DecodeCostTests: XCTestCase {
     /// Exact equality (integers): contexts 64 and 1024 are both ≡ 0 mod b, so token i sits at the same place
     /// in its mini-batch in both. Negative control, the fault the check names (work that grows with the
     /// position): the Nadaraya–Watson layer's memory state gains a row per token, and its counts differ.
+    /// One worker thread: with several, whether two heads' scratch buffers are alive at once depends on timing.
     func testPerTokenWorkIndependentOfPosition() throws {
+        let threads = Parallel.threads
+        Parallel.setThreads(1)
+        defer { Parallel.setThreads(threads) }
         for name in ["ttt-linear", "ttt-mlp", "ttt-linear-m", "ttt-mlp-m", "linear-attention", "mamba"] {
             let near = try costs(name, context: 64), far = try costs(name, context: 1024)
             XCTAssertEqual(near, far, "\(name): per-token FLOPs / peak bytes / live bytes at context 64 vs 1024")
