@@ -88,7 +88,7 @@ extension Block {
 enum HeapTrim {
     #if canImport(Glibc)
     typealias Trim = @convention(c) (Int) -> Int32
-    nonisolated(unsafe) static let trim: Trim? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim").map { unsafeBitCast($0, to: Trim.self) }
+    static let trim: Trim? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim").map { unsafeBitCast($0, to: Trim.self) }
     #endif
     static func now() {
         #if canImport(Glibc)
