@@ -103,8 +103,13 @@ struct LayersBench: ParsableCommand {
 struct DecodeBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "decode",
-        abstract: "Per-token decode time at two contexts (default 1k and 16k) and their ratio.",
-        discussion: "Goal: ratio ≤ 1.1 for the TTT layers, linear attention and Mamba (constant-size state); attention grows with T.")
+        abstract: "Per-token decode time at two contexts (default 1k and 16k) and their ratio, beside a naive recompute-the-prefix baseline.",
+        discussion: """
+        Decode: the state is filled by one prefill of T tokens, then --tokens single-token steps are timed (median).
+        Naive baseline: what a model without a recurrent state pays per new token — one no-grad parallel forward
+        over the whole prefix of T + 1 tokens (one timed run after a warm-up run). Throughput = 1 / time per token.
+        Goal: ratio ≤ 1.1 for the TTT layers, linear attention and Mamba (constant-size state); attention grows with T.
+        """)
 
     @Option(name: .long, help: "Short context.") var short: Int = 1024
     @Option(name: .long, help: "Long context.") var long: Int = 16384
@@ -112,6 +117,7 @@ struct DecodeBench: ParsableCommand {
     @Option(name: .long, help: "Width D.") var width: Int = 768
     @Option(name: .long, help: "Heads H.") var heads: Int = 12
     @Option(name: .long, help: "Comma-separated layer names.") var layers: String?
+    @Flag(name: .long, help: "Skip the naive recompute-the-prefix baseline (two full forwards per context and layer).") var noNaive = false
 
     /// Numbers and names, before anything is allocated (LabError: one line, exit 2).
     func checkOptions() throws {
@@ -128,12 +134,19 @@ struct DecodeBench: ParsableCommand {
         try Validate.memory(bytes: 4 * Double(max(short, long) + tokens + 4) * Double(width) * 64 + 64 * Double(width) * Double(width),
                             for: "the decode bench at T = \(max(short, long)), D = \(width)", fix: "use a smaller --long, --short or --width")
         print("decode bench: D = \(width), H = \(heads), b = 16, B = 1, \(Parallel.threads) thread(s); median over \(tokens) tokens")
-        print("layer             T=\(short) (µs/token)  T=\(long) (µs/token)  ratio")
+        print("layer             T=\(short) (µs/token)  T=\(long) (µs/token)  ratio   decode tok/s \(short) / \(long)"
+              + (noNaive ? "" : "   naive recompute tok/s \(short) / \(long)   decode speed-up over naive at \(long)"))
         for name in names {
             let layer = try LayerTiming.make(name, D: width, H: heads)
             let a = LayerTiming.decode(layer, context: short, tokens: tokens)
             let b = LayerTiming.decode(layer, context: long, tokens: tokens)
-            print(pad(name) + String(format: " %10.1f            %10.1f            %.3f", a.median * 1e6, b.median * 1e6, b.median / a.median))
+            var line = pad(name) + String(format: " %10.1f            %10.1f            %.3f   %9.0f / %-9.0f", a.median * 1e6, b.median * 1e6,
+                                          b.median / a.median, 1 / a.median, 1 / b.median)
+            if !noNaive {
+                let na = LayerTiming.prefill(layer, T: short + 1, runs: 1), nb = LayerTiming.prefill(layer, T: long + 1, runs: 1)
+                line += String(format: "   %11.1f / %-11.2f        %8.0f×", 1 / na.median, 1 / nb.median, nb.median / b.median)
+            }
+            print(line)
         }
     }
 }
@@ -155,7 +168,12 @@ struct TrainBench: ParsableCommand {
         and its time and peak as multiples of the hand-written plugin's row (which must be in --layers).
         Part 2, the `tiny` LM (4 × D128, H4, I344; B = 8, T = 256, AdamW): tokens/s fused vs reference, one
         optimizer step each. Goal: fused ≥ 3× reference for ttt-linear and ttt-mlp.
-        Example: lab bench train --layers ttt-linear,attention --lm-layers ttt-linear
+        Part 3, memory of the `tiny` LM at B = 1, T = --memory-context (8192), two AdamW steps each, with each
+        block's activations recomputed in the backward and kept: the peak of tensor and fused-kernel bytes
+        (AllocationMeter, everything live: weights, moments, activations, scratch) and the process's peak
+        resident set (VmHWM from /proc/self/status, reset in-process by malloc_trim + clear_refs before each
+        measurement). Goal: ttt-linear ≤ 300 MB resident with recompute, ttt-mlp ≤ 1.5× that.
+        Example: lab bench train --layers ttt-linear,attention --lm-layers ttt-linear --memory-layers none
         """)
 
     @Option(name: .long, help: "Context length T of the one-layer steps.") var context: Int = 2048
@@ -164,6 +182,8 @@ struct TrainBench: ParsableCommand {
     @Option(name: .long, help: "Minimum seconds of timed fused steps per layer.") var seconds: Double = 2
     @Option(name: .long, help: "Comma-separated layers for part 1 (default: all seven; 'none' skips it).") var layers: String?
     @Option(name: .long, help: "Comma-separated layers for the tiny LM (default: all seven; 'none' skips it).") var lmLayers: String?
+    @Option(name: .long, help: "Comma-separated layers for the tiny LM memory rows (default: ttt-linear,ttt-mlp; 'none' skips them).") var memoryLayers: String = "ttt-linear,ttt-mlp"
+    @Option(name: .long, help: "Context length T of the memory rows (B = 1).") var memoryContext: Int = 8192
     @Flag(name: .long, help: "Skip the reference path (fused only; no speed-up column).") var noReference = false
     @Option(name: .long, help: "Comma-separated plugins (e.g. mlp) to time also forward-only: derived gradient, primal form.") var forwardOnly: String?
 
@@ -187,9 +207,15 @@ struct TrainBench: ParsableCommand {
     }
 
     func run() throws {
-        let layerNames = try names(layers), lmNames = try names(lmLayers)
+        let layerNames = try names(layers), lmNames = try names(lmLayers), memNames = try names(memoryLayers)
         let fwdOnly = try forwardOnlyPlugins()
         try Validate.count(context, "--context", max: Validate.maxLength)
+        try Validate.count(memoryContext, "--memory-context", max: Validate.maxLength)
+        if !memNames.isEmpty {
+            // Keeping every activation: ≈ 40·D + 4·I floats per token per block (the tiny LM: ≈ 104 KB per token).
+            try Validate.memory(bytes: 4 * Double(memoryContext) * (4 * (40 * 128 + 4 * 344) + 512) + 64e6,
+                                for: "the tiny-LM memory rows at T = \(memoryContext)", fix: "use a smaller --memory-context or --memory-layers none")
+        }
         try Validate.seconds(seconds, "--seconds", max: 3600)
         try LayerConfig(width: width, heads: heads).validate()
         // Training keeps ≈ 3× the forward's activations (≈ 64 floats per width per token) plus the reference's
@@ -261,6 +287,26 @@ struct TrainBench: ParsableCommand {
                     print(pad(name) + String(format: " %11.0f", Double(B * T) / f.median))
                 }
             }
+        }
+        if !memNames.isEmpty { try memoryRows(memNames) }
+    }
+
+    /// Part 3: peak memory of two tiny-LM training steps at B = 1, T = --memory-context, recompute vs keep.
+    func memoryRows(_ names: [String]) throws {
+        let T = memoryContext
+        print("\ntrain bench, tiny LM memory: B = 1, T = \(T), 2 AdamW steps, \(Parallel.threads) thread(s); MiB = 2^20 bytes")
+        print("layer              tensor peak MiB recompute / keep   resident peak MiB recompute / keep   ratio to ttt-linear")
+        func mib(_ b: Int?) -> String { b.map { String(format: "%.0f", Double($0) / 1048576) } ?? "?" }
+        var linearResident: Int? = nil
+        for name in names {
+            let model = try LanguageModel(config: try ModelConfig.preset("tiny", layer: name), seed: 0)
+            let r = TrainMemory.measure(model, T: T, B: 1, recompute: .always)
+            let k = TrainMemory.measure(model, T: T, B: 1, recompute: .never)
+            if !(r.loss.isFinite && k.loss.isFinite) { print("TrainMemory: non-finite loss for \(name)") }
+            if name == "ttt-linear" { linearResident = r.residentBytes }
+            let ratio = (linearResident.flatMap { l in r.residentBytes.map { Double($0) / Double(l) } }).map { String(format: "%.2f", $0) } ?? "–"
+            print(pad(name) + "  " + pad(mib(r.tensorBytes) + " / " + mib(k.tensorBytes)) + "                  "
+                  + pad(mib(r.residentBytes) + " / " + mib(k.residentBytes)) + "                    " + ratio)
         }
     }
 }

@@ -55,6 +55,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("log-every"), help: "Progress line every N steps when stdout is not a terminal (default 25).") var logEveryOption: Int?
     var logEvery: Int { logEveryOption ?? 25 }
     @Option(name: .long, help: "Kernels: fused (default; raw-buffer kernels with hand-written backwards: one autodiff node per sequence layer, SwiGLU and loss) or reference (op-by-op autodiff). Not saved with the run.") var kernels: String?
+    @Option(name: .long, help: "Recompute each block's activations in the backward instead of keeping them: auto (default; when they would exceed ~512 MiB, e.g. tiny at --batch 1 --context 8192), always or never. Same numbers either way. Not saved with the run.") var recompute: String?
     @Flag(name: .long, help: "Start over even if --out already holds a run.") var force = false
     @Flag(name: .long, help: "Do not render the loss chart.") var noChart = false
     @Option(name: .long, help: "Vocabulary for --dry-run (the paper's Llama tokenizer: 32000); training uses bytes (256).") var vocab: Int?
@@ -96,12 +97,22 @@ struct TrainCommand: ParsableCommand {
         return k
     }
 
+    /// `--recompute`, parsed once (nil: the model's default, .auto).
+    func recomputeChoice() throws -> ActivationRecompute? {
+        guard let recompute else { return nil }
+        guard let r = ActivationRecompute(rawValue: recompute) else {
+            throw LabError.badConfig("--recompute '\(recompute.prefix(40))' is not a recompute mode; use --recompute auto, always or never")
+        }
+        return r
+    }
+
     func run() throws {
         if let miniBatch {
             // -b sets the TTT mini-batch: refused (not ignored) for a layer that has none.
             if resume == nil { try LayerSpec(layer ?? "ttt-linear").refuseUnused([("--mini-batch", .miniBatch)]) }
             try checkMiniBatch(miniBatch)
         }
+        let recomputeMode = try recomputeChoice()
         let kernelChoice = try kernelPath()
         if dryRun {
             guard resume == nil else { throw ValidationError("--dry-run describes a new model; drop --resume") }
@@ -182,6 +193,7 @@ struct TrainCommand: ParsableCommand {
         }
         let c = trainer.config, m = trainer.model
         if let kernelChoice { m.kernels = kernelChoice }          // every block: mixer, MLP and the loss
+        if let recomputeMode { m.recompute = recomputeMode }
         print("model: \(m.config.summary), \(m.parameterCount) parameters, \(String(format: "%.2f", m.flopsPerToken(context: c.context) / 1e6)) MFLOP/token forward")
         print("train: \(c.steps) steps × \(c.batch) × \(c.context) bytes = \(c.steps * c.tokensPerStep) tokens, lr \(c.lr) (warmup \(c.warmupSteps)), seed \(c.seed), \(Parallel.threads) thread(s)")
         print("data: \(corpus.train.count) training / \(corpus.validation.count) validation documents; validation \(trainer.validation.tokens) tokens; unigram baseline \(fmt(trainer.unigramLoss)) nats (\(fmt(bitsPerByte(trainer.unigramLoss))) bits/byte)")

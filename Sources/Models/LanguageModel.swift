@@ -220,6 +220,13 @@ public final class LanguageModel {
         didSet { for b in blocks { b.kernels = kernels; b.mixer.kernels = kernels } }
     }
 
+    /// Whether training recomputes each block's activations in the backward instead of keeping them
+    /// (BlockRecompute.swift): `.auto` (default) does above an estimated 512 MiB of kept activations
+    /// (`tiny` at B·T = 8192), `.always`, `.never`. Same numbers either way. Not saved with a run.
+    public var recompute: ActivationRecompute = .auto
+    /// A deliberate fault in the recomputing node (negative-control tests only).
+    var recomputeFault: RecomputeFault? = nil
+
     /// Sets ρ = ttt_lr_mult on every TTT layer (docs/ttt.md §1.4; TTT-MLP warms it up during training).
     public func setTTTLearningRateMultiplier(_ rho: Float) {
         for b in blocks { (b.mixer as? TTTLayer)?.lrMult = rho }
@@ -233,7 +240,11 @@ public final class LanguageModel {
     public func hidden(_ ids: [Int], batch B: Int) -> Tensor {
         checkIDs(ids, batch: B)
         var x = TensorCore.embedding(embedding, ids).reshape([B, ids.count / B, config.width])   // [B, T, D]
-        for b in blocks { x = b(x) }
+        if GradMode.enabled && recomputes(tokens: ids.count) {
+            for b in blocks { x = b.recomputing(x, fault: recomputeFault) }
+        } else {
+            for b in blocks { x = b(x) }
+        }
         return x
     }
 

@@ -64,6 +64,11 @@ extension TTTLayer: FusedTraining {
         return ws
     }
 
+    /// Drops the cached θ-snapshot buffer (a graph that still holds it keeps it alive); the next training
+    /// step allocates a fresh one. Block recompute (Models/BlockRecompute.swift) calls it after each block,
+    /// so a long-context step holds one block's snapshots at a time instead of one cached buffer per layer.
+    public func releaseTrainingWorkspace() { trainingWorkspace = nil }
+
     /// The inner loop as one fused autodiff node (nil when this layer cannot use it: reference then).
     /// Same result as `innerLoop(m, batch:)`: per-head outputs q + LN(z̄), [B·H, T, d].
     func fusedInnerLoop(_ m: MixerInputs, batch B: Int) -> Tensor? {
