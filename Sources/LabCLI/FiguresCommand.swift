@@ -36,6 +36,7 @@ struct FiguresCommand: ParsableCommand {
     func run() throws {
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let root = URL(fileURLWithPath: out)
+        try checkCorpusOption(data)
         try FileSafety.checkOutputs([("--out", out, .directory)], inputs: [("--data", data)])
         StudyData.directory = URL(fileURLWithPath: data)
         let studies = try only.isEmpty ? StudyCatalog.all : only.map { try StudyCatalog.named($0) }

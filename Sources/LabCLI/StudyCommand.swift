@@ -52,6 +52,7 @@ struct StudyCommand: ParsableCommand {
             return
         }
         var study: any Study = try StudyCatalog.named(name)
+        try checkCorpusOption(data)
         StudyData.directory = URL(fileURLWithPath: data)
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let dir = URL(fileURLWithPath: out ?? "results/\(study.name)")

@@ -78,9 +78,9 @@ struct TrainCommand: ParsableCommand {
                                              ("--eval-every", evalEvery != nil), ("--eval-windows", evalWindows != nil),
                                              ("--checkpoint-every", checkpointEvery != nil), ("--data", data != nil), ("--out", out != nil),
                                              ("--stop-after", stopAfter != nil), ("--kernels", kernels != nil), ("--force", force), ("--no-chart", noChart),
-                                             ("--log-every", logEveryOption != nil)]
+                                             ("--log-every", logEveryOption != nil), ("--recompute", recompute != nil)]
             if let bad = ignored.first(where: { $0.1 }) {
-                throw ValidationError("\(bad.0) does not apply to --dry-run, which only describes the model (--layer, --preset, --mini-batch, --context, --vocab) — drop \(bad.0)")
+                throw ValidationError("\(bad.0) does not apply to --dry-run, which only describes the model (--layer, --preset, --mini-batch, --window, --context, --vocab) — drop \(bad.0)")
             }
         }
         if vocab != nil && !dryRun { throw ValidationError("--vocab only applies to --dry-run; training uses the byte tokenizer (256)") }
