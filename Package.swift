@@ -69,7 +69,8 @@ let package = Package(
                 path: "Sources/BuildTools/RegisterInnerModels"),
         .target(name: "Models", dependencies: ["Zoo", "Layers", "TensorCore"]),
         .target(name: "StudyKit", dependencies: ["TensorCore"]),
-        .target(name: "Studies", dependencies: ["StudyKit", "Models", "Zoo", "Layers", "TensorCore"], path: "Studies",
+        .target(name: "Studies", dependencies: ["StudyKit", "Models", "Zoo", "Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) },
+                path: "Studies",
                 exclude: studyDocs),
         .executableTarget(name: "LabCLI", dependencies: [
             "Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore",

@@ -4,10 +4,11 @@
 import Layers
 import TensorCore
 
-/// Titans' memory: M(x) = SiLU(x·W1)·W2 (hidden 4d), trained on ℓ = ½‖M(k) − (v − k)‖² (the lab's inner
-/// residual; no inner LN, no bias, c_i = 1) with the surprise recurrence of Titans, lab sign m = −S:
+/// Titans' memory: M(x) = SiLU(φ(x)·W1)·W2 (hidden 4d), φ(x) = x/‖x‖ (Titans L2-normalises keys and
+/// queries), trained on ℓ = ½‖M(k) − v‖² (no inner LN, residual or bias, c_i = 1) with the surprise
+/// recurrence of Titans, lab sign m = −S:
 ///
-///     m_t = η_t m_{t−1} + θ_t ∇ℓ_t(M_{t0}),     M_t = (1 − α_t) M_{t−1} − m_t,     z_t = q_t + M(q_t; M_t)
+///     m_t = η_t m_{t−1} + θ_t ∇ℓ_t(M_{t0}),     M_t = (1 − α_t) M_{t−1} − m_t,     z_t = M(q_t; M_t)
 ///
 /// θ_t = (η_base/d)·σ(h_t·w_lr + β_lr) is the layer's learnable step; η_t = σ(h_t·w_η + β_η) (momentum)
 /// and α_t = σ(h_t·w_α + β_α) (forgetting) are declared rates. Within a mini-batch of b tokens the gradients
@@ -21,7 +22,7 @@ import TensorCore
 /// ```
 public enum TitansInner: InnerModel {
     public static let name = "titans"
-    public static let summary = "Titans memory (Behrouz et al. 2024): MLP M(x) = SiLU(x·W1)·W2, momentum η_t and forgetting α_t, both data-dependent; state 16d² per head"
+    public static let summary = "Titans memory (Behrouz et al. 2024): MLP M(x) = SiLU(φ(x)·W1)·W2, φ = L2 norm, momentum η_t and forgetting α_t, both data-dependent; state 16d² per head"
     public static let defaultBaseLR: Float = 1.0
     public static let features = InnerFeatures(rates: [InnerRate("momentum", initBias: 0), InnerRate("forget", initBias: -4)])
 
@@ -34,16 +35,20 @@ public enum TitansInner: InnerModel {
         [InnerParamSpec("m_W1", [d, 4 * d], initStd: 0), InnerParamSpec("m_W2", [4 * d, d], initStd: 0)]
     }
 
-    /// No inner LN, no bias, c_i = 1 (Titans has no token scaling); the inner residual stays on.
+    /// No inner LN, residual or bias; c_i = 1 (Titans has no token scaling).
     public static func configure(_ c: inout LayerConfig) {
-        c.ttt.innerLN = false; c.ttt.innerBias = false; c.ttt.tokenScaling = false
+        c.ttt.innerLN = false; c.ttt.innerResidual = false; c.ttt.innerBias = false; c.ttt.tokenScaling = false
     }
 
-    /// M(x) = SiLU(x·W1)·W2            x [N, n, d]
-    public static func forward(_ x: Tensor, _ θ: [Tensor]) -> Tensor { matmul(matmul(x, θ[0]).silu(), θ[1]) }
+    /// φ(x) = x / √(‖x‖² + ε) over the last axis.
+    static func normalized(_ x: Tensor) -> Tensor { x * ((x * x).sum(axis: -1, keepDims: true) + 1e-6).rsqrt() }
 
-    /// ∂/∂W2 = Σ_j w_j a_jᵀ δ_j,  ∂/∂W1 = Σ_j k_jᵀ [(w_j δ_j W2ᵀ) ⊙ SiLU'(k_j W1)], a = SiLU(k W1)
+    /// M(x) = SiLU(φ(x)·W1)·W2            x [N, n, d]
+    public static func forward(_ x: Tensor, _ θ: [Tensor]) -> Tensor { matmul(matmul(normalized(x), θ[0]).silu(), θ[1]) }
+
+    /// ∂/∂W2 = Σ_j w_j a_jᵀ δ_j,  ∂/∂W1 = Σ_j φ(k_j)ᵀ [(w_j δ_j W2ᵀ) ⊙ SiLU'(φ(k_j) W1)], a = SiLU(φ(k) W1)
     public static func gradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor] {
+        let x = normalized(x)
         let h = matmul(x, θ[0]), s = h.sigmoid()
         let wd = delta * weights
         let dh = matmul(wd, θ[1], transB: true) * (s * (h * (1 - s) + 1))
