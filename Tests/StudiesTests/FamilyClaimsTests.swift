@@ -18,8 +18,10 @@ final class FamilyClaimsTests: XCTestCase {
                         XCTAssertLessThanOrEqual(m.maxRel, c.tolerance, "\(c.id) T = \(T) seed \(seed)")
                         XCTAssertTrue(m.maxRel.isFinite, "\(c.id)")
                         XCTAssertEqual(controls.count, c.controls.count, c.id)
+                        // As in the study: a control that blows up (NaN) differs — e.g. online GD on the unbounded
+                        // −⟨f(k), v⟩ without LaCT's renormalization, the fault that control names.
                         for (name, e) in zip(c.controls, controls) {
-                            XCTAssertGreaterThan(e.maxRel, c.controlThreshold, "\(c.id): control \(name) matched")
+                            XCTAssertGreaterThan(e.maxRel.isNaN ? .infinity : e.maxRel, c.controlThreshold, "\(c.id): control \(name) matched")
                         }
                     }
                 }
