@@ -277,17 +277,20 @@ extension EquivalenceClaims {
     /// `lact` at one token per chunk without the Newton–Schulz step ≡ online GD on −⟨f(k), v⟩ (norms restored).
     static let lactOnlineGD = Claim(
         id: "lact-b1-no-muon-online-gd",
-        statement: "ttt-lact's update without Newton–Schulz, one token per chunk ≡ online GD on ℓ = −⟨f(k), v⟩, f = SwiGLU, apply then update, column norms restored after each step",
-        reference: "Zhang et al. 2025 (LaCT); Plugins/LaCT", tolerance: 1e-4,
+        statement: "ttt-lact's update without Newton–Schulz, one token per chunk (η_base = 0.1) ≡ online GD on ℓ = −⟨f(k), v⟩, f = SwiGLU, apply then update, column norms restored after each step",
+        reference: "Zhang et al. 2025 (LaCT); Plugins/LaCT", tolerance: 2e-4,
         controls: ["Newton–Schulz left on (ttt-lact)", "renormalization dropped (in the reference)"],
         miniBatches: { _ in [1] }) { s in
             let x = Bench.input(s)
+            // η = (0.1/d)·σ(·): with the default η_base = 1 renormalised online GD on this unbounded loss is
+            // chaotic at random weights, and Float32 round-off grows to 2e-2 by T = 1024 (2.7e-6 at T = 64).
+            // At 0.1 the round-off still grows about linearly in T (3e-6 at 64, 4e-5 at 1024), hence 2e-4.
             var cfg = LayerConfig(width: Bench.width, heads: Bench.heads)
-            cfg.ttt.miniBatch = 1
+            cfg.ttt.miniBatch = 1; cfg.ttt.baseLR = 0.1
             var rng = RNG(seed: s.seed)
             let plain = try TTTLayer(config: cfg, inner: LaCTWithoutNewtonSchulz.self, rng: &rng)
             Bench.randomize(plain, seed: s.seed)
-            let muon = try Bench.ttt("lact", b: 1, seed: s.seed)
+            let muon = try Bench.ttt("lact", b: 1, seed: s.seed) { $0.baseLR = 0.1 }
             Bench.copyShared(from: plain, to: muon)
             return withNoGrad {
                 let m = plain.mixerInputs(x)
