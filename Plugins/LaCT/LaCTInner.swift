@@ -37,9 +37,11 @@ public enum LaCTInner: InnerModel {
         return [InnerParamSpec("W1", [d, d], initStd: s), InnerParamSpec("W2", [d, d], initStd: s), InnerParamSpec("W3", [d, d], initStd: s)]
     }
 
-    /// No inner LN, residual or bias; c_i = 1.
+    /// No inner LN, residual or bias; c_i = 1; the initial fast weights are learned (required: the norms of
+    /// the initial weights are kept, so weights starting at 0 would stay at 0).
     public static func configure(_ c: inout LayerConfig) {
         c.ttt.innerLN = false; c.ttt.innerResidual = false; c.ttt.innerBias = false; c.ttt.tokenScaling = false
+        c.ttt.learnableW0 = true
     }
 
     /// z = (SiLU(x·W1) ⊙ (x·W3))·W2
@@ -83,8 +85,9 @@ public enum LaCTInner: InnerModel {
         return tall ? X.transpose() : X
     }
 
-    /// Forward 6d², gradient 12d² per token; NS₅ per chunk 3·5·(4d³)/b.
+    /// Per token: forward on q 6d², on k 6d² (the layer evaluates it for δ), gradient 12d²; per chunk of b,
+    /// NS₅ on three d × d matrices: 3 · 5 · 3 GEMMs of 2d³.
     public static func innerFlopsPerToken(d: Int, b: Int, dual: Bool) -> Double {
-        Double(18 * d * d) + Double(60 * d * d * d) / Double(max(b, 1))
+        Double(24 * d * d) + Double(90 * d * d * d) / Double(max(b, 1))
     }
 }

@@ -35,9 +35,11 @@ public enum TitansInner: InnerModel {
         [InnerParamSpec("m_W1", [d, 4 * d], initStd: 0), InnerParamSpec("m_W2", [4 * d, d], initStd: 0)]
     }
 
-    /// No inner LN, residual or bias; c_i = 1 (Titans has no token scaling).
+    /// No inner LN, residual or bias; c_i = 1 (Titans has no token scaling); the initial memory is learned
+    /// (required: at W1 = W2 = 0 every gradient of the memory vanishes, so it would never learn).
     public static func configure(_ c: inout LayerConfig) {
         c.ttt.innerLN = false; c.ttt.innerResidual = false; c.ttt.innerBias = false; c.ttt.tokenScaling = false
+        c.ttt.learnableW0 = true
     }
 
     /// φ(x) = x / √(‖x‖² + ε) over the last axis.
@@ -69,6 +71,6 @@ public enum TitansInner: InnerModel {
         [θ0[0] - step[0], θ0[1] - step[1], step[0], step[1]]
     }
 
-    /// Primal: forward 16d², gradient 32d² (two GEMMs of d × 4d each way).
-    public static func innerFlopsPerToken(d: Int, b: Int, dual: Bool) -> Double { Double(48 * d * d) }
+    /// Primal: forward on k and on q 16d² each, gradient 32d² (it recomputes φ(k)·W1, then three GEMMs).
+    public static func innerFlopsPerToken(d: Int, b: Int, dual: Bool) -> Double { Double(64 * d * d) }
 }
