@@ -26,7 +26,7 @@ import Foundation
 /// registry from their sources. The line below is the one line a new plugin adds here: `lab plugin new`
 /// and `lab plugin remove` edit it. (A folder scan alone is not enough: SwiftPM caches this manifest by
 /// its text, so a new folder would go unseen until the text changes.)
-let innerModelPlugins: [String] = ["DeltaNet", "Momentum", "NadarayaWatson", "TTTLinear", "TTTMLP"]
+let innerModelPlugins: [String] = ["DeltaNet", "GLA", "GatedDeltaNet", "LaCT", "Momentum", "NadarayaWatson", "TTTLinear", "TTTMLP", "Titans"]
 let pluginsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Plugins")
 
 func pluginFolderHas(_ name: String, _ entry: String) -> Bool {
@@ -104,7 +104,8 @@ let package = Package(
                 path: "Sources/BuildTools/RegisterInnerModels"),
         .target(name: "Models", dependencies: ["Zoo", "Layers", "TensorCore"]),
         .target(name: "StudyKit", dependencies: ["TensorCore"]),
-        .target(name: "Studies", dependencies: ["StudyKit", "Models", "Zoo", "Layers", "TensorCore"], path: "Studies",
+        .target(name: "Studies", dependencies: ["StudyKit", "Models", "Zoo", "Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) },
+                path: "Studies",
                 exclude: studyDocs),
         .executableTarget(name: "LabCLI", dependencies: [
             "Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore",

@@ -7,15 +7,18 @@ import TensorCore
 /// The equivalence study: a declarative list of claims (`EquivalenceClaims.all`) run on a grid.
 public struct EquivalenceStudy: Study {
     public let name = "equivalence"
-    public let title = "Equivalence claims: TTT ≡ linear attention, ≡ self-attention, dual ≡ primal, b = 1 / b = T, DeltaNet, decode ≡ prefill"
+    public let title = "Equivalence claims: TTT ≡ linear attention, ≡ self-attention, dual ≡ primal, b = 1 / b = T, DeltaNet, decode ≡ prefill, the 2024–25 family"
     public let claim = """
     TTT-Linear with batch GD from W₀ = 0 and no LN/residual is causal linear attention (Theorem 1); TTT with a \
     Nadaraya–Watson learner is causal softmax attention (Theorem 2); the dual form computes exactly the primal \
     form's outputs; mini-batch size b = 1 is online GD and b = T is batch GD; DeltaNet is TTT-Linear at b = 1 \
-    without LN/residual; and every layer's recurrent decode reproduces its parallel prefill. Each check holds \
+    without LN/residual; and every layer's recurrent decode reproduces its parallel prefill. The 2024–25 family \
+    plugins reduce to their formulas: gla to the GLA/SSD recurrence and (α ≡ 1) linear attention, gated-deltanet \
+    at b = 1 to the gated delta rule and (α ≡ 1) to deltanet, titans without momentum or forgetting to mini-batch \
+    GD on its MLP, lact at one token per chunk without Newton–Schulz to online GD. Each check holds \
     to a stated Float32 tolerance while a control with one condition broken does not.
     """
-    public let paperReference = "Sun et al. 2024, §2.4–2.7, Theorems 1–2, App. A–B; docs/ttt.md §1.7–1.8, §2, §4; docs/baselines.md §2–3"
+    public let paperReference = "Sun et al. 2024, §2.4–2.7, Theorems 1–2, App. A–B; docs/ttt.md §1.7–1.8, §2, §4; docs/baselines.md §2–3; Yang et al. 2024–25 (GLA, Gated DeltaNet), Behrouz et al. 2024 (Titans), Zhang et al. 2025 (LaCT)"
     public let presets: [Preset: String] = [
         .quick: "T ∈ {16, 64}, 1 seed",
         .standard: "T ∈ {64, 256, 1024}, 3 seeds",
