@@ -456,7 +456,7 @@ public struct PerplexityStudy: DistributedStudy {
         vocabulary (a Llama token is ≈ 4 bytes of English, so \(s.context) bytes ≈ \(s.context / 4) tokens — \
         far below the 16k tokens where the paper's Mamba plateaus), and see \(s.steps * s.batch * s.context / 1000)k \
         training bytes: they are severely undertrained, so most of what they learn is spelling and short-range \
-        statistics, and long-context gains come mostly from copying names and phrases seen earlier in a window. \
+        statistics, and whether any of them copies from earlier in a window is measured by the repeated-passage probe (its table), not assumed. \
         Models are matched in parameters, not FLOPs (FLOPs/token are listed); the Transformer is trained at the \
         evaluation context (the paper's "TF finetune" is a long-context finetune of a 2k model). Treat the \
         curves as a check that the machinery reproduces the *shape* of the question, not as evidence about \
