@@ -234,7 +234,9 @@ public struct AblationStudy: DistributedStudy {
         // correction over the number of paper steps compared (reported beside; the count uses the per-step p).
         let df = Double(seeds.count - 1)
         func pPaired(_ d: (mean: Double, sd: Double, se: Double)) -> Double { StudentT.twoSidedP(t: d.mean / d.se, df: df) }
+        // The paper's steps with a nonzero Δ (rung 2 → 3 is Theorem 1's "no change"): 6 comparisons.
         let paperSteps = Self.rungs.indices.compactMap { i in Self.paperPredecessor(i).map { (i, $0) } }
+            .filter { Self.rungs[$0.0].paper != Self.rungs[$0.1].paper }
         let holm = Dictionary(uniqueKeysWithValues: zip(paperSteps.map(\.0), MultipleComparison.holm.adjust(paperSteps.map { pPaired(step($0.0, $0.1)) })))
         for (i, rung) in Self.rungs.enumerated() {
             let prev = i > 0 ? step(i, i - 1) : (mean: Double.nan, sd: Double.nan, se: Double.nan)
