@@ -246,7 +246,9 @@ public struct AblationStudy: DistributedStudy {
                 paperDelta = p - pj
                 let d = step(i, j)
                 let p = pPaired(d)
-                vsPaperPrev = [.number(d.mean), .number(d.se), .integer(j + 1), .number(p), .number(holm[i] ?? .nan)]
+                // nan (a zero SE, or a step outside the Holm set) is an empty cell: a CSV reader gets no "nan" text.
+                func cell(_ x: Double?) -> Table.Cell { x.map { $0.isNaN ? .empty : .number($0) } ?? .empty }
+                vsPaperPrev = [.number(d.mean), .number(d.se), .integer(j + 1), cell(p), cell(holm[i])]
                 if !(p < 0.05) { dir = "within noise"; withinNoise += 1 }
                 else if paperDelta == 0 { dir = "paper: no change" }
                 else {
