@@ -53,8 +53,13 @@ public struct AblationStudy: DistributedStudy {
 
     /// Rungs 5–6's switches on top of Theorem 1's (LN, residual, post-norm, learnable W₀ and bias, b = 16).
     static func miniBatchTTT(_ o: inout TTTOptions) {
-        o.learnableW0 = true; o.innerBias = true; o.innerLN = true; o.innerResidual = true; o.postNorm = true
+        lnResidual(&o)
         o.miniBatch = 16; o.tokenScaling = true; o.rope = true
+    }
+
+    /// Rung 5's switches (learnable W₀ and bias, inner LN + residual, post-norm): the base of the rung-6 split.
+    static func lnResidual(_ o: inout TTTOptions) {
+        o.learnableW0 = true; o.innerBias = true; o.innerLN = true; o.innerResidual = true; o.postNorm = true
     }
 
     /// The learnable gate's η at initialization: (η_base/d)·σ(θ_lr·x + β_lr) with θ_lr ~ N(0, 0.02), β_lr = 0,
@@ -62,11 +67,19 @@ public struct AblationStudy: DistributedStudy {
     public static func initialGateEta(headDim d: Int) -> Float { 0.5 / Float(d) }
 
     /// Index of the lab's extra rung ("fixed η at the gate's initial value"), between b = 16 and learnable η.
-    public static let stepSizeRung = 6
+    public static let stepSizeRung = 8
+
+    /// Index of the rung that completes the paper's "+ mini-batch TTT" row (b = 16 + RoPE + c_i).
+    public static let miniBatchRung = 7
+
+    /// The split of the paper's "+ mini-batch TTT" row, in this order: b = T → 16 alone (rung 6a), then RoPE
+    /// within mini-batches (6b), then the token scaling c_i = 1/i + λ_i (6c = the paper's row).
+    public static let miniBatchSplit = [5, 6, 7]
 
     /// The ladder. Each rung adds its change to the one above (rung 3 on is a TTT layer). Rung 7 is the lab's
     /// control, not in the paper: it changes only the step size (η = 1 → the learnable gate's initial value),
-    /// so rung 6 → 7 is "step size changed" and rung 7 → 8 is "η learnable" at the same initial size.
+    /// so rung 8 → 9 is "step size changed" and rung 9 → 10 is "η learnable" at the same initial size.
+    /// The paper's "+ mini-batch TTT" row is split into rungs 6–8 (b = 16, + RoPE, + c_i, in that order).
     public static let rungs: [Rung] = [
         Rung(row: "Linear attention [Katharopoulos]", change: "feature map φ = elu + 1 and normalizer", paper: 15.91, layer: "linear-attention",
              options: { _, _ in var c = LayerConfig(width: 1, heads: 1); c.linearAttention = "elu"; return (c, 16) },
@@ -82,8 +95,12 @@ public struct AblationStudy: DistributedStudy {
         Rung(row: "+ LN and residual", change: "f(x) = x + LN(f_res(x)), LN before O", paper: 14.05, layer: "ttt-linear",
              options: ttt { o, _, _ in o.learnableW0 = true; o.innerBias = true; o.innerLN = true; o.innerResidual = true; o.postNorm = true },
              optionsText: "+ innerLN, innerResidual, postNorm"),
-        Rung(row: "+ mini-batch TTT", change: "b = T → 16 (with the code's c_i = 1/i + λ_i and RoPE within mini-batches)", paper: 12.35, layer: "ttt-linear",
-             options: ttt { o, _, _ in miniBatchTTT(&o) }, optionsText: "+ b = 16, tokenScaling, rope"),
+        Rung(row: "(split 6a) mini-batch b = 16 alone", change: "b = T → 16; c_i = 1, no RoPE", paper: nil, layer: "ttt-linear",
+             options: ttt { o, _, _ in lnResidual(&o); o.miniBatch = 16 }, optionsText: "+ b = 16"),
+        Rung(row: "(split 6b) + RoPE within mini-batches", change: "RoPE with phases reset per mini-batch", paper: nil, layer: "ttt-linear",
+             options: ttt { o, _, _ in lnResidual(&o); o.miniBatch = 16; o.rope = true }, optionsText: "+ rope"),
+        Rung(row: "+ mini-batch TTT (6c: + token scaling c_i)", change: "c_i = 1/i + λ_i: with 6a and 6b, the paper's \"+ mini-batch TTT\" row", paper: 12.35, layer: "ttt-linear",
+             options: ttt { o, _, _ in miniBatchTTT(&o) }, optionsText: "+ tokenScaling (= b = 16, rope, tokenScaling)"),
         Rung(row: "(lab control) fixed η at the gate's initial value", change: "η = 1 → 1/(2d), the learnable gate's value at initialization; still fixed",
              paper: nil, layer: "ttt-linear",
              options: ttt { o, _, d in miniBatchTTT(&o); o.fixedEta = initialGateEta(headDim: d) }, optionsText: "+ fixedEta = 1/(2d)"),
@@ -206,34 +223,47 @@ public struct AblationStudy: DistributedStudy {
         var table = Table(name: "ladder", title: "Table 1 ladder at small scale: validation loss and perplexity per byte (mean over \(seeds.count) seeds), beside the paper's perplexity per token", columns: [
             .init("rung", format: .integer), .init("row (paper Table 1)"), .init("change"), .init("parameters", format: .integer),
             .init("val loss", unit: "nats/byte", format: .fixed(4)), .init("seed-to-seed SD", unit: "nats/byte", format: .fixed(4)),
-            .init("ppl/byte", format: .fixed(4)), .init("Δ loss vs previous rung ± SE"),
+            .init("ppl/byte", format: .fixed(4)), .init("Δ loss vs previous rung", format: .printf("%+.4f")), .init("Δ vs previous SE", format: .fixed(4)),
             .init("paper ppl/token", format: .fixed(2)), .init("paper Δ", format: .printf("%+.2f")),
-            .init("Δ vs paper's previous row ± SE"), .init("same direction"),
+            .init("Δ vs paper's previous row", format: .printf("%+.4f")), .init("Δ vs paper's previous row SE", format: .fixed(4)), .init("compared with rung", format: .integer),
+            .init("p (paired t, two-sided)", format: .significant(2)), .init("Holm p (paper steps)", format: .significant(2)), .init("same direction"),
         ])
         var agree = 0, counted = 0, withinNoise = 0
         var miniBatchRight = false
+        // p-value convention: paired (same seed) two-sided t-test, df = seeds − 1, per paper step; Holm's
+        // correction over the number of paper steps compared (reported beside; the count uses the per-step p).
+        let df = Double(seeds.count - 1)
+        func pPaired(_ d: (mean: Double, sd: Double, se: Double)) -> Double { StudentT.twoSidedP(t: d.mean / d.se, df: df) }
+        // The paper's steps with a nonzero Δ (rung 2 → 3 is Theorem 1's "no change"): 6 comparisons.
+        let paperSteps = Self.rungs.indices.compactMap { i in Self.paperPredecessor(i).map { (i, $0) } }
+            .filter { Self.rungs[$0.0].paper != Self.rungs[$0.1].paper }
+        let holm = Dictionary(uniqueKeysWithValues: zip(paperSteps.map(\.0), MultipleComparison.holm.adjust(paperSteps.map { pPaired(step($0.0, $0.1)) })))
         for (i, rung) in Self.rungs.enumerated() {
             let prev = i > 0 ? step(i, i - 1) : (mean: Double.nan, sd: Double.nan, se: Double.nan)
-            var paperDelta = Double.nan, vsPaperPrev = "–", dir = "–"
+            var paperDelta = Double.nan, dir = "–"
+            var vsPaperPrev: [Table.Cell] = [.empty, .empty, .empty, .empty, .empty]
             if let j = Self.paperPredecessor(i), let p = rung.paper, let pj = Self.rungs[j].paper {
                 paperDelta = p - pj
                 let d = step(i, j)
-                vsPaperPrev = String(format: "%+.4f ± %.4f", d.mean, d.se) + (j != i - 1 ? " (vs rung \(j + 1))" : "")
-                if !(abs(d.mean) > 2 * d.se) { dir = "within noise"; withinNoise += 1 }
+                let p = pPaired(d)
+                // nan (a zero SE, or a step outside the Holm set) is an empty cell: a CSV reader gets no "nan" text.
+                func cell(_ x: Double?) -> Table.Cell { x.map { $0.isNaN ? .empty : .number($0) } ?? .empty }
+                vsPaperPrev = [.number(d.mean), .number(d.se), .integer(j + 1), cell(p), cell(holm[i])]
+                if !(p < 0.05) { dir = "within noise"; withinNoise += 1 }
                 else if paperDelta == 0 { dir = "paper: no change" }
                 else {
                     counted += 1
                     let same = (d.mean < 0) == (paperDelta < 0)
                     if same { agree += 1 }
-                    if i == 5 && same { miniBatchRight = true }
+                    if i == Self.miniBatchRung && same { miniBatchRight = true }
                     dir = same ? "yes" : "no"
                 }
             }
             table.append([.integer(i + 1), .text(rung.row), .text(rung.change), .integer(trained[0][i].model.parameterCount),
                           .number(perRung[i].mean), .number(perRung[i].sd), .number(perplexity(perRung[i].mean)),
-                          i > 0 ? .text(String(format: "%+.4f ± %.4f", prev.mean, prev.se)) : .text("–"),
-                          rung.paper.map { .number($0) } ?? .text("– (lab control)"), paperDelta.isNaN ? .text("–") : .number(paperDelta),
-                          .text(vsPaperPrev), .text(dir)])
+                          i > 0 ? .number(prev.mean) : .empty, i > 0 ? .number(prev.se) : .empty,
+                          rung.paper.map { .number($0) } ?? .empty, paperDelta.isNaN ? .empty : .number(paperDelta)]
+                          + vsPaperPrev + [.text(dir)])
         }
         table.notes = [
             "Validation: \(s.evalWindows) windows of \(s.context) bytes spread evenly over the held-out documents (the trainer's validation set), " +
@@ -241,11 +271,13 @@ public struct AblationStudy: DistributedStudy {
             "initial weights and the training batches; the rungs of one seed share both). Perplexity here is per byte (exp of nats/byte) — the paper's is per " +
             "Llama-2 token (≈ 4 bytes) on the Pile at 125M parameters, so only the *direction and relative size* of the steps compare, never the values.",
             "Noise: 'seed-to-seed SD' is the standard deviation of a rung's validation loss over the seeds; a step Δ is the mean over seeds of the " +
-            "paired (same seed) difference, ± its standard error (SD of the paired differences / √\(seeds.count)). A step with |Δ| ≤ 2 SE is " +
-            "'within noise' (with \(seeds.count) seeds the SE itself is uncertain: treat 2 SE as a rough yardstick, not a test).",
-            "Rung 7 is not in the paper: it separates the paper's 'learnable η' row into 'step size changed' (rung 6 → 7: fixed η = 1 → " +
-            "fixed η = 1/(2d), the learnable gate's value at initialization) and 'η learnable' (rung 7 → 8, same initial step size). The paper's Δ of " +
-            "'+ learnable η' is compared with rung 8 − rung 6.",
+            "paired (same seed) difference, with its standard error (SD of the paired differences / √\(seeds.count)) in its own column. " +
+            "p: paired two-sided t-test with \(seeds.count - 1) df (t_{0.975,\(seeds.count - 1)} = \(String(format: "%.3f", StudentT.quantile(0.975, df: df)))); a paper step with p ≥ 0.05 is " +
+            "'within noise'. Holm p: corrected over the \(paperSteps.count) paper steps compared. Per-seed losses: ladder-seeds.csv.",
+            "Rungs 6–8 split the paper's '+ mini-batch TTT' row, in this order: b = T → 16 alone (6), + RoPE within mini-batches (7), + token " +
+            "scaling c_i (8 = the paper's row; its paper Δ is compared with rung 8 − rung 5). Rung 9 is not in the paper: it separates 'learnable η' " +
+            "into 'step size changed' (rung 8 → 9: fixed η = 1 → 1/(2d), the gate's value at initialization) and 'η learnable' (rung 9 → 10). " +
+            "The paper's Δ of '+ learnable η' is compared with rung 10 − rung 8.",
         ]
 
         var options = Table(name: "rung-options", title: "What each rung switches (TTTOptions / LayerConfig)", columns: [
@@ -274,8 +306,12 @@ public struct AblationStudy: DistributedStudy {
         summary.append("Per rung (nats/byte, mean ± seed SD): " + (0..<n).map { String(format: "%d: %.4f ± %.4f", $0 + 1, perRung[$0].mean, perRung[$0].sd) }.joined(separator: ", ") + ".")
         let r = Self.stepSizeRung
         let sz = step(r, r - 1), lrn = step(r + 1, r)
-        summary.append(String(format: "Learnable η split: step size alone (rung 6 → 7) %+.4f ± %.4f, η learnable at the same initial size (rung 7 → 8) %+.4f ± %.4f nats/byte.",
+        summary.append(String(format: "Learnable η split: step size alone (rung 8 → 9) %+.4f ± %.4f, η learnable at the same initial size (rung 9 → 10) %+.4f ± %.4f nats/byte.",
                               sz.mean, sz.se, lrn.mean, lrn.se))
+        let sp = Self.miniBatchSplit
+        let bOnly = step(sp[0], sp[0] - 1), rope = step(sp[1], sp[0]), ci = step(sp[2], sp[1])
+        summary.append(String(format: "Mini-batch split (mean ± SE over seeds, paired p): b = 16 alone (rung 5 → 6) %+.4f ± %.4f (p %.2g), + RoPE (6 → 7) %+.4f ± %.4f (p %.2g), + c_i (7 → 8) %+.4f ± %.4f (p %.2g) nats/byte.",
+                              bOnly.mean, bOnly.se, pPaired(bOnly), rope.mean, rope.se, pPaired(rope), ci.mean, ci.se, pPaired(ci)))
         if ctx.preset == .quick {
             summary.append("Science: not judged at the quick preset (3 training steps; the numbers mean nothing).")
         } else {
@@ -292,9 +328,9 @@ public struct AblationStudy: DistributedStudy {
         **Rungs → switches.** The paper does not say in which row the code's token scaling c_i = 1/i + λ_i, the RoPE \
         within mini-batches, the LN before the output projection and the inner bias arrive (docs/ttt.md §4). Here: \
         the inner bias comes with learnable W₀ (θ_init = (W₀, b₀)), the post-norm with LN + residual, token scaling \
-        and RoPE with mini-batch TTT (both are defined by mini-batch positions); rungs 3–6 use the theorem's fixed \
-        η = 1 (code convention: ½-loss, no 1/d), rung 7 a fixed η = 1/(2d) (d = \(s.width / s.heads)), rung 8 the learnable gate \
-        (η_base/d)·σ(θ_lr·x) with η_base = 1, which starts at ≈ 1/(2d). Rung 8 is exactly the lab's default `ttt-linear`, rung 9 \
+        and RoPE arrive one at a time after b = 16 (rungs 6, 7, 8); rungs 3–8 use the theorem's fixed \
+        η = 1 (code convention: ½-loss, no 1/d), rung 9 a fixed η = 1/(2d) (d = \(s.width / s.heads)), rung 10 the learnable gate \
+        (η_base/d)·σ(θ_lr·x) with η_base = 1, which starts at ≈ 1/(2d). Rung 10 is exactly the lab's default `ttt-linear`, rung 11 \
         its `ttt-linear-m`. The TTT rungs carry a few unused parameters (lr gate, inner LN, post-norm when switched off), so \
         parameter counts differ slightly.
 
@@ -304,6 +340,13 @@ public struct AblationStudy: DistributedStudy {
         training bytes per model, \(seeds.count) seeds. Perplexities are per byte and cannot match the paper's per-token values; \
         the paper's numbers are shown beside ours with their deltas only to compare directions.
         """
-        return StudyResult(tables: [table, options], charts: [chart], verdict: Verdict(passed: failures.isEmpty, summary: summary), notes: notes)
+        var perSeed = Table(name: "ladder-seeds", title: "Every rung at every seed: validation loss and the paired step from the previous rung", columns: [
+            .init("rung", format: .integer), .init("seed", format: .integer), .init("val loss", unit: "nats/byte", format: .fixed(4)),
+            .init("Δ vs previous rung (same seed)", unit: "nats/byte", format: .printf("%+.4f")),
+        ])
+        for i in 0..<n { for (k, seed) in seeds.enumerated() {
+            perSeed.append([.integer(i + 1), .integer(Int(seed)), .number(losses[k][i]), i > 0 ? .number(losses[k][i] - losses[k][i - 1]) : .empty])
+        } }
+        return StudyResult(tables: [table, perSeed, options], charts: [chart], verdict: Verdict(passed: failures.isEmpty, summary: summary), notes: notes)
     }
 }

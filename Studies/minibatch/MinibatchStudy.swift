@@ -241,7 +241,7 @@ public struct MinibatchStudy: DistributedStudy {
         var table = Table(name: "minibatch", title: "TTT-Linear: mini-batch size b vs validation loss (mean of \(nSeeds) seeds) and time per training step (T = \(T))", columns: [
             .init("arm"), .init("b"), .init("inner GD steps per sequence", format: .integer),
             .init("validation loss", unit: "nats/byte", format: .fixed(4)), .init("seed SD", unit: "nats/byte", format: .fixed(4)),
-            .init("bits/byte", format: .fixed(4)), .init("Δ vs b = 16 (paired) ± SE"),
+            .init("bits/byte", format: .fixed(4)), .init("Δ vs b = 16 (paired)", format: .printf("%+.4f")), .init("Δ vs b = 16 SE", format: .fixed(4)),
             .init("final train loss", unit: "nats/byte", format: .fixed(4)),
             .init("median step", unit: "ms", format: .fixed(1)), .init("step time vs b = 16", format: .printf("%.2fx")),
             .init("train time", unit: "s", format: .fixed(0)), .init("cached"),
@@ -261,16 +261,16 @@ public struct MinibatchStudy: DistributedStudy {
         }
         for a in aggs {
             let ref = aggs.first { $0.rope == a.rope && $0.b == 16 }
-            let paired: String = {
-                guard ref != nil else { return "–" }
+            let paired: [Table.Cell] = {
+                guard ref != nil else { return [.empty, .empty] }
                 let d = points.filter { $0.rope == a.rope && $0.b == a.b }.compactMap { p in
                     points.first { $0.rope == a.rope && $0.b == 16 && $0.seed == p.seed }.map { p.validationLoss - $0.validationLoss }
                 }
                 let m = meanSE(d)
-                return String(format: "%+.4f ± %.4f", m.mean, m.se.isNaN ? 0 : m.se)
+                return [.number(m.mean), .number(m.se.isNaN ? 0 : m.se)]
             }()
             table.append([.text(armName(a.rope)), .text(label(a.b)), .integer((T + a.b - 1) / a.b), .number(a.loss.mean), .number(a.loss.sd),
-                          .number(bitsPerByte(a.loss.mean)), .text(paired), .number(a.finalTrain),
+                          .number(bitsPerByte(a.loss.mean))] + paired + [.number(a.finalTrain),
                           .number(1000 * a.ms), ref.map { .number(a.ms / $0.ms) } ?? .empty,
                           .number(a.train), .text(a.cached ? "yes" : "no")])
         }

@@ -12,15 +12,29 @@ import Zoo
 final class AblationStudyTests: XCTestCase {
     let s = AblationStudy.settings(.quick)
 
-    /// Nine rungs, each a different model; rung 3 is batch GD (b = T); rung 7 (the lab's control) is rung 6
-    /// with only the fixed step size changed to the learnable gate's initial value; rung 8 is the default
-    /// TTT-Linear (T) and rung 9 the default TTT-Linear (M), exactly.
+    /// Eleven rungs, each a different model; rung 3 is batch GD (b = T); rungs 6, 7, 8 add b = 16, then RoPE,
+    /// then c_i, one switch each; rung 9 (the lab's control) is rung 8 with only the fixed step size changed to
+    /// the learnable gate's initial value; rung 10 is the default TTT-Linear (T) and rung 11 the default (M), exactly.
     func testRungsMapOntoTheSwitches() throws {
         let configs = AblationStudy.rungs.map { AblationStudy.config($0, s) }
-        XCTAssertEqual(configs.count, 9)
-        XCTAssertEqual(AblationStudy.rungs.map(\.paper), [15.91, 15.23, 15.23, 15.27, 14.05, 12.35, nil, 11.99, 11.09])
-        XCTAssertEqual(AblationStudy.paperPredecessor(7), 5, "the paper's 'learnable η' step is measured from b = 16")
-        XCTAssertNil(AblationStudy.paperPredecessor(6))
+        XCTAssertEqual(configs.count, 11)
+        XCTAssertEqual(AblationStudy.rungs.map(\.paper), [15.91, 15.23, 15.23, 15.27, 14.05, nil, nil, 12.35, nil, 11.99, 11.09])
+        XCTAssertEqual(AblationStudy.paperPredecessor(9), 7, "the paper's 'learnable η' step is measured from the full mini-batch rung")
+        XCTAssertEqual(AblationStudy.paperPredecessor(7), 4, "the paper's 'mini-batch TTT' step spans the split")
+        XCTAssertNil(AblationStudy.paperPredecessor(8))
+        XCTAssertNil(AblationStudy.paperPredecessor(5))
+        // The split: one switch per rung, in the stated order b → RoPE → c_i.
+        let a6 = configs[5].layerConfig.ttt, b6 = configs[6].layerConfig.ttt, c6 = configs[7].layerConfig.ttt
+        XCTAssertEqual(configs[5].miniBatch, 16)
+        XCTAssertFalse(a6.rope); XCTAssertFalse(a6.tokenScaling)
+        XCTAssertTrue(b6.rope); XCTAssertFalse(b6.tokenScaling)
+        XCTAssertTrue(c6.rope); XCTAssertTrue(c6.tokenScaling)
+        var b6off = b6; b6off.rope = false
+        XCTAssertEqual(b6off, a6, "rung 7 = rung 6 + RoPE only")
+        var c6off = c6; c6off.tokenScaling = false
+        XCTAssertEqual(c6off, b6, "rung 8 = rung 7 + c_i only")
+        var a6T = a6; a6T.miniBatch = configs[4].layerConfig.ttt.miniBatch
+        XCTAssertEqual(a6T, configs[4].layerConfig.ttt, "rung 6 = rung 5 + b = 16 only")
         for (a, b) in zip(configs, configs.dropFirst()) { XCTAssertNotEqual(a, b) }
         XCTAssertEqual(configs[0].layerConfig.linearAttention, "elu")
         XCTAssertEqual(configs[1].layerConfig.linearAttention, "simple")
@@ -29,17 +43,17 @@ final class AblationStudyTests: XCTestCase {
         XCTAssertFalse(configs[2].layerConfig.ttt.learnableW0)
         XCTAssertEqual(configs[5].miniBatch, 16)
         // Rung 7 = rung 6 with only η changed, to 1/(2d) = the gate (η_base/d)·σ(·) at σ = ½.
-        var six = configs[5].layerConfig, seven = configs[6].layerConfig
+        var six = configs[7].layerConfig, seven = configs[8].layerConfig
         XCTAssertEqual(seven.ttt.fixedEta, 0.5 / Float(s.width / s.heads))
         XCTAssertEqual(six.ttt.fixedEta, 1)
         six.ttt.fixedEta = nil; seven.ttt.fixedEta = nil
         XCTAssertEqual(six, seven)
         let plain = ModelConfig(layer: "ttt-linear", width: s.width, heads: s.heads, layers: s.layers, mlpHidden: s.mlpHidden)
-        XCTAssertEqual(configs[7].layerConfig, plain.layerConfig)
-        XCTAssertEqual(seven, configs[7].layerConfig, "rung 8 differs from rung 7 only in η")
+        XCTAssertEqual(configs[9].layerConfig, plain.layerConfig)
+        XCTAssertEqual(seven, configs[9].layerConfig, "rung 10 differs from rung 9 only in η")
         let mamba = ModelConfig(layer: "ttt-linear-m", width: s.width, heads: s.heads, layers: s.layers, mlpHidden: s.mlpHidden)
-        XCTAssertEqual(configs[8].layerConfig, mamba.layerConfig)
-        XCTAssertEqual(configs[8].backbone, .tttMamba)
+        XCTAssertEqual(configs[10].layerConfig, mamba.layerConfig)
+        XCTAssertEqual(configs[10].backbone, .tttMamba)
         // The options reach the layer that is built.
         let m3 = try LanguageModel(config: configs[2], seed: 0)
         let layer = try XCTUnwrap(m3.blocks[0].mixer as? TTTLayer)
@@ -93,7 +107,7 @@ final class AblationStudyTests: XCTestCase {
         XCTAssertEqual(AblationStudy.scienceVerdict(agree: 0, counted: 0, miniBatchCountedRight: false), "does NOT reproduce")
     }
 
-    /// `lab study ablation --quick` on a generated corpus: PASS, nine rows beside the paper's numbers, 2 seeds.
+    /// `lab study ablation --quick` on a generated corpus: PASS, eleven rows beside the paper's numbers, 2 seeds.
     /// `lab study ablation --plan / --run / --cached-only`: one run per (rung, seed) (``checkPlanRunAssembly``),
     /// keyed by the model's cache directory.
     func testPlanRunAssembly() throws {
@@ -109,11 +123,15 @@ final class AblationStudyTests: XCTestCase {
                                            reporter: ProgressReporter(mode: .silent))
         XCTAssertTrue(r.verdict.passed, r.verdict.summary.joined(separator: "\n"))
         let ladder = try XCTUnwrap(r.tables.first { $0.name == "ladder" })
-        XCTAssertEqual(ladder.rows.count, 9)
+        XCTAssertEqual(ladder.rows.count, 11)
         let dirs = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("models").path)
-        XCTAssertEqual(dirs.count, 9 * AblationStudy.settings(.quick).seeds, "one model per rung and seed")
+        XCTAssertEqual(dirs.count, 11 * AblationStudy.settings(.quick).seeds, "one model per rung and seed")
         XCTAssertTrue(r.verdict.summary.contains { $0.hasPrefix("Learnable η split") })
-        for f in ["ablation.md", "ladder.csv", "rung-options.csv", "ladder.dat", "ladder.gp"] {
+        XCTAssertTrue(r.verdict.summary.contains { $0.hasPrefix("Mini-batch split") })
+        let perSeed = try XCTUnwrap(r.tables.first { $0.name == "ladder-seeds" })
+        XCTAssertEqual(perSeed.rows.count, 11 * AblationStudy.settings(.quick).seeds, "one row per rung and seed")
+        XCTAssertFalse(ladder.csv().contains("±"), "numbers in cells, SEs in their own columns")
+        for f in ["ablation.md", "ladder.csv", "ladder-seeds.csv", "rung-options.csv", "ladder.dat", "ladder.gp"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path), f)
         }
         XCTAssertTrue(try String(contentsOf: dir.appendingPathComponent("ablation.md"), encoding: .utf8).contains("15.91"))

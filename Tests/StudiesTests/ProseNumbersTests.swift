@@ -1,0 +1,131 @@
+// ProseNumbersTests.swift — the numbers in the study READMEs' verdict sentences and in the root README's
+// study table are recomputed from the committed CSVs under report/ and must appear in the prose exactly as
+// the data round them. When a study is rerun and its CSVs change, this test fails until the prose follows.
+
+import Foundation
+import XCTest
+
+final class ProseNumbersTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func text(_ path: String) throws -> String {
+        try String(contentsOf: Self.root.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    /// RFC 4180 rows as dictionaries by header (quoted fields, doubled quotes; CRLF or LF).
+    func csv(_ path: String) throws -> [[String: String]] { try csv(at: Self.root.appendingPathComponent(path)) }
+
+    func csv(at url: URL) throws -> [[String: String]] {
+        let s = try String(contentsOf: url, encoding: .utf8)
+        var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
+        var it = Array(s).makeIterator()
+        var pending: Character? = nil
+        while let c = pending ?? it.next() {
+            pending = nil
+            if quoted {
+                if c == "\"" {
+                    if let n = it.next() { if n == "\"" { field.append("\"") } else { quoted = false; pending = n } } else { quoted = false }
+                } else { field.append(c) }
+            } else if c == "\"" { quoted = true }
+            else if c == "," { row.append(field); field = "" }
+            else if c == "\r\n" || c == "\n" || c == "\r" { row.append(field); field = ""; rows.append(row); row = [] }
+            else { field.append(c) }
+        }
+        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+        guard let header = rows.first else { return [] }
+        return rows.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
+    }
+
+    /// A mean and SE from either the current layout (`name`, `seName` columns) or the previous one
+    /// (`legacy` holding "±" text), so the check survives the CSV redesign until the studies are rerun.
+    func meanSE(_ row: [String: String], name: String, seName: String, legacy: String) -> (Double, Double)? {
+        if let m = row[name].flatMap(Double.init), let se = row[seName].flatMap(Double.init) { return (m, se) }
+        guard let t = row[legacy] else { return nil }
+        let parts = t.components(separatedBy: " ± ")
+        guard parts.count == 2, let m = Double(parts[0]), let se = Double(parts[1]) else { return nil }
+        return (m, se)
+    }
+
+    func f(_ format: String, _ x: Double) -> String { String(format: format, x) }
+
+    /// Asserts `expected` (built from the data) occurs in each file.
+    func assertProse(_ expected: String, in files: [String], _ why: String, line: UInt = #line) throws {
+        for file in files {
+            XCTAssertTrue(try text(file).contains(expected), "\(file) should say '\(expected)' (\(why), from the CSV)", line: line)
+        }
+    }
+
+    func testRecallNumbers() throws {
+        let runs = try csv("report/recall/runs.csv")
+        func lrIs(_ r: [String: String], _ lr: Double) -> Bool { r["lr"].flatMap(Double.init).map { abs($0 - lr) <= 1e-6 } ?? false }
+        let tl = runs.filter { $0["layer"] == "ttt-linear" && lrIs($0, 3e-3) }.compactMap { $0["(256, 64)"].flatMap(Double.init) }
+        let la = runs.filter { $0["layer"] == "linear-attention" && lrIs($0, 1e-3) }.compactMap { $0["(256, 64)"].flatMap(Double.init) }
+        XCTAssertEqual(tl.count, 3); XCTAssertEqual(la.count, 1)
+        let gap = 100 * (tl.reduce(0, +) / 3 - la[0])
+        try assertProse(f("%.2f points", gap), in: ["README.md", "Studies/recall/README.md"], "TTT-Linear − linear attention at (256, 64)")
+        let attn = ["(64, 4)", "(128, 8)", "(256, 16)"].map { t in
+            runs.filter { $0["layer"] == "attention" && lrIs($0, 3e-3) }.compactMap { $0[t].flatMap(Double.init) }.reduce(0, +) / 3
+        }
+        try assertProse(attn.map { f("%.1f", 100 * $0) }.joined(separator: " / ") + "%", in: ["README.md"], "attention's 3-seed means")
+        // Negative control: the mismatch the issue found ("4.9 points") is not what the data give.
+        XCTAssertNotEqual(f("%.2f points", gap), "4.90 points")
+        XCTAssertFalse(try text("README.md").contains("4.9 points"))
+    }
+
+    func testMinibatchNumbersAndMonotonicity() throws {
+        let rows = try csv("report/minibatch/minibatch.csv")
+        func arm(_ rope: Bool) -> [[String: String]] { rows.filter { $0["arm"] == (rope ? "RoPE within mini-batches" : "RoPE off (control)") } }
+        func loss(_ r: [String: String]) -> Double { Double(r["validation loss (nats/byte)"] ?? "") ?? .nan }
+        for (rope, name) in [(false, "RoPE off"), (true, "RoPE")] {
+            let t = try XCTUnwrap(arm(rope).first { $0["b"]?.hasSuffix("(= T)") == true }, name)
+            let d = try XCTUnwrap(meanSE(t, name: "Δ vs b = 16 (paired)", seName: "Δ vs b = 16 SE", legacy: "Δ vs b = 16 (paired) ± SE"))
+            try assertProse(f("%.3f", d.0) + " ± " + f("%.3f", d.1), in: ["README.md"], "b = 16 vs batch GD, \(name)")
+        }
+        let off = arm(false).map(loss), on = arm(true).map(loss)
+        // "rises with b at every step from b = 2 on" holds; "monotonically" from b = 1 would not (the control).
+        XCTAssertTrue(zip(off.dropFirst(), off.dropFirst(2)).allSatisfy { $0 < $1 }, "\(off)")
+        XCTAssertFalse(zip(off, off.dropFirst()).allSatisfy { $0 < $1 }, "b = 2 < b = 1: not monotonic from b = 1")
+        try assertProse("b = 2 is " + f("%.4f", off[0] - off[1]) + " below b = 1", in: ["README.md", "Studies/minibatch/README.md"], "RoPE off b = 1 vs 2")
+        let argmin = on.indices.min { on[$0] < on[$1] }!
+        try assertProse("the minimum is at b = \(arm(true)[argmin]["b"]!)", in: ["README.md"], "RoPE arm's best b")
+        for file in ["README.md", "Studies/minibatch/README.md"] {
+            XCTAssertFalse(try text(file).contains("rises monotonically"), file)
+        }
+    }
+
+    func testPerplexityNumbers() throws {
+        let rows = try csv("report/perplexity/loss-by-position.csv")
+        let spread = rows.compactMap { r -> Double? in
+            guard let a = r["x ≤ 16"].flatMap(Double.init), let b = r["x ≤ 2048"].flatMap(Double.init) else { return nil }
+            return a - b
+        }
+        XCTAssertEqual(spread.count, rows.count)
+        try assertProse(f("%.3f", spread.min()!) + "–" + f("%.3f", spread.max()!) + " nats", in: ["Studies/perplexity/README.md"], "x ≤ 16 vs x ≤ 2048")
+        let gains = rows.compactMap { $0["gain 128→2048"].flatMap(Double.init) }
+        try assertProse(f("%.3f", gains.min()!) + "–" + f("%.3f", gains.max()!) + " nats", in: ["README.md", "Studies/perplexity/README.md"], "gain 128 → 2048")
+        let probe = try csv("report/perplexity/repeated-passage.csv")
+        let drops = probe.compactMap { meanSE($0, name: "drop", seName: "drop SE", legacy: "drop ± SE")?.0 }
+        XCTAssertEqual(drops.count, probe.count)
+        try assertProse("≤ " + f("%.3f", drops.max()!) + " nats", in: ["README.md"], "largest repeated-passage drop")
+        for file in ["report/REPORT.md", "report/perplexity/perplexity.md", "Studies/perplexity/README.md"] {
+            XCTAssertFalse(try text(file).contains("mostly from copying"), "\(file): the probe says no model copies")
+        }
+    }
+
+    func testAblationNumbers() throws {
+        let rows = try csv("report/ablation/ladder.csv")
+        let six = try XCTUnwrap(rows.first { $0["rung"] == "6" })
+        let d = try XCTUnwrap(meanSE(six, name: "Δ loss vs previous rung", seName: "Δ vs previous SE", legacy: "Δ loss vs previous rung ± SE"))
+        try assertProse(f("%.3f", d.0).replacingOccurrences(of: "-", with: "−") + " ± " + f("%.3f", d.1), in: ["README.md"], "the mini-batch step")
+    }
+
+    /// The CSV reader itself: quoted commas, doubled quotes and CRLF.
+    func testCSVReader() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("prose-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("t.csv")
+        try "a,\"b, c\"\r\n1,\"say \"\"hi\"\"\"\r\n".write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try csv(at: file), [["a": "1", "b, c": "say \"hi\""]])
+    }
+}
