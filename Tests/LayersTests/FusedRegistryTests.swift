@@ -117,17 +117,32 @@ final class FusedRegistryTests: XCTestCase {
     /// Compares the output and every gradient of `a` with the reference `r`; `nudged` is the reference run on
     /// the input nudged at fp32 rounding (its own noise floor, which sets a loosened tolerance). Returns the
     /// comparison and the tensors whose tolerance was loosened above `noiseCap`.
-    static func compare(_ a: Run, _ r: Run, nudged: Run) -> (TensorComparison, loosened: [String]) {
-        var cmp = TensorComparison(), loosened: [String] = []
+    static func compare(_ a: Run, _ r: Run, nudged: Run) -> (TensorComparison, loosened: [String], illConditioned: [String]) {
+        var cmp = TensorComparison(), loosened: [String] = [], ill: [String] = []
         cmp.add("output", a.y, r.y, tolerance: tolerance)
         for (((name, ga), (_, gr)), (_, gn)) in zip(zip(a.grads, r.grads), nudged.grads) {
             let cap = loosenable.contains(name) ? toleranceCap : noiseCap
-            let tol = min(cap, max(tolerance, sensitivityFactor * tensorError(gn, gr).error))
+            let movement = tensorError(gn, gr).error
+            // A loosenable tensor that the reference itself cannot reproduce within the cap under an fp32-rounding
+            // nudge of the input is rounding noise (e.g. LaCT's η gate at b = 1: Newton–Schulz normalises the
+            // step, so η reaches the loss only through the normaliser's ε). It is not compared; `check` requires
+            // it to be negligible beside the case's largest gradient instead (only when it would fail the cap).
+            if loosenable.contains(name) && !(movement <= cap) && !(tensorError(ga, gr).error <= cap) { ill.append(name); continue }
+            let tol = min(cap, max(tolerance, sensitivityFactor * movement))
             if tol > noiseCap { loosened.append(name) }
             cmp.add(name, ga, gr, tolerance: tol)
         }
-        return (cmp, loosened)
+        return (cmp, loosened, ill)
     }
+
+    /// ‖g‖₂ in Double (+∞ when not finite).
+    static func norm(_ g: Tensor) -> Double {
+        var s = 0.0
+        for i in 0..<g.count { let v = Double(g.data[i]); s += v * v }
+        return s.isFinite ? s.squareRoot() : .infinity
+    }
+    /// An ill-conditioned gradient may skip the comparison only when it is this small beside the case's largest.
+    static let negligible = 1e-4
 
     /// Parameters the layer's configuration does not use (an option turned the part off): their gradient must
     /// be exactly zero; every other one non-zero.
@@ -139,6 +154,17 @@ final class FusedRegistryTests: XCTestCase {
         if t.opts.fixedEta != nil { u.formUnion(["learnable_ttt_lr_weight", "learnable_ttt_lr_bias"]) }
         if !t.opts.postNorm { u.formUnion(["post_norm.weight", "post_norm.bias"]) }
         return u
+    }
+
+    /// True when the whole sequence is one mini-batch (b ≥ T) of a plugin whose declared contract-v2 update
+    /// only reaches later mini-batches: apply-then-update timing (no query reads the chunk's update, so k, v,
+    /// the η gate and k's conv have no path to the loss) or rates handed only to `update` (Titans' momentum
+    /// rate multiplies the previous mini-batch's momentum, zero in the first). There a gradient that is exactly
+    /// zero on both paths is the right answer; any non-zero value is still compared.
+    static func unreachableInOneMiniBatch(_ layer: SequenceLayer, T: Int) -> Bool {
+        guard let t = layer as? TTTLayer, t.opts.miniBatch >= T else { return false }
+        let f = t.inner.features
+        return f.timing == .applyThenUpdate || f.rates.contains { !$0.scalesStep }
     }
 
     /// A gradient that is non-zero and finite (max |g| > 0).
@@ -153,15 +179,28 @@ final class FusedRegistryTests: XCTestCase {
         let fused = try Self.run(c, T: T, kernels: .fused), ref = try Self.run(c, T: T, kernels: .reference)
         let nudged = try Self.run(c, T: T, kernels: .reference, nudgeInput: true)
         XCTAssertEqual(fused.grads.map(\.0), ref.grads.map(\.0), "\(c) T=\(T): parameter lists differ")
-        let (cmp, loosened) = Self.compare(fused, ref, nudged: nudged)
+        let (cmp, loosened, ill) = Self.compare(fused, ref, nudged: nudged)
         assertPasses(cmp, "\(c) T=\(T): fused vs reference")
+        let largest = ref.grads.dropFirst().map { Self.norm($0.1) }.max() ?? 0
+        for name in ill {
+            let gf = fused.grads.first { $0.0 == name }!.1, gr = ref.grads.first { $0.0 == name }!.1
+            let ratio = max(Self.norm(gf), Self.norm(gr)) / largest
+            print("\(c) T=\(T): \(name) is rounding noise (moves > \(Self.toleranceCap) under an fp32 input nudge); ‖g‖ / largest ‖g‖ = \(ratio)")
+            XCTAssertTrue(ratio <= Self.negligible, "\(c) T=\(T): \(name) is ill-conditioned but not negligible (‖g‖ / largest = \(ratio) > \(Self.negligible))")
+        }
         loosenedSeen.formUnion(loosened)
         XCTAssertTrue(Set(loosened).isSubset(of: Self.loosenable), "\(c) T=\(T): tolerance loosened for \(loosened), allowed only for \(Self.loosenable.sorted())")
         if let w = cmp.worst, !(w.ratio <= worst.0) { worst = (w.ratio, "\(c) T=\(T) \(w)") }
         // Every gradient is real on both paths: non-zero (a parameter with no gradient is not compared as zeros),
-        // except for the parts the configuration turns off, whose gradient must be exactly zero.
+        // except for the parts the configuration turns off, whose gradient must be exactly zero, and the parts a
+        // contract-v2 plugin's declared update cannot carry to the loss in one mini-batch (exactly zero on both).
         let unused = Self.unusedParameters(ref.layer)
         for ((name, gf), (_, gr)) in zip(fused.grads, ref.grads) {
+            let exactZero = tensorError(gf, Tensor(zeros: gf.shape), .absMax).error == 0 && tensorError(gr, Tensor(zeros: gr.shape), .absMax).error == 0
+            if exactZero && Self.unreachableInOneMiniBatch(ref.layer, T: T) {
+                print("\(c) T=\(T): \(name) has no path to the loss (one mini-batch under a declared v2 update): gradient exactly 0 on both paths")
+                continue
+            }
             if unused.contains(name) {
                 XCTAssertTrue(tensorError(gf, Tensor(zeros: gf.shape), .absMax).error == 0 && tensorError(gr, Tensor(zeros: gr.shape), .absMax).error == 0,
                               "\(c) T=\(T): \(name) is unused in this configuration but has a gradient")
@@ -194,7 +233,7 @@ final class FusedRegistryTests: XCTestCase {
             }
         }
         print("fused ≡ reference: \(cases.count) layer × option cases; \(fusedCases.count) ran fused (each with a forward and a backward fault control); worst error/tolerance \(worst.0) at \(worst.1); tolerance loosened for \(loosenedSeen.sorted())")
-        print("reference-only cases (no fused training kernel, compared reference against reference): \(referenceOnly.count): \(referenceOnly.joined(separator: ", "))")
+        print("cases without a fused training kernel (parametric plugins: the rematerialising training node against the op-by-op graph; nadaraya-watson: op by op on both sides): \(referenceOnly.count): \(referenceOnly.joined(separator: ", "))")
         // Which cases ran fused: exactly every case of `fusedLayers`.
         let expected = cases.filter { Self.fusedLayers.contains($0.layer) }.map(\.description)
         XCTAssertEqual(fusedCases, expected, "the cases that ran on a fused training kernel")
