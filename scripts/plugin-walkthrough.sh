@@ -29,8 +29,9 @@ swift build >/dev/null
 step .build/debug/lab plugin new "$name"
 kebab="$(sed -n 's/.*public static let name = "\(.*\)".*/\1/p' "$dir/${name}Inner.swift")"
 step swift build
-.build/debug/lab layers --width 64 --heads 4 --context 256 | grep -q "ttt-$kebab " \
-  || { echo "plugin-walkthrough: ttt-$kebab missing from lab layers" >&2; exit 1; }
+# Captured first: `lab layers | grep -q` fails under pipefail when grep exits before lab has written it all (SIGPIPE).
+layers="$(.build/debug/lab layers --width 64 --heads 4 --context 256)"
+grep -q "ttt-$kebab " <<<"$layers" || { echo "plugin-walkthrough: ttt-$kebab missing from lab layers" >&2; exit 1; }
 echo "lab layers lists ttt-$kebab"
 step .build/debug/lab plugin check "$kebab"
 step swift build --build-tests
