@@ -144,27 +144,14 @@ public final class Mamba: SequenceLayer {
         let (b, t) = (h.dim(0), h.dim(1))
         precondition(b == st.batch, "Mamba.step: input batch \(b) ≠ state batch \(st.batch)")
         if kernels == .fused { return withNoGrad { fastRun(h, state: st) } }   // MambaFused.swift
-        let (di, n, r, k, w) = (inner, stateSize, dtRank, convWidth, st.window)
+        let (di, n, r, k) = (inner, stateSize, dtRank, convWidth)
         return withNoGrad {
             let xz = matmulRaw(h, inProj)                                           // [B, t, 2·D_in]
-            // Conv over [window ++ new inputs]: token i reads rows i…i+k−1 of the extended buffer.
+            // Conv over [window ++ new inputs] (the shared CausalConvRows), then the window keeps the last k−1 inputs.
             let xc = Tensor(uninitializedShape: [b, t, di])
-            let pxz = xz.data, pcs = st.conv.data, pw = convWeight.data, pcb = convBias.data, pxc = xc.data
-            Parallel.forEach(b) { bi in
-                let ext = UnsafeMutablePointer<Float>.allocate(capacity: (w + t) * di)
-                defer { ext.deallocate() }
-                ext.update(from: pcs + bi * w * di, count: w * di)
-                for i in 0..<t { (ext + (w + i) * di).update(from: pxz + (bi * t + i) * 2 * di, count: di) }
-                for i in 0..<t {
-                    let y = pxc + (bi * t + i) * di
-                    for c in 0..<di { y[c] = pcb[c] }
-                    for j in 0..<k {
-                        let src = ext + (i + j) * di, wr = pw + j * di
-                        for c in 0..<di { y[c] += wr[c] * src[c] }
-                    }
-                }
-                (pcs + bi * w * di).update(from: ext + t * di, count: w * di)      // keep the last k−1 inputs
-            }
+            let conv = CausalConvRows(batch: b, t: t, channels: di, width: k, input: xz.data, ld: 2 * di, history: st.conv.data)
+            conv.forward([(convWeight.data, convBias.data, xc.data)])
+            conv.keepWindow(into: st.conv.data)
             let x = xc.silu()                                                       // [B, t, D_in]
             let xdbl = matmulRaw(x, xProj)                                          // [B, t, R + 2N]
             let delta = (matmulRaw(xdbl.slicedRaw(axis: 2, 0, r), dtProj) + dtBias).softplus()   // [B, t, D_in]

@@ -12,30 +12,14 @@ extension Mamba {
     /// Runs the block on h [B, t, D] from `st` (a fresh state for prefill), advancing it.
     func fastRun(_ h: Tensor, state st: State) -> Tensor {
         let (B, t) = (h.dim(0), h.dim(1))
-        let (di, n, r, k, w) = (inner, stateSize, dtRank, convWidth, st.window)
+        let (di, n, r, k) = (inner, stateSize, dtRank, convWidth)
         let xz = FastGEMM.linear(h, inProj, shape: [B, t])                        // [B, t, 2·D_in]
-        // causal depthwise conv over [window ++ x], then SiLU
+        // causal depthwise conv over [window ++ x], then SiLU; the window keeps the last k−1 conv inputs
         let x = Tensor(uninitializedShape: [B, t, di])
-        let pxz = xz.data, pcs = st.conv.data, pw = convWeight.data, pcb = convBias.data, px = x.data
-        Parallel.forEach(B * t, minPerThread: 16) { bt in
-            let bi = bt / t, ti = bt % t
-            let y = px + bt * di
-            for c in 0..<di { y[c] = pcb[c] }
-            for j in 0..<k {
-                let src = ti - (k - 1) + j
-                let row = src >= 0 ? UnsafePointer(pxz + (bi * t + src) * 2 * di) : UnsafePointer(pcs + (bi * w + w + src) * di)
-                let wr = pw + j * di
-                for c in 0..<di { y[c] += wr[c] * row[c] }
-            }
-            FastMath.apply(y, di) { FastMath.silu($0) }
-        }
-        for bi in 0..<B {                                                         // keep the last k−1 conv inputs
-            for rr in 0..<w {
-                let src = t - w + rr
-                let from = src >= 0 ? pxz + (bi * t + src) * 2 * di : pcs + (bi * w + w + src) * di
-                (pcs + (bi * w + rr) * di).update(from: from, count: di)
-            }
-        }
+        let pxz = xz.data, px = x.data
+        let conv = CausalConvRows(batch: B, t: t, channels: di, width: k, input: pxz, ld: 2 * di, history: st.conv.data)
+        conv.forward([(convWeight.data, convBias.data, px)], silu: true)
+        conv.keepWindow(into: st.conv.data)
         let e = r + 2 * n
         let xdbl = FastGEMM.linear(x, xProj, shape: [B, t])                       // [B, t, R + 2N]
         let delta = Tensor(uninitializedShape: [B, t, di])

@@ -25,34 +25,12 @@ extension TTTLayer {
         if let convQ, let convK {
             let u = FastGEMM.linear(h, wq, shape: [B, t])                  // U = h·Wq  [B, t, D]
             q = Tensor(uninitializedShape: [B, t, D]); k = Tensor(uninitializedShape: [B, t, D])
-            let kw = config.convWidth, w = kw - 1
-            let hist = convHistory
-            let pu = u.data, pq = q.data, pk = k.data
-            let (wqp, bqp, wkp, bkp) = (convQ.w.data, convQ.b.data, convK.w.data, convK.b.data)
-            let D = self.D
-            Parallel.forEach(B * t, minPerThread: 16) { bt in
-                let bi = bt / t, ti = bt % t
-                let yq = pq + bt * D, yk = pk + bt * D
-                for c in 0..<D { yq[c] = bqp[c]; yk[c] = bkp[c] }
-                for j in 0..<kw {                                          // tap j reads U[t − (k−1) + j]
-                    let src = ti - w + j
-                    let row: UnsafePointer<Float>
-                    if src >= 0 { row = UnsafePointer(pu + (bi * t + src) * D) }
-                    else if let hist { row = UnsafePointer(hist.data + (bi * w + (w + src)) * D) }
-                    else { continue }
-                    let a = wqp + j * D, b = wkp + j * D
-                    for c in 0..<D { yq[c] += a[c] * row[c]; yk[c] += b[c] * row[c] }
-                }
-            }
-            if let hist {                                                  // keep the last k−1 rows of [hist ++ U]
+            let conv = CausalConvRows(batch: B, t: t, channels: D, width: config.convWidth, input: u.data, ld: D,
+                                      history: convHistory?.data)
+            conv.forward([(convQ.w.data, convQ.b.data, q.data), (convK.w.data, convK.b.data, k.data)])
+            if let hist = convHistory {                                    // keep the last k−1 rows of [hist ++ U]
                 let nh = Tensor(uninitializedShape: hist.shape)
-                for bi in 0..<B {
-                    for r in 0..<w {
-                        let src = t - w + r                                // index into U; < 0 → old history
-                        let from = src >= 0 ? pu + (bi * t + src) * D : hist.data + (bi * w + (w + src)) * D
-                        (nh.data + (bi * w + r) * D).update(from: from, count: D)
-                    }
-                }
+                conv.keepWindow(into: nh.data)
                 convHistory = nh
             }
             withExtendedLifetime(u) {}
@@ -143,23 +121,14 @@ extension TTTLayer {
                 let useDual = state == nil || (i0 == 0 && t - j >= b)
                 let n = useDual ? min(b - i0, t - j) : 1
                 let rowBase = (bi * t + j) * D + hh * d
-                for r in 0..<n {
-                    let kr = pk + rowBase + r * D, vr = pv + rowBase + r * D, tr = tgt + r * d
-                    if residual { for x in 0..<d { tr[x] = vr[x] - kr[x] } } else { tr.update(from: vr, count: d) }
-                    etab[r] = pe[(bi * t + j + r) * H + hh]
-                    cb[r] = pc[i0 + r]
-                }
+                TTTRowStages.target(n: n, d: d, k: pk + rowBase, v: pv + rowBase, ld: D, residual: residual, into: tgt)
+                for r in 0..<n { etab[r] = pe[(bi * t + j + r) * H + hh]; cb[r] = pc[i0 + r] }
                 let rows = FastTTTRows(n: n, d: d, q: pq + rowBase, k: pk + rowBase, ld: D, target: tgt, eta: etab, c: cb,
                                        gamma: gam, beta: bet, innerLN: innerLN, bias: bias, tmp: tmp)
                 if useDual { fast.fastDual(θ, rows, z: z, scratch: scratch.p) }
                 else { fast.fastPrimalStep(θ, acc: acc!, rows, commit: i0 == b - 1, z: z, scratch: scratch.p) }
-                // out = q + LN(z)
-                for r in 0..<n {
-                    let o = po + rowBase + r * D, zr = z + r * d, qr = pq + rowBase + r * D
-                    if innerLN { FastNorm.layerNorm(zr, d, gamma: gam, beta: bet, into: o, residual: residual ? qr : nil) }
-                    else if residual { for x in 0..<d { o[x] = qr[x] + zr[x] } }
-                    else { o.update(from: zr, count: d) }
-                }
+                TTTRowStages.readOut(n: n, d: d, z: z, q: pq + rowBase, ld: D, gamma: gam, beta: bet,
+                                     innerLN: innerLN, residual: residual, into: po + rowBase)
                 j += n
             }
             withExtendedLifetime(own) {}
@@ -185,5 +154,38 @@ extension TTTLayer {
         let y = fastOutput(fastInnerLoop(fast, q: q, k: k, v: v, eta: eta, state: st), gate: gate)
         st.position += h.dim(1)
         return y
+    }
+}
+
+/// The two per-row stages around the inner model's kernels that every TTT kernel shares — the no-grad
+/// prefill/decode loop above and the fused training node (TTTTraining.swift): the reconstruction target
+/// before the inner step and the read-out after it (docs/ttt.md §1.5, §1.9).
+///
+/// ```swift
+/// TTTRowStages.target(n: n, d: d, k: k, v: v, ld: D, residual: true, into: tgt)        // tgt = v − k
+/// TTTRowStages.readOut(n: n, d: d, z: z, q: q, ld: D, gamma: γ, beta: β, innerLN: true, residual: true, into: out)
+/// ```
+enum TTTRowStages {
+    /// The target rows v − k (inner residual on) or v of n tokens of one head: k, v rows of stride `ld`,
+    /// `tgt` [n, d] contiguous.
+    @inline(__always) static func target(n: Int, d: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int,
+                                         residual: Bool, into tgt: UnsafeMutablePointer<Float>) {
+        for r in 0..<n {
+            let kr = k + r * ld, vr = v + r * ld, tr = tgt + r * d
+            if residual { for x in 0..<d { tr[x] = vr[x] - kr[x] } } else { tr.update(from: vr, count: d) }
+        }
+    }
+
+    /// out = q + LN_{γ,β}(z) (either part can be off) for n tokens of one head: z [n, d] contiguous,
+    /// q and out rows of stride `ld`.
+    @inline(__always) static func readOut(n: Int, d: Int, z: UnsafePointer<Float>, q: UnsafePointer<Float>, ld: Int,
+                                          gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, innerLN: Bool, residual: Bool,
+                                          into out: UnsafeMutablePointer<Float>) {
+        for r in 0..<n {
+            let o = out + r * ld, zr = z + r * d, qr = q + r * ld
+            if innerLN { FastNorm.layerNorm(zr, d, gamma: gamma, beta: beta, into: o, residual: residual ? qr : nil) }
+            else if residual { for x in 0..<d { o[x] = qr[x] + zr[x] } }
+            else { o.update(from: zr, count: d) }
+        }
     }
 }
