@@ -30,10 +30,10 @@ TIMEOUT = 600
 
 # Test filters (XCTest regexes over "Target.Class/testMethod").
 TTT_FUSED = "FusedTTTTests|FusedRegistryTests/testEveryLayerAndOptionFusedMatchesReference"
-TTT_FAST = "FastTTTTests|FusedRegistryTests/testEveryLayerAndOptionFusedDecodeMatchesPrefill"
+TTT_FAST = "FusedInferenceTTTTests|FusedRegistryTests/testEveryLayerAndOptionFusedDecodeMatchesPrefill"
 TTT_LAYER = "TTTLayerTests|TTTPrePostTests|FusedTTTTests"
 BASE_FUSED = "FusedBaselineTests|SelfAttentionTests|LinearAttentionTests|MambaTests"
-BASE_FAST = "FastBaselineTests|SelfAttentionTests|LinearAttentionTests|MambaTests"
+BASE_FAST = "FusedInferenceBaselineTests|SelfAttentionTests|LinearAttentionTests|MambaTests"
 
 # (id, file, original line fragment (unique in the file), replacement, filter, kind)
 MUTANTS = [
@@ -61,10 +61,10 @@ MUTANTS = [
     ("ttt-fused-shared-1", "Sources/Layers/TTT/FusedInnerModel.swift", None, None, TTT_FUSED, "auto"),
     ("ttt-fused-shared-2", "Sources/Layers/TTT/FusedInnerModel.swift", None, None, TTT_FUSED, "auto"),
     ("ttt-fused-shared-3", "Sources/Layers/TTT/FusedInnerModel.swift", None, None, TTT_FUSED, "auto"),
-    ("linear-fast-1", "Plugins/TTTLinear/LinearInnerFast.swift", None, None, TTT_FAST, "auto"),
-    ("linear-fast-2", "Plugins/TTTLinear/LinearInnerFast.swift", None, None, TTT_FAST, "auto"),
-    ("mlp-fast-1", "Plugins/TTTMLP/MLPInnerFast.swift", None, None, TTT_FAST, "auto"),
-    ("mlp-fast-2", "Plugins/TTTMLP/MLPInnerFast.swift", None, None, TTT_FAST, "auto"),
+    ("linear-fast-1", "Plugins/TTTLinear/LinearInnerFusedForward.swift", None, None, TTT_FAST, "auto"),
+    ("linear-fast-2", "Plugins/TTTLinear/LinearInnerFusedForward.swift", None, None, TTT_FAST, "auto"),
+    ("mlp-fast-1", "Plugins/TTTMLP/MLPInnerFusedForward.swift", None, None, TTT_FAST, "auto"),
+    ("mlp-fast-2", "Plugins/TTTMLP/MLPInnerFusedForward.swift", None, None, TTT_FAST, "auto"),
     ("ttt-fast-1", "Sources/Layers/TTT/TTTFused.swift", None, None, TTT_FAST, "auto"),
     ("ttt-fast-2", "Sources/Layers/TTT/TTTFused.swift", None, None, TTT_FAST, "auto"),
     # --- fused baselines ---
@@ -97,8 +97,8 @@ MUTANTS = [
     ("op-softmax-1", "Sources/TensorCore/Ops/Softmax.swift", None, None, "SoftmaxTests", "auto"),
     ("op-softmax-2", "Sources/TensorCore/Ops/Softmax.swift", None, None, "SoftmaxTests", "auto"),
     ("op-softmax-3", "Sources/TensorCore/Ops/Softmax.swift", None, None, "SoftmaxTests", "auto"),
-    ("op-rope-1", "Sources/TensorCore/Ops/Rope.swift", None, None, "RopeTests|FastTTTTests", "auto"),
-    ("op-rope-2", "Sources/TensorCore/Ops/Rope.swift", None, None, "RopeTests|FastTTTTests", "auto"),
+    ("op-rope-1", "Sources/TensorCore/Ops/Rope.swift", None, None, "RopeTests|FusedInferenceTTTTests", "auto"),
+    ("op-rope-2", "Sources/TensorCore/Ops/Rope.swift", None, None, "RopeTests|FusedInferenceTTTTests", "auto"),
     ("op-conv-1", "Sources/TensorCore/Ops/Conv.swift", None, None, "ConvTests", "auto"),
     ("op-conv-2", "Sources/TensorCore/Ops/Conv.swift", None, None, "ConvTests", "auto"),
     ("op-scan-1", "Sources/TensorCore/Ops/Scan.swift", None, None, "ScanTests", "auto"),

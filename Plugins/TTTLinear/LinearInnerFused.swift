@@ -13,7 +13,7 @@ extension LinearInner: FusedInnerModel {
     ///     block VJP  (gZ̄, gW', gw') → gQ, gK, gΔ, gW, gw, gc, gη             (FusedTTT.dualBlockVJP)
     ///     δ VJP      gΔ → gZ, gTarget, gγ, gβ                                  (FusedTTT.deltaVJPRow)
     ///     gK += gZ·Wᵀ;  gW += Kᵀ·gZ;  gw += 1ᵀ·gZ
-    public static func fusedDualBackward(_ θ: [UnsafeMutablePointer<Float>], _ r: FastTTTRows, gZbar: UnsafePointer<Float>,
+    public static func fusedDualBackward(_ θ: [UnsafeMutablePointer<Float>], _ r: FusedTTTRows, gZbar: UnsafePointer<Float>,
                                          gθ: [UnsafeMutablePointer<Float>], _ g: FusedTTTGrads, scratch: UnsafeMutablePointer<Float>) {
         let (n, d, W, w) = (r.n, r.d, θ[0], θ[1])
         let z = scratch, delta = z + n * d, gd = delta + n * d, tmp = gd + n * d, blk = tmp + 2 * d

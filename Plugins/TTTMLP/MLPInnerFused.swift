@@ -17,7 +17,7 @@ extension MLPInner: FusedInnerModel {
     ///     3. gU = gΔ1 ⊙ G'; gΔ2 += gU·W2; gW2 += gUᵀ·Δ2; gZ1 = gΔ1 ⊙ U ⊙ gelu''(Z1)
     ///     4. δ VJP at Z2 → gZ2, gTarget, gγ, gβ; gX2 += gZ2·W2ᵀ; gW2 += X2ᵀ·gZ2; gw2 += 1ᵀ·gZ2
     ///     5. gZ1 += gX2 ⊙ G'; gK += gZ1·W1ᵀ; gW1 += Kᵀ·gZ1; gw1 += 1ᵀ·gZ1
-    public static func fusedDualBackward(_ θ: [UnsafeMutablePointer<Float>], _ r: FastTTTRows, gZbar: UnsafePointer<Float>,
+    public static func fusedDualBackward(_ θ: [UnsafeMutablePointer<Float>], _ r: FusedTTTRows, gZbar: UnsafePointer<Float>,
                                          gθ: [UnsafeMutablePointer<Float>], _ g: FusedTTTGrads, scratch: UnsafeMutablePointer<Float>) {
         let (n, d) = (r.n, r.d), h = 4 * d, nh = n * h
         let (W1, w1, W2, w2) = (θ[0], θ[1], θ[2], θ[3])

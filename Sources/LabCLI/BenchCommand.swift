@@ -66,13 +66,13 @@ struct LayersBench: ParsableCommand {
         // Input, output and the layers' activations (≈ 64 floats per width per token), and the weights.
         try Validate.memory(bytes: 4 * Double(batch) * Double(context) * Double(width) * 64 + 64 * Double(width) * Double(width),
                             for: "the layers bench at B = \(batch), T = \(context), D = \(width)", fix: "use a smaller --context, --batch or --width")
-        if let t = tiles { FlashAttention.queryTile = t.0; FlashAttention.keyTile = t.1 }
         let g0 = sgemmGFLOPs(n: 1024)
         print("layers bench: D = \(width), H = \(heads), b = 16, B = \(batch), T = \(context), \(Parallel.threads) thread(s)")
         var rows: [(String, Double, Double)] = []
         var times: [String: Double] = [:]
         for name in names {
             let layer = try LayerTiming.make(name, D: width, H: heads)
+            if let t = tiles, let tiled = layer as? TiledKernels { tiled.tiles.attentionQuery = t.0; tiled.tiles.attentionKey = t.1 }
             let st = LayerTiming.prefill(layer, T: context, B: batch, runs: 5, minSeconds: seconds)
             let tps = Double(batch * context) / st.median
             let gflops = LayerTiming.prefillFlopsPerToken(layer, T: context) * tps * 1e-9

@@ -114,7 +114,7 @@ public struct LatencyStudy: Study {
         }
         if !judge { lines.append("quick preset: sizes too small to judge latency; checks skipped") }
         let notes = """
-        CPU, Float32, \(Parallel.threads) thread(s), no-grad fast paths (`Sources/Layers/*/*Fused.swift`), one layer, B = 1. Prefill time is \
+        CPU, Float32, \(Parallel.threads) thread(s), no-grad fused paths (`Sources/Layers/*/*Fused.swift`), one layer, B = 1. Prefill time is \
         the median of \(runs) runs after a warm-up, divided by T; decode time is the median over \(decodeTokens) single-token \
         steps after a T-token prompt (4 warm-up tokens). Attention prefill is causal with a streaming softmax (no T×T \
         matrix); its decode reads a KV cache of T rows. The W/z split runs TTT-Linear's dual form (docs/ttt.md §1.7) on one \
@@ -148,7 +148,7 @@ enum DualSplit {
                 let q = pq + base, k = pk + base
                 for i in 0..<(n * d) { tgt.p[i] = pv[base + i] - k[i] }
                 for i in 0..<n { eta.p[i] = pe[n0 * T + lo + i] }
-                let rows = FastTTTRows(n: n, d: d, q: q, k: k, ld: d, target: tgt.p, eta: eta.p, c: pc, gamma: gam, beta: bet,
+                let rows = FusedTTTRows(n: n, d: d, q: q, k: k, ld: d, target: tgt.p, eta: eta.p, c: pc, gamma: gam, beta: bet,
                                        innerLN: true, bias: bias, tmp: tmp.p)
                 var t0 = LayerTiming.now()
                 // W part (a): Z = K·W + w, Δ

@@ -36,13 +36,11 @@ final class FusedBaselineTests: XCTestCase {
         }
     }
 
+    static let small = FusedTest.smallTiles(query: 8, key: 16, backward: 8, linearTrain: 5, scan: 6)
+
     /// Small tiles/chunks so that every case occurs at T = 37 (skipped, diagonal, full, ragged tiles).
     func withSmallTiles(_ body: () throws -> Void) rethrows {
-        let saved = (FlashAttention.queryTile, FlashAttention.keyTile, FlashAttention.backwardTile, LinearAttention.trainChunk, Mamba.scanChunk)
-        defer { (FlashAttention.queryTile, FlashAttention.keyTile, FlashAttention.backwardTile, LinearAttention.trainChunk, Mamba.scanChunk) = saved }
-        FlashAttention.queryTile = 8; FlashAttention.keyTile = 16; FlashAttention.backwardTile = 8
-        LinearAttention.trainChunk = 5; Mamba.scanChunk = 6
-        try body()
+        try FusedTest.withTiles(Self.small, body)
     }
 
     static func options(_ name: String) -> [LayerOption] {
@@ -63,7 +61,7 @@ final class FusedBaselineTests: XCTestCase {
             let run = {
                 for name in Self.names {
                     for opt in Self.options(name) {
-                        let l = try FastTest.layer(name, scale: Self.scale(name), configure: opt.apply)
+                        let l = try FusedTest.layer(name, scale: Self.scale(name), configure: opt.apply)
                         if let f = l as? any FusedTraining { XCTAssertTrue(f.fusedTrainingSupported, "\(name) \(opt)") }
                         let x = randomInput([2, 37, 32], seed: 31), w = randomInput([2, 37, 32], seed: 32)
                         let f = Self.train(l, x, w, .fused), r = Self.train(l, x, w, .reference)
@@ -86,7 +84,7 @@ final class FusedBaselineTests: XCTestCase {
     /// measured against max(‖r‖₂, the largest reference parameter-gradient norm of the run).
     func testTinyLengths() throws {
         for name in Self.names {
-            let l = try FastTest.layer(name, scale: Self.scale(name))
+            let l = try FusedTest.layer(name, scale: Self.scale(name))
             for (b, t) in [(1, 1), (2, 2), (1, 3)] {
                 let x = randomInput([b, t, 32], seed: 81), w = randomInput([b, t, 32], seed: 82)
                 let f = Self.train(l, x, w, .fused), r = Self.train(l, x, w, .reference)
@@ -116,9 +114,10 @@ final class FusedBaselineTests: XCTestCase {
             let attRef = grads { a, b, c in causalMatmul((matmul(a, b, transB: true) * (1 / Float(d).squareRoot())).causalSoftmax(), c) }
             let laRef = grads { a, b, c in LinearAttention.mix(q: a, k: b, v: c, variant: .simple, form: .parallel) }
             for (label, ref, fused, bad) in [
-                ("attention", attRef, grads { FlashAttention.attend($0, $1, $2) }, grads { FlashAttention.attend($0, $1, $2, perturbBackward: 1e-3) }),
-                ("linear attention", laRef, grads { LinearAttention.fusedMix(q: $0, k: $1, v: $2) },
-                 grads { LinearAttention.fusedMix(q: $0, k: $1, v: $2, perturbBackward: 1e-2) })] {
+                ("attention", attRef, grads { FlashAttention.attend($0, $1, $2, tiles: Self.small) },
+                 grads { FlashAttention.attend($0, $1, $2, tiles: Self.small, perturbBackward: 1e-3) }),
+                ("linear attention", laRef, grads { LinearAttention.fusedMix(q: $0, k: $1, v: $2, chunk: Self.small.linearTrainChunk) },
+                 grads { LinearAttention.fusedMix(q: $0, k: $1, v: $2, chunk: Self.small.linearTrainChunk, perturbBackward: 1e-2) })] {
                 for i in 0..<4 { XCTAssertLessThan(Self.rel(fused[i], ref[i]), Self.tolerance, "\(label) bh \(bh): tensor \(i)") }
                 let worst = (0..<4).map { Self.rel(bad[$0], ref[$0]) }.max()!
                 XCTAssertGreaterThan(worst, Self.tolerance, "\(label): a perturbed backward must fail the check")
@@ -131,7 +130,8 @@ final class FusedBaselineTests: XCTestCase {
             let ds = Tensor.randn([c], rng: &rng), wy = Tensor.randn([b, t, c], rng: &rng)
             func scanGrads(_ perturb: Float?) -> [Tensor] {
                 let ins = [u, dl, a, bm, cm, ds].map { $0.copy().requiringGrad() }
-                let y = perturb.map { Mamba.fusedScan(ins[0], delta: ins[1], A: ins[2], Bm: ins[3], Cm: ins[4], Dskip: ins[5], perturbBackward: $0) }
+                let y = perturb.map { Mamba.fusedScan(ins[0], delta: ins[1], A: ins[2], Bm: ins[3], Cm: ins[4], Dskip: ins[5], chunk: Self.small.mambaScanChunk,
+                                                     perturbBackward: $0) }
                     ?? selectiveScan(ins[0], delta: ins[1], A: ins[2], Bm: ins[3], Cm: ins[4], Dskip: ins[5])
                 (y * wy).sum().backward()
                 return [y] + ins.map { $0.grad! }
@@ -146,8 +146,8 @@ final class FusedBaselineTests: XCTestCase {
     func testFusedGradientsDeterministic() throws {
         for name in Self.names {
             let x = randomInput([2, 29, 32], seed: 51), w = randomInput([2, 29, 32], seed: 52)
-            let a = Self.train(try FastTest.layer(name, scale: Self.scale(name)), x, w, .fused)
-            let b = Self.train(try FastTest.layer(name, scale: Self.scale(name)), x, w, .fused)
+            let a = Self.train(try FusedTest.layer(name, scale: Self.scale(name)), x, w, .fused)
+            let b = Self.train(try FusedTest.layer(name, scale: Self.scale(name)), x, w, .fused)
             XCTAssertEqual(a.y.array, b.y.array, "\(name): output")
             XCTAssertEqual(a.gx.array, b.gx.array, "\(name): input gradient")
             for ((n, g1), (_, g2)) in zip(a.grads, b.grads) { XCTAssertEqual(g1.array, g2.array, "\(name): \(n)") }
@@ -158,10 +158,10 @@ final class FusedBaselineTests: XCTestCase {
     func testDecodeMatchesPrefill() throws {
         try withSmallTiles {
             for name in Self.names {
-                let l = try FastTest.layer(name, scale: Self.scale(name))
+                let l = try FusedTest.layer(name, scale: Self.scale(name))
                 let x = randomInput([2, 23, 32], seed: 55)
-                let dec = FastTest.decode(l, x, chunks: [9, 1, 6, 7], fast: true)
-                XCTAssertLessThan(relError(dec, FastTest.prefill(l, x, fast: true)), FastTest.tolerance, "\(name): decode vs prefill")
+                let dec = FusedTest.decode(l, x, chunks: [9, 1, 6, 7], fast: true)
+                XCTAssertLessThan(relError(dec, FusedTest.prefill(l, x, fast: true)), FusedTest.tolerance, "\(name): decode vs prefill")
             }
         }
     }
@@ -172,7 +172,7 @@ final class FusedBaselineTests: XCTestCase {
         let configs: [(String, (inout LayerConfig) -> Void)] = Self.names.map { ($0, { _ in }) } + [("linear-attention", { $0.linearAttention = "elu" })]
         try withSmallTiles {
             for (name, configure) in configs {
-                let l = try FastTest.layer(name, scale: Self.scale(name), configure: configure)
+                let l = try FusedTest.layer(name, scale: Self.scale(name), configure: configure)
                 let (t, d) = (21, 32)
                 let clean = randomInput([2, t, d], seed: 61)
                 for bad in [Float.nan, .infinity, -.infinity] {

@@ -78,13 +78,7 @@ final class FusedRegistryTests: XCTestCase {
 
     /// Runs `body` with tiles and chunks that T = 11 crosses with a ragged last one, then restores them.
     static func withSmallTiles<R>(_ body: () throws -> R) rethrows -> R {
-        let saved = (FlashAttention.queryTile, FlashAttention.keyTile, FlashAttention.backwardTile,
-                     LinearAttention.trainChunk, LinearAttention.fastChunk, Mamba.scanChunk)
-        defer { (FlashAttention.queryTile, FlashAttention.keyTile, FlashAttention.backwardTile,
-                 LinearAttention.trainChunk, LinearAttention.fastChunk, Mamba.scanChunk) = saved }
-        FlashAttention.queryTile = 4; FlashAttention.keyTile = 8; FlashAttention.backwardTile = 4
-        LinearAttention.trainChunk = 5; LinearAttention.fastChunk = 5; Mamba.scanChunk = 6
-        return try body()
+        return try FusedTest.withTiles(FusedTest.smallTiles(query: 4, key: 8, backward: 4, linear: 5, linearTrain: 5, scan: 6), body)
     }
 
     struct Run { let y: Tensor; let grads: [(String, Tensor)]; let layer: SequenceLayer }
@@ -95,6 +89,7 @@ final class FusedRegistryTests: XCTestCase {
         c.option?.apply(&cfg)
         cfg.kernels = kernels
         let layer = try LayerRegistry.make(c.layer, cfg, seed: 11)
+        FusedTest.applyTiles(layer)
         // θ_init ×10: at the init's scale (std 0.02) the inner LayerNorm sees a near-constant z̄, whose 1/√(var + ε)
         // makes the η-gate and token-scale gradients ill-conditioned beyond any fp32 tolerance.
         if let t = layer as? TTTLayer { for th in t.theta { for i in 0..<th.count { th.data[i] *= thetaScale } } }
@@ -250,9 +245,10 @@ final class FusedRegistryTests: XCTestCase {
     /// 128, two key tiles of 256, five chunks of 64, 66 mini-batches; each with a ragged last one).
     func testFusedLayersAcrossDefaultTiles() throws {
         var loosened = Set<String>(), worst: (Double, String) = (0, "")
-        XCTAssertGreaterThan(Self.longT, 2 * max(FlashAttention.queryTile, FlashAttention.backwardTile))
-        XCTAssertNotEqual(Self.longT % LinearAttention.trainChunk, 0); XCTAssertNotEqual(Self.longT % Mamba.scanChunk, 0)
-        XCTAssertNotEqual(Self.longT % FlashAttention.keyTile, 0); XCTAssertGreaterThan(Self.longT, FlashAttention.keyTile)
+        let tiles = FusedTiles()
+        XCTAssertGreaterThan(Self.longT, 2 * max(tiles.attentionQuery, tiles.attentionBackward))
+        XCTAssertNotEqual(Self.longT % tiles.linearTrainChunk, 0); XCTAssertNotEqual(Self.longT % tiles.mambaScanChunk, 0)
+        XCTAssertNotEqual(Self.longT % tiles.attentionKey, 0); XCTAssertGreaterThan(Self.longT, tiles.attentionKey)
         for name in Self.fusedLayers.sorted() {
             XCTAssertTrue(try check(Case(layer: name, option: nil), T: Self.longT, loosenedSeen: &loosened, worst: &worst), "\(name) did not run fused")
         }
@@ -265,6 +261,7 @@ final class FusedRegistryTests: XCTestCase {
                 var cfg = Self.baseConfig()
                 c.option?.apply(&cfg)
                 let layer = try LayerRegistry.make(c.layer, cfg, seed: 11)
+                FusedTest.applyTiles(layer)
                 let T = Self.shortT
                 let x = BT.randn([Self.B, T, cfg.width], seed: 8)
                 let prefill = withNoGrad { layer(x) }

@@ -33,7 +33,7 @@ final class FusedTTTTests: XCTestCase {
     /// A layer at a scale where the inner loop matters (matrices ×3), B = 2, T = 19 (b = 4: four full
     /// mini-batches and a partial one of 3 rows).
     static func layer(_ name: String, seed: UInt64 = 3, configure: (inout LayerConfig) -> Void = { _ in }) throws -> TTTLayer {
-        try XCTUnwrap(FastTest.layer(name, seed: seed, scale: 3, configure: configure) as? TTTLayer)
+        try XCTUnwrap(FusedTest.layer(name, seed: seed, scale: 3, configure: configure) as? TTTLayer)
     }
 
     /// Output and gradients (every parameter, then the input) of Σ y ⊙ w on the given kernels.
@@ -90,13 +90,13 @@ final class FusedTTTTests: XCTestCase {
             let x = randomInput([2, 19, D], seed: 41), w = randomInput([2, 19, D], seed: 42)
             for name in ["ttt-linear", "ttt-mlp"] {
                 for ln in [true, false] {
-                    let l = try XCTUnwrap(FastTest.layer(name, D: D, H: H, seed: 3, scale: 3) { $0.ttt.innerLN = ln } as? TTTLayer)
+                    let l = try XCTUnwrap(FusedTest.layer(name, D: D, H: H, seed: 3, scale: 3) { $0.ttt.innerLN = ln } as? TTTLayer)
                     let (ratio, what) = Self.worstError(l, x: x, w: w)
                     XCTAssertLessThan(ratio, 1, "\(name) d = \(D / H), inner LN \(ln): fused vs reference, worst \(what)")
                 }
             }
             // Negative control at the same shapes: the faulty backward fails.
-            let bad = try XCTUnwrap(FastTest.layer("ttt-linear", D: D, H: H, seed: 3, scale: 3) as? TTTLayer)
+            let bad = try XCTUnwrap(FusedTest.layer("ttt-linear", D: D, H: H, seed: 3, scale: 3) as? TTTLayer)
             bad.fusedBackwardFault = .dropStateCarry
             XCTAssertGreaterThan(Self.worstError(bad, x: x, w: w).ratio, 100, "d = \(D / H): faulty backward passed")
         }
@@ -167,7 +167,7 @@ final class FusedTTTTests: XCTestCase {
             for ((n, a), (_, r)) in zip(gb, gs) where n != "learnable_token_idx" {
                 XCTAssertLessThan(Self.relNorm(a, r), 1e-6, "\(name): b ≫ T gradient of \(n)")
             }
-            let e = Float(Self.relNorm(FastTest.prefill(big, Self.x, fast: true), FastTest.prefill(small, Self.x, fast: false)))
+            let e = Float(Self.relNorm(FusedTest.prefill(big, Self.x, fast: true), FusedTest.prefill(small, Self.x, fast: false)))
             XCTAssertLessThan(e, Float(Self.tolerance), "\(name): b ≫ T no-grad fused prefill")
         }
     }

@@ -31,6 +31,7 @@ final class SlidingWindowTests: XCTestCase {
         c.window = w; c.kernels = kernels
         var rng = RNG(seed: 21)
         let l = try SelfAttention(config: c, rng: &rng)
+        FusedTest.applyTiles(l)
         for p in l.parameters { let t = Tensor.randn(p.tensor.shape, std: 0.3, rng: &rng); for i in 0..<t.count { p.tensor.data[i] = t.data[i] } }
         return l
     }
@@ -49,10 +50,7 @@ final class SlidingWindowTests: XCTestCase {
     /// Small tiles (query 8, key 16, backward 8) so that T = 45 has a ragged last tile (45 = 5·8 + 5) and the
     /// windows 1, 5, 13, 20 start and end inside tiles; restored afterwards.
     func withSmallTiles(_ body: () throws -> Void) rethrows {
-        let saved = (FlashAttention.queryTile, FlashAttention.keyTile, FlashAttention.backwardTile)
-        FlashAttention.queryTile = 8; FlashAttention.keyTile = 16; FlashAttention.backwardTile = 8
-        defer { (FlashAttention.queryTile, FlashAttention.keyTile, FlashAttention.backwardTile) = saved }
-        try body()
+        try FusedTest.withTiles(FusedTest.smallTiles(query: 8, key: 16, backward: 8), body)
     }
 
     /// Fused ≡ reference at 1e-5 (relative, max norm) for the no-grad forward, the training forward and

@@ -10,18 +10,10 @@
 import Foundation
 import TensorCore
 
-/// Interleaved RoPE (docs/ttt.md §1.3) in place on x [B, t, D] (H heads of width d side by side), token j of the
-/// chunk at absolute position `start + j` — the shared `RopeTable` (TensorCore/Ops/Rope.swift).
-func fastRoPE(_ x: Tensor, heads H: Int, start: Int, theta: Float) {
-    RopeTable(dim: x.dim(2) / H, theta: theta, positions: Array(start..<(start + x.dim(1)))).rotateHeads(x, heads: H)
-}
-
 public enum FlashAttention {
-    /// Query and key tile sizes.
-    public static var queryTile = 128, keyTile = 256
-
     /// Causal attention of `nq` query rows at absolute positions `p0 + i` over keys/values `0 ..< p0 + nq`.
-    /// q, out: rows of stride `ldq`; k, v: rows of stride `ldk`; head dim d. `scratch` ≥ queryTile·(keyTile + d + 2) floats.
+    /// q, out: rows of stride `ldq`; k, v: rows of stride `ldk`; head dim d; query and key tiles from `tiles`.
+    /// `scratch` ≥ `scratchFloats(d:tiles:)` floats.
     /// When `lse` is given, row i's log-sum-exp of its scaled scores (m + log l) is written to `lse[i]` (training).
     /// `window` W (SlidingWindow.swift): the row at position p sees keys p−W+1…p only; key tiles wholly before
     /// the tile's first row's window are never read. `.max` (the default) is full causal attention.
@@ -29,8 +21,9 @@ public enum FlashAttention {
     /// token's key or value never reaches an earlier output.
     public static func causal(nq: Int, p0: Int, d: Int, q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>,
                               v: UnsafePointer<Float>, ldk: Int, out: UnsafeMutablePointer<Float>, ldo: Int? = nil,
-                              lse: UnsafeMutablePointer<Float>? = nil, window: Int = .max, scratch: UnsafeMutablePointer<Float>) {
-        let bq = queryTile, bk = keyTile, scale = 1 / Float(d).squareRoot(), ldo = ldo ?? ldq
+                              lse: UnsafeMutablePointer<Float>? = nil, window: Int = .max, tiles: FusedTiles,
+                              scratch: UnsafeMutablePointer<Float>) {
+        let bq = tiles.attentionQuery, bk = tiles.attentionKey, scale = 1 / Float(d).squareRoot(), ldo = ldo ?? ldq
         let s = scratch, o = s + bq * bk, m = o + bq * d, l = m + bq
         var i0 = 0
         while i0 < nq {
@@ -91,49 +84,64 @@ public enum FlashAttention {
         return sum
     }
 
-    static func scratch(d: Int) -> FastBuffer { FastBuffer(queryTile * (keyTile + d + 2)) }
+    /// Scratch floats of `causal` at head dim d: a score tile, the output accumulator and m, l per row.
+    static func scratchFloats(d: Int, tiles: FusedTiles) -> Int { tiles.attentionQuery * (tiles.attentionKey + d + 2) }
+
+    /// Runs `jobs` jobs of (sequence·head, query tile), where the query tile of index `job % tiles` costs ∝ its
+    /// index: sorted by cost, the cheapest paired with the dearest so that contiguous chunks balance; each
+    /// worker reuses one scratch of `scratchFloats` for its pair.
+    static func pairedJobs(_ jobs: Int, tiles: Int, scratchFloats: Int, _ job: (Int, UnsafeMutablePointer<Float>) -> Void) {
+        let order = (0..<jobs).sorted { ($0 % tiles, $0) < ($1 % tiles, $1) }   // by tile index (cost)
+        Parallel.forEach((jobs + 1) / 2) { p in
+            let scratch = FastBuffer(scratchFloats)
+            job(order[p], scratch.p)
+            if jobs - 1 - p != p { job(order[jobs - 1 - p], scratch.p) }
+            withExtendedLifetime(scratch) {}
+        }
+    }
 }
 
 extension SelfAttention {
-    /// No-grad prefill on the fast kernels: x [B, T, D] → [B, T, D].
-    public func fastForward(_ x: Tensor) -> Tensor {
+    /// Pre-stage of the raw-buffer paths: Q, K, V = x·Wq, x·Wk, x·Wv [B, t, D] (heads side by side), RoPE on Q
+    /// and K at the absolute positions start…start+t−1.
+    func fusedHeads(_ x: Tensor, start: Int) -> (q: Tensor, k: Tensor, v: Tensor) {
+        let (t, H) = (x.dim(1), config.heads)
+        let (q, k, v) = FusedProjections.qkv(x, wq, wk, wv)
+        let positions = Array(start..<(start + t))
+        RopeTable.rotateHeads(q, heads: H, positions: positions, theta: config.ropeTheta)
+        RopeTable.rotateHeads(k, heads: H, positions: positions, theta: config.ropeTheta)
+        return (q, k, v)
+    }
+
+    /// Post-stage of the raw-buffer paths: z [B, t, D] (heads side by side) → z·Wo.
+    func fusedOutput(_ z: Tensor) -> Tensor { FusedProjections.output(z, wo, fault: fusedFault) }
+
+    /// No-grad prefill on the fused kernels: x [B, T, D] → [B, T, D].
+    public func fusedForward(_ x: Tensor) -> Tensor {
         let (B, t, D, H) = (x.dim(0), x.dim(1), config.width, config.heads), d = D / H
-        let q = FastGEMM.linear(x, wq, shape: [B, t]), k = FastGEMM.linear(x, wk, shape: [B, t]), v = FastGEMM.linear(x, wv, shape: [B, t])
-        fastRoPE(q, heads: H, start: 0, theta: config.ropeTheta)
-        fastRoPE(k, heads: H, start: 0, theta: config.ropeTheta)
+        let (q, k, v) = fusedHeads(x, start: 0)
         let z = Tensor(uninitializedShape: [B, t, D])
-        let pq = q.data, pk = k.data, pv = v.data, pz = z.data
-        // Jobs (sequence·head, query tile); the tile with index i costs ∝ i, so pair job j with job n−1−j.
-        let tiles = (t + FlashAttention.queryTile - 1) / FlashAttention.queryTile, jobs = B * H * tiles
-        let tile = FlashAttention.queryTile
-        func job(_ j: Int, _ scratch: UnsafeMutablePointer<Float>) {
-            let bh = j / tiles, ti = j % tiles, bi = bh / H, hh = bh % H
+        let pq = q.data, pk = k.data, pv = v.data, pz = z.data, tiles = self.tiles, window = self.window
+        let tile = tiles.attentionQuery, nTiles = (t + tile - 1) / tile
+        FlashAttention.pairedJobs(B * H * nTiles, tiles: nTiles, scratchFloats: FlashAttention.scratchFloats(d: d, tiles: tiles)) { j, scratch in
+            let bh = j / nTiles, ti = j % nTiles, bi = bh / H, hh = bh % H
             let i0 = ti * tile, n = min(tile, t - i0)
             let base = bi * t * D + hh * d
             FlashAttention.causal(nq: n, p0: i0, d: d, q: pq + base + i0 * D, ldq: D, k: pk + base, v: pv + base, ldk: D,
-                                  out: pz + base + i0 * D, window: window, scratch: scratch)
-        }
-        let order = (0..<jobs).sorted { ($0 % tiles, $0) < ($1 % tiles, $1) }   // by tile index (cost)
-        Parallel.forEach((jobs + 1) / 2) { p in
-            let scratch = FlashAttention.scratch(d: d)
-            job(order[p], scratch.p)
-            if jobs - 1 - p != p { job(order[jobs - 1 - p], scratch.p) }
+                                  out: pz + base + i0 * D, window: window, tiles: tiles, scratch: scratch)
         }
         FLOPCounter.matmul += window >= t ? 2 * B * D * t * (t + 1) : 4 * B * D * FlashAttention.attendedPairs(length: t, window: window)
         withExtendedLifetime((q, k, v)) {}
-        FusedFault.corruptOutput(z, fusedFault)                        // test hook (nil in normal use)
-        return FastGEMM.linear(z, wo, shape: [B, t])
+        return fusedOutput(z)
     }
 
-    /// No-grad decode on the fast kernels: append t rows to the cache (geometric growth, amortised O(1)),
+    /// No-grad decode on the fused kernels: append t rows to the cache (geometric growth, amortised O(1)),
     /// then stream attention over the cache for the t new queries. With a window W the cache then drops
     /// all but its last W rows (the next token needs W − 1 of them).
-    func fastStep(_ x: Tensor, cache: Cache) -> Tensor {
+    func fusedStep(_ x: Tensor, cache: Cache) -> Tensor {
         let (B, t, D, H) = (x.dim(0), x.dim(1), config.width, config.heads), d = D / H
         let p0 = cache.position, rel = p0 - cache.start                   // rel: cached rows before the new ones
-        let q = FastGEMM.linear(x, wq, shape: [B, t]), k = FastGEMM.linear(x, wk, shape: [B, t]), v = FastGEMM.linear(x, wv, shape: [B, t])
-        fastRoPE(q, heads: H, start: p0, theta: config.ropeTheta)
-        fastRoPE(k, heads: H, start: p0, theta: config.ropeTheta)
+        let (q, k, v) = fusedHeads(x, start: p0)
         for bh in 0..<(B * H) {
             let bi = bh / H, hh = bh % H
             if cache.keys[bh].capacity < (rel + t) * d {                     // grow geometrically
@@ -150,11 +158,11 @@ extension SelfAttention {
         let pq = q.data, pz = z.data
         Parallel.forEach(B * H) { bh in
             let bi = bh / H, hh = bh % H
-            let scratch = FlashAttention.scratch(d: d)
+            let scratch = FastBuffer(FlashAttention.scratchFloats(d: d, tiles: tiles))
             cache.keys[bh].withUnsafeBufferPointer { kb in
                 cache.values[bh].withUnsafeBufferPointer { vb in
                     FlashAttention.causal(nq: t, p0: rel, d: d, q: pq + bi * t * D + hh * d, ldq: D, k: kb.baseAddress!, v: vb.baseAddress!,
-                                          ldk: d, out: pz + bi * t * D + hh * d, window: window, scratch: scratch.p)
+                                          ldk: d, out: pz + bi * t * D + hh * d, window: window, tiles: tiles, scratch: scratch.p)
                 }
             }
         }
@@ -162,7 +170,6 @@ extension SelfAttention {
         else { FLOPCounter.matmul += 4 * B * D * (FlashAttention.attendedPairs(length: p0 + t, window: window) - FlashAttention.attendedPairs(length: p0, window: window)) }
         cache.advance(t)
         withExtendedLifetime((q, k, v)) {}
-        FusedFault.corruptOutput(z, fusedFault)                        // test hook (nil in normal use)
-        return FastGEMM.linear(z, wo, shape: [B, t])
+        return fusedOutput(z)
     }
 }

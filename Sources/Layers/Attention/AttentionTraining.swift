@@ -17,28 +17,17 @@ import Foundation
 import TensorCore
 
 extension FlashAttention {
-    /// Tile size (query rows = key rows) of the training backward.
-    public static var backwardTile = 128
-
     /// Training forward on heads q, k, v [BH, T, d] (contiguous): z [BH, T, d] and lse [BH, T].
     /// `window`: sliding window W (`.max`: full causal attention).
-    static func trainForward(q: Tensor, k: Tensor, v: Tensor, window: Int = .max) -> (Tensor, FastBuffer) {
+    static func trainForward(q: Tensor, k: Tensor, v: Tensor, window: Int = .max, tiles: FusedTiles) -> (Tensor, FastBuffer) {
         let (bh, t, d) = (q.dim(0), q.dim(1), q.dim(2))
         let z = Tensor(uninitializedShape: [bh, t, d]), lse = FastBuffer(bh * t)
         let pq = q.data, pk = k.data, pv = v.data, pz = z.data, pl = lse.p
-        let tile = queryTile, tiles = (t + tile - 1) / tile, jobs = bh * tiles
-        func job(_ j: Int, _ scratch: UnsafeMutablePointer<Float>) {
-            let b = j / tiles, i0 = (j % tiles) * tile, n = min(tile, t - i0), base = b * t * d
+        let tile = tiles.attentionQuery, nTiles = (t + tile - 1) / tile
+        pairedJobs(bh * nTiles, tiles: nTiles, scratchFloats: scratchFloats(d: d, tiles: tiles)) { j, scratch in
+            let b = j / nTiles, i0 = (j % nTiles) * tile, n = min(tile, t - i0), base = b * t * d
             causal(nq: n, p0: i0, d: d, q: pq + base + i0 * d, ldq: d, k: pk + base, v: pv + base, ldk: d,
-                   out: pz + base + i0 * d, lse: pl + b * t + i0, window: window, scratch: scratch)
-        }
-        // Query tile i costs ∝ i: pair the cheapest with the dearest so contiguous chunks balance.
-        let order = (0..<jobs).sorted { ($0 % tiles, $0) < ($1 % tiles, $1) }
-        Parallel.forEach((jobs + 1) / 2) { p in
-            let scratch = FlashAttention.scratch(d: d)
-            job(order[p], scratch.p)
-            if jobs - 1 - p != p { job(order[jobs - 1 - p], scratch.p) }
-            withExtendedLifetime(scratch) {}
+                   out: pz + base + i0 * d, lse: pl + b * t + i0, window: window, tiles: tiles, scratch: scratch)
         }
         FLOPCounter.matmul += window >= t ? 2 * bh * d * t * (t + 1) : 4 * bh * d * attendedPairs(length: t, window: window)
         return (z, lse)
@@ -48,9 +37,9 @@ extension FlashAttention {
     /// added to every dV entry — a deliberately wrong backward for the negative control. With a `window` W,
     /// key tile j meets only the query tiles that reach it (rows < its end + W − 1), each row on its band.
     static func trainBackward(q: Tensor, k: Tensor, v: Tensor, o: UnsafePointer<Float>, lse: FastBuffer, dO: Tensor,
-                              window: Int = .max, perturb: Float = 0) -> (Tensor, Tensor, Tensor) {
+                              window: Int = .max, tiles: FusedTiles, perturb: Float = 0) -> (Tensor, Tensor, Tensor) {
         let (bh, t, d) = (q.dim(0), q.dim(1), q.dim(2))
-        let bt = backwardTile, tiles = (t + bt - 1) / bt, scale = 1 / Float(d).squareRoot()
+        let bt = tiles.attentionBackward, tiles = (t + bt - 1) / bt, scale = 1 / Float(d).squareRoot()
         // Key-tile groups per sequence·head so that there are ≥ 2 jobs per worker; tile j costs ∝ tiles − j,
         // dealt in snake order (0 1 2 2 1 0 …) so the groups cost about the same.
         let groups = min(tiles, bh >= 2 * Parallel.threads ? 1 : (2 * Parallel.threads + bh - 1) / bh)
@@ -130,16 +119,16 @@ extension FlashAttention {
     /// ```swift
     /// let z = FlashAttention.attend(q, k, v)     // differentiable; no [T, T] tensor kept
     /// ```
-    public static func attend(_ q: Tensor, _ k: Tensor, _ v: Tensor, window: Int = .max, perturbBackward: Float = 0,
-                              fault: FusedFault? = nil) -> Tensor {
+    public static func attend(_ q: Tensor, _ k: Tensor, _ v: Tensor, window: Int = .max, tiles: FusedTiles = FusedTiles(),
+                              perturbBackward: Float = 0, fault: FusedFault? = nil) -> Tensor {
         precondition(q.rank == 3 && k.shape == q.shape && v.shape == q.shape, "FlashAttention.attend: q \(q.shape), k \(k.shape), v \(v.shape) must be [BH, T, d]")
         precondition(window >= 1, "FlashAttention.attend: window \(window) must be ≥ 1")
-        let (z, lse) = trainForward(q: q, k: k, v: v, window: window)
+        let (z, lse) = trainForward(q: q, k: k, v: v, window: window, tiles: tiles)
         FusedFault.corruptOutput(z, fault)                             // test hook (nil in normal use)
         guard Tensor.recording([q, k, v]) else { return z }
         let po = UnsafePointer(z.data)                                 // z is alive while its own node's VJP runs
         return z.recordingFused("flashAttention", [q, k, v]) { g in
-            let (gq, gk, gv) = trainBackward(q: q, k: k, v: v, o: po, lse: lse, dO: g, window: window, perturb: perturbBackward)
+            let (gq, gk, gv) = trainBackward(q: q, k: k, v: v, o: po, lse: lse, dO: g, window: window, tiles: tiles, perturb: perturbBackward)
             FusedFault.corruptGradient(gq, fault)                      // test hook: dL/dq (reaches the loss through q_proj only)
             return [gq, gk, gv]
         }

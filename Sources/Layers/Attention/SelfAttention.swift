@@ -25,7 +25,7 @@ import TensorCore
 /// let y0 = attn.step(prompt, state: cache)      // prefill [B, 5, 64]
 /// let y1 = attn.step(nextToken, state: cache)   // decode  [B, 1, 64]
 /// ```
-public final class SelfAttention: SequenceLayer {
+public final class SelfAttention: SequenceLayer, TiledKernels {
     public let kind = "attention"
     public let config: LayerConfig
     public var kernels: KernelPath
@@ -33,6 +33,8 @@ public final class SelfAttention: SequenceLayer {
     public var fusedFault: FusedFault? = nil
     /// Projections, lab layout `[in, out]` (x·W), all `[D, D]`, no bias.
     public let wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor
+    /// Tiles of the fused kernels (`FlashAttention.causal` and the training backward).
+    public var tiles = FusedTiles()
 
     public init(config: LayerConfig, rng: inout RNG) throws {
         try config.validate()
@@ -46,15 +48,12 @@ public final class SelfAttention: SequenceLayer {
     /// Parallel forward x [B, T, D] → [B, T, D] (positions 0..<T).
     public func callAsFunction(_ x: Tensor) -> Tensor {
         checkInput(x)
-        if fusedInference { return fastForward(x) }                      // no-grad fused path (AttentionFused.swift)
-        let (t, h, dh) = (x.dim(1), config.heads, config.headDim)
-        let pos = Array(0..<t)
-        let q = rope(matmul(x, wq).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, T, d]
-        let k = rope(matmul(x, wk).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, T, d]
-        let v = matmul(x, wv).splitHeads(h)                                                  // [BH, T, d]
+        if fusedInference { return fusedForward(x) }                     // no-grad fused path (AttentionFused.swift)
+        let dh = config.headDim
+        let (q, k, v) = heads(x, start: 0)                                                  // [BH, T, d] each
         let z: Tensor
         if kernels == .fused && fusedTrainingSupported {
-            z = FlashAttention.attend(q, k, v, window: window, fault: fusedFault)             // one node (AttentionTraining.swift)
+            z = FlashAttention.attend(q, k, v, window: window, tiles: tiles, fault: fusedFault)   // one node (AttentionTraining.swift)
         } else {
             // Only the causal part is read/multiplied: a NaN at token t cannot reach outputs before t.
             let scores = matmul(q, k, transB: true) * (1 / Float(dh).squareRoot())           // [BH, T, T]
@@ -62,8 +61,21 @@ public final class SelfAttention: SequenceLayer {
             let p = config.window == nil ? scores.causalSoftmax() : scores.windowSoftmax(window: window)
             z = causalMatmul(p, v)                                                           // [BH, T, d]
         }
-        return matmul(z.mergeHeads(h), wo)                                                   // [B, T, D]
+        return output(z)                                                                     // [B, T, D]
     }
+
+    /// Pre-stage of the differentiable paths (the forward, fused training included, and the reference decode):
+    /// Q, K, V = x·Wq, x·Wk, x·Wv split into heads [B·H, t, d], RoPE on Q and K at positions start…start+t−1.
+    func heads(_ x: Tensor, start: Int) -> (q: Tensor, k: Tensor, v: Tensor) {
+        let (t, h) = (x.dim(1), config.heads)
+        let pos = Array(start..<(start + t))
+        let q = rope(matmul(x, wq).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, t, d]
+        let k = rope(matmul(x, wk).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, t, d]
+        return (q, k, matmul(x, wv).splitHeads(h))
+    }
+
+    /// Post-stage of the differentiable paths: heads z [B·H, t, d] → concat_heads(z)·Wo [B, t, D].
+    func output(_ z: Tensor) -> Tensor { matmul(z.mergeHeads(config.heads), wo) }
 
     /// `[T, T]` additive mask: 0 on and below the diagonal, −∞ above. No longer used by the forward (NaN + −∞ is
     /// NaN, so an added mask lets a later token's NaN reach earlier rows); kept for tests and callers.
@@ -116,13 +128,10 @@ public final class SelfAttention: SequenceLayer {
         guard let cache = state as? Cache else { preconditionFailure("SelfAttention.step: state is \(type(of: state)), expected SelfAttention.Cache") }
         let (b, t, h, dh) = (x.dim(0), x.dim(1), config.heads, config.headDim)
         precondition(b == cache.batch, "SelfAttention.step: input batch \(b) ≠ state batch \(cache.batch)")
-        if kernels == .fused { return withNoGrad { fastStep(x, cache: cache) } }   // AttentionFused.swift
+        if kernels == .fused { return withNoGrad { fusedStep(x, cache: cache) } }  // AttentionFused.swift
         return withNoGrad {
             let p0 = cache.position, rel = p0 - cache.start, w = window          // rel: cached rows before the new ones
-            let pos = Array(p0..<(p0 + t))
-            let q = rope(matmulRaw(x, wq).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, t, d]
-            let k = rope(matmulRaw(x, wk).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, t, d]
-            let v = matmulRaw(x, wv).splitHeads(h)                                                  // [BH, t, d]
+            let (q, k, v) = heads(x, start: p0)                                                     // [BH, t, d] each
             let len = rel + t
             for bh in 0..<(b * h) {
                 cache.keys[bh].append(contentsOf: UnsafeBufferPointer(start: k.data + bh * t * dh, count: t * dh))
@@ -162,7 +171,7 @@ public final class SelfAttention: SequenceLayer {
             }
             FLOPCounter.matmul += 4 * b * h * t * len * dh
             cache.advance(t)
-            return matmulRaw(z.mergeHeads(h), wo)                                                  // [B, t, D]
+            return output(z)                                                                        // [B, t, D]
         }
     }
 

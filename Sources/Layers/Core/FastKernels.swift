@@ -1,7 +1,12 @@
 // FastKernels.swift — the raw-buffer building blocks of the fused kernels: SIMD exp/log (Cephes polynomials), GELU/SiLU/softplus over buffers, row-split
 // GEMMs, LayerNorm and the fused LN+L2 backward as tight pointer loops.
 //
-// Every fast path is tested against the readable reference path of its layer (Tests/LayersTests/Fast*).
+// Vocabulary: a layer runs on one of two kernel paths, `reference` or `fused` (KernelPath.swift), and every
+// type and function of the fused path is named Fused*/fused* (FusedForwardInnerModel, FusedInnerModel,
+// TTTFused.swift, `fusedForward` …). The `Fast*` names here (FastMath, FastBuffer, FastGEMM, FastNorm) are the
+// SIMD/BLAS toolkit those kernels — and some reference ops such as `fastGelu`, and the models' fused loss and
+// SwiGLU — are written with; they name no path. Every fused path is tested against the readable reference
+// path of its layer (Tests/LayersTests/Fused*, Fast*).
 import CBLAS
 import Foundation
 import TensorCore
@@ -103,7 +108,7 @@ public enum FastMath {
 
 // MARK: buffers and GEMMs
 
-/// A 64-byte aligned Float buffer owned by a fast kernel (freed with the object).
+/// A 64-byte aligned Float buffer owned by a fused kernel (freed with the object).
 public final class FastBuffer: @unchecked Sendable {
     public let p: UnsafeMutablePointer<Float>
     public let count: Int

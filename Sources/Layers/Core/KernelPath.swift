@@ -100,3 +100,28 @@ extension SequenceLayer {
     /// True when the no-grad fused forward/decode may run now (fused kernels chosen, no gradient being recorded).
     public var fusedInference: Bool { kernels == .fused && !GradMode.enabled }
 }
+
+/// Tile and chunk sizes of a layer's fused kernels, per instance (`TiledKernels.tiles`): they change speed and
+/// the rounding of the sums, never what is computed. Tests shrink them so that short sequences cross every
+/// tile boundary with a ragged last tile; `lab bench layers --attention-tiles` tries others.
+///
+/// ```swift
+/// var tiles = FusedTiles(); tiles.attentionQuery = 64; tiles.attentionKey = 128
+/// (layer as? TiledKernels)?.tiles = tiles
+/// ```
+public struct FusedTiles: Sendable, Equatable {
+    /// Softmax attention: query and key tile of the forward (no-grad and training), tile of the training backward.
+    public var attentionQuery = 128, attentionKey = 256, attentionBackward = 128
+    /// Linear attention: chunk of the no-grad path (32: the c×c×d intra-chunk products stay below the d×d
+    /// ones at d = 64) and of the training kernel (64: there they cost as much as the d×d state products).
+    public var linearChunk = 32, linearTrainChunk = 64
+    /// Mamba: tokens between the saved scan states of the training kernel.
+    public var mambaScanChunk = 64
+    public init() {}
+}
+
+/// A layer whose fused kernels are tiled or chunked (`FusedTiles`).
+public protocol TiledKernels: AnyObject {
+    /// This instance's tile and chunk sizes (default `FusedTiles()`).
+    var tiles: FusedTiles { get set }
+}

@@ -17,7 +17,7 @@ import TensorCore
 /// let y = la(x)                             // x [B, T, 64] → [B, T, 64]
 /// let z = LinearAttention.mix(q: q, k: k, v: v, variant: .simple, form: .chunked(8))   // [BH, T, d] heads
 /// ```
-public final class LinearAttention: SequenceLayer {
+public final class LinearAttention: SequenceLayer, TiledKernels {
     public enum Variant: String, CaseIterable, Sendable { case simple, elu }
     /// How the sequence mixing is computed. `.parallel` and `.chunked` are differentiable;
     /// `.recurrent` is a no-grad token loop (reference and decode path).
@@ -32,6 +32,8 @@ public final class LinearAttention: SequenceLayer {
     public var form: Form
     /// Projections, lab layout `[in, out]`, all `[D, D]`, no bias.
     public let wq: Tensor, wk: Tensor, wv: Tensor, wo: Tensor
+    /// Chunks of the fused kernels (no-grad and training).
+    public var tiles = FusedTiles()
 
     public init(config: LayerConfig, rng: inout RNG) throws {
         try config.validate()
@@ -52,16 +54,23 @@ public final class LinearAttention: SequenceLayer {
     /// x [B, T, D] → [B, T, D] with the current `form`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         checkInput(x)
-        if fusedInference && variant == .simple { return fastForward(x) }   // no-grad fused path (LinearAttentionFused.swift)
-        let h = config.heads
-        let q = matmul(x, wq).splitHeads(h)        // [BH, T, d]
-        let k = matmul(x, wk).splitHeads(h)        // [BH, T, d]
-        let v = matmul(x, wv).splitHeads(h)        // [BH, T, d]
+        if fusedInference && variant == .simple { return fusedForward(x) }  // no-grad fused path (LinearAttentionFused.swift)
+        let (q, k, v) = heads(x)                   // [BH, T, d] each
         let z = kernels == .fused && fusedTrainingSupported
-            ? LinearAttention.fusedMix(q: q, k: k, v: v, variant: variant, fault: fusedFault) // one node (LinearAttentionTraining.swift)
+            ? LinearAttention.fusedMix(q: q, k: k, v: v, variant: variant, chunk: tiles.linearTrainChunk, fault: fusedFault) // one node (LinearAttentionTraining.swift)
             : LinearAttention.mix(q: q, k: k, v: v, variant: variant, form: form)
-        return matmul(z.mergeHeads(h), wo)         // [B, T, D]
+        return output(z)                           // [B, T, D]
     }
+
+    /// Pre-stage of the differentiable paths (the forward, fused training included, and the reference decode):
+    /// Q, K, V = x·Wq, x·Wk, x·Wv split into heads [B·H, t, d].
+    func heads(_ x: Tensor) -> (q: Tensor, k: Tensor, v: Tensor) {
+        let h = config.heads
+        return (matmul(x, wq).splitHeads(h), matmul(x, wk).splitHeads(h), matmul(x, wv).splitHeads(h))
+    }
+
+    /// Post-stage of the differentiable paths: heads z [B·H, t, d] → concat_heads(z)·Wo [B, t, D].
+    func output(_ z: Tensor) -> Tensor { matmul(z.mergeHeads(config.heads), wo) }
 
     // MARK: the mixing on projected heads
 
@@ -177,15 +186,13 @@ public final class LinearAttention: SequenceLayer {
         checkInput(x)
         guard let st = state as? State else { preconditionFailure("LinearAttention.step: state is \(type(of: state)), expected LinearAttention.State") }
         precondition(x.dim(0) == st.batch, "LinearAttention.step: input batch \(x.dim(0)) ≠ state batch \(st.batch)")
-        let h = config.heads
-        if kernels == .fused && variant == .simple { return withNoGrad { fastStep(x, state: st) } }   // LinearAttentionFused.swift
+        if kernels == .fused && variant == .simple { return withNoGrad { fusedStep(x, state: st) } }   // LinearAttentionFused.swift
         return withNoGrad {
-            var q = matmulRaw(x, wq).splitHeads(h), k = matmulRaw(x, wk).splitHeads(h)
-            let v = matmulRaw(x, wv).splitHeads(h)
+            var (q, k, v) = heads(x)
             if variant == .elu { q = q.elu() + 1; k = k.elu() + 1 }
             let z = LinearAttention.recurrent(q: q, k: k, v: v, state: st.inner)
             st.advance(x.dim(1))
-            return matmulRaw(z.mergeHeads(h), wo)
+            return output(z)
         }
     }
 

@@ -14,27 +14,16 @@
 import TensorCore
 
 extension LinearAttention {
-    /// Chunk length of the training kernel (64: at d = 64 the intra-chunk c×c products cost as much as the
-    /// d×d state products).
-    public static var trainChunk = 64
-
     /// Chunked forward on heads q, k [BH, T, dk], v [BH, T, dv]: z [BH, T, dv] and the chunk-start states
     /// [BH, chunks, dk, dv].
-    static func trainForward(q: Tensor, k: Tensor, v: Tensor) -> (Tensor, FastBuffer) {
-        let (bh, t, dk, dv) = (q.dim(0), q.dim(1), q.dim(2), v.dim(2)), c = trainChunk, chunks = (t + c - 1) / c
+    static func trainForward(q: Tensor, k: Tensor, v: Tensor, chunk c: Int) -> (Tensor, FastBuffer) {
+        let (bh, t, dk, dv) = (q.dim(0), q.dim(1), q.dim(2), v.dim(2)), chunks = (t + c - 1) / c
         let z = Tensor(uninitializedShape: [bh, t, dv]), states = FastBuffer(bh * chunks * dk * dv)
         let pq = q.data, pk = k.data, pv = v.data, pz = z.data, pst = states.p
         Parallel.forEach(bh) { b in
             let a = FastBuffer(c * c), s = FastBuffer(dk * dv, zero: true)
-            for ci in 0..<chunks {
-                let lo = ci * c, n = min(c, t - lo)
-                let qc = pq + (b * t + lo) * dk, kc = pk + (b * t + lo) * dk, vc = pv + (b * t + lo) * dv, zc = pz + (b * t + lo) * dv
-                (pst + (b * chunks + ci) * dk * dv).update(from: s.p, count: dk * dv)                              // S_{c−1}
-                sgemm(transA: false, transB: true, m: n, n: n, k: dk, qc, lda: dk, kc, ldb: dk, a.p, ldc: n)        // Q_c·K_cᵀ
-                sgemm(transA: false, transB: false, m: n, n: dv, k: dk, qc, lda: dk, s.p, ldb: dv, zc, ldc: dv)     // Q_c·S
-                CausalGEMM.accumulate(m: n, w: n, shift: 0, d: dv, a.p, ldp: n, vc, ldv: dv, zc, ldo: dv)           // + tril(·)·V_c
-                sgemm(transA: true, transB: false, m: dk, n: dv, k: n, kc, lda: dk, vc, ldb: dv, s.p, ldc: dv, beta: 1)   // S += K_cᵀ·V_c
-            }
+            chunkedHead(t: t, dk: dk, dv: dv, chunk: c, q: pq + b * t * dk, k: pk + b * t * dk, ldqk: dk, v: pv + b * t * dv, ldv: dv,
+                        z: pz + b * t * dv, ldz: dv, state: s.p, scratch: a.p, saved: pst + b * chunks * dk * dv)
             withExtendedLifetime((a, s)) {}
         }
         FLOPCounter.matmul += bh * t * (4 * dk * dv + c * (2 * dk + dv))
@@ -43,8 +32,9 @@ extension LinearAttention {
 
     /// Chunked backward: (dQ, dK, dV) from dZ and the saved states. `perturb` (tests only) is added to every dK
     /// entry — a deliberately wrong backward for the negative control.
-    static func trainBackward(q: Tensor, k: Tensor, v: Tensor, states: FastBuffer, dZ: Tensor, perturb: Float = 0) -> (Tensor, Tensor, Tensor) {
-        let (bh, t, dk, dv) = (q.dim(0), q.dim(1), q.dim(2), v.dim(2)), c = trainChunk, chunks = (t + c - 1) / c
+    static func trainBackward(q: Tensor, k: Tensor, v: Tensor, states: FastBuffer, dZ: Tensor, chunk c: Int,
+                              perturb: Float = 0) -> (Tensor, Tensor, Tensor) {
+        let (bh, t, dk, dv) = (q.dim(0), q.dim(1), q.dim(2), v.dim(2)), chunks = (t + c - 1) / c
         let gq = Tensor(uninitializedShape: q.shape), gk = Tensor(uninitializedShape: k.shape), gv = Tensor(uninitializedShape: v.shape)
         let pq = q.data, pk = k.data, pv = v.data, pg = dZ.data, pst = states.p
         let pgq = gq.data, pgk = gk.data, pgv = gv.data
@@ -83,14 +73,15 @@ extension LinearAttention {
     /// ```swift
     /// let z = LinearAttention.fusedMix(q: q, k: k, v: v)     // ≡ mix(q:k:v:variant: .simple, form: …)
     /// ```
-    public static func fusedMix(q: Tensor, k: Tensor, v: Tensor, perturbBackward: Float = 0, fault: FusedFault? = nil) -> Tensor {
+    public static func fusedMix(q: Tensor, k: Tensor, v: Tensor, chunk: Int = FusedTiles().linearTrainChunk, perturbBackward: Float = 0,
+                                fault: FusedFault? = nil) -> Tensor {
         precondition(q.rank == 3 && k.shape == q.shape && v.rank == 3 && v.shape.dropLast() == q.shape.dropLast(),
                      "LinearAttention.fusedMix: q \(q.shape), k \(k.shape) must be [BH, T, dk] and v \(v.shape) [BH, T, dv]")
-        let (z, states) = trainForward(q: q, k: k, v: v)
+        let (z, states) = trainForward(q: q, k: k, v: v, chunk: chunk)
         FusedFault.corruptOutput(z, fault)                             // test hook (nil in normal use)
         guard Tensor.recording([q, k, v]) else { return z }
         return z.recordingFused("linearAttention", [q, k, v]) { g in
-            let (gq, gk, gv) = trainBackward(q: q, k: k, v: v, states: states, dZ: g, perturb: perturbBackward)
+            let (gq, gk, gv) = trainBackward(q: q, k: k, v: v, states: states, dZ: g, chunk: chunk, perturb: perturbBackward)
             FusedFault.corruptGradient(gq, fault)                      // test hook: dL/dq (reaches the loss through q_proj only)
             return [gq, gk, gv]
         }
@@ -105,11 +96,12 @@ extension LinearAttention {
     /// ```swift
     /// let z = LinearAttention.fusedMix(q: q, k: k, v: v, variant: .elu)   // ≡ mix(q:k:v:variant: .elu, form: …)
     /// ```
-    public static func fusedMix(q: Tensor, k: Tensor, v: Tensor, variant: Variant, fault: FusedFault? = nil) -> Tensor {
-        guard variant == .elu else { return fusedMix(q: q, k: k, v: v, fault: fault) }
+    public static func fusedMix(q: Tensor, k: Tensor, v: Tensor, variant: Variant, chunk: Int = FusedTiles().linearTrainChunk,
+                                fault: FusedFault? = nil) -> Tensor {
+        guard variant == .elu else { return fusedMix(q: q, k: k, v: v, chunk: chunk, fault: fault) }
         let d = v.dim(2)
         let nd = fusedMix(q: q.elu() + 1, k: k.elu() + 1, v: concat([v, Tensor(repeating: 1, shape: [v.dim(0), v.dim(1), 1])], axis: 2),
-                          fault: fault)
+                          chunk: chunk, fault: fault)
         return nd.slice(axis: 2, 0, d) / nd.slice(axis: 2, d, d + 1)      // [BH, T, d] ÷ [BH, T, 1]
     }
 }

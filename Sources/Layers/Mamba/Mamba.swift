@@ -27,7 +27,7 @@ import TensorCore
 /// let st = m.makeState(batch: B)
 /// let y1 = m.step(x1, state: st)             // conv window + SSM state, constant size in t
 /// ```
-public final class Mamba: SequenceLayer {
+public final class Mamba: SequenceLayer, TiledKernels {
     public let kind = "mamba"
     public let config: LayerConfig
     public var kernels: KernelPath
@@ -35,6 +35,8 @@ public final class Mamba: SequenceLayer {
     public var fusedFault: FusedFault? = nil
     /// D_in, N, R, k.
     public let inner: Int, stateSize: Int, dtRank: Int, convWidth: Int
+    /// Scan chunk of the fused training kernel.
+    public var tiles = FusedTiles()
 
     public let inProj: Tensor      // [D, 2·D_in]
     public let convWeight: Tensor  // [k, D_in] (tap k−1 on the current token)
@@ -98,20 +100,31 @@ public final class Mamba: SequenceLayer {
     /// Parallel forward x [B, T, D] → [B, T, D], differentiable (the scan is `selectiveScan`).
     public func callAsFunction(_ h: Tensor) -> Tensor {
         checkInput(h)
-        if fusedInference { return fastForward(h) }                      // no-grad fused path (MambaFused.swift)
-        let (di, n, r) = (inner, stateSize, dtRank)
-        let xz = matmul(h, inProj)                                                  // [B, T, 2·D_in]
-        let x = causalConv1d(xz.slice(axis: 2, 0, di), weight: convWeight, bias: convBias).silu()   // [B, T, D_in]
-        let z = xz.slice(axis: 2, di, 2 * di)                                       // [B, T, D_in]
-        let xdbl = matmul(x, xProj)                                                 // [B, T, R + 2N]
-        let delta = (matmul(xdbl.slice(axis: 2, 0, r), dtProj) + dtBias).softplus() // [B, T, D_in]
-        let bm = xdbl.slice(axis: 2, r, r + n), cm = xdbl.slice(axis: 2, r + n, r + 2 * n)   // [B, T, N]
-        let a = -(aLog.exp())                                                       // [D_in, N]
+        if fusedInference { return fusedForward(h) }                     // no-grad fused path (MambaFused.swift)
+        let m = mixerInputs(h) { xz in causalConv1d(xz.slice(axis: 2, 0, self.inner), weight: self.convWeight, bias: self.convBias) }
         let y = kernels == .fused && fusedTrainingSupported                         // [B, T, D_in]
-            ? Mamba.fusedScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip, fault: fusedFault) // one node (MambaTraining.swift)
-            : selectiveScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip)
-        return matmul(y * z.silu(), outProj)                                        // [B, T, D]
+            ? Mamba.fusedScan(m.x, delta: m.delta, A: m.a, Bm: m.bm, Cm: m.cm, Dskip: dSkip,  // one node (MambaTraining.swift)
+                              chunk: tiles.mambaScanChunk, fault: fusedFault)
+            : selectiveScan(m.x, delta: m.delta, A: m.a, Bm: m.bm, Cm: m.cm, Dskip: dSkip)
+        return output(y, z: m.z)                                                    // [B, T, D]
     }
+
+    /// Pre-stage of the differentiable paths (the forward, fused training included, and the reference decode):
+    /// [x, z] = h·W_in, x = silu(conv(x)) (`conv` maps xz [B, t, 2·D_in] to the conv output [B, t, D_in]),
+    /// [δ_r, Bm, Cm] = x·W_x, Δ = softplus(δ_r·W_dt + b_dt), A = −exp(A_log).
+    func mixerInputs(_ h: Tensor, conv: (Tensor) -> Tensor) -> (x: Tensor, z: Tensor, delta: Tensor, bm: Tensor, cm: Tensor, a: Tensor) {
+        let (di, n, r) = (inner, stateSize, dtRank)
+        let xz = matmul(h, inProj)                                                  // [B, t, 2·D_in]
+        let x = conv(xz).silu()                                                     // [B, t, D_in]
+        let z = xz.slice(axis: 2, di, 2 * di)                                       // [B, t, D_in]
+        let xdbl = matmul(x, xProj)                                                 // [B, t, R + 2N]
+        let delta = (matmul(xdbl.slice(axis: 2, 0, r), dtProj) + dtBias).softplus() // [B, t, D_in]
+        let bm = xdbl.slice(axis: 2, r, r + n), cm = xdbl.slice(axis: 2, r + n, r + 2 * n)   // [B, t, N]
+        return (x, z, delta, bm, cm, -(aLog.exp()))                                 // A [D_in, N]
+    }
+
+    /// Post-stage of the differentiable paths: (y ⊙ silu(z))·W_out, y and z [B, t, D_in] → [B, t, D].
+    func output(_ y: Tensor, z: Tensor) -> Tensor { matmul(y * z.silu(), outProj) }
 
     // MARK: decode
 
@@ -143,25 +156,21 @@ public final class Mamba: SequenceLayer {
         guard let st = state as? State else { preconditionFailure("Mamba.step: state is \(type(of: state)), expected Mamba.State") }
         let (b, t) = (h.dim(0), h.dim(1))
         precondition(b == st.batch, "Mamba.step: input batch \(b) ≠ state batch \(st.batch)")
-        if kernels == .fused { return withNoGrad { fastRun(h, state: st) } }   // MambaFused.swift
-        let (di, n, r, k) = (inner, stateSize, dtRank, convWidth)
+        if kernels == .fused { return withNoGrad { fusedRun(h, state: st) } }  // MambaFused.swift
+        let (di, k) = (inner, convWidth)
         return withNoGrad {
-            let xz = matmulRaw(h, inProj)                                           // [B, t, 2·D_in]
-            // Conv over [window ++ new inputs] (the shared CausalConvRows), then the window keeps the last k−1 inputs.
-            let xc = Tensor(uninitializedShape: [b, t, di])
-            let conv = CausalConvRows(batch: b, t: t, channels: di, width: k, input: xz.data, ld: 2 * di, history: st.conv.data)
-            conv.forward([(convWeight.data, convBias.data, xc.data)])
-            conv.keepWindow(into: st.conv.data)
-            let x = xc.silu()                                                       // [B, t, D_in]
-            let xdbl = matmulRaw(x, xProj)                                          // [B, t, R + 2N]
-            let delta = (matmulRaw(xdbl.slicedRaw(axis: 2, 0, r), dtProj) + dtBias).softplus()   // [B, t, D_in]
-            let bm = xdbl.slicedRaw(axis: 2, r, r + n), cm = xdbl.slicedRaw(axis: 2, r + n, r + 2 * n)
-            let a = -(aLog.exp())                                                   // [D_in, N]
-            let y = selectiveScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip, continuing: st.ssm)   // [B, t, D_in]
-            FLOPCounter.elementwise += 2 * k * b * t * di                         // the conv (the scan counts itself)
+            // The conv reads [window ++ new inputs] (the shared CausalConvRows); the window keeps the last k−1 inputs.
+            let m = mixerInputs(h) { xz in
+                let xc = Tensor(uninitializedShape: [b, t, di])
+                let conv = CausalConvRows(batch: b, t: t, channels: di, width: k, input: xz.data, ld: 2 * di, history: st.conv.data)
+                conv.forward([(self.convWeight.data, self.convBias.data, xc.data)])
+                conv.keepWindow(into: st.conv.data)
+                FLOPCounter.elementwise += 2 * k * b * t * di
+                return xc
+            }
+            let y = selectiveScan(m.x, delta: m.delta, A: m.a, Bm: m.bm, Cm: m.cm, Dskip: dSkip, continuing: st.ssm)   // [B, t, D_in]
             st.advance(t)
-            let z = xz.slicedRaw(axis: 2, di, 2 * di)
-            return matmulRaw(y * z.silu(), outProj)                                 // [B, t, D]
+            return output(y, z: m.z)                                                // [B, t, D]
         }
     }
 

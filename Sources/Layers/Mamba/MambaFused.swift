@@ -10,7 +10,7 @@ import TensorCore
 
 extension Mamba {
     /// Runs the block on h [B, t, D] from `st` (a fresh state for prefill), advancing it.
-    func fastRun(_ h: Tensor, state st: State) -> Tensor {
+    func fusedRun(_ h: Tensor, state st: State) -> Tensor {
         let (B, t) = (h.dim(0), h.dim(1))
         let (di, n, r, k) = (inner, stateSize, dtRank, convWidth)
         let xz = FastGEMM.linear(h, inProj, shape: [B, t])                        // [B, t, 2·D_in]
@@ -80,8 +80,8 @@ extension Mamba {
         return FastGEMM.linear(y, outProj, shape: [B, t])
     }
 
-    /// No-grad prefill on the fast kernels: x [B, T, D] → [B, T, D].
-    public func fastForward(_ h: Tensor) -> Tensor {
-        fastRun(h, state: State(batch: h.dim(0), inner: inner, n: stateSize, convWidth: convWidth))
+    /// No-grad prefill on the fused kernels: x [B, T, D] → [B, T, D].
+    public func fusedForward(_ h: Tensor) -> Tensor {
+        fusedRun(h, state: State(batch: h.dim(0), inner: inner, n: stateSize, convWidth: convWidth))
     }
 }

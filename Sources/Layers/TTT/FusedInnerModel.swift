@@ -2,7 +2,7 @@
 // (the whole inner loop is one autodiff node, TTTTraining.swift), plus the two shared VJPs every plugin
 // composes it from (docs/ttt-backward.md): the dual block (§1) and the δ = LN+L2 backward (§2).
 //
-//   forward (FastInnerModel.fastDual):   Z̄, θ' = dual(θ, Q, K, target, E)      per mini-batch, per head
+//   forward (FusedForwardInnerModel.fusedDual):   Z̄, θ' = dual(θ, Q, K, target, E)      per mini-batch, per head
 //   backward (fusedDualBackward):        (gZ̄, gθ') → gθ, gQ, gK, gTarget, gη, gc, gγ, gβ
 //   Z, Δ, A are recomputed from θ (the layer saves θ at every mini-batch start, never b×b or b×d per token).
 import TensorCore
@@ -24,20 +24,20 @@ public struct FusedTTTGrads {
     }
 }
 
-/// An inner model that trains on the fused kernel: `fastDual` is the forward of one mini-batch, and
+/// An inner model that trains on the fused kernel: `fusedDual` is the forward of one mini-batch, and
 /// `fusedDualBackward` its vector-Jacobian product (docs/ttt-backward.md §3), recomputing what it needs
 /// from θ at the mini-batch start.
 ///
 /// ```swift
 /// extension LinearInner: FusedInnerModel { … }    // Plugins/TTTLinear/LinearInnerFused.swift
 /// ```
-public protocol FusedInnerModel: FastInnerModel {
+public protocol FusedInnerModel: FusedForwardInnerModel {
     /// Floats of scratch `fusedDualBackward` needs at head dim d and n ≤ b rows.
     static func fusedBackwardScratch(d: Int, b: Int) -> Int
     /// Backward of one mini-batch of one head. `θ`: the state at the mini-batch start (read only);
     /// `gZbar` [n, d]: dL/dZ̄ (pre-LN query outputs); `gθ`: in dL/dθ_end, out dL/dθ_start (same layout as θ).
     /// Row gradients go to `g` (see `FusedTTTGrads`).
-    static func fusedDualBackward(_ θ: [UnsafeMutablePointer<Float>], _ rows: FastTTTRows, gZbar: UnsafePointer<Float>,
+    static func fusedDualBackward(_ θ: [UnsafeMutablePointer<Float>], _ rows: FusedTTTRows, gZbar: UnsafePointer<Float>,
                                   gθ: [UnsafeMutablePointer<Float>], _ g: FusedTTTGrads, scratch: UnsafeMutablePointer<Float>)
 }
 

@@ -1,25 +1,33 @@
-// TTTFused.swift — the TTT layer's no-grad fast path: prefill in the dual form and decode in the
-// primal form on raw buffers (docs/ttt.md §1.11, §2), for inner models that adopt `FastInnerModel`.
+// TTTFused.swift — the TTT layer's no-grad fused path: prefill in the dual form and decode in the
+// primal form on raw buffers (docs/ttt.md §1.11, §2), for inner models that adopt `FusedForwardInnerModel`.
 //
 //   P = h·[Wq | Wk | Wv] (or U = h·Wq → conv_q, conv_k; V = h·Wv)        [B, t, D] each, 3 big GEMMs
 //   RoPE(Q, K) at (position + j) mod b, in place;  η = (η_base·ρ/d)·σ(h·w_lr + β_lr)   [B, t, H]
-//   parallel over B·H:  θ ← θ_init (or the cache);  per mini-batch: z, θ ← fastDual(θ, rows)
+//   parallel over B·H:  θ ← θ_init (or the cache);  per mini-batch: z, θ ← fusedDual(θ, rows)
 //                        O[rows, head] = q + LN(z)              (no Tensor per mini-batch)
 //   y = (gate ⊙ LN_post(O))·Wo
+//
+// Stages: `fusedInputs` is the raw-buffer pre-stage and `fusedOutput` the post-stage, both used by the
+// prefill and the decode here; the differentiable ones (`mixerInputs`, `outputProjection`, TTTLayer.swift)
+// serve the reference forward, the fused training node and the reference decode. The per-row stages around
+// the inner kernels (target v − k, read-out q + LN(z)) are `TTTRowStages`, shared with the training node.
+// The two pre-stages compute the same function with different rounding (η's SIMD sigmoid here, the tensor
+// op's libm one there), which is why they are not one function: each path keeps its own numbers.
 import Foundation
 import TensorCore
 
 extension TTTLayer {
-    /// The plugin's fast kernels when this configuration can use them (dual form on, plugin adopts
-    /// `FastInnerModel`); nil sends the layer down its reference path.
-    var fastInner: FastInnerModel.Type? {
-        guard opts.dual, inner.features == InnerFeatures(), let f = inner as? FastInnerModel.Type else { return nil }
+    /// The plugin's fused kernels when this configuration can use them (dual form on, plugin adopts
+    /// `FusedForwardInnerModel`); nil sends the layer down its reference path.
+    var fusedInner: FusedForwardInnerModel.Type? {
+        guard opts.dual, inner.features == InnerFeatures(), let f = inner as? FusedForwardInnerModel.Type else { return nil }
         return f
     }
 
-    /// Projections, RoPE and gates for h [B, t, D] starting at absolute position `start`.
+    /// Pre-stage: projections (the Mamba backbone's convs through `CausalConvRows`), RoPE and gates for
+    /// h [B, t, D] starting at absolute position `start`.
     /// Returns q, k, v [B, t, D] (heads side by side), η [B, t, H] and the gate gelu(h·Wg) [B, t, D] (Mamba backbone).
-    func fastInputs(_ h: Tensor, start: Int, convHistory: inout Tensor?) -> (q: Tensor, k: Tensor, v: Tensor, eta: Tensor, gate: Tensor?) {
+    func fusedInputs(_ h: Tensor, start: Int, convHistory: inout Tensor?) -> (q: Tensor, k: Tensor, v: Tensor, eta: Tensor, gate: Tensor?) {
         let (B, t) = (h.dim(0), h.dim(1))
         let q: Tensor, k: Tensor
         if let convQ, let convK {
@@ -38,7 +46,11 @@ extension TTTLayer {
             q = FastGEMM.linear(h, wq, shape: [B, t]); k = FastGEMM.linear(h, wk!, shape: [B, t])
         }
         let v = FastGEMM.linear(h, wv, shape: [B, t])
-        if opts.rope { fastRope(q, start: start); fastRope(k, start: start) }
+        if opts.rope {                                                     // RoPE at (start + j) mod b
+            let positions = (0..<t).map { (start + $0) % b }
+            RopeTable.rotateHeads(q, heads: H, positions: positions, theta: config.ropeTheta)
+            RopeTable.rotateHeads(k, heads: H, positions: positions, theta: config.ropeTheta)
+        }
         // η [B, t, H]
         let eta: Tensor
         if let e = opts.fixedEta { eta = Tensor(repeating: e, shape: [B, t, H]) }
@@ -58,14 +70,8 @@ extension TTTLayer {
         return (q, k, v, eta, gate)
     }
 
-    /// Interleaved RoPE (docs/ttt.md §1.3) in place on x [B, t, D] (every head), angle at (start + j) mod b
-    /// (the shared `RopeTable`, one row per position of the chunk: never b rows for a huge b).
-    func fastRope(_ x: Tensor, start: Int) {
-        RopeTable(dim: d, theta: config.ropeTheta, positions: (0..<x.dim(1)).map { (start + $0) % b }).rotateHeads(x, heads: H)
-    }
-
-    /// concat heads → LN_post → (gate) → ·Wo on o [B, t, D] (docs/ttt.md §1.9), in place until the last GEMM.
-    func fastOutput(_ o: Tensor, gate: Tensor?) -> Tensor {
+    /// Post-stage: concat heads → LN_post → (gate) → ·Wo on o [B, t, D] (docs/ttt.md §1.9), in place until the last GEMM.
+    func fusedOutput(_ o: Tensor, gate: Tensor?) -> Tensor {
         let (B, t) = (o.dim(0), o.dim(1)), D = self.D
         FusedFault.corruptOutput(o, fusedFault)                        // test hook (nil in normal use)
         let po = o.data, pg = postGamma.data, pb = postBeta.data, gt = gate?.data, post = opts.postNorm
@@ -86,7 +92,7 @@ extension TTTLayer {
     /// `state` nil: prefill from θ_init, every mini-batch in the dual form (a trailing partial one too,
     /// as the reference). Otherwise continue the decode cache: full aligned mini-batches in the dual
     /// form, other tokens by the primal step (docs/ttt.md §2, "mixed prefill then decode").
-    func fastInnerLoop(_ fast: FastInnerModel.Type, q: Tensor, k: Tensor, v: Tensor, eta: Tensor, state: State?) -> Tensor {
+    func fusedInferenceLoop(_ fast: FusedForwardInnerModel.Type, q: Tensor, k: Tensor, v: Tensor, eta: Tensor, state: State?) -> Tensor {
         let (B, t) = (q.dim(0), q.dim(1))
         let (D, H, d, b) = (self.D, self.H, self.d, self.b)
         let out = Tensor(uninitializedShape: [B, t, D])
@@ -95,7 +101,7 @@ extension TTTLayer {
         let start = state?.position ?? 0
         let (innerLN, residual, bias) = (opts.innerLN, opts.innerResidual, opts.innerBias)
         let bEff = min(b, t)                                                // rows per step never exceed the chunk
-        let scratchN = max(fast.fastDualScratch(d: d, b: bEff), fast.fastStepScratch(d: d))
+        let scratchN = max(fast.fusedDualScratch(d: d, b: bEff), fast.fusedStepScratch(d: d))
         let pq = q.data, pk = k.data, pv = v.data, pe = eta.data, po = out.data, pc = c.data
         let pgam = innerGamma.data, pbet = innerBeta.data
         let θs = state.map { headPointers($0.thetaStart, 0) }, accs = state.map { headPointers($0.acc, 0) }
@@ -123,10 +129,10 @@ extension TTTLayer {
                 let rowBase = (bi * t + j) * D + hh * d
                 TTTRowStages.target(n: n, d: d, k: pk + rowBase, v: pv + rowBase, ld: D, residual: residual, into: tgt)
                 for r in 0..<n { etab[r] = pe[(bi * t + j + r) * H + hh]; cb[r] = pc[i0 + r] }
-                let rows = FastTTTRows(n: n, d: d, q: pq + rowBase, k: pk + rowBase, ld: D, target: tgt, eta: etab, c: cb,
+                let rows = FusedTTTRows(n: n, d: d, q: pq + rowBase, k: pk + rowBase, ld: D, target: tgt, eta: etab, c: cb,
                                        gamma: gam, beta: bet, innerLN: innerLN, bias: bias, tmp: tmp)
-                if useDual { fast.fastDual(θ, rows, z: z, scratch: scratch.p) }
-                else { fast.fastPrimalStep(θ, acc: acc!, rows, commit: i0 == b - 1, z: z, scratch: scratch.p) }
+                if useDual { fast.fusedDual(θ, rows, z: z, scratch: scratch.p) }
+                else { fast.fusedPrimalStep(θ, acc: acc!, rows, commit: i0 == b - 1, z: z, scratch: scratch.p) }
                 TTTRowStages.readOut(n: n, d: d, z: z, q: pq + rowBase, ld: D, gamma: gam, beta: bet,
                                      innerLN: innerLN, residual: residual, into: po + rowBase)
                 j += n
@@ -139,19 +145,19 @@ extension TTTLayer {
         return out
     }
 
-    /// No-grad prefill h [B, T, D] → [B, T, D] on the fast kernels, or nil when this layer has none.
-    public func fastForward(_ h: Tensor) -> Tensor? {
-        guard let fast = fastInner else { return nil }
+    /// No-grad prefill h [B, T, D] → [B, T, D] on the fused kernels, or nil when this layer has none.
+    public func fusedForward(_ h: Tensor) -> Tensor? {
+        guard let fast = fusedInner else { return nil }
         var none: Tensor? = nil
-        let (q, k, v, eta, gate) = fastInputs(h, start: 0, convHistory: &none)
-        return fastOutput(fastInnerLoop(fast, q: q, k: k, v: v, eta: eta, state: nil), gate: gate)
+        let (q, k, v, eta, gate) = fusedInputs(h, start: 0, convHistory: &none)
+        return fusedOutput(fusedInferenceLoop(fast, q: q, k: k, v: v, eta: eta, state: nil), gate: gate)
     }
 
-    /// No-grad decode step on the fast kernels (same semantics as `step`), or nil when this layer has none.
-    func fastStep(_ h: Tensor, state st: State) -> Tensor? {
-        guard let fast = fastInner else { return nil }
-        let (q, k, v, eta, gate) = fastInputs(h, start: st.position, convHistory: &st.convHistory)
-        let y = fastOutput(fastInnerLoop(fast, q: q, k: k, v: v, eta: eta, state: st), gate: gate)
+    /// No-grad decode step on the fused kernels (same semantics as `step`), or nil when this layer has none.
+    func fusedStep(_ h: Tensor, state st: State) -> Tensor? {
+        guard let fast = fusedInner else { return nil }
+        let (q, k, v, eta, gate) = fusedInputs(h, start: st.position, convHistory: &st.convHistory)
+        let y = fusedOutput(fusedInferenceLoop(fast, q: q, k: k, v: v, eta: eta, state: st), gate: gate)
         st.position += h.dim(1)
         return y
     }

@@ -38,11 +38,7 @@ extension TTTLayer {
     /// One mini-batch of a plugin with gates or apply-then-update timing (see `InnerFeatures`).
     func gatedMiniBatch(_ θ0: [Tensor], _ m: MixerInputs, _ lo: Int, _ hi: Int) -> (Tensor, [Tensor]) {
         var θ = θ0
-        let n = hi - lo
-        let qb = m.q.slice(axis: 1, lo, hi), kb = m.k.slice(axis: 1, lo, hi), vb = m.v.slice(axis: 1, lo, hi)
-        let target = opts.innerResidual ? vb - kb : vb
-        let cb = m.c.slice(axis: 0, 0, n).reshape([1, n, 1])
-        let etab = m.eta.slice(axis: 1, lo, hi)
+        let (qb, kb, target, cb, etab) = miniBatchInputs(m, lo, hi)
         let la = m.logDecay?.slice(axis: 1, lo, hi)
         let L = la.map { cumulativeLogDecay($0) }
         let rates = m.rates.mapValues { $0.slice(axis: 1, lo, hi) }
@@ -119,21 +115,16 @@ extension TTTLayer {
     /// the prefill above, one token at a time, committing at the end of each mini-batch (chunk).
     func gatedStep(_ h: Tensor, state st: State) -> Tensor {
         withNoGrad {
-            let (B, t) = (h.dim(0), h.dim(1))
-            var (q, k, v) = projections(h, convHistory: &st.convHistory)
-            if opts.rope {
-                let pos = (0..<t).map { (st.position + $0) % b }
-                q = rope(q, positions: pos, theta: config.ropeTheta); k = rope(k, positions: pos, theta: config.ropeTheta)
-            }
-            let gates = tokenGates(h, eta: tokenEta(h))
-            let c = tokenScale()
-            let (gamma, beta) = innerNorm(batch: B)
+            let t = h.dim(1)
+            let m = mixerInputs(h, start: st.position, convHistory: &st.convHistory)
+            let (q, k, v, c, gamma, beta) = (m.q, m.k, m.v, m.c, m.gamma, m.beta)
+            let gates = (logDecay: m.logDecay, rates: m.rates, eta: m.eta)
             let applyFirst = features.timing == .applyThenUpdate
             var outs: [Tensor] = []
             for j in 0..<t {
                 let i = st.position % b
                 let qj = q.slice(axis: 1, j, j + 1), kj = k.slice(axis: 1, j, j + 1), vj = v.slice(axis: 1, j, j + 1)
-                let target = opts.innerResidual ? vj - kj : vj
+                let target = innerTarget(v: vj, k: kj)
                 let la = gates.logDecay?.slice(axis: 1, j, j + 1)
                 if let la { st.logDecay = st.logDecay.map { $0 + la } ?? la }
                 let A = st.logDecay?.exp()

@@ -15,7 +15,7 @@ extension TTTLayer {
 
     /// Prefill: the learner reads every pair up to each query (causal), in one call. [B·H, T, d].
     func memoryLoop(_ m: MixerInputs, _ np: NonparametricInnerModel.Type) -> Tensor {
-        let labels = opts.innerResidual ? m.v - m.k : m.v
+        let labels = innerTarget(v: m.v, k: m.k)
         let z = np.predict(m.q, keys: m.k, labels: labels, eta: m.eta)
         return innerOutput(q: m.q, z: z, gamma: m.gamma, beta: m.beta)
     }
@@ -24,18 +24,13 @@ extension TTTLayer {
     func memoryStep(_ h: Tensor, _ st: MemoryState, _ np: NonparametricInnerModel.Type) -> Tensor {
         withNoGrad {
             let t = h.dim(1)
-            var (q, k, v) = projections(h, convHistory: &st.convHistory)
-            if opts.rope {
-                let pos = (0..<t).map { (st.position + $0) % b }
-                q = rope(q, positions: pos, theta: config.ropeTheta); k = rope(k, positions: pos, theta: config.ropeTheta)
-            }
-            let eta = tokenEta(h)
-            let labels = opts.innerResidual ? v - k : v
+            let m = mixerInputs(h, start: st.position, convHistory: &st.convHistory)
+            let (q, k, eta, gamma, beta) = (m.q, m.k, m.eta, m.gamma, m.beta)
+            let labels = innerTarget(v: m.v, k: k)
             func append(_ a: Tensor?, _ x: Tensor) -> Tensor { a.map { concat([$0, x], axis: 1) } ?? x.copy() }
             st.keys = append(st.keys, k); st.labels = append(st.labels, labels); st.eta = append(st.eta, eta)
             let z = np.predict(q, keys: st.keys!, labels: st.labels!, eta: st.eta!)
             st.position += t
-            let (gamma, beta) = innerNorm(batch: h.dim(0))
             return outputProjection(innerOutput(q: q, z: z, gamma: gamma, beta: beta), h: h)
         }
     }

@@ -206,6 +206,9 @@ public final class TTTLayer: SequenceLayer {
         return dldy
     }
 
+    /// The inner loss's target v − k (inner residual on) or v (docs/ttt.md §1.5).
+    func innerTarget(v: Tensor, k: Tensor) -> Tensor { opts.innerResidual ? v - k : v }
+
     /// out = q + LN(z) (either part can be off).
     public func innerOutput(q: Tensor, z: Tensor, gamma: Tensor, beta: Tensor) -> Tensor {
         let y = opts.innerLN ? z.layerNorm(gamma: gamma, beta: beta) : z
@@ -250,11 +253,18 @@ public final class TTTLayer: SequenceLayer {
 
     /// Projections, RoPE at t mod b, η and c for h [B, T, D] (docs/ttt.md §1.2–1.4).
     public func mixerInputs(_ h: Tensor) -> MixerInputs {
-        let T = h.dim(1)
         var none: Tensor? = nil
-        var (q, k, v) = projections(h, convHistory: &none)
+        return mixerInputs(h, start: 0, convHistory: &none)
+    }
+
+    /// The pre-stage of the differentiable paths — the forward (fused training included) and the reference
+    /// decode: projections (advancing `convHistory`, Mamba backbone), RoPE at (start + j) mod b, η (with the
+    /// contract v2 gates), c, and the inner LN's γ, β for h [B, t, D] starting at absolute position `start`.
+    func mixerInputs(_ h: Tensor, start: Int, convHistory: inout Tensor?) -> MixerInputs {
+        let T = h.dim(1)
+        var (q, k, v) = projections(h, convHistory: &convHistory)
         if opts.rope {
-            let pos = (0..<T).map { $0 % b }
+            let pos = (0..<T).map { (start + $0) % b }
             q = rope(q, positions: pos, theta: config.ropeTheta); k = rope(k, positions: pos, theta: config.ropeTheta)
         }
         let (gamma, beta) = innerNorm(batch: h.dim(0))
@@ -283,18 +293,22 @@ public final class TTTLayer: SequenceLayer {
         return outs.count == 1 ? outs[0] : concat(outs, axis: 1)
     }
 
+    /// Tokens lo..<hi of the inner loop's inputs: q, k, the target v − k (or v) [B·H, n, d], c [1, n, 1]
+    /// and η [B·H, n, 1].
+    func miniBatchInputs(_ m: MixerInputs, _ lo: Int, _ hi: Int) -> (q: Tensor, k: Tensor, target: Tensor, c: Tensor, eta: Tensor) {
+        let n = hi - lo
+        let qb = m.q.slice(axis: 1, lo, hi), kb = m.k.slice(axis: 1, lo, hi), vb = m.v.slice(axis: 1, lo, hi)
+        return (qb, kb, innerTarget(v: vb, k: kb), m.c.slice(axis: 0, 0, n).reshape([1, n, 1]), m.eta.slice(axis: 1, lo, hi))
+    }
+
     /// One mini-batch (tokens lo..<hi) of the inner loop from the state θ at its start: the outputs
     /// q + LN(z) [B·H, hi − lo, d] and the state after it (dual or primal form; contract v2 paths in
     /// TTTLayer+Gates.swift).
     func innerMiniBatch(_ θ0: [Tensor], _ m: MixerInputs, _ lo: Int, _ hi: Int) -> (Tensor, [Tensor]) {
         if features.usesGatesOrTiming { return gatedMiniBatch(θ0, m, lo, hi) }
         var θ = θ0
-        let n = hi - lo
-        let qb = m.q.slice(axis: 1, lo, hi), kb = m.k.slice(axis: 1, lo, hi), vb = m.v.slice(axis: 1, lo, hi)
-        let target = opts.innerResidual ? vb - kb : vb
+        let (qb, kb, target, cb, etab) = miniBatchInputs(m, lo, hi)
         let delta = deltaFunction(target: target, gamma: m.gamma, beta: m.beta)
-        let cb = m.c.slice(axis: 0, 0, n).reshape([1, n, 1])
-        let etab = m.eta.slice(axis: 1, lo, hi)                        // [BH, n, 1]
         var z: Tensor
         if opts.dual, let r = inner.dual(θ, q: qb, k: kb, E: cb * etab.transpose(), bias: opts.innerBias, delta: delta) {
             z = r.z; θ = r.next
@@ -306,7 +320,7 @@ public final class TTTLayer: SequenceLayer {
 
     /// Parallel (dual-form) forward: h [B, T, D] → [B, T, D]. Differentiable.
     public func callAsFunction(_ h: Tensor) -> Tensor {
-        if fusedInference, let y = fastForward(h) { return y }               // no-grad fused path (TTTFused.swift)
+        if fusedInference, let y = fusedForward(h) { return y }              // no-grad fused path (TTTFused.swift)
         let m = mixerInputs(h), B = h.dim(0)
         // The fused training node (TTTTraining.swift), else the rematerialising node for other plugins
         // (TTTLayer+Remat.swift), else op by op.
@@ -372,22 +386,16 @@ public final class TTTLayer: SequenceLayer {
         if let ms = state as? MemoryState, let np = inner as? NonparametricInnerModel.Type { return memoryStep(h, ms, np) }
         guard let st = state as? State else { preconditionFailure("TTTLayer.step: state of another layer kind") }
         if features.usesGatesOrTiming { return gatedStep(h, state: st) }              // TTTLayer+Gates.swift
-        if kernels == .fused, let y = withNoGrad({ fastStep(h, state: st) }) { return y }   // TTTFused.swift
+        if kernels == .fused, let y = withNoGrad({ fusedStep(h, state: st) }) { return y }  // TTTFused.swift
         return withNoGrad {
-            let (B, t) = (h.dim(0), h.dim(1))
-            var (q, k, v) = projections(h, convHistory: &st.convHistory)
-            if opts.rope {
-                let pos = (0..<t).map { (st.position + $0) % b }
-                q = rope(q, positions: pos, theta: config.ropeTheta); k = rope(k, positions: pos, theta: config.ropeTheta)
-            }
-            let eta = tokenEta(h)
-            let c = tokenScale()
-            let (gamma, beta) = innerNorm(batch: B)
+            let t = h.dim(1)
+            let m = mixerInputs(h, start: st.position, convHistory: &st.convHistory)
+            let (q, k, v, eta, c, gamma, beta) = (m.q, m.k, m.v, m.eta, m.c, m.gamma, m.beta)
             var outs: [Tensor] = []
             for j in 0..<t {
                 let i = st.position % b                                     // 0-based index in the mini-batch
                 let qj = q.slice(axis: 1, j, j + 1), kj = k.slice(axis: 1, j, j + 1), vj = v.slice(axis: 1, j, j + 1)
-                let target = opts.innerResidual ? vj - kj : vj
+                let target = innerTarget(v: vj, k: kj)
                 let dz = deltaFunction(target: target, gamma: gamma, beta: beta)(inner.forward(kj, st.thetaStart))
                 let g = inner.gradient(kj, st.thetaStart, delta: dz, weights: eta.slice(axis: 1, j, j + 1))
                 st.acc = zip(st.acc, g).map { $0 + $1 }

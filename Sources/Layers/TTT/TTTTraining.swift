@@ -5,7 +5,7 @@
 // reference's own differentiable tensor code (`mixerInputs`, `outputProjection`), shared by both paths.
 //
 //   inputs   q, k, v [B·H, T, d] (after RoPE), η [B·H, T, 1], c [b], γ, β [H, d], θ_init [H, …]
-//   forward  parallel over B·H: θ ← θ_init[h]; per mini-batch m: save θ_m; z̄, θ ← fastDual(θ, rows)
+//   forward  parallel over B·H: θ ← θ_init[h]; per mini-batch m: save θ_m; z̄, θ ← fusedDual(θ, rows)
 //            save z̄ [B·H, T, d];  out = q + LN(z̄)                                           → [B·H, T, d]
 //   backward parallel over B·H, mini-batches in reverse carrying gθ (gθ_n = 0):
 //            gz̄ = LN-backward(gout); gq += gout;  fusedDualBackward(θ_m, rows, gz̄, gθ) → gθ_m, row grads
@@ -87,13 +87,13 @@ extension TTTLayer: FusedTraining {
     }
 
     /// Forward of the fused node, parallel over B·H (per head: θ ← θ_init; per mini-batch m: save θ_m;
-    /// z̄, θ ← fastDual(θ, rows); out = q + LN(z̄)). Saves z̄ and the θ_m in `node`. → out [B·H, T, d].
+    /// z̄, θ ← fusedDual(θ, rows); out = q + LN(z̄)). Saves z̄ and the θ_m in `node`. → out [B·H, T, d].
     func fusedInnerForward(_ node: FusedTTTNode) -> Tensor {
         let (f, T, BH, P, nMB, bEff, d, H) = (node.inner, node.T, node.BH, node.P, node.mbs.count, node.bEff, d, H)
         let out = Tensor(uninitializedShape: [BH, T, d])
         let pq = node.q.data, pz = node.zbar.data, po = out.data, ps = node.states.p, pgam = innerGamma.data, pbet = innerBeta.data
         let θinit = theta.map { $0.data }
-        let fwdScratch = f.fastDualScratch(d: d, b: bEff)
+        let fwdScratch = f.fusedDualScratch(d: d, b: bEff)
         Parallel.forEach(BH) { bh in
             let hh = bh % H
             let buf = FastBuffer(fwdScratch + bEff * d + bEff + d + P)
@@ -104,7 +104,7 @@ extension TTTLayer: FusedTraining {
                 if node.keep { (ps + (bh * nMB + mi) * P).update(from: θp, count: P) }
                 let r = node.rows(bh, lo, hi, tgt: tgt, etab: etab, tmp: tmp)
                 let base = (bh * T + lo) * d
-                f.fastDual(θ, r, z: pz + base, scratch: buf.p)
+                f.fusedDual(θ, r, z: pz + base, scratch: buf.p)
                 TTTRowStages.readOut(n: hi - lo, d: d, z: pz + base, q: pq + base, ld: d, gamma: pgam + hh * d, beta: pbet + hh * d,
                                      innerLN: node.innerLN, residual: node.residual, into: po + base)
             }
@@ -215,11 +215,11 @@ final class FusedTTTNode {
 
     /// Rows lo..<hi of head `bh` for the inner kernels (target into `tgt`, η into `etab`).
     func rows(_ bh: Int, _ lo: Int, _ hi: Int, tgt: UnsafeMutablePointer<Float>, etab: UnsafeMutablePointer<Float>,
-              tmp: UnsafeMutablePointer<Float>) -> FastTTTRows {
+              tmp: UnsafeMutablePointer<Float>) -> FusedTTTRows {
         let n = hi - lo, hh = bh % H, base = (bh * T + lo) * d
         TTTRowStages.target(n: n, d: d, k: k.data + base, v: v.data + base, ld: d, residual: residual, into: tgt)
         for r in 0..<n { etab[r] = eta.data[bh * T + lo + r] }
-        return FastTTTRows(n: n, d: d, q: q.data + base, k: k.data + base, ld: d, target: tgt, eta: etab, c: c.data,
+        return FusedTTTRows(n: n, d: d, q: q.data + base, k: k.data + base, ld: d, target: tgt, eta: etab, c: c.data,
                            gamma: gamma.data + hh * d, beta: beta.data + hh * d, innerLN: innerLN, bias: bias, tmp: tmp)
     }
 }

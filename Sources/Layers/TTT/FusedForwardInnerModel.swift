@@ -1,13 +1,15 @@
-// FastInnerModel.swift — optional raw-buffer kernels an inner-model plugin can add for no-grad
-// prefill (dual form, docs/ttt.md §1.7–1.8) and decode (primal step, docs/ttt.md §2). The TTT layer uses them when
-// the plugin adopts `FastInnerModel` and falls back to the differentiable reference otherwise.
+// FusedForwardInnerModel.swift — the forward kernels of the `fused` kernel path an inner-model plugin can add:
+// the dual form of one mini-batch (docs/ttt.md §1.7–1.8; the no-grad prefill and the fused training node's
+// forward) and the primal step of one token (decode, docs/ttt.md §2). The TTT layer uses them when the plugin
+// adopts `FusedForwardInnerModel` and falls back to the differentiable reference otherwise; `FusedInnerModel`
+// (FusedInnerModel.swift) adds the backward for training.
 import TensorCore
 
-/// The rows of one mini-batch (or one token) of one sequence×head, as the fast kernels see them.
+/// The rows of one mini-batch (or one token) of one sequence×head, as the fused kernels see them.
 ///
 /// `q`, `k` are RoPE'd rows with stride `ld` (they live inside the `[B, t, D]` projections, so head η
 /// of token i is at `q + i·ld`); everything else is contiguous.
-public struct FastTTTRows {
+public struct FusedTTTRows {
     /// Rows n (≤ b) and head dim d.
     public let n: Int, d: Int
     public let q: UnsafePointer<Float>, k: UnsafePointer<Float>, ld: Int
@@ -56,18 +58,18 @@ public struct FastTTTRows {
 /// plugin's `parameters(headDim:)` of one head, contiguous, in that order.
 ///
 /// ```swift
-/// extension LinearInner: FastInnerModel { … }    // Plugins/TTTLinear/LinearInnerFast.swift
+/// extension LinearInner: FusedForwardInnerModel { … }    // Plugins/TTTLinear/LinearInnerFusedForward.swift
 /// ```
-public protocol FastInnerModel: InnerModel {
-    /// Floats of scratch `fastDual` needs at head dim d and mini-batch size b.
-    static func fastDualScratch(d: Int, b: Int) -> Int
+public protocol FusedForwardInnerModel: InnerModel {
+    /// Floats of scratch `fusedDual` needs at head dim d and mini-batch size b.
+    static func fusedDualScratch(d: Int, b: Int) -> Int
     /// Dual form of one mini-batch (docs/ttt.md §1.7–1.8): z [n, d] ← pre-LN query outputs, θ ← end-of-mini-batch state.
-    static func fastDual(_ θ: [UnsafeMutablePointer<Float>], _ rows: FastTTTRows, z: UnsafeMutablePointer<Float>,
+    static func fusedDual(_ θ: [UnsafeMutablePointer<Float>], _ rows: FusedTTTRows, z: UnsafeMutablePointer<Float>,
                          scratch: UnsafeMutablePointer<Float>)
-    /// Floats of scratch `fastPrimalStep` needs.
-    static func fastStepScratch(d: Int) -> Int
+    /// Floats of scratch `fusedPrimalStep` needs.
+    static func fusedStepScratch(d: Int) -> Int
     /// Primal step of one token (docs/ttt.md §2; `rows.n == 1`, `rows.c[0]` = c_i): acc += η·G(k; θ_start),
     /// z [d] ← f_res(q; θ_start − c_i·acc); if `commit`, θ_start ← θ_start − c_i·acc and acc ← 0.
-    static func fastPrimalStep(_ θ: [UnsafeMutablePointer<Float>], acc: [UnsafeMutablePointer<Float>], _ rows: FastTTTRows,
+    static func fusedPrimalStep(_ θ: [UnsafeMutablePointer<Float>], acc: [UnsafeMutablePointer<Float>], _ rows: FusedTTTRows,
                                commit: Bool, z: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>)
 }

@@ -1,4 +1,4 @@
-// FastBaselineTests.swift — the fast paths of softmax attention (streaming softmax, tiles),
+// FusedInferenceBaselineTests.swift — the no-grad fused paths of softmax attention (streaming softmax, tiles),
 // linear attention (chunked, raw buffers) and Mamba (raw scan, SIMD exp) equal their reference paths.
 import XCTest
 @testable import Layers
@@ -6,36 +6,30 @@ import TensorCore
 import TestSupport
 import Zoo
 
-final class FastBaselineTests: XCTestCase {
+final class FusedInferenceBaselineTests: XCTestCase {
     static let names = ["attention", "linear-attention", "mamba"]
 
     /// Prefill at T = 37 with small tiles (query 8, key 16; chunk 5) so that every tile case occurs:
     /// skipped, diagonal (masked inside), full, and ragged ends.
     func testPrefillMatchesReference() throws {
-        let (q, k, c) = (FlashAttention.queryTile, FlashAttention.keyTile, LinearAttention.fastChunk)
-        defer { FlashAttention.queryTile = q; FlashAttention.keyTile = k; LinearAttention.fastChunk = c }
-        FlashAttention.queryTile = 8; FlashAttention.keyTile = 16; LinearAttention.fastChunk = 5
-        for name in Self.names {
-            let l = try FastTest.layer(name, scale: name == "mamba" ? 3 : 10)
+        try FusedTest.withTiles(FusedTest.smallTiles(query: 8, key: 16, linear: 5)) { for name in Self.names {
+            let l = try FusedTest.layer(name, scale: name == "mamba" ? 3 : 10)
             let x = randomInput([2, 37, 32], seed: 21)
-            let e = relError(FastTest.prefill(l, x, fast: true), FastTest.prefill(l, x, fast: false))
-            XCTAssertLessThan(e, FastTest.tolerance, "\(name): fast prefill vs reference rel err \(e)")
-        }
+            let e = relError(FusedTest.prefill(l, x, fast: true), FusedTest.prefill(l, x, fast: false))
+            XCTAssertLessThan(e, FusedTest.tolerance, "\(name): fast prefill vs reference rel err \(e)")
+        } }
     }
 
     /// Decode in uneven chunks (multi-token steps start anywhere) against reference decode and prefill.
     func testDecodeMatchesReference() throws {
-        let (q, k) = (FlashAttention.queryTile, FlashAttention.keyTile)
-        defer { FlashAttention.queryTile = q; FlashAttention.keyTile = k }
-        FlashAttention.queryTile = 4; FlashAttention.keyTile = 8
-        for name in Self.names {
-            let l = try FastTest.layer(name, scale: name == "mamba" ? 3 : 10)
+        try FusedTest.withTiles(FusedTest.smallTiles(query: 4, key: 8)) { for name in Self.names {
+            let l = try FusedTest.layer(name, scale: name == "mamba" ? 3 : 10)
             let x = randomInput([2, 29, 32], seed: 22)
             let chunks = [7, 1, 1, 12, 3, 5]
-            let fast = FastTest.decode(l, x, chunks: chunks, fast: true)
-            XCTAssertLessThan(relError(fast, FastTest.decode(l, x, chunks: chunks, fast: false)), FastTest.tolerance, "\(name): decode")
-            XCTAssertLessThan(relError(fast, FastTest.prefill(l, x, fast: false)), FastTest.tolerance, "\(name): decode vs prefill")
-        }
+            let fast = FusedTest.decode(l, x, chunks: chunks, fast: true)
+            XCTAssertLessThan(relError(fast, FusedTest.decode(l, x, chunks: chunks, fast: false)), FusedTest.tolerance, "\(name): decode")
+            XCTAssertLessThan(relError(fast, FusedTest.prefill(l, x, fast: false)), FusedTest.tolerance, "\(name): decode vs prefill")
+        } }
     }
 
     /// Negative controls, the fault named: a 1 % error inside the fast kernels (`FusedFault.forward`, on the
@@ -43,18 +37,18 @@ final class FastBaselineTests: XCTestCase {
     /// the sequence mixing (one token changed at t = 10 changes every later output).
     func testNegativeControlsDiffer() throws {
         for name in Self.names {
-            let l = try FastTest.layer(name, scale: name == "mamba" ? 3 : 10)
+            let l = try FusedTest.layer(name, scale: name == "mamba" ? 3 : 10)
             let x = randomInput([1, 24, 32], seed: 23)
-            let ref = FastTest.prefill(l, x, fast: false)
-            XCTAssertLessThan(relError(FastTest.prefill(l, x, fast: true), ref), FastTest.tolerance, "\(name): clean")
+            let ref = FusedTest.prefill(l, x, fast: false)
+            XCTAssertLessThan(relError(FusedTest.prefill(l, x, fast: true), ref), FusedTest.tolerance, "\(name): clean")
             (l as! any FusedTraining).fusedFault = .forward
-            XCTAssertGreaterThan(relError(FastTest.prefill(l, x, fast: true), ref), 10 * FastTest.tolerance, "\(name): a faulty fast prefill passed")
-            XCTAssertGreaterThan(relError(FastTest.decode(l, x, chunks: [7, 1, 16], fast: true), ref), 10 * FastTest.tolerance, "\(name): a faulty fast decode passed")
+            XCTAssertGreaterThan(relError(FusedTest.prefill(l, x, fast: true), ref), 10 * FusedTest.tolerance, "\(name): a faulty fast prefill passed")
+            XCTAssertGreaterThan(relError(FusedTest.decode(l, x, chunks: [7, 1, 16], fast: true), ref), 10 * FusedTest.tolerance, "\(name): a faulty fast decode passed")
             (l as! any FusedTraining).fusedFault = nil
             let x2 = x.copy()
             for j in 0..<32 { x2.data[10 * 32 + j] += 1 }
-            let a = FastTest.prefill(l, x2, fast: true).slicedRaw(axis: 1, 11, 24)
-            XCTAssertGreaterThan(relError(a, ref.slicedRaw(axis: 1, 11, 24)), FastTest.controlFloor, "\(name): a changed past token must change later outputs")
+            let a = FusedTest.prefill(l, x2, fast: true).slicedRaw(axis: 1, 11, 24)
+            XCTAssertGreaterThan(relError(a, ref.slicedRaw(axis: 1, 11, 24)), FusedTest.controlFloor, "\(name): a changed past token must change later outputs")
         }
     }
 

@@ -1,16 +1,16 @@
-// LinearInnerFast.swift — TTT-Linear's raw-buffer kernels for the no-grad fast path (docs/ttt.md §1.7, §2).
+// LinearInnerFusedForward.swift — TTT-Linear's raw-buffer kernels for the no-grad fused path (docs/ttt.md §1.7, §2).
 import Layers
 import TensorCore
 
-extension LinearInner: FastInnerModel {
-    public static func fastDualScratch(d: Int, b: Int) -> Int { 2 * b * d + b * b }
+extension LinearInner: FusedForwardInnerModel {
+    public static func fusedDualScratch(d: Int, b: Int) -> Int { 2 * b * d + b * b }
 
     /// One mini-batch, one head (docs/ttt.md §1.7), n rows, θ = [W d×d, w 1×d] updated in place:
     ///
     ///     Z  = K·W + w                     [n, d]      then Δ = δ(Z) in place
     ///     z  = Q·W − M·Δ + w               [n, d]      M = tril(E ⊙ (Q·Kᵀ + 1)), E_ij = c_i·η_j
     ///     W −= Kᵀ·(e ⊙ Δ),  w −= Σ_j e_j Δ_j            e_j = c_n·η_j (last row of E)
-    public static func fastDual(_ θ: [UnsafeMutablePointer<Float>], _ r: FastTTTRows, z: UnsafeMutablePointer<Float>,
+    public static func fusedDual(_ θ: [UnsafeMutablePointer<Float>], _ r: FusedTTTRows, z: UnsafeMutablePointer<Float>,
                                 scratch: UnsafeMutablePointer<Float>) {
         let (n, d, W, w) = (r.n, r.d, θ[0], θ[1])
         let zk = scratch, a = zk + n * d, ed = a + n * n
@@ -32,11 +32,11 @@ extension LinearInner: FastInnerModel {
         if r.bias { for i in 0..<n { let row = ed + i * d; for j in 0..<d { w[j] -= row[j] } } }
     }
 
-    public static func fastStepScratch(d: Int) -> Int { d }
+    public static func fusedStepScratch(d: Int) -> Int { d }
 
     /// One token (docs/ttt.md §2): δ = δ(k·W + w);  A_W += η kᵀδ, a_w += η δ;
     /// z = q·W − c·(q·A_W) + w − c·a_w;  commit: W −= c·A_W, w −= c·a_w, A ← 0.
-    public static func fastPrimalStep(_ θ: [UnsafeMutablePointer<Float>], acc: [UnsafeMutablePointer<Float>], _ r: FastTTTRows,
+    public static func fusedPrimalStep(_ θ: [UnsafeMutablePointer<Float>], acc: [UnsafeMutablePointer<Float>], _ r: FusedTTTRows,
                                       commit: Bool, z: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         let (d, W, w, aW, aw) = (r.d, θ[0], θ[1], acc[0], acc[1])
         let dz = scratch, eta = r.eta[0], c = r.c[0]

@@ -1,21 +1,21 @@
-// FastTTTTests.swift — the TTT fast path (Fast/TTTFast.swift + the plugins' FastInnerModel kernels)
+// FusedInferenceTTTTests.swift — the TTT no-grad fused path (TTT/TTTFused.swift + the plugins' FusedForwardInnerModel kernels)
 // equals the reference path, prefill and decode, both plugins and both backbones.
 import XCTest
 @testable import Layers
 import TensorCore
 import Zoo
 
-final class FastTTTTests: XCTestCase {
+final class FusedInferenceTTTTests: XCTestCase {
     static let names = ["ttt-linear", "ttt-mlp", "ttt-linear-m", "ttt-mlp-m"]
 
     /// Prefill: T = 19 is not a multiple of b = 4 (a trailing partial mini-batch), B = 2.
     func testPrefillMatchesReference() throws {
         for name in Self.names {
-            let l = try FastTest.layer(name)
+            let l = try FusedTest.layer(name)
             let x = randomInput([2, 19, 32], seed: 11)
-            let ref = FastTest.prefill(l, x, fast: false), fast = FastTest.prefill(l, x, fast: true)
+            let ref = FusedTest.prefill(l, x, fast: false), fast = FusedTest.prefill(l, x, fast: true)
             let e = relError(fast, ref)
-            XCTAssertLessThan(e, FastTest.tolerance, "\(name): fast prefill vs reference rel err \(e)")
+            XCTAssertLessThan(e, FusedTest.tolerance, "\(name): fast prefill vs reference rel err \(e)")
         }
     }
 
@@ -23,13 +23,13 @@ final class FastTTTTests: XCTestCase {
     /// against the reference step and the reference prefill.
     func testDecodeMatchesReference() throws {
         for name in Self.names {
-            let l = try FastTest.layer(name)
+            let l = try FusedTest.layer(name)
             let x = randomInput([2, 23, 32], seed: 12)
             let chunks = [4, 1, 2, 1, 8, 3, 4]
-            let ref = FastTest.decode(l, x, chunks: chunks, fast: false), fast = FastTest.decode(l, x, chunks: chunks, fast: true)
-            XCTAssertLessThan(relError(fast, ref), FastTest.tolerance, "\(name): fast decode vs reference decode")
-            let pre = FastTest.prefill(l, x, fast: false)
-            XCTAssertLessThan(relError(fast, pre), FastTest.tolerance, "\(name): fast decode vs reference prefill")
+            let ref = FusedTest.decode(l, x, chunks: chunks, fast: false), fast = FusedTest.decode(l, x, chunks: chunks, fast: true)
+            XCTAssertLessThan(relError(fast, ref), FusedTest.tolerance, "\(name): fast decode vs reference decode")
+            let pre = FusedTest.prefill(l, x, fast: false)
+            XCTAssertLessThan(relError(fast, pre), FusedTest.tolerance, "\(name): fast decode vs reference prefill")
         }
     }
 
@@ -44,12 +44,12 @@ final class FastTTTTests: XCTestCase {
         ]
         for name in ["ttt-linear", "ttt-mlp"] {
             for (label, cfg) in variants {
-                let l = try FastTest.layer(name, configure: cfg)
+                let l = try FusedTest.layer(name, configure: cfg)
                 let x = randomInput([1, 13, 32], seed: 13)
-                let e = relError(FastTest.prefill(l, x, fast: true), FastTest.prefill(l, x, fast: false))
-                XCTAssertLessThan(e, FastTest.tolerance, "\(name) [\(label)]: rel err \(e)")
-                let ed = relError(FastTest.decode(l, x, chunks: [3, 5, 5], fast: true), FastTest.prefill(l, x, fast: false))
-                XCTAssertLessThan(ed, FastTest.tolerance, "\(name) [\(label)] decode: rel err \(ed)")
+                let e = relError(FusedTest.prefill(l, x, fast: true), FusedTest.prefill(l, x, fast: false))
+                XCTAssertLessThan(e, FusedTest.tolerance, "\(name) [\(label)]: rel err \(e)")
+                let ed = relError(FusedTest.decode(l, x, chunks: [3, 5, 5], fast: true), FusedTest.prefill(l, x, fast: false))
+                XCTAssertLessThan(ed, FusedTest.tolerance, "\(name) [\(label)] decode: rel err \(ed)")
             }
         }
     }
@@ -59,18 +59,18 @@ final class FastTTTTests: XCTestCase {
     func testNegativeControlsDiffer() throws {
         for name in ["ttt-linear", "ttt-mlp", "ttt-linear-m"] {
             let x = randomInput([1, 19, 32], seed: 14)
-            let l = try FastTest.layer(name)
-            let ref = FastTest.prefill(l, x, fast: false)
-            XCTAssertLessThan(relError(FastTest.prefill(l, x, fast: true), ref), FastTest.tolerance, "\(name): clean")
+            let l = try FusedTest.layer(name)
+            let ref = FusedTest.prefill(l, x, fast: false)
+            XCTAssertLessThan(relError(FusedTest.prefill(l, x, fast: true), ref), FusedTest.tolerance, "\(name): clean")
             (l as! TTTLayer).fusedFault = .forward
-            XCTAssertGreaterThan(relError(FastTest.prefill(l, x, fast: true), ref), 10 * FastTest.tolerance, "\(name): a faulty fast prefill passed")
-            XCTAssertGreaterThan(relError(FastTest.decode(l, x, chunks: [5, 1, 13], fast: true), ref), 10 * FastTest.tolerance, "\(name): a faulty fast decode passed")
+            XCTAssertGreaterThan(relError(FusedTest.prefill(l, x, fast: true), ref), 10 * FusedTest.tolerance, "\(name): a faulty fast prefill passed")
+            XCTAssertGreaterThan(relError(FusedTest.decode(l, x, chunks: [5, 1, 13], fast: true), ref), 10 * FusedTest.tolerance, "\(name): a faulty fast decode passed")
         }
     }
 
     /// Grad mode on: the layer takes the differentiable reference path (gradients flow).
     func testGradModeUsesReference() throws {
-        let l = try FastTest.layer("ttt-linear", scale: 1)
+        let l = try FusedTest.layer("ttt-linear", scale: 1)
         let y = l(randomInput([1, 6, 32], seed: 15))
         XCTAssertTrue(y.requiresGrad)
     }

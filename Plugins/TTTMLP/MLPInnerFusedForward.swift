@@ -1,9 +1,9 @@
-// MLPInnerFast.swift — TTT-MLP's raw-buffer kernels for the no-grad fast path (docs/ttt.md §1.8, §2).
+// MLPInnerFusedForward.swift — TTT-MLP's raw-buffer kernels for the no-grad fused path (docs/ttt.md §1.8, §2).
 import Layers
 import TensorCore
 
-extension MLPInner: FastInnerModel {
-    public static func fastDualScratch(d: Int, b: Int) -> Int { 5 * b * 4 * d + b * d + b * b }
+extension MLPInner: FusedForwardInnerModel {
+    public static func fusedDualScratch(d: Int, b: Int) -> Int { 5 * b * 4 * d + b * d + b * b }
 
     /// One mini-batch, one head (docs/ttt.md §1.8), hidden h = 4d; θ = [W1 d×h, w1 1×h, W2 h×d, w2 1×d]:
     ///
@@ -11,7 +11,7 @@ extension MLPInner: FastInnerModel {
     ///     Zq1 = Q·W1 − M1·Δ1 + w1          M1 = tril(E ⊙ (Q·Kᵀ + 1))
     ///     X̄2 = gelu(Zq1);  z = X̄2·W2 − M2·Δ2 + w2      M2 = tril(E ⊙ (X̄2·X2ᵀ + 1))
     ///     W1 −= Kᵀ·(e⊙Δ1), w1 −= Σ e⊙Δ1, W2 −= X2ᵀ·(e⊙Δ2), w2 −= Σ e⊙Δ2
-    public static func fastDual(_ θ: [UnsafeMutablePointer<Float>], _ r: FastTTTRows, z: UnsafeMutablePointer<Float>,
+    public static func fusedDual(_ θ: [UnsafeMutablePointer<Float>], _ r: FusedTTTRows, z: UnsafeMutablePointer<Float>,
                                 scratch: UnsafeMutablePointer<Float>) {
         let (n, d) = (r.n, r.d), h = 4 * d
         let (W1, w1, W2, w2) = (θ[0], θ[1], θ[2], θ[3])
@@ -49,11 +49,11 @@ extension MLPInner: FastInnerModel {
         if r.bias { subtractColumnSums(ed, n, d, from: w2) }
     }
 
-    public static func fastStepScratch(d: Int) -> Int { 4 * 4 * d + d }
+    public static func fusedStepScratch(d: Int) -> Int { 4 * 4 * d + d }
 
     /// One token (docs/ttt.md §2): forward and backward at θ_start, accumulate η·G into acc, then the output
     /// with θ̃ = θ_start − c·acc applied as z = f_res(q; θ̃) without materialising θ̃ (until commit).
-    public static func fastPrimalStep(_ θ: [UnsafeMutablePointer<Float>], acc: [UnsafeMutablePointer<Float>], _ r: FastTTTRows,
+    public static func fusedPrimalStep(_ θ: [UnsafeMutablePointer<Float>], acc: [UnsafeMutablePointer<Float>], _ r: FusedTTTRows,
                                       commit: Bool, z: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         let d = r.d, h = 4 * d, eta = r.eta[0], c = r.c[0]
         let (W1, w1, W2, w2) = (θ[0], θ[1], θ[2], θ[3]), (A1, a1, A2, a2) = (acc[0], acc[1], acc[2], acc[3])
