@@ -13,7 +13,7 @@ import TensorCore
 public enum FlashAttention {
     /// Causal attention of `nq` query rows at absolute positions `p0 + i` over keys/values `0 ..< p0 + nq`.
     /// q, out: rows of stride `ldq`; k, v: rows of stride `ldk`; head dim d; query and key tiles from `tiles`.
-    /// `scratch` ≥ `scratchFloats(d:tiles:)` floats.
+    /// `scratch` ≥ `scratchSize(d:tiles:)` floats.
     /// When `lse` is given, row i's log-sum-exp of its scaled scores (m + log l) is written to `lse[i]` (training).
     /// `window` W (SlidingWindow.swift): the row at position p sees keys p−W+1…p only; key tiles wholly before
     /// the tile's first row's window are never read. `.max` (the default) is full causal attention.
@@ -85,15 +85,15 @@ public enum FlashAttention {
     }
 
     /// Scratch floats of `causal` at head dim d: a score tile, the output accumulator and m, l per row.
-    static func scratchFloats(d: Int, tiles: FusedTiles) -> Int { tiles.attentionQuery * (tiles.attentionKey + d + 2) }
+    static func scratchSize(d: Int, tiles: FusedTiles) -> Int { tiles.attentionQuery * (tiles.attentionKey + d + 2) }
 
     /// Runs `jobs` jobs of (sequence·head, query tile), where the query tile of index `job % tiles` costs ∝ its
     /// index: sorted by cost, the cheapest paired with the dearest so that contiguous chunks balance; each
-    /// worker reuses one scratch of `scratchFloats` for its pair.
-    static func pairedJobs(_ jobs: Int, tiles: Int, scratchFloats: Int, _ job: (Int, UnsafeMutablePointer<Float>) -> Void) {
+    /// worker reuses one scratch of `size` floats for its pair.
+    static func pairedJobs(_ jobs: Int, tiles: Int, scratch size: Int, _ job: (Int, UnsafeMutablePointer<Float>) -> Void) {
         let order = (0..<jobs).sorted { ($0 % tiles, $0) < ($1 % tiles, $1) }   // by tile index (cost)
         Parallel.forEach((jobs + 1) / 2) { p in
-            let scratch = FastBuffer(scratchFloats)
+            let scratch = FastBuffer(size)
             job(order[p], scratch.p)
             if jobs - 1 - p != p { job(order[jobs - 1 - p], scratch.p) }
             withExtendedLifetime(scratch) {}
@@ -123,7 +123,7 @@ extension SelfAttention {
         let z = Tensor(uninitializedShape: [B, t, D])
         let pq = q.data, pk = k.data, pv = v.data, pz = z.data, tiles = self.tiles, window = self.window
         let tile = tiles.attentionQuery, nTiles = (t + tile - 1) / tile
-        FlashAttention.pairedJobs(B * H * nTiles, tiles: nTiles, scratchFloats: FlashAttention.scratchFloats(d: d, tiles: tiles)) { j, scratch in
+        FlashAttention.pairedJobs(B * H * nTiles, tiles: nTiles, scratch: FlashAttention.scratchSize(d: d, tiles: tiles)) { j, scratch in
             let bh = j / nTiles, ti = j % nTiles, bi = bh / H, hh = bh % H
             let i0 = ti * tile, n = min(tile, t - i0)
             let base = bi * t * D + hh * d
@@ -158,7 +158,7 @@ extension SelfAttention {
         let pq = q.data, pz = z.data
         Parallel.forEach(B * H) { bh in
             let bi = bh / H, hh = bh % H
-            let scratch = FastBuffer(FlashAttention.scratchFloats(d: d, tiles: tiles))
+            let scratch = FastBuffer(FlashAttention.scratchSize(d: d, tiles: tiles))
             cache.keys[bh].withUnsafeBufferPointer { kb in
                 cache.values[bh].withUnsafeBufferPointer { vb in
                     FlashAttention.causal(nq: t, p0: rel, d: d, q: pq + bi * t * D + hh * d, ldq: D, k: kb.baseAddress!, v: vb.baseAddress!,

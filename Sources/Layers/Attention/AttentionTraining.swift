@@ -24,7 +24,7 @@ extension FlashAttention {
         let z = Tensor(uninitializedShape: [bh, t, d]), lse = FastBuffer(bh * t)
         let pq = q.data, pk = k.data, pv = v.data, pz = z.data, pl = lse.p
         let tile = tiles.attentionQuery, nTiles = (t + tile - 1) / tile
-        pairedJobs(bh * nTiles, tiles: nTiles, scratchFloats: scratchFloats(d: d, tiles: tiles)) { j, scratch in
+        pairedJobs(bh * nTiles, tiles: nTiles, scratch: scratchSize(d: d, tiles: tiles)) { j, scratch in
             let b = j / nTiles, i0 = (j % nTiles) * tile, n = min(tile, t - i0), base = b * t * d
             causal(nq: n, p0: i0, d: d, q: pq + base + i0 * d, ldq: d, k: pk + base, v: pv + base, ldk: d,
                    out: pz + base + i0 * d, lse: pl + b * t + i0, window: window, tiles: tiles, scratch: scratch)
