@@ -108,7 +108,7 @@ public enum EquivalenceClaims {
     public static let all: [Claim] = [theorem1, theorem2, theorem2Layer, dual("linear"), dual("mlp"), online("linear"), online("mlp"),
                                       batchGD("linear"), batchGD("mlp"), deltaNet, linearAttentionForms]
         + family
-        + LayerRegistry.paperLayers.map(decodeEqualsPrefill) + ["ttt-linear-m", "ttt-mlp-m"].map(decodeEqualsPrefill)
+        + (LayerRegistry.paper + LayerRegistry.paperTTTMamba).map(\.name).map(decodeEqualsPrefill)
 
     /// 1. Theorem 1: TTT-Linear with batch GD from W₀ = 0, no LN/residual ≡ simplest linear attention.
     static let theorem1 = Claim(
