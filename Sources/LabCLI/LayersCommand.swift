@@ -24,7 +24,7 @@ struct LayersCommand: ParsableCommand {
         try cfg.validate()
         try Validate.count(context, "--context", max: Validate.maxLength)
         var windowed = cfg                                       // attention's config (--window)
-        windowed.window = window
+        windowed.attention.window = window
         try windowed.validate()
         print("Layers at D = \(width), H = \(heads), d = \(cfg.headDim), b = \(miniBatch), context = \(context):\n")
         let header = ["layer", "params", "state/seq", "MFLOP/token", "about"]

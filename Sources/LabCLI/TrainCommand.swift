@@ -244,7 +244,7 @@ struct TrainCommand: ParsableCommand {
     func applyWindow(_ mc: inout ModelConfig) throws {
         guard let window else { return }
         var lc = mc.layerOptions ?? LayerConfig(width: mc.width, heads: mc.heads)
-        lc.window = window
+        lc.attention.window = window
         mc.layerOptions = lc
         try mc.validate()
     }

@@ -44,7 +44,7 @@ extension ModelConfig {
     /// blocks only (the other layers refuse a window).
     public func layerConfig(block i: Int) -> LayerConfig {
         var c = layerConfig
-        if blockLayers[i] != .attention { c.window = nil }
+        if blockLayers[i] != .attention { c.attention.window = nil }
         return c
     }
 
@@ -53,7 +53,7 @@ extension ModelConfig {
         let names = blockLayers, bbs = blockBackbones
         return names.indices.map { i in
             var parts = ["\(bbs[i].rawValue) backbone", hasMLP(block: i) ? "SwiGLU I\(mlpHidden)" : "no MLP"]
-            if let w = layerConfig(block: i).window { parts.append("window \(w)") }
+            if let w = layerConfig(block: i).attention.window { parts.append("window \(w)") }
             return "block \(i): \(names[i]) (\(parts.joined(separator: ", ")))"
         }
     }
@@ -98,7 +98,7 @@ extension ModelConfig {
 
     /// A sliding window needs an attention block to apply to.
     func validateWindow() throws {
-        guard let w = layerConfig.window else { return }
+        guard let w = layerConfig.attention.window else { return }
         guard layerList.contains(.attention) else {
             throw LabError.badConfig("a sliding window (W = \(w)) applies to attention blocks, and '\(layer)' has none — drop the window or add attention to the layer list")
         }

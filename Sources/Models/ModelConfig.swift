@@ -175,7 +175,7 @@ public struct ModelConfig: Equatable, Sendable {
     public var summary: String {
         let mlp = hasMLP ? "I\(mlpHidden)" : "no MLP"
         let conv = shortConv.map { ", short conv k\($0)" } ?? ""
-        let window = layerConfig.window.map { ", attention window \($0)" } ?? ""
+        let window = layerConfig.attention.window.map { ", attention window \($0)" } ?? ""
         let bb = isHybrid ? "hybrid stack (\(backbone.rawValue) backbone\(blockBackbones.contains(.mambaStack) ? "; Mamba blocks without MLP" : ""))"
                           : "\(backbone.rawValue) backbone"
         return "\(layer), \(layers) × D\(width) (H\(heads), \(mlp)\(conv)\(window)), \(bb), V\(vocab)"

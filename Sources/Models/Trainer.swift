@@ -110,7 +110,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         let mambaBlocks = share(specs.filter { $0 == .mamba }.count)
         if tttBlocks > 0 { activations += 4 * Double(batch) * Double(m.heads) * min(b, Double(context)) * Double(context) * tttBlocks }
         if mambaBlocks > 0 {       // the selective scan keeps its [E·D, N] state per token for the backward pass
-            activations += tokens * mambaBlocks * Double(m.layerConfig.mambaExpand) * D * Double(m.layerConfig.mambaState)
+            activations += tokens * mambaBlocks * Double(m.layerConfig.mamba.expand) * D * Double(m.layerConfig.mamba.state)
         }
         if attentionBlocks > 0 { activations += 2 * Double(batch) * Double(m.heads) * Double(context) * Double(context) * attentionBlocks }
         let validation = Double(evalWindows) * Double(context) * 16

@@ -75,7 +75,7 @@ public enum LayerSpec: Equatable, Hashable, CustomStringConvertible, @unchecked 
     /// Builds the layer (the spec's backbone overrides `config.ttt.backbone`).
     public func make(_ config: LayerConfig, rng: inout RNG) throws -> SequenceLayer {
         try config.validate()
-        if let w = config.window, self != .attention {
+        if let w = config.attention.window, self != .attention {
             throw LabError.badConfig("a sliding window (W = \(w)) applies to attention only; drop the window for \(name)")
         }
         switch self {

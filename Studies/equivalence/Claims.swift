@@ -119,7 +119,7 @@ public enum EquivalenceClaims {
         miniBatches: { [$0] }) { s in
             let x = Bench.input(s)
             var rng = RNG(seed: s.seed)
-            var la = LayerConfig(width: Bench.width, heads: Bench.heads); la.linearAttention = "simple"
+            var la = LayerConfig(width: Bench.width, heads: Bench.heads); la.linearAttention.variant = "simple"
             let linear = try LinearAttention(config: la, rng: &rng)
             linear.form = .recurrent      // the RNN form S_t = S_{t−1} + k_tᵀv_t, z_t = q_t·S_t: no shared arithmetic with the dual form
             Bench.randomize(linear, seed: s.seed)

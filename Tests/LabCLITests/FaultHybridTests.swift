@@ -49,7 +49,7 @@ final class FaultHybridTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("resuming") && r.stdout.contains("attention window 4"), r.stdout)
         let saved = try Trainer.checkpointConfig(in: dir.appendingPathComponent("hybrid"))
         XCTAssertEqual(saved.model.blockLayers, ["attention", "ttt-linear"])
-        XCTAssertEqual(saved.model.layerConfig.window, 4)
+        XCTAssertEqual(saved.model.layerConfig.attention.window, 4)
         let g = try lab(["generate", "--checkpoint", "hybrid", "--prompt", "the ", "--tokens", "6", "--temperature", "0"], cwd: dir)
         XCTAssertEqual(g.status, 0, g.stderr)
         XCTAssertTrue(g.stdout.hasPrefix("the ") && g.stdout.utf8.count >= 4 + 6, g.stdout)

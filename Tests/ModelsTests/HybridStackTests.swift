@@ -13,7 +13,7 @@ final class HybridStackTests: XCTestCase {
     /// the Mamba backbone (pre-conv, shared Q/K): 4 blocks, D16, H2, I24, b = 4, vocabulary 32.
     static func microHybrid(window: Int? = 3) -> ModelConfig {
         var c = ModelConfig(layer: "attention,ttt-linear,mamba,ttt-mlp-m", vocab: 32, width: 16, heads: 2, layers: 4, mlpHidden: 24, miniBatch: 4)
-        if let window { var lc = LayerConfig(width: 16, heads: 2); lc.window = window; c.layerOptions = lc }
+        if let window { var lc = LayerConfig(width: 16, heads: 2); lc.attention.window = window; c.layerOptions = lc }
         return c
     }
 
@@ -54,7 +54,7 @@ final class HybridStackTests: XCTestCase {
         }
         // A window needs an attention block.
         var noAttention = ModelConfig(layer: "ttt-linear,mamba", vocab: 32, width: 16, heads: 2, layers: 2, mlpHidden: 24, miniBatch: 4)
-        var lc = LayerConfig(width: 16, heads: 2); lc.window = 4; noAttention.layerOptions = lc
+        var lc = LayerConfig(width: 16, heads: 2); lc.attention.window = 4; noAttention.layerOptions = lc
         XCTAssertThrowsError(try noAttention.validate()) { XCTAssertTrue("\($0)".contains("applies to attention blocks"), "\($0)") }
     }
 
@@ -96,8 +96,8 @@ final class HybridStackTests: XCTestCase {
             var chunks = [model.step((0..<2).flatMap { r in ids[(r * T)..<(r * T + 4)] }, batch: 2, state: state)]
             for t in 4..<T { chunks.append(model.step([ids[t], ids[T + t]], batch: 2, state: state)) }
             let stepped = concat(chunks, axis: 1)
-            XCTAssertLessThan(relErr(stepped, full), 1e-4, "\(cfg.layer), window \(cfg.layerConfig.window ?? 0)")
-            if cfg.layerConfig.window != nil {
+            XCTAssertLessThan(relErr(stepped, full), 1e-4, "\(cfg.layer), window \(cfg.layerConfig.attention.window ?? 0)")
+            if cfg.layerConfig.attention.window != nil {
                 XCTAssertEqual(state.blocks[0].mixer.bytes, 2 * 2 * 16 * 3 * 4, "the attention cache holds W = 3 rows")
             }
             let alone = model.step([ids[T - 1], ids[2 * T - 1]], batch: 2, state: model.makeState(batch: 2))

@@ -65,7 +65,7 @@ public enum HFLayout {
         }
         switch spec {
         case .attention:
-            if let w = lc.window {
+            if let w = lc.attention.window {
                 throw refuse(config, "LlamaForCausalLM has no sliding window, so it would attend beyond the window W = \(w) — export attention trained without --window")
             }
             return .llama
@@ -125,7 +125,7 @@ public enum HFLayout {
                      "rope_theta": decimal(lc.ropeTheta), "rope_scaling": NSNull(), "attention_bias": false,
                      "attention_dropout": 0.0, "mlp_bias": false]) { _, new in new }
         case .mamba:
-            j.merge(["state_size": lc.mambaState, "expand": lc.mambaExpand, "intermediate_size": lc.mambaExpand * config.width,
+            j.merge(["state_size": lc.mamba.state, "expand": lc.mamba.expand, "intermediate_size": lc.mamba.expand * config.width,
                      "conv_kernel": config.convWidth, "use_bias": false, "use_conv_bias": true,
                      "layer_norm_epsilon": rmsNormEps, "residual_in_fp32": true, "time_step_rank": dtRank(config.width),
                      "time_step_scale": 1.0, "time_step_min": 0.001, "time_step_max": 0.1, "time_step_init_scheme": "random",
