@@ -48,7 +48,7 @@ final class FaultHybridTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("resuming") && r.stdout.contains("attention window 4"), r.stdout)
         let saved = try Trainer.checkpointConfig(in: dir.appendingPathComponent("hybrid"))
-        XCTAssertEqual(saved.model.blockLayers, ["attention", "ttt-linear"])
+        XCTAssertEqual(saved.model.blockLayers.map(\.name), ["attention", "ttt-linear"])
         XCTAssertEqual(saved.model.layerConfig.attention.window, 4)
         let g = try lab(["generate", "--checkpoint", "hybrid", "--prompt", "the ", "--tokens", "6", "--temperature", "0"], cwd: dir)
         XCTAssertEqual(g.status, 0, g.stderr)

@@ -1,4 +1,4 @@
-// HybridStackTests.swift — one layer per block (`ModelConfig.layer` as a comma-separated list): the block
+// HybridStackTests.swift — one layer per block (`ModelConfig.layerList` naming more than one layer): the block
 // list and its refusals, parameter and FLOP counts without allocating ≡ the allocated model, decode ≡
 // prefill, the gradient of the LM loss, resume bit for bit, and a list naming one layer ≡ that layer.
 import Foundation
@@ -19,10 +19,10 @@ final class HybridStackTests: XCTestCase {
 
     func testBlockLayersBackbonesAndRefusals() throws {
         let c = Self.microHybrid()
-        XCTAssertEqual(c.blockLayers, ["attention", "ttt-linear", "mamba", "ttt-mlp-m"])
+        XCTAssertEqual(c.blockLayers.map(\.name), ["attention", "ttt-linear", "mamba", "ttt-mlp-m"])
         XCTAssertEqual(c.blockBackbones, [.transformer, .transformer, .mambaStack, .tttMamba])
         XCTAssertEqual((0..<4).map { c.hasMLP(block: $0) }, [true, true, false, true])
-        XCTAssertEqual((0..<4).map { c.layerConfig(block: $0).window }, [3, nil, nil, nil])
+        XCTAssertEqual((0..<4).map { c.layerConfig(block: $0).attention.window }, [3, nil, nil, nil])
         XCTAssertTrue(c.isHybrid)
         XCTAssertEqual(c.backbone, .transformer)
         XCTAssertTrue(c.summary.contains("hybrid stack"), c.summary)
@@ -30,10 +30,10 @@ final class HybridStackTests: XCTestCase {
         XCTAssertTrue(c.blockDescriptions[2].contains("mamba") && c.blockDescriptions[2].contains("no MLP"), c.blockDescriptions[2])
         // A pattern whose length divides L repeats; spaces around names are ignored.
         var r = try ModelConfig.preset("tiny", layer: "attention, ttt-linear")
-        XCTAssertEqual(r.blockLayers, ["attention", "ttt-linear", "attention", "ttt-linear"])
+        XCTAssertEqual(r.blockLayers.map(\.name), ["attention", "ttt-linear", "attention", "ttt-linear"])
         // A single name: every block as before.
         r = try ModelConfig.preset("tiny", layer: "ttt-linear-m")
-        XCTAssertEqual(r.blockLayers, Array(repeating: "ttt-linear-m", count: 4))
+        XCTAssertEqual(r.blockLayers.map(\.name), Array(repeating: "ttt-linear-m", count: 4))
         XCTAssertEqual(r.blockBackbones, Array(repeating: .tttMamba, count: 4))
         XCTAssertFalse(r.isHybrid)
         // Refusals, one line each, naming both numbers / the bad name and the fix.
