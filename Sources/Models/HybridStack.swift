@@ -103,4 +103,24 @@ extension ModelConfig {
             throw LabError.badConfig("a sliding window (W = \(w)) applies to attention blocks, and '\(layer)' has none — drop the window or add attention to the layer list")
         }
     }
+
+    /// `layerOptions` sets no option group of a layer kind the model does not have (an accepted option
+    /// takes effect): "the layer options set Mamba options (expand, state), and 'ttt-linear' has no mamba
+    /// block — drop them". The TTT mini-batch and backbone are not options here (`miniBatch` and the layer
+    /// names set them).
+    func validateOptionGroups() throws {
+        guard let o = layerOptions else { return }
+        let d = LayerConfig(width: o.width, heads: o.heads)
+        var ttt = o.ttt
+        (ttt.miniBatch, ttt.backbone) = (d.ttt.miniBatch, d.ttt.backbone)
+        let groups: [(set: Bool, what: String, kind: String, has: (LayerSpec) -> Bool)] = [
+            (ttt != d.ttt, "TTT options", "TTT", { $0.inner != nil }),
+            (o.attention != d.attention, "attention options (window)", "attention", { $0 == .attention }),
+            (o.linearAttention != d.linearAttention, "linear-attention options (variant, chunk)", "linear-attention", { $0 == .linearAttention }),
+            (o.mamba != d.mamba, "Mamba options (expand, state)", "mamba", { $0 == .mamba }),
+        ]
+        for g in groups where g.set && !layerList.contains(where: g.has) {
+            throw LabError.badConfig("the layer options set \(g.what), and '\(layer)' has no \(g.kind) block — drop them (or add such a layer to the list)")
+        }
+    }
 }

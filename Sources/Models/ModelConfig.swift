@@ -134,6 +134,7 @@ public struct ModelConfig: Equatable, Sendable {
         guard miniBatch > 0 && miniBatch <= 1 << 20 else { throw LabError.badConfig("mini-batch size b = \(miniBatch) must be in 1…2^20") }
         if backbone != .mambaStack { try layerConfig.validate() } else { try layerConfig.validateNumbers() }
         try validateWindow()
+        try validateOptionGroups()
     }
 
     // MARK: presets
