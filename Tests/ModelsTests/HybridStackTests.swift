@@ -136,7 +136,7 @@ final class HybridStackTests: XCTestCase {
         var cfg = Self.microHybrid(); cfg.vocab = 256
         var tc = TrainConfig(steps: 6, batch: 2, context: 16, lr: 1e-2, seed: 5)
         tc.evalEvery = 3; tc.evalWindows = 4
-        tc.applyLayerDefaults(layer: cfg.layer)
+        tc.applyLayerDefaults(model: cfg)
         XCTAssertEqual(tc.tttLRMultStart, 0.1, "the TTT-MLP block's ρ warmup applies")
         let straight = try Trainer(model: LanguageModel(config: cfg, seed: tc.seed), config: tc, corpus: corpus)
         try straight.run(checkpointTo: nil)
