@@ -39,9 +39,9 @@ struct LayerOptions: ParsableArguments {
         guard ["simple", "elu"].contains(variant) else {
             throw LabError.unknownName(kind: "linear-attention variant", name: variant, valid: ["simple", "elu"])
         }
-        c.linearAttention = variant
+        c.linearAttention.variant = variant
         c.ttt.dual = !primal
-        c.window = window
+        c.attention.window = window
         try c.validate()
         return (spec, c)
     }

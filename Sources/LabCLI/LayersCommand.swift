@@ -24,15 +24,15 @@ struct LayersCommand: ParsableCommand {
         try cfg.validate()
         try Validate.count(context, "--context", max: Validate.maxLength)
         var windowed = cfg                                       // attention's config (--window)
-        windowed.window = window
+        windowed.attention.window = window
         try windowed.validate()
         print("Layers at D = \(width), H = \(heads), d = \(cfg.headDim), b = \(miniBatch), context = \(context):\n")
         let header = ["layer", "params", "state/seq", "MFLOP/token", "about"]
         var rows: [[String]] = []
-        for name in LayerRegistry.names {
-            let layer = try LayerRegistry.make(name, name == "attention" ? windowed : cfg, seed: 0)
-            rows.append([name, formatCount(layer.parameterCount), formatBytes(layer.stateBytes(context: context)),
-                         String(format: "%.4g", layer.flopsPerToken(context: context) / 1e6), describe(name)])
+        for spec in LayerRegistry.all {
+            let layer = try spec.make(spec == .attention ? windowed : cfg, seed: 0)
+            rows.append([spec.name, formatCount(layer.parameterCount), formatBytes(layer.stateBytes(context: context)),
+                         String(format: "%.4g", layer.flopsPerToken(context: context) / 1e6), describe(spec)])
         }
         printTable(header, rows)
         print("\nInner-model plugins (Plugins/<Name>/, used as ttt-<name>):\n")
@@ -48,8 +48,8 @@ struct LayersCommand: ParsableCommand {
         print("\nAdd one: lab plugin new MyModel; check one: lab plugin check NAME (see Plugins/README.md).")
     }
 
-    func describe(_ name: String) -> String {
-        switch try? LayerSpec(name) {
+    func describe(_ spec: LayerSpec) -> String {
+        switch spec {
         case .attention:
             if let window { return "sliding-window softmax attention (W = \(window)), RoPE, KV cache of W rows (state O(W))" }
             return "causal softmax self-attention, RoPE, KV cache (state grows with context; --window W bounds it)"
@@ -59,7 +59,6 @@ struct LayersCommand: ParsableCommand {
             let grows = inner is NonparametricInnerModel.Type
             return "TTT layer" + (backbone == .mamba ? ", Mamba backbone (shared Q/K + convs + gate)" : ", Transformer backbone")
                 + (grows ? "; nonparametric: state grows with context" : "")
-        case nil: return ""
         }
     }
 }

@@ -109,7 +109,11 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         if let miniBatch {
             // -b sets the TTT mini-batch: refused (not ignored) for a layer that has none.
-            if resume == nil { try LayerSpec(layer ?? "ttt-linear").refuseUnused([("--mini-batch", .miniBatch)]) }
+            // (For a layer list: refused when no block's layer has one.)
+            if resume == nil, let first = try LayerSpec.list(layer ?? "ttt-linear").first(where: { !$0.uses(.miniBatch) }),
+               try !LayerSpec.list(layer ?? "ttt-linear").contains(where: { $0.uses(.miniBatch) }) {
+                try first.refuseUnused([("--mini-batch", .miniBatch)])
+            }
             try checkMiniBatch(miniBatch)
         }
         let recomputeMode = try recomputeChoice()
@@ -122,7 +126,7 @@ struct TrainCommand: ParsableCommand {
             let ctx = context ?? 256
             try Validate.count(ctx, "--context", max: Validate.maxLength)
             print("model: \(mc.summary)")
-            if mc.layer.contains(",") || window != nil { mc.blockDescriptions.forEach { print("  \($0)") } }
+            if mc.layerList.count > 1 || window != nil { mc.blockDescriptions.forEach { print("  \($0)") } }
             print("parameters: \(try mc.parameterCount())")
             print(String(format: "forward FLOPs/token at context %ld: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
             return
@@ -173,7 +177,7 @@ struct TrainCommand: ParsableCommand {
             tc.evalEvery = evalEvery ?? 50
             tc.evalWindows = evalWindows ?? 64
             tc.checkpointEvery = checkpointEvery ?? 0
-            tc.applyLayerDefaults(layer: layerName)
+            tc.applyLayerDefaults(model: mc)
             dir = URL(fileURLWithPath: out ?? "runs/\(layerName)-\(presetName)")
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) && !force {
                 throw LabError.badConfig("\(dir.path) already holds a run — continue it with 'lab train --resume \(dir.path)', pick another --out, or pass --force to start over")
@@ -240,7 +244,7 @@ struct TrainCommand: ParsableCommand {
     func applyWindow(_ mc: inout ModelConfig) throws {
         guard let window else { return }
         var lc = mc.layerOptions ?? LayerConfig(width: mc.width, heads: mc.heads)
-        lc.window = window
+        lc.attention.window = window
         mc.layerOptions = lc
         try mc.validate()
     }

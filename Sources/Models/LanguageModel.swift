@@ -96,7 +96,7 @@ public final class Block {
         }
         seqNorm = Init.ones([D])
         var layerRNG = rng.split()
-        mixer = try LayerRegistry.make(config.blockLayers[index], config.layerConfig(block: index), rng: &layerRNG)
+        mixer = try config.blockLayers[index].make(config.layerConfig(block: index), rng: &layerRNG)
         if !config.hasMLP(block: index) {
             ffnNorm = nil; mlp = nil
         } else {

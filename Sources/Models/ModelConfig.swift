@@ -12,18 +12,18 @@ public enum Backbone: String, Codable, Sendable, CaseIterable {
     /// A pure stack of Mamba blocks, `x + Mamba(RMSNorm(x))`, no MLP (the paper's Mamba baseline).
     case mambaStack = "mamba-stack"
 
-    /// The backbone a layer name implies: "mamba" → a Mamba stack, "ttt-*-m" → the TTT Mamba backbone,
-    /// everything else → the Transformer backbone. A list naming one layer ("mamba,mamba") implies that
-    /// layer's; a hybrid list implies the Transformer backbone (the backbone of its blocks whose layer
-    /// brings none of its own, see `ModelConfig.blockBackbones`).
+    /// The backbone a layer list implies: one that names only "mamba" → a Mamba stack, only one "ttt-*-m" →
+    /// the TTT Mamba backbone, everything else (a hybrid included) → the Transformer backbone (the backbone
+    /// of a hybrid's blocks whose layer implies another comes from the layer, `blockBackbones`).
+    public static func implied(by list: [LayerSpec]) -> Backbone {
+        guard let first = list.first, list.allSatisfy({ $0 == first }) else { return .transformer }
+        return implied(by: first)
+    }
+
+    /// The backbone a layer name or list implies (`implied(by:)` of the parsed list; the Transformer
+    /// backbone for a name that does not parse, which `ModelConfig.validate` then refuses).
     public static func implied(by layer: String) -> Backbone {
-        let names = ModelConfig.layerNames(layer)
-        guard names.count > 1 else {
-            guard let spec = try? LayerSpec(layer) else { return .transformer }
-            return implied(by: spec)
-        }
-        guard Set(names).count == 1, let spec = try? LayerSpec(names[0]) else { return .transformer }
-        return implied(by: spec)
+        implied(by: (try? LayerSpec.list(layer)) ?? [])
     }
 
     /// The backbone a parsed layer spec implies.
@@ -39,11 +39,17 @@ public enum Backbone: String, Codable, Sendable, CaseIterable {
 /// let cfg = try ModelConfig.preset("tiny", layer: "ttt-linear")     // 4 × D128, byte vocabulary
 /// let model = try LanguageModel(config: cfg, seed: 0)
 /// ```
-public struct ModelConfig: Codable, Equatable, Sendable {
-    /// Registry name of the sequence layer in every block ("ttt-linear", "attention", "mamba", …), or one
-    /// name per block as a comma-separated list (a hybrid stack: "attention,ttt-linear,ttt-linear,ttt-linear";
-    /// a shorter list is repeated when its length divides L). See `blockLayers` (HybridStack.swift).
-    public var layer: String
+public struct ModelConfig: Equatable, Sendable {
+    /// The sequence layer of every block, parsed once: one spec, or one per block (a hybrid stack:
+    /// attention, ttt-linear, ttt-linear, ttt-linear; a shorter list is repeated when its length divides L).
+    /// See `blockLayers` (HybridStack.swift). Saved in config.json as the names, key `layer`.
+    public var layerList: [LayerSpec] { didSet { unparsedLayer = nil } }
+    /// A layer name given to `init(layer:)` or read from a config.json that is not a valid layer list;
+    /// `validate()` refuses it with the parse error (so a damaged config names the bad layer in one line).
+    var unparsedLayer: String? = nil
+    /// The layer list as written: "ttt-linear", or "attention,ttt-linear" for a hybrid (for labels, file
+    /// metadata and cache keys; code switches on `layerList`).
+    public var layer: String { unparsedLayer ?? LayerSpec.name(of: layerList) }
     /// Vocabulary size V (256 for the byte tokenizer).
     public var vocab: Int
     /// Width D, heads H, blocks L.
@@ -74,12 +80,24 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// answers per block).
     public var hasMLP: Bool { backbone != .mambaStack && noMLP != true }
 
-    public init(layer: String, vocab: Int = 256, width: Int, heads: Int, layers: Int, mlpHidden: Int,
+    /// A model whose blocks run `layerList` (one spec, or a pattern repeated over the L blocks).
+    public init(layerList: [LayerSpec], vocab: Int = 256, width: Int, heads: Int, layers: Int, mlpHidden: Int,
                 miniBatch: Int = 16, convWidth: Int = 4, preset: String? = nil) {
-        self.layer = layer; self.vocab = vocab; self.width = width; self.heads = heads; self.layers = layers
-        self.backbone = Backbone.implied(by: layer)
+        self.layerList = layerList; self.vocab = vocab; self.width = width; self.heads = heads; self.layers = layers
+        self.backbone = Backbone.implied(by: layerList)
         self.mlpHidden = backbone == .mambaStack ? 0 : mlpHidden
         self.miniBatch = miniBatch; self.convWidth = convWidth; self.preset = preset
+    }
+
+    /// The same from a layer name or list written in code ("ttt-linear", "attention,ttt-linear"), parsed
+    /// here once; a name that does not parse is kept for `validate()` to refuse (a command parses its
+    /// `--layer` with `LayerSpec.list` first, so the user sees the error there).
+    public init(layer: String, vocab: Int = 256, width: Int, heads: Int, layers: Int, mlpHidden: Int,
+                miniBatch: Int = 16, convWidth: Int = 4, preset: String? = nil) {
+        let list = try? LayerSpec.list(layer)
+        self.init(layerList: list ?? [], vocab: vocab, width: width, heads: heads, layers: layers, mlpHidden: mlpHidden,
+                  miniBatch: miniBatch, convWidth: convWidth, preset: preset)
+        if list == nil { unparsedLayer = layer }
     }
 
     /// The sequence layer's config.
@@ -96,10 +114,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// Checks every number and the layer name(s); errors name the fix.
     public func validate() throws {
-        if ModelConfig.layerNames(layer).count > 1 || layer.contains(",") { try validateBlockLayers() }
-        else if !LayerRegistry.names.contains(layer) {
-            throw LabError.unknownName(kind: "layer", name: layer, valid: LayerRegistry.names)
-        }
+        if let unparsedLayer { _ = try LayerSpec.list(unparsedLayer) }     // throws the name's own error
+        try validateBlockLayers()
         guard vocab > 1 else { throw LabError.badConfig("vocabulary V = \(vocab) must be ≥ 2") }
         guard layers > 0 else { throw LabError.badConfig("layers L = \(layers) must be ≥ 1") }
         guard !(isHybrid ? blockBackbones.indices.contains { hasMLP(block: $0) } : hasMLP) || mlpHidden > 0 else {
@@ -116,11 +132,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         }
         guard heads > 0 && heads <= LayerConfig.maxWidth else { throw LabError.badConfig("heads H = \(heads) must be in 1…\(LayerConfig.maxWidth)") }
         guard miniBatch > 0 && miniBatch <= 1 << 20 else { throw LabError.badConfig("mini-batch size b = \(miniBatch) must be in 1…2^20") }
-        if let inner = layerOptions?.innerModel, !InnerModelRegistry.names.contains(inner) {
-            throw LabError.unknownName(kind: "inner-model plugin", name: inner, valid: InnerModelRegistry.names)
-        }
         if backbone != .mambaStack { try layerConfig.validate() } else { try layerConfig.validateNumbers() }
         try validateWindow()
+        try validateOptionGroups()
     }
 
     // MARK: presets
@@ -134,7 +148,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// 130M/370M/790M/1.4B shapes (24/48/48/48 blocks of width 768/1024/1536/2048, no MLP).
     /// `vocab` defaults to the byte tokenizer's 256; FLOP tables pass the paper's 32000.
     public static func preset(_ name: String, layer: String, vocab: Int = 256) throws -> ModelConfig {
-        let stack = Backbone.implied(by: layer) == .mambaStack
+        try preset(name, layerList: LayerSpec.list(layer), vocab: vocab)
+    }
+
+    /// The same for a parsed layer list.
+    public static func preset(_ name: String, layerList: [LayerSpec], vocab: Int = 256) throws -> ModelConfig {
+        let stack = Backbone.implied(by: layerList) == .mambaStack
         let shape: (L: Int, D: Int, H: Int, I: Int)
         switch name {
         case "micro": shape = (2, 32, 2, 64)
@@ -147,7 +166,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         default: throw LabError.unknownName(kind: "preset", name: name, valid: presetNames)
         }
         let L = stack && ["micro", "tiny", "small"].contains(name) ? 2 * shape.L : shape.L   // Mamba blocks have no MLP: twice as many
-        let c = ModelConfig(layer: layer, vocab: vocab, width: shape.D, heads: shape.H, layers: L, mlpHidden: shape.I, preset: name)
+        let c = ModelConfig(layerList: layerList, vocab: vocab, width: shape.D, heads: shape.H, layers: L, mlpHidden: shape.I, preset: name)
         try c.validate()
         return c
     }
@@ -157,7 +176,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var summary: String {
         let mlp = hasMLP ? "I\(mlpHidden)" : "no MLP"
         let conv = shortConv.map { ", short conv k\($0)" } ?? ""
-        let window = layerConfig.window.map { ", attention window \($0)" } ?? ""
+        let window = layerConfig.attention.window.map { ", attention window \($0)" } ?? ""
         let bb = isHybrid ? "hybrid stack (\(backbone.rawValue) backbone\(blockBackbones.contains(.mambaStack) ? "; Mamba blocks without MLP" : ""))"
                           : "\(backbone.rawValue) backbone"
         return "\(layer), \(layers) × D\(width) (H\(heads), \(mlp)\(conv)\(window)), \(bb), V\(vocab)"

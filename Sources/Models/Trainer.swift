@@ -51,10 +51,20 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         return s + (1 - s) * schedule.warmupFraction(step: step)
     }
 
-    /// The recipe's defaults for a layer: a TTT layer whose plugin declares a ρ warmup gets it (TTT-MLP, docs/ttt.md §3).
+    /// The recipe's defaults for a model's layers: a TTT layer whose plugin declares a ρ warmup gets it
+    /// (TTT-MLP, docs/ttt.md §3); in a hybrid stack the first TTT layer that warms ρ up sets the start.
+    ///
+    /// ```swift
+    /// var tc = TrainConfig(steps: 600, batch: 8, context: 256, lr: 3e-3)
+    /// tc.applyLayerDefaults(model: try .preset("tiny", layer: "ttt-mlp"))   // tttLRMultStart = ρ warmup start
+    /// ```
+    public mutating func applyLayerDefaults(model: ModelConfig) {
+        tttLRMultStart = model.layerList.lazy.compactMap { $0.inner?.lrMultWarmupStart }.first
+    }
+
+    /// The same for a layer name or list written in code ("ttt-mlp"; nil start for a name that does not parse).
     public mutating func applyLayerDefaults(layer: String) {
-        // A layer list (hybrid stack): the first TTT layer that warms ρ up sets the start (nil for a single non-TTT name).
-        tttLRMultStart = ModelConfig.layerNames(layer).lazy.compactMap { (try? LayerSpec($0))?.inner?.lrMultWarmupStart }.first
+        tttLRMultStart = ((try? LayerSpec.list(layer)) ?? []).lazy.compactMap { $0.inner?.lrMultWarmupStart }.first
     }
 
     public func validate() throws {
@@ -94,13 +104,13 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         let tokens = Double(batch) * Double(context)
         var activations = tokens * L * (200 * D + 4 * I) + 4 * tokens * V
         // Blocks of each kind: the share of the layer list (one name: all L blocks), counted without a per-block array.
-        let names = ModelConfig.layerNames(m.layer), specs = names.map { try? LayerSpec($0) }
-        let share = { (n: Int) -> Double in L * Double(n) / Double(names.count) }
-        let tttBlocks = share(specs.filter { $0?.inner != nil }.count), attentionBlocks = share(specs.filter { $0 == .attention }.count)
+        let specs = m.layerList
+        let share = { (n: Int) -> Double in L * Double(n) / Double(max(specs.count, 1)) }
+        let tttBlocks = share(specs.filter { $0.inner != nil }.count), attentionBlocks = share(specs.filter { $0 == .attention }.count)
         let mambaBlocks = share(specs.filter { $0 == .mamba }.count)
         if tttBlocks > 0 { activations += 4 * Double(batch) * Double(m.heads) * min(b, Double(context)) * Double(context) * tttBlocks }
         if mambaBlocks > 0 {       // the selective scan keeps its [E·D, N] state per token for the backward pass
-            activations += tokens * mambaBlocks * Double(m.layerConfig.mambaExpand) * D * Double(m.layerConfig.mambaState)
+            activations += tokens * mambaBlocks * Double(m.layerConfig.mamba.expand) * D * Double(m.layerConfig.mamba.state)
         }
         if attentionBlocks > 0 { activations += 2 * Double(batch) * Double(m.heads) * Double(context) * Double(context) * attentionBlocks }
         let validation = Double(evalWindows) * Double(context) * 16

@@ -53,7 +53,6 @@ extension LayerSpec {
         var rng = RNG(seed: 0)
         var cfg = LayerConfig(width: 4, heads: 2)
         cfg.ttt.miniBatch = 2
-        cfg.innerModel = inner.name
         guard let layer = try? TTTLayer(config: cfg, inner: inner, rng: &rng) else { return true }
         let θ = layer.initialState(batch: 1)
         let q = Tensor(zeros: [2, 2, 2]), k = Tensor(zeros: [2, 2, 2]), e = Tensor(zeros: [2, 2, 2])

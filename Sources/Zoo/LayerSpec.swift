@@ -1,5 +1,6 @@
 // LayerSpec.swift — a layer name parsed once into a typed value (Zoology-style: a mixer named by a string
 // in a config, parsed once; everything downstream switches on the value, never on the string).
+import Foundation
 import Layers
 import TensorCore
 
@@ -10,7 +11,7 @@ import TensorCore
 /// spec.name                                     // "ttt-mlp-m"
 /// let layer = try spec.make(LayerConfig(width: 64, heads: 4), seed: 0)
 /// ```
-public enum LayerSpec: Equatable, CustomStringConvertible {
+public enum LayerSpec: Equatable, Hashable, CustomStringConvertible, @unchecked Sendable {   // Sendable: metatypes are immutable
     case attention
     case linearAttention
     case mamba
@@ -45,6 +46,7 @@ public enum LayerSpec: Equatable, CustomStringConvertible {
         }
     }
     public var description: String { name }
+    public func hash(into h: inout Hasher) { h.combine(name) }
 
     /// The inner-model plugin of a TTT layer (nil for the baselines).
     public var inner: InnerModel.Type? { if case .ttt(let i, _) = self { return i }; return nil }
@@ -53,10 +55,27 @@ public enum LayerSpec: Equatable, CustomStringConvertible {
 
     public static func == (a: LayerSpec, b: LayerSpec) -> Bool { a.name == b.name }
 
+    /// Parses a layer list, one name per block or a pattern to repeat ("attention, ttt-linear"): names
+    /// trimmed, an empty name or an unknown one refused in one line. A single name is a list of one.
+    ///
+    /// ```swift
+    /// try LayerSpec.list("attention,ttt-linear")   // [.attention, .ttt(inner: LinearInner.self, backbone: .transformer)]
+    /// ```
+    public static func list(_ text: String) throws -> [LayerSpec] {
+        let names = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        if names.count > 1, names.contains(where: \.isEmpty) {
+            throw LabError.badConfig("the layer list '\(text.prefix(200))' has an empty name — separate layer names by single commas, e.g. attention,ttt-linear")
+        }
+        return try names.map { try LayerSpec($0) }
+    }
+
+    /// The list as written in a config (`list` reads it back): "attention,ttt-linear".
+    public static func name(of list: [LayerSpec]) -> String { list.map(\.name).joined(separator: ",") }
+
     /// Builds the layer (the spec's backbone overrides `config.ttt.backbone`).
     public func make(_ config: LayerConfig, rng: inout RNG) throws -> SequenceLayer {
         try config.validate()
-        if let w = config.window, self != .attention {
+        if let w = config.attention.window, self != .attention {
             throw LabError.badConfig("a sliding window (W = \(w)) applies to attention only; drop the window for \(name)")
         }
         switch self {

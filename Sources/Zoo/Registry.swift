@@ -41,14 +41,37 @@ public enum InnerModelRegistry {
 ///
 /// ```swift
 /// let layer = try LayerRegistry.make("ttt-mlp", LayerConfig(width: 64, heads: 4), seed: 1)
+/// LayerRegistry.paper.map(\.name)   // ["ttt-linear", "ttt-mlp", "attention", "linear-attention", "mamba"]
 /// ```
+/// Studies and benchmarks take their layer lists from here (`paper`, `paperWithBackbones`, `pluginTTT`, `all`).
 public enum LayerRegistry {
-    public static var baselineNames: [String] { ["attention", "linear-attention", "mamba"] }
+    /// The three baselines.
+    public static let baselines: [LayerSpec] = [.attention, .linearAttention, .mamba]
+    /// Every layer, in display order: TTT over each plugin, the baselines, then the Mamba-backbone TTT layers.
+    public static var all: [LayerSpec] {
+        InnerModelRegistry.all.map { .ttt(inner: $0, backbone: .transformer) } + baselines
+            + InnerModelRegistry.all.map { .ttt(inner: $0, backbone: .mamba) }
+    }
+    /// The paper's two TTT layers, TTT-Linear and TTT-MLP (Transformer backbone).
+    public static var paperTTT: [LayerSpec] { paperInner.map { .ttt(inner: $0, backbone: .transformer) } }
+    /// The same on the paper's Mamba backbone, TTT-Linear (M) and TTT-MLP (M).
+    public static var paperTTTMamba: [LayerSpec] { paperInner.map { .ttt(inner: $0, backbone: .mamba) } }
+    /// The five layers the paper sets side by side: TTT-Linear, TTT-MLP and the three baselines.
+    public static var paper: [LayerSpec] { paperTTT + baselines }
+    /// The paper's seven: its two TTT layers on both backbones, then the baselines (what the benchmarks time).
+    public static var paperWithBackbones: [LayerSpec] { paperTTT + paperTTTMamba + baselines }
+    /// The TTT layers over the plugins beyond the paper's two (Transformer backbone).
+    public static var pluginTTT: [LayerSpec] {
+        InnerModelRegistry.all.filter { !InnerModelRegistry.paperOrder.contains($0.name) }.map { .ttt(inner: $0, backbone: .transformer) }
+    }
+    static var paperInner: [InnerModel.Type] { InnerModelRegistry.all.filter { InnerModelRegistry.paperOrder.contains($0.name) } }
+
+    public static var baselineNames: [String] { baselines.map(\.name) }
     public static var tttNames: [String] { InnerModelRegistry.names.flatMap { ["ttt-\($0)", "ttt-\($0)-m"] } }
     /// Every name `make` accepts.
-    public static var names: [String] { InnerModelRegistry.names.map { "ttt-\($0)" } + baselineNames + InnerModelRegistry.names.map { "ttt-\($0)-m" } }
-    /// The five layers the paper sets side by side.
-    public static let paperLayers = ["ttt-linear", "ttt-mlp", "attention", "linear-attention", "mamba"]
+    public static var names: [String] { all.map(\.name) }
+    /// The names of `paper`.
+    public static var paperLayers: [String] { paper.map(\.name) }
 
     public static func make(_ name: String, _ config: LayerConfig, seed: UInt64) throws -> SequenceLayer {
         var rng = RNG(seed: seed)

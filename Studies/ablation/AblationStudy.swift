@@ -82,10 +82,10 @@ public struct AblationStudy: DistributedStudy {
     /// The paper's "+ mini-batch TTT" row is split into rungs 6–8 (b = 16, + RoPE, + c_i, in that order).
     public static let rungs: [Rung] = [
         Rung(row: "Linear attention [Katharopoulos]", change: "feature map φ = elu + 1 and normalizer", paper: 15.91, layer: "linear-attention",
-             options: { _, _ in var c = LayerConfig(width: 1, heads: 1); c.linearAttention = "elu"; return (c, 16) },
+             options: { _, _ in var c = LayerConfig(width: 1, heads: 1); c.linearAttention.variant = "elu"; return (c, 16) },
              optionsText: "linearAttention = elu"),
         Rung(row: "Linear attention, simplest", change: "drop feature map and normalizer", paper: 15.23, layer: "linear-attention",
-             options: { _, _ in var c = LayerConfig(width: 1, heads: 1); c.linearAttention = "simple"; return (c, 16) },
+             options: { _, _ in var c = LayerConfig(width: 1, heads: 1); c.linearAttention.variant = "simple"; return (c, 16) },
              optionsText: "linearAttention = simple"),
         Rung(row: "TTT equivalence (Theorem 1)", change: "the same model as a TTT layer: f(x) = x·W, W₀ = 0, batch GD b = T, c_i = 1, η = 1", paper: 15.23,
              layer: "ttt-linear", options: ttt { _, _, _ in },

@@ -108,7 +108,7 @@ public enum EquivalenceClaims {
     public static let all: [Claim] = [theorem1, theorem2, theorem2Layer, dual("linear"), dual("mlp"), online("linear"), online("mlp"),
                                       batchGD("linear"), batchGD("mlp"), deltaNet, linearAttentionForms]
         + family
-        + LayerRegistry.paperLayers.map(decodeEqualsPrefill) + ["ttt-linear-m", "ttt-mlp-m"].map(decodeEqualsPrefill)
+        + (LayerRegistry.paper + LayerRegistry.paperTTTMamba).map(\.name).map(decodeEqualsPrefill)
 
     /// 1. Theorem 1: TTT-Linear with batch GD from W₀ = 0, no LN/residual ≡ simplest linear attention.
     static let theorem1 = Claim(
@@ -119,7 +119,7 @@ public enum EquivalenceClaims {
         miniBatches: { [$0] }) { s in
             let x = Bench.input(s)
             var rng = RNG(seed: s.seed)
-            var la = LayerConfig(width: Bench.width, heads: Bench.heads); la.linearAttention = "simple"
+            var la = LayerConfig(width: Bench.width, heads: Bench.heads); la.linearAttention.variant = "simple"
             let linear = try LinearAttention(config: la, rng: &rng)
             linear.form = .recurrent      // the RNN form S_t = S_{t−1} + k_tᵀv_t, z_t = q_t·S_t: no shared arithmetic with the dual form
             Bench.randomize(linear, seed: s.seed)

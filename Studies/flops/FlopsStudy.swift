@@ -49,11 +49,13 @@ public struct FlopsStudy: Study {
     /// Whole-model numbers must match the paper's (2 decimals) within this relative difference.
     public static let modelTolerance = 0.005
 
-    /// Rows of the main table: (layer, form).
-    public static let rows: [(String, FlopForm)] = [
-        ("ttt-linear", .prefill), ("ttt-mlp", .prefill), ("ttt-linear-m", .prefill), ("ttt-mlp-m", .prefill),
-        ("attention", .prefill), ("attention", .decode), ("linear-attention", .recurrent), ("mamba", .prefill),
-    ]
+    /// Rows of the main table: (layer, form) for the registry's paper layers on both backbones, each in its
+    /// default form, and attention also in decode.
+    public static var rows: [(String, FlopForm)] {
+        LayerRegistry.paperWithBackbones.flatMap { spec -> [(String, FlopForm)] in
+            [(spec.name, FlopAccounting.defaultForm(spec.name))] + (spec == .attention ? [(spec.name, .decode)] : [])
+        }
+    }
     public static let contextGrid = [512, 1024, 2048, 4096, 8192, 16384, 32768]
 
     public init() {}

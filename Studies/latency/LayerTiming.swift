@@ -18,9 +18,9 @@ public struct TimingStats: Sendable, Equatable {
 }
 
 public enum LayerTiming {
-    /// The five layers of the paper's latency figure, and the Mamba-backbone TTT variants.
-    public static let paperLayers = ["ttt-linear", "ttt-mlp", "attention", "linear-attention", "mamba"]
-    public static let benchLayers = ["ttt-linear", "ttt-mlp", "ttt-linear-m", "ttt-mlp-m", "attention", "linear-attention", "mamba"]
+    /// The five layers of the paper's latency figure, and the same with the Mamba-backbone TTT variants (the registry's lists).
+    public static var paperLayers: [String] { LayerRegistry.paperLayers }
+    public static var benchLayers: [String] { LayerRegistry.paperWithBackbones.map(\.name) }
 
     @inline(__always) public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
 

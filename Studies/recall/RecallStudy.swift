@@ -25,7 +25,7 @@ public struct RecallStudy: DistributedStudy {
 
     /// The layers of the study: the paper's five, then the other inner-model plugins (as `ttt-<name>`).
     public static var layers: [String] {
-        LayerRegistry.paperLayers + InnerModelRegistry.names.filter { !["linear", "mlp"].contains($0) }.map { "ttt-\($0)" }
+        (LayerRegistry.paper + LayerRegistry.pluginTTT).map(\.name)
     }
 
     /// Sizes and recipe of one preset.

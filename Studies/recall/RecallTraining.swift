@@ -51,7 +51,7 @@ public struct RecallRunConfig: Codable, Equatable, Sendable {
         self.trainWeights = trainWeights ?? Array(repeating: 1, count: trainTasks.count)
         self.batch = batch; self.lr = lr; self.testSequences = testSequences; self.seed = seed
         var t = TrainConfig(steps: 1, batch: 1, context: 1, lr: lr)
-        t.applyLayerDefaults(layer: model.layer)
+        t.applyLayerDefaults(model: model)
         tttLRMultStart = t.tttLRMultStart
     }
 

@@ -159,8 +159,8 @@ final class HostileRoundThreeTests: XCTestCase {
         let bad: [(String, (inout LayerConfig) -> Void)] = [
             ("RoPE", { $0.ropeTheta = -1 }), ("RoPE", { $0.ropeTheta = .infinity }), ("η_base", { $0.ttt.baseLR = .nan }),
             ("η_base", { $0.ttt.baseLR = 0 }), ("fixed inner", { $0.ttt.fixedEta = -1 }), ("multiplier", { $0.ttt.lrMult = 1e30 }),
-            ("expand", { $0.mambaExpand = 1 << 40 }), ("state", { $0.mambaState = 0 }), ("weights per layer", { $0.mambaExpand = 256; $0.mambaState = 65536; $0.width = 4096 }),
-            ("variant", { $0.linearAttention = "relu" }),
+            ("expand", { $0.mamba.expand = 1 << 40 }), ("state", { $0.mamba.state = 0 }), ("weights per layer", { $0.mamba.expand = 256; $0.mamba.state = 65536; $0.width = 4096 }),
+            ("variant", { $0.linearAttention.variant = "relu" }),
         ]
         for (needle, f) in bad {
             var c = LayerConfig(width: 64, heads: 4)

@@ -169,7 +169,7 @@ final class FusedBaselineTests: XCTestCase {
     /// A NaN (or ±Inf) in the last token leaves every earlier output bit-identical — on both kernel paths, for the
     /// no-grad prefill, the training forward (grad mode on) and a multi-token decode step.
     func testNaNAtLastTokenIsCausal() throws {
-        let configs: [(String, (inout LayerConfig) -> Void)] = Self.names.map { ($0, { _ in }) } + [("linear-attention", { $0.linearAttention = "elu" })]
+        let configs: [(String, (inout LayerConfig) -> Void)] = Self.names.map { ($0, { _ in }) } + [("linear-attention", { $0.linearAttention.variant = "elu" })]
         try withSmallTiles {
             for (name, configure) in configs {
                 let l = try FusedTest.layer(name, scale: Self.scale(name), configure: configure)

@@ -65,7 +65,7 @@ final class FusedRegistryTests: XCTestCase {
     static func baseConfig() -> LayerConfig {
         var c = LayerConfig(width: 16, heads: 2)
         c.ttt.miniBatch = 4
-        c.chunk = 4
+        c.linearAttention.chunk = 4
         return c
     }
 

@@ -10,8 +10,8 @@ final class LinearAttentionTests: XCTestCase {
 
     func make(_ variant: String, width: Int = 16, heads: Int = 2, chunk: Int = 4, seed: UInt64 = 1) throws -> LA {
         var cfg = LayerConfig(width: width, heads: heads)
-        cfg.linearAttention = variant
-        cfg.chunk = chunk
+        cfg.linearAttention.variant = variant
+        cfg.linearAttention.chunk = chunk
         var rng = RNG(seed: seed)
         let layer = try LA(config: cfg, rng: &rng)
         for p in layer.parameters { BT.refill(p.tensor, std: 0.3, rng: &rng) }
@@ -155,7 +155,7 @@ final class LinearAttentionTests: XCTestCase {
             XCTAssertEqual(st.bytes, 2 * expected)
             XCTAssertEqual(st.position, 3)
         }
-        var cfg = LayerConfig(width: 16, heads: 2); cfg.linearAttention = "relu"
+        var cfg = LayerConfig(width: 16, heads: 2); cfg.linearAttention.variant = "relu"
         var rng = RNG(seed: 0)
         XCTAssertThrowsError(try LA(config: cfg, rng: &rng))
     }

@@ -10,7 +10,7 @@ final class MambaTests: XCTestCase {
     /// far from linear; the other parameters keep their (upstream) init.
     func make(width: Int = 16, state: Int = 16, conv: Int = 4, seed: UInt64 = 1) throws -> Mamba {
         var cfg = LayerConfig(width: width, heads: 1)
-        cfg.mambaState = state
+        cfg.mamba.state = state
         cfg.convWidth = conv
         var rng = RNG(seed: seed)
         let m = try Mamba(config: cfg, rng: &rng)

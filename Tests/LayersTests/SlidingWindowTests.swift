@@ -1,4 +1,4 @@
-// SlidingWindowTests.swift — sliding-window attention (LayerConfig.window): the fused no-grad forward, the
+// SlidingWindowTests.swift — sliding-window attention (LayerConfig.attention.window): the fused no-grad forward, the
 // fused training node and its backward against the reference band softmax, with windows that cut through
 // tiles and a ragged last tile; W ≥ T is full attention bit for bit; decode ≡ prefill with a W-row cache;
 // W ≤ 0 and a window on another layer are refused in one line.
@@ -28,7 +28,7 @@ final class SlidingWindowTests: XCTestCase {
     /// Attention D16 H2 with projections at std 0.3 (a peaked softmax), window `w`, on `kernels`.
     static func layer(window w: Int?, kernels: KernelPath, width: Int = 16, heads: Int = 2) throws -> SelfAttention {
         var c = LayerConfig(width: width, heads: heads)
-        c.window = w; c.kernels = kernels
+        c.attention.window = w; c.kernels = kernels
         var rng = RNG(seed: 21)
         let l = try SelfAttention(config: c, rng: &rng)
         FusedTest.applyTiles(l)
@@ -152,14 +152,14 @@ final class SlidingWindowTests: XCTestCase {
     /// W ≤ 0 is refused in one line naming the fix; so is a window on a layer other than attention.
     func testRefusesBadWindows() throws {
         for W in [0, -1, Int.min] {
-            var c = LayerConfig(width: 16, heads: 2); c.window = W
+            var c = LayerConfig(width: 16, heads: 2); c.attention.window = W
             XCTAssertThrowsError(try LayerRegistry.make("attention", c, seed: 0)) { e in
                 let m = "\(e)"
                 XCTAssertTrue(m.contains("sliding window W = \(W) must be ≥ 1"), m)
                 XCTAssertFalse(m.contains("\n"), m)
             }
         }
-        var c = LayerConfig(width: 16, heads: 2); c.window = 4
+        var c = LayerConfig(width: 16, heads: 2); c.attention.window = 4
         XCTAssertThrowsError(try LayerRegistry.make("ttt-linear", c, seed: 0)) { e in
             XCTAssertTrue("\(e)".contains("applies to attention only"), "\(e)")
         }
@@ -171,8 +171,8 @@ final class SlidingWindowTests: XCTestCase {
         let plain = LayerConfig(width: 16, heads: 2)
         let json = String(decoding: try JSONEncoder().encode(plain), as: UTF8.self)
         XCTAssertFalse(json.contains("window"), json)
-        var c = plain; c.window = 7
-        XCTAssertEqual(try JSONDecoder().decode(LayerConfig.self, from: JSONEncoder().encode(c)).window, 7)
-        XCTAssertNil(try JSONDecoder().decode(LayerConfig.self, from: Data(json.utf8)).window)
+        var c = plain; c.attention.window = 7
+        XCTAssertEqual(try JSONDecoder().decode(LayerConfig.self, from: JSONEncoder().encode(c)).attention.window, 7)
+        XCTAssertNil(try JSONDecoder().decode(LayerConfig.self, from: Data(json.utf8)).attention.window)
     }
 }

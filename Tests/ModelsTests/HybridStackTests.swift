@@ -1,4 +1,4 @@
-// HybridStackTests.swift — one layer per block (`ModelConfig.layer` as a comma-separated list): the block
+// HybridStackTests.swift — one layer per block (`ModelConfig.layerList` naming more than one layer): the block
 // list and its refusals, parameter and FLOP counts without allocating ≡ the allocated model, decode ≡
 // prefill, the gradient of the LM loss, resume bit for bit, and a list naming one layer ≡ that layer.
 import Foundation
@@ -13,16 +13,16 @@ final class HybridStackTests: XCTestCase {
     /// the Mamba backbone (pre-conv, shared Q/K): 4 blocks, D16, H2, I24, b = 4, vocabulary 32.
     static func microHybrid(window: Int? = 3) -> ModelConfig {
         var c = ModelConfig(layer: "attention,ttt-linear,mamba,ttt-mlp-m", vocab: 32, width: 16, heads: 2, layers: 4, mlpHidden: 24, miniBatch: 4)
-        if let window { var lc = LayerConfig(width: 16, heads: 2); lc.window = window; c.layerOptions = lc }
+        if let window { var lc = LayerConfig(width: 16, heads: 2); lc.attention.window = window; c.layerOptions = lc }
         return c
     }
 
     func testBlockLayersBackbonesAndRefusals() throws {
         let c = Self.microHybrid()
-        XCTAssertEqual(c.blockLayers, ["attention", "ttt-linear", "mamba", "ttt-mlp-m"])
+        XCTAssertEqual(c.blockLayers.map(\.name), ["attention", "ttt-linear", "mamba", "ttt-mlp-m"])
         XCTAssertEqual(c.blockBackbones, [.transformer, .transformer, .mambaStack, .tttMamba])
         XCTAssertEqual((0..<4).map { c.hasMLP(block: $0) }, [true, true, false, true])
-        XCTAssertEqual((0..<4).map { c.layerConfig(block: $0).window }, [3, nil, nil, nil])
+        XCTAssertEqual((0..<4).map { c.layerConfig(block: $0).attention.window }, [3, nil, nil, nil])
         XCTAssertTrue(c.isHybrid)
         XCTAssertEqual(c.backbone, .transformer)
         XCTAssertTrue(c.summary.contains("hybrid stack"), c.summary)
@@ -30,10 +30,10 @@ final class HybridStackTests: XCTestCase {
         XCTAssertTrue(c.blockDescriptions[2].contains("mamba") && c.blockDescriptions[2].contains("no MLP"), c.blockDescriptions[2])
         // A pattern whose length divides L repeats; spaces around names are ignored.
         var r = try ModelConfig.preset("tiny", layer: "attention, ttt-linear")
-        XCTAssertEqual(r.blockLayers, ["attention", "ttt-linear", "attention", "ttt-linear"])
+        XCTAssertEqual(r.blockLayers.map(\.name), ["attention", "ttt-linear", "attention", "ttt-linear"])
         // A single name: every block as before.
         r = try ModelConfig.preset("tiny", layer: "ttt-linear-m")
-        XCTAssertEqual(r.blockLayers, Array(repeating: "ttt-linear-m", count: 4))
+        XCTAssertEqual(r.blockLayers.map(\.name), Array(repeating: "ttt-linear-m", count: 4))
         XCTAssertEqual(r.blockBackbones, Array(repeating: .tttMamba, count: 4))
         XCTAssertFalse(r.isHybrid)
         // Refusals, one line each, naming both numbers / the bad name and the fix.
@@ -54,7 +54,7 @@ final class HybridStackTests: XCTestCase {
         }
         // A window needs an attention block.
         var noAttention = ModelConfig(layer: "ttt-linear,mamba", vocab: 32, width: 16, heads: 2, layers: 2, mlpHidden: 24, miniBatch: 4)
-        var lc = LayerConfig(width: 16, heads: 2); lc.window = 4; noAttention.layerOptions = lc
+        var lc = LayerConfig(width: 16, heads: 2); lc.attention.window = 4; noAttention.layerOptions = lc
         XCTAssertThrowsError(try noAttention.validate()) { XCTAssertTrue("\($0)".contains("applies to attention blocks"), "\($0)") }
     }
 
@@ -96,8 +96,8 @@ final class HybridStackTests: XCTestCase {
             var chunks = [model.step((0..<2).flatMap { r in ids[(r * T)..<(r * T + 4)] }, batch: 2, state: state)]
             for t in 4..<T { chunks.append(model.step([ids[t], ids[T + t]], batch: 2, state: state)) }
             let stepped = concat(chunks, axis: 1)
-            XCTAssertLessThan(relErr(stepped, full), 1e-4, "\(cfg.layer), window \(cfg.layerConfig.window ?? 0)")
-            if cfg.layerConfig.window != nil {
+            XCTAssertLessThan(relErr(stepped, full), 1e-4, "\(cfg.layer), window \(cfg.layerConfig.attention.window ?? 0)")
+            if cfg.layerConfig.attention.window != nil {
                 XCTAssertEqual(state.blocks[0].mixer.bytes, 2 * 2 * 16 * 3 * 4, "the attention cache holds W = 3 rows")
             }
             let alone = model.step([ids[T - 1], ids[2 * T - 1]], batch: 2, state: model.makeState(batch: 2))
@@ -136,7 +136,7 @@ final class HybridStackTests: XCTestCase {
         var cfg = Self.microHybrid(); cfg.vocab = 256
         var tc = TrainConfig(steps: 6, batch: 2, context: 16, lr: 1e-2, seed: 5)
         tc.evalEvery = 3; tc.evalWindows = 4
-        tc.applyLayerDefaults(layer: cfg.layer)
+        tc.applyLayerDefaults(model: cfg)
         XCTAssertEqual(tc.tttLRMultStart, 0.1, "the TTT-MLP block's ρ warmup applies")
         let straight = try Trainer(model: LanguageModel(config: cfg, seed: tc.seed), config: tc, corpus: corpus)
         try straight.run(checkpointTo: nil)

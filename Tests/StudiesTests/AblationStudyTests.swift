@@ -36,8 +36,8 @@ final class AblationStudyTests: XCTestCase {
         var a6T = a6; a6T.miniBatch = configs[4].layerConfig.ttt.miniBatch
         XCTAssertEqual(a6T, configs[4].layerConfig.ttt, "rung 6 = rung 5 + b = 16 only")
         for (a, b) in zip(configs, configs.dropFirst()) { XCTAssertNotEqual(a, b) }
-        XCTAssertEqual(configs[0].layerConfig.linearAttention, "elu")
-        XCTAssertEqual(configs[1].layerConfig.linearAttention, "simple")
+        XCTAssertEqual(configs[0].layerConfig.linearAttention.variant, "elu")
+        XCTAssertEqual(configs[1].layerConfig.linearAttention.variant, "simple")
         XCTAssertEqual(configs[2].miniBatch, s.context)
         XCTAssertEqual(configs[2].layerConfig.ttt.fixedEta, 1)
         XCTAssertFalse(configs[2].layerConfig.ttt.learnableW0)

@@ -142,7 +142,7 @@ extension SelfAttention: FusedTraining {
         [LayerOption("rope theta 500") { $0.ropeTheta = 500 },
          LayerOption("8 heads") { $0.heads = 8 },
          LayerOption("2 heads") { $0.heads = 2 },
-         LayerOption("window 4") { $0.window = 4 }]
+         LayerOption("window 4") { $0.attention.window = 4 }]
     }
 
     /// Every configuration trains on the fused kernel (head dim ≥ 1, any T).

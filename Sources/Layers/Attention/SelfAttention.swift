@@ -14,7 +14,7 @@ import TensorCore
 /// FlashAttention-style tiles with an online softmax, no `T×T` tensor (AttentionFused.swift, and
 /// AttentionTraining.swift for training as one autodiff node). Decode (`step`): a KV cache that grows by
 /// one row per token per head; RoPE is applied at the absolute position `state.position + i`.
-/// `config.window` = W makes it sliding-window attention (token t sees t−W+1…t; SlidingWindow.swift) with
+/// `config.attention.window` = W makes it sliding-window attention (token t sees t−W+1…t; SlidingWindow.swift) with
 /// a KV cache of at most W rows.
 ///
 /// ```swift
@@ -58,7 +58,7 @@ public final class SelfAttention: SequenceLayer, TiledKernels {
             // Only the causal part is read/multiplied: a NaN at token t cannot reach outputs before t.
             let scores = matmul(q, k, transB: true) * (1 / Float(dh).squareRoot())           // [BH, T, T]
             // [BH, T, T], 0 above the diagonal (and before each row's window: SlidingWindow.swift)
-            let p = config.window == nil ? scores.causalSoftmax() : scores.windowSoftmax(window: window)
+            let p = config.attention.window == nil ? scores.causalSoftmax() : scores.windowSoftmax(window: window)
             z = causalMatmul(p, v)                                                           // [BH, T, d]
         }
         return output(z)                                                                     // [B, T, D]
@@ -115,7 +115,7 @@ public final class SelfAttention: SequenceLayer, TiledKernels {
     }
 
     /// The sliding window W, or `.max` for full causal attention.
-    public var window: Int { config.window ?? .max }
+    public var window: Int { config.attention.window ?? .max }
 
     public func makeState(batch: Int) -> LayerState {
         Cache(batch: batch, heads: config.heads, headDim: config.headDim, window: window)

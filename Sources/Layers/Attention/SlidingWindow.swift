@@ -1,5 +1,5 @@
 // SlidingWindow.swift — sliding-window (local) causal attention: token t attends to tokens t−W+1…t only
-// (the local mixer of LaCT-style blocks, Mistral's SWA). The window is `LayerConfig.window`; nil is full
+// (the local mixer of LaCT-style blocks, Mistral's SWA). The window is `LayerConfig.attention.window`; nil is full
 // causal attention and every path then runs exactly the code (and the bits) it ran before the option.
 //
 //   reference:  S = Q·Kᵀ/√d,  P = windowSoftmax_W(S)  (row i reads S[i, j] for i−W+1 ≤ j ≤ i only),  z = tril(P)·V

@@ -10,10 +10,10 @@ import TensorCore
 /// (all three give the same numbers up to Float32 rounding).
 ///
 /// ```swift
-/// var cfg = LayerConfig(width: 64, heads: 4); cfg.linearAttention = "elu"
+/// var cfg = LayerConfig(width: 64, heads: 4); cfg.linearAttention.variant = "elu"
 /// var rng = RNG(seed: 0)
 /// let la = try LinearAttention(config: cfg, rng: &rng)
-/// la.form = .parallel                       // or .chunked(16) (default: chunked(cfg.chunk)), .recurrent
+/// la.form = .parallel                       // or .chunked(16) (default: chunked(cfg.linearAttention.chunk)), .recurrent
 /// let y = la(x)                             // x [B, T, 64] → [B, T, 64]
 /// let z = LinearAttention.mix(q: q, k: k, v: v, variant: .simple, form: .chunked(8))   // [BH, T, d] heads
 /// ```
@@ -37,15 +37,15 @@ public final class LinearAttention: SequenceLayer, TiledKernels {
 
     public init(config: LayerConfig, rng: inout RNG) throws {
         try config.validate()
-        guard let v = Variant(rawValue: config.linearAttention) else {
-            throw LabError.unknownName(kind: "linear attention variant", name: config.linearAttention,
+        guard let v = Variant(rawValue: config.linearAttention.variant) else {
+            throw LabError.unknownName(kind: "linear attention variant", name: config.linearAttention.variant,
                                        valid: Variant.allCases.map(\.rawValue))
         }
-        guard config.chunk >= 0 else { throw LabError.badConfig("linear attention chunk = \(config.chunk) must be ≥ 0 (0 = parallel form)") }
+        guard config.linearAttention.chunk >= 0 else { throw LabError.badConfig("linear attention chunk = \(config.linearAttention.chunk) must be ≥ 0 (0 = parallel form)") }
         self.config = config
         self.kernels = config.kernels
         variant = v
-        form = config.chunk > 0 ? .chunked(config.chunk) : .parallel
+        form = config.linearAttention.chunk > 0 ? .chunked(config.linearAttention.chunk) : .parallel
         (wq, wk, wv, wo) = Init.qkvo(width: config.width, rng: &rng)
     }
 

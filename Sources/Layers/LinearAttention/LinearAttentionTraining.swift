@@ -110,10 +110,10 @@ extension LinearAttention: FusedTraining {
     /// Variant, chunk size of the reference form (parallel, small) and head count; the fused kernel handles T not
     /// a multiple of its own chunk.
     public static var fusedOptions: [LayerOption] {
-        [LayerOption("elu variant") { $0.linearAttention = "elu" },
-         LayerOption("elu variant, chunk 5") { $0.linearAttention = "elu"; $0.chunk = 5 },
-         LayerOption("parallel form") { $0.chunk = 0 },
-         LayerOption("chunk 5") { $0.chunk = 5 },
+        [LayerOption("elu variant") { $0.linearAttention.variant = "elu" },
+         LayerOption("elu variant, chunk 5") { $0.linearAttention.variant = "elu"; $0.linearAttention.chunk = 5 },
+         LayerOption("parallel form") { $0.linearAttention.chunk = 0 },
+         LayerOption("chunk 5") { $0.linearAttention.chunk = 5 },
          LayerOption("8 heads") { $0.heads = 8 }]
     }
 

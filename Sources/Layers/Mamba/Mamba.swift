@@ -12,7 +12,7 @@ import TensorCore
 
 /// Mamba's selective-SSM block (S6), as in `mamba_simple.py` of state-spaces/mamba (docs/baselines.md §4).
 ///
-/// Sizes: `D_in = E·D` (E = `config.mambaExpand`), state `N = config.mambaState`, dt rank
+/// Sizes: `D_in = E·D` (E = `config.mamba.expand`), state `N = config.mamba.state`, dt rank
 /// `R = ⌈D/16⌉`, conv width `k = config.convWidth`. `config.heads` is not used.
 ///
 /// Init (as upstream): `in_proj`, `x_proj`, `out_proj` N(0, 0.02) (the lab's default for projections);
@@ -51,14 +51,14 @@ public final class Mamba: SequenceLayer, TiledKernels {
     public init(config: LayerConfig, rng: inout RNG) throws {
         // `config.heads` plays no part here, so only the Mamba sizes are checked (not `validate()`'s head rules).
         guard config.width > 0 else { throw LabError.badConfig("width D = \(config.width) must be positive") }
-        guard config.mambaExpand > 0 else { throw LabError.badConfig("Mamba expand E = \(config.mambaExpand) must be ≥ 1 (upstream uses 2)") }
-        guard config.mambaState > 0 else { throw LabError.badConfig("Mamba state N = \(config.mambaState) must be ≥ 1 (upstream uses 16)") }
+        guard config.mamba.expand > 0 else { throw LabError.badConfig("Mamba expand E = \(config.mamba.expand) must be ≥ 1 (upstream uses 2)") }
+        guard config.mamba.state > 0 else { throw LabError.badConfig("Mamba state N = \(config.mamba.state) must be ≥ 1 (upstream uses 16)") }
         guard config.convWidth > 0 else { throw LabError.badConfig("Mamba conv width k = \(config.convWidth) must be ≥ 1 (upstream uses 4)") }
         self.config = config
         self.kernels = config.kernels
         let d = config.width
-        inner = config.mambaExpand * d
-        stateSize = config.mambaState
+        inner = config.mamba.expand * d
+        stateSize = config.mamba.state
         dtRank = (d + 15) / 16
         convWidth = config.convWidth
         let (di, n, r, k) = (inner, stateSize, dtRank, convWidth)

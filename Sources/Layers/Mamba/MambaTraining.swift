@@ -199,9 +199,9 @@ extension Mamba {
 extension Mamba: FusedTraining {
     /// State size, expansion, conv width (T not a multiple of `tiles.mambaScanChunk` is covered by the tests' lengths).
     public static var fusedOptions: [LayerOption] {
-        [LayerOption("state 8") { $0.mambaState = 8 },
-         LayerOption("state 5") { $0.mambaState = 5 },
-         LayerOption("expand 1") { $0.mambaExpand = 1 },
+        [LayerOption("state 8") { $0.mamba.state = 8 },
+         LayerOption("state 5") { $0.mamba.state = 5 },
+         LayerOption("expand 1") { $0.mamba.expand = 1 },
          LayerOption("conv width 2") { $0.convWidth = 2 }]
     }
 

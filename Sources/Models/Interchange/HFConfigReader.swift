@@ -131,7 +131,7 @@ extension HFLayout {
             try require(try bool("use_conv_bias", true), "use_conv_bias = false — the lab's Mamba conv has a bias")
             // Heads play no part in Mamba; the lab's config needs a count, so one.
             cfg = ModelConfig(layer: "mamba", vocab: V, width: D, heads: 1, layers: L, mlpHidden: 0, convWidth: k)
-            if E != options.mambaExpand || N != options.mambaState { options.mambaExpand = E; options.mambaState = N; customOptions = true }
+            if E != options.mamba.expand || N != options.mamba.state { options.mamba.expand = E; options.mamba.state = N; customOptions = true }
         }
         if customOptions { cfg.layerOptions = options }
         do { try cfg.validate() } catch let e as LabError { throw fail("the config describes no valid lab model: \(e)") }

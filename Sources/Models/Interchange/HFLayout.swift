@@ -56,33 +56,25 @@ public enum HFLayout {
         LabError.badConfig("cannot export \(config.layer): \(why)")
     }
 
-    /// The inner-model plugin of a TTT layer name ("ttt-mlp-m" → "mlp"), nil for other layers.
-    static func tttPlugin(_ layer: String) -> String? {
-        guard layer.hasPrefix("ttt-") else { return nil }
-        let p = String(layer.dropFirst(4))
-        if p.hasSuffix("-m"), InnerModelRegistry.names.contains(String(p.dropLast(2))) { return String(p.dropLast(2)) }
-        return p
-    }
-
     /// The HF class that computes exactly what `config` computes, or a one-line refusal saying why none does.
     public static func architecture(for config: ModelConfig) throws -> HFArchitecture {
         try config.validate()
         let lc = config.layerConfig
-        if config.layer.contains(",") {
+        guard config.layerList.count == 1, let spec = config.layerList.first else {
             throw refuse(config, "a layer list (one layer per block) has no Hugging Face loader — TTTForCausalLM, LlamaForCausalLM and MambaForCausalLM each hold one layer type per model; export a model trained with a single --layer")
         }
-        switch config.layer {
-        case "attention":
-            if let w = lc.window {
+        switch spec {
+        case .attention:
+            if let w = lc.attention.window {
                 throw refuse(config, "LlamaForCausalLM has no sliding window, so it would attend beyond the window W = \(w) — export attention trained without --window")
             }
             return .llama
-        case "mamba":
+        case .mamba:
             return .mamba
-        case "linear-attention":
+        case .linearAttention:
             throw refuse(config, "no Hugging Face loader computes the lab's linear attention (no feature map, no normalizer) — export works for ttt-linear, ttt-mlp, their -m variants, attention (Llama) and mamba")
-        default:
-            guard let plugin = tttPlugin(config.layer) else { throw refuse(config, "unknown layer") }
+        case .ttt(let inner, _):
+            let plugin = inner.name
             guard plugin == "linear" || plugin == "mlp" else {
                 throw refuse(config, "ttt-lm-pytorch's TTTForCausalLM has only the linear and mlp inner models (ttt_layer_type), so no loader exists for the '\(plugin)' plugin")
             }
@@ -103,7 +95,7 @@ public enum HFLayout {
 
     /// True when the TTT layer uses shared Q/K + convs + gate (the "-m" names, or that option on a plain name).
     static func sharesQK(_ config: ModelConfig) -> Bool {
-        config.layer.hasSuffix("-m") || config.layerConfig.ttt.backbone == .mamba
+        config.layerList.first?.isTTTMamba == true || config.layerConfig.ttt.backbone == .mamba
     }
 
     /// The config.json object of the HF class (every `__init__` argument of TTTConfig / LlamaConfig /
@@ -117,8 +109,8 @@ public enum HFLayout {
                                 "pad_token_id": NSNull(), "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu"]
         switch arch {
         case .ttt:
-            let plugin = tttPlugin(config.layer)!
-            let inner = try InnerModelRegistry.named(plugin)
+            guard let inner = config.layerList.first?.inner else { throw refuse(config, "not a TTT layer") }
+            let plugin = inner.name
             let shared = sharesQK(config)
             j.merge(["intermediate_size": config.mlpHidden, "num_attention_heads": config.heads,
                      "max_position_embeddings": 2048, "rms_norm_eps": rmsNormEps, "pretraining_tp": 1,
@@ -133,7 +125,7 @@ public enum HFLayout {
                      "rope_theta": decimal(lc.ropeTheta), "rope_scaling": NSNull(), "attention_bias": false,
                      "attention_dropout": 0.0, "mlp_bias": false]) { _, new in new }
         case .mamba:
-            j.merge(["state_size": lc.mambaState, "expand": lc.mambaExpand, "intermediate_size": lc.mambaExpand * config.width,
+            j.merge(["state_size": lc.mamba.state, "expand": lc.mamba.expand, "intermediate_size": lc.mamba.expand * config.width,
                      "conv_kernel": config.convWidth, "use_bias": false, "use_conv_bias": true,
                      "layer_norm_epsilon": rmsNormEps, "residual_in_fp32": true, "time_step_rank": dtRank(config.width),
                      "time_step_scale": 1.0, "time_step_min": 0.001, "time_step_max": 0.1, "time_step_init_scheme": "random",
