@@ -111,7 +111,8 @@ public struct SeedComparison: Sendable, Equatable {
             guard a.count >= 2, b.count >= 2 else {
                 throw StudyKitError.invalid("unpaired comparison needs at least 2 seeds per arm (a: \(a.count), b: \(b.count)) — train more seeds")
             }
-            let sa = meanSE(Array(a.values)), sb = meanSE(Array(b.values))
+            // In seed order: a dictionary's order varies between runs, a sum's rounding with it.
+            let sa = meanSE(a.keys.sorted().map { a[$0]! }), sb = meanSE(b.keys.sorted().map { b[$0]! })
             let va = sa.se * sa.se, vb = sb.se * sb.se
             difference = sa.mean - sb.mean
             se = (va + vb).squareRoot()
