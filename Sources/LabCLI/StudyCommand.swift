@@ -105,7 +105,9 @@ struct StudyCommand: ParsableCommand {
         // Only into a directory that holds nothing but what the lab wrote (unless --force).
         let own = try OutputOwnership.claim(dir, force: force)
         let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
-        try own.finish()
+        // Files an earlier run wrote that this design no longer writes (an old table) go; a user's never do.
+        let removed = try own.finish(writtenNow: Set(report.files.map(\.lastPathComponent)))
+        if !removed.isEmpty { print("removed \(removed.count) stale output\(removed.count == 1 ? "" : "s") of an earlier design: \(removed.joined(separator: ", "))") }
         print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
         for line in result.verdict.summary { print("  \(line)") }
         print("report: \(report.markdown.path)")
