@@ -253,6 +253,12 @@ public struct LongContextStudy: DistributedStudy {
             summary.append("Science verdict: not judged — the quick preset checks the pipeline end to end; its numbers mean nothing.")
         } else {
             summary += outcome.lines
+            // The README's reading rule (stated before any run): a layer that did not learn the short-range
+            // lookup says nothing about its state's capacity.
+            let unlearned = arms.filter { a in a.kind == .fixed && !a.reported.isEmpty && SeedSummary(a.bySeed.map(\.lookup)).mean > 1 }.map(\.layer)
+            if !unlearned.isEmpty {
+                summary.append("Reading: \(unlearned.joined(separator: ", ")) did not learn the short-range lookup (loss at repeated keys among records 2–16 > 1 nat): for \(unlearned.count == 1 ? "it" : "them") the result is about training at this budget, not state capacity.")
+            }
             summary.append("Science verdict (synthetic state-capacity test): \(outcome.word ?? "not judged (runs missing)").")
         }
         let tables = [modelsTable(s, arms, matched: matched, target: target, params: params), runsTable(p, runs: runs, cachedKeys: cachedKeys)]
