@@ -26,6 +26,11 @@ public struct StateMatching: Sendable {
     public var width: Int, heads: Int, blocks: Int, mlpHidden: Int
     /// Tokens per sequence T (attention's KV cache is counted at T).
     public var context: Int
+    /// A gated short conv of this kernel before every mixer instead of the TTT Mamba backbone's pre-conv
+    /// block (the perplexity study); nil: the pre-conv block (the long-context study).
+    public var shortConv: Int? = nil
+    /// The `preset` name recorded in each ModelConfig.
+    public var preset: String? = "long-context"
     /// The layer whose persistent state every fixed-state layer is matched to.
     public static let stateReference = "ttt-linear"
     /// The model whose parameter count every model is matched to.
@@ -39,8 +44,8 @@ public struct StateMatching: Sendable {
     /// every non-Mamba layer (a value token then carries its key).
     func base(_ layer: String, heads h: Int? = nil, mlp: Int? = nil) -> ModelConfig {
         var c = ModelConfig(layer: layer, vocab: 256, width: width, heads: h ?? heads, layers: blocks, mlpHidden: mlp ?? mlpHidden,
-                            miniBatch: 16, preset: "long-context")
-        if c.backbone == .transformer { c.backbone = .tttMamba }
+                            miniBatch: 16, preset: preset)
+        if let k = shortConv { c.shortConv = k } else if c.backbone == .transformer { c.backbone = .tttMamba }
         return c
     }
 
@@ -100,7 +105,7 @@ public struct StateMatching: Sendable {
         var best: (cfg: ModelConfig, key: (Int, Double, Int))?
         for L in 1...(4 * blocks) {
             for w in stride(from: max(8, width - 4 * 8), through: width + 4 * 8, by: 8) where w % heads == 0 && (w / heads) % 2 == 0 {
-                var c = ModelConfig(layer: layer, vocab: 256, width: w, heads: heads, layers: L, mlpHidden: 0, miniBatch: 16, preset: "long-context")
+                var c = ModelConfig(layer: layer, vocab: 256, width: w, heads: heads, layers: L, mlpHidden: 0, miniBatch: 16, preset: preset)
                 // State bytes are affine in N: measure at N = 1 and 2, solve.
                 func state(_ n: Int) throws -> Int {
                     var o = LayerConfig(width: w, heads: heads); o.mambaState = n; c.layerOptions = o
