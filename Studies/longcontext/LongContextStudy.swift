@@ -55,8 +55,8 @@ public struct LongContextStudy: DistributedStudy {
         public func runConfig(layer: String, seed: UInt64) throws -> DictionaryRunConfig { try runConfig(layer: layer, lr: lrs[0], seed: seed) }
     }
 
-    /// The paper's five layers (Mamba state-matched).
-    public static let defaultLayers = ["attention", "linear-attention", "mamba", "ttt-linear", "ttt-mlp"]
+    /// The paper's five layers, from the registry (Mamba state-matched).
+    public static var defaultLayers: [String] { LayerRegistry.paperLayers }
     /// The default layers plus every other fixed-state inner-model plugin (`--full`).
     public static var allLayers: [String] {
         defaultLayers + InnerModelRegistry.names.filter { !["linear", "mlp"].contains($0) }.map { "ttt-\($0)" }
