@@ -15,8 +15,11 @@ public struct SeedSummary: Sendable, Equatable {
     public var se: Double
     public var n: Int
 
+    /// The values are summed in ascending order (nan last), so the result does not depend on the order a
+    /// caller passes them in (a dictionary's `values` come in a different order in every instance, and a
+    /// sum's last bit with them).
     public init(_ values: [Double]) {
-        let s = meanSE(values)
+        let s = meanSE(values.sorted { $0 < $1 || (!$0.isNaN && $1.isNaN) })
         mean = s.mean; sd = s.sd; se = s.se; n = values.count
     }
 
