@@ -50,6 +50,8 @@ struct FiguresCommand: ParsableCommand {
         let owned = try studies.map { try OutputOwnership.claim(root.appendingPathComponent($0.name), force: force) }
         let binaryDate = (try? FileManager.default.attributesOfItem(atPath: CommandLine.arguments[0])[.modificationDate] as? Date) ?? .distantPast
         var entries: [ReportEntry] = []
+        // Per study directory, the files this invocation wrote or reused (nil: the study failed, nothing is pruned).
+        var written: [Set<String>?] = []
         for study in studies {
             var cmd = "lab study \(study.name)" + (quick ? " --quick" : full ? " --full" : "")
             if seed != 0 { cmd += " --seed \(seed)" }
@@ -57,6 +59,7 @@ struct FiguresCommand: ParsableCommand {
             if !force, let rec = RunRecord.read(in: dir), rec.preset == preset.rawValue, rec.seed == seed, rec.finished > binaryDate {
                 print("\(study.name): cached (\(rec.passed ? "PASS" : "FAIL"))")
                 entries.append(.init(name: study.name, title: study.title, claim: study.claim, command: cmd, outcome: .finished(passed: rec.passed, reused: true)))
+                written.append(rec.files.map { Set($0.keys).union([RunRecord.fileName]) })   // the record vouches for these (an old one without a list: prune nothing)
                 continue
             }
             do {
@@ -64,10 +67,12 @@ struct FiguresCommand: ParsableCommand {
                 report.warnings.forEach { fputs("lab: warning: \(study.name): \($0)\n", stderr) }
                 print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
                 entries.append(.init(name: study.name, title: study.title, claim: study.claim, command: cmd, outcome: .finished(passed: result.verdict.passed, reused: false)))
+                written.append(Set(report.files.map(\.lastPathComponent)))
             } catch {
                 let msg = Lab.oneLine(error)
                 fputs("lab: error: \(study.name): \(msg)\n", stderr)
                 entries.append(.init(name: study.name, title: study.title, claim: study.claim, command: cmd, outcome: .error(msg)))
+                written.append(nil)
             }
         }
         var cmd = "lab figures" + (quick ? " --quick" : full ? " --full" : "")
@@ -75,8 +80,13 @@ struct FiguresCommand: ParsableCommand {
         let md = Report.markdown(entries, root: root, command: cmd)
         let url = root.appendingPathComponent("REPORT.md")
         try AtomicFile.write(md, to: url)
-        for o in owned { try o.finish() }
-        try own.finish()
+        // Files an earlier run wrote that this design no longer writes (an old table) go; a user's never do.
+        var removed: [String] = []
+        for (o, w) in zip(owned, written) {
+            if let w { removed += try o.finish(writtenNow: w).map { "\(o.directory.lastPathComponent)/\($0)" } } else { try o.finish() }
+        }
+        removed += try own.finish(writtenNow: Set(studies.map(\.name)).union(["REPORT.md"]))
+        if !removed.isEmpty { print("removed \(removed.count) stale output\(removed.count == 1 ? "" : "s") of an earlier design: \(removed.joined(separator: ", "))") }
         print("report: \(url.path)")
         let ok = entries.allSatisfy { if case .finished(true, _) = $0.outcome { return true } else { return false } }
         if !ok { throw ExitCode(1) }

@@ -40,6 +40,7 @@ struct StudyCommand: ParsableCommand {
     @Flag(name: .long, help: "Assemble the report from cached runs only, training nothing (studies made of independent runs); missing runs fail the verdict.") var cachedOnly = false
     @Flag(name: .long, help: "Write into --out even when it holds files the lab did not write.") var force = false
     @Option(name: .customLong("run"), help: "Perform only the run KEY (a line of --plan) into the shared output directory, then exit.") var runKey: String?
+    @Option(name: .long, help: "Comma-separated registry layers to train instead of the preset's (studies that train a list of layers: \(StudyCatalog.all.filter { $0 is any LayerSelectableStudy }.map(\.name).joined(separator: ", "))), e.g. --layers attention,ttt-linear,ttt-gla.") var layers: String?
 
     func validate() throws {
         if quick && full { throw ValidationError("--quick and --full exclude each other; pass one") }
@@ -64,6 +65,13 @@ struct StudyCommand: ParsableCommand {
         if full { argv.append("--full") }
         if seed != 0 { argv += ["--seed", "\(seed)"] }
         if data != "data" { argv += ["--data", data] }
+        if let layers {
+            guard let l = study as? any LayerSelectableStudy else {
+                throw LabError.badConfig("study '\(study.name)' does not train a list of layers, so it has no --layers; studies that do: \(StudyCatalog.all.filter { $0 is any LayerSelectableStudy }.map(\.name).joined(separator: ", "))")
+            }
+            study = try l.selecting(layers: layers.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) })
+            argv += ["--layers", layers]
+        }
         if cachedOnly {
             guard let d = study as? any DistributedStudy else {
                 throw LabError.badConfig("study '\(study.name)' is not made of independent runs, so it has no --cached-only; run 'lab study \(study.name)' instead")
@@ -97,7 +105,9 @@ struct StudyCommand: ParsableCommand {
         // Only into a directory that holds nothing but what the lab wrote (unless --force).
         let own = try OutputOwnership.claim(dir, force: force)
         let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
-        try own.finish()
+        // Files an earlier run wrote that this design no longer writes (an old table) go; a user's never do.
+        let removed = try own.finish(writtenNow: Set(report.files.map(\.lastPathComponent)))
+        if !removed.isEmpty { print("removed \(removed.count) stale output\(removed.count == 1 ? "" : "s") of an earlier design: \(removed.joined(separator: ", "))") }
         print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
         for line in result.verdict.summary { print("  \(line)") }
         print("report: \(report.markdown.path)")

@@ -36,6 +36,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// TTT-MLP: ρ = ttt_lr_mult warms up linearly from this value to 1 over the warmup (docs/ttt.md §3:
     /// η 0.01 → 0.1 with η_base 0.1); nil keeps ρ = 1.
     public var tttLRMultStart: Float? = nil
+    /// Copied spans pasted into a fraction of the windows from a step on (the perplexity study's gate);
+    /// nil (the default, left out of the JSON and of every cache key) trains on the windows as sampled.
+    public var copyInjection: CopyInjection? = nil
 
     public init(steps: Int, batch: Int, context: Int, lr: Float, seed: UInt64 = 0) {
         self.steps = steps; self.batch = batch; self.context = context; self.lr = lr; self.seed = seed
@@ -88,6 +91,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         try inRange(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "AdamW betas (\(beta1), \(beta2))")
         try inRange(eps > 0 && eps.isFinite && clip > 0 && clip.isFinite, "AdamW eps \(eps) / clip \(clip)")
         try inRange(tttLRMultStart.map { $0.isFinite && $0 >= 0 && $0 <= 1e4 } ?? true, "ttt lr multiplier start \(tttLRMultStart ?? 0)")
+        try copyInjection?.validate(context: context)
     }
 
     /// Rough memory (bytes) training `model` with this config takes, computed without allocating
@@ -206,7 +210,8 @@ public final class Trainer {
     @discardableResult
     public func trainStep() -> StepRecord {
         let t0 = Date()
-        let (x, y) = sampler.batch(step: step, seed: config.seed, batch: config.batch)
+        var (x, y) = sampler.batch(step: step, seed: config.seed, batch: config.batch)
+        config.copyInjection?.apply(inputs: &x, targets: &y, batch: config.batch, context: config.context, seed: config.seed, step: step)
         model.setTTTLearningRateMultiplier(config.tttLRMult(step: step))
         let loss = model.loss(inputs: x, targets: y, batch: config.batch)
         loss.backward()

@@ -1,6 +1,8 @@
 // OutputOwnership.swift — a study or figures output directory holds only what the lab wrote there: a
 // manifest (`.lab-outputs.json`) names every top-level entry the lab wrote, and a directory holding
-// anything else (a user's REPORT.md, notes) is refused unless --force.
+// anything else (a user's REPORT.md, notes) is refused unless --force. A run that says what it wrote
+// (`finish(writtenNow:)`) also removes the files an earlier run wrote and this one did not (an earlier
+// design's tables, StaleOutputs), never a file the lab did not write nor one handed over by --force.
 import Foundation
 import TensorCore
 
@@ -10,6 +12,7 @@ import TensorCore
 /// let own = try OutputOwnership.claim(URL(fileURLWithPath: "results/flops"), force: false, flag: "--out")
 /// // … write results/flops/* …
 /// try own.finish()                       // every top-level entry now in the manifest
+/// try own.finish(writtenNow: ["flops.md", "flops.csv", "run.json"])   // … and earlier runs' other files removed
 /// ```
 public struct OutputOwnership {
     /// The manifest's file name (hidden; it is itself lab-written).
@@ -21,9 +24,18 @@ public struct OutputOwnership {
         /// Set while a run writes (cleared by `finish`): entries newer than this belong to that run,
         /// even when it was killed before recording them.
         var pendingSince: Date?
+        /// Names handed over by --force (a user's files the lab now tolerates): never removed as stale.
+        var forced: [String]?
     }
 
     public let directory: URL
+    /// What the manifest recorded as lab-written when this run claimed the directory, less the names
+    /// handed over by --force: the only names ``finish(writtenNow:)`` may remove.
+    let previouslyWritten: [String]
+
+    init(directory: URL, previouslyWritten: [String] = []) {
+        self.directory = directory; self.previouslyWritten = previouslyWritten
+    }
 
     /// Names never counted as foreign: the manifest, the lock, temp files of atomic writes.
     static func exempt(_ name: String) -> Bool {
@@ -67,10 +79,28 @@ public struct OutputOwnership {
         }
         try AtomicOutput.ensureDirectory(dir)
         var m = read(dir) ?? Manifest(files: [], pendingSince: nil)
-        if force { m.files = Array(Set(m.files).union(foreign)).sorted() }   // --force: the user hands them over
+        let previous = Set(m.files).subtracting(m.forced ?? []).subtracting(foreign)
+        if force && !foreign.isEmpty {                                       // --force: the user hands them over
+            m.files = Array(Set(m.files).union(foreign)).sorted()
+            m.forced = Array(Set(m.forced ?? []).union(foreign)).sorted()
+        }
         if m.pendingSince == nil { m.pendingSince = Date() }
         try write(m, to: dir)
-        return OutputOwnership(directory: dir)
+        return OutputOwnership(directory: dir, previouslyWritten: previous.sorted())
+    }
+
+    /// Removes the regular files an earlier run of the lab wrote here that this run did not (`writtenNow`:
+    /// the top-level names it wrote), then records the directory as ``finish()`` does. Returns the names removed.
+    @discardableResult
+    public func finish(writtenNow: Set<String>) throws -> [String] {
+        let stale = StaleOutputs.stale(previouslyWritten: previouslyWritten, writtenNow: writtenNow)
+        let removed = try StaleOutputs.remove(stale, in: directory)
+        if !removed.isEmpty, var m = OutputOwnership.read(directory) {
+            m.files = Array(Set(m.files).subtracting(removed)).sorted()
+            try OutputOwnership.write(m, to: directory)
+        }
+        try finish()
+        return removed
     }
 
     /// Records every top-level entry now in the directory as lab-written and clears the pending mark.

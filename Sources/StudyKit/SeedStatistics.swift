@@ -15,8 +15,11 @@ public struct SeedSummary: Sendable, Equatable {
     public var se: Double
     public var n: Int
 
+    /// The values are summed in ascending order (nan last), so the result does not depend on the order a
+    /// caller passes them in (a dictionary's `values` come in a different order in every instance, and a
+    /// sum's last bit with them).
     public init(_ values: [Double]) {
-        let s = meanSE(values)
+        let s = meanSE(values.sorted { $0 < $1 || (!$0.isNaN && $1.isNaN) })
         mean = s.mean; sd = s.sd; se = s.se; n = values.count
     }
 
@@ -111,7 +114,8 @@ public struct SeedComparison: Sendable, Equatable {
             guard a.count >= 2, b.count >= 2 else {
                 throw StudyKitError.invalid("unpaired comparison needs at least 2 seeds per arm (a: \(a.count), b: \(b.count)) — train more seeds")
             }
-            let sa = meanSE(Array(a.values)), sb = meanSE(Array(b.values))
+            // In seed order: a dictionary's order varies between runs, a sum's rounding with it.
+            let sa = meanSE(a.keys.sorted().map { a[$0]! }), sb = meanSE(b.keys.sorted().map { b[$0]! })
             let va = sa.se * sa.se, vb = sb.se * sb.se
             difference = sa.mean - sb.mean
             se = (va + vb).squareRoot()

@@ -18,12 +18,16 @@ public struct DictionaryRunConfig: Codable, Equatable, Sendable {
     public var warmupFraction: Double = 0.1
     /// Held-out sequences scored at the end.
     public var testSequences: Int
+    /// Validation sequences scored at the end (a stream disjoint from training and test): what the lr
+    /// selection reads.
+    public var validationSequences: Int
     public var seed: UInt64
-    public var format: String = "ttt-lab-long-context-run/1"
+    public var format: String = "ttt-lab-long-context-run/2"
 
-    public init(model: ModelConfig, task: DictionaryTask, steps: Int, batch: Int, lr: Float, testSequences: Int, seed: UInt64) {
+    public init(model: ModelConfig, task: DictionaryTask, steps: Int, batch: Int, lr: Float, testSequences: Int,
+                validationSequences: Int = 0, seed: UInt64) {
         self.model = model; self.task = task; self.steps = steps; self.batch = batch; self.lr = lr
-        self.testSequences = testSequences; self.seed = seed
+        self.testSequences = testSequences; self.validationSequences = validationSequences; self.seed = seed
     }
 
     public var schedule: LRSchedule { LRSchedule(peak: lr, warmupFraction: warmupFraction, total: steps) }
@@ -40,8 +44,12 @@ public struct DictionaryRun: Codable, Sendable {
     public var parameters: Int
     /// Bytes of recurrent state of the whole model at context T (sum of the blocks' `stateBytes`).
     public var stateBytes: Int
-    /// `losses[s][r]`: loss at the value of record r of test sequence s.
+    /// `losses[s][r]`: loss at the value of record r of test sequence s (empty when the run diverged).
     public var losses: [[Double]]
+    /// The same on the validation sequences (the lr selection's only input).
+    public var validationLosses: [[Double]]
+    /// The step whose training loss was not finite (training stopped there; its lr is too high), nil if none.
+    public var divergedAt: Int?
     /// Mean training loss per block of steps: (last step of block, loss).
     public var lossCurve: [[Double]]
     public var finalTrainLoss: Double
@@ -61,6 +69,13 @@ public enum DictionaryTrainer {
     public static func testBatch(_ c: DictionaryRunConfig) -> [(tokens: [Int], isNew: [Bool])] {
         var rng = RNG(seed: 0x10C0_57E5_7000 ^ UInt64(c.task.records))
         return c.task.batch(count: c.testSequences, rng: &rng)
+    }
+
+    /// Validation sequences: a third stream, disjoint from training and test, also independent of the seed
+    /// (every seed and layer is selected on the same sequences).
+    public static func validationBatch(_ c: DictionaryRunConfig) -> [(tokens: [Int], isNew: [Bool])] {
+        var rng = RNG(seed: 0x0A11_D000_5E1E_C700 ^ UInt64(c.task.records))
+        return c.task.batch(count: c.validationSequences, rng: &rng)
     }
 
     /// Logits [B·R, V] at the value positions (input position 2r predicts value r), differentiable.
@@ -113,10 +128,16 @@ public enum DictionaryTrainer {
         try config.stateBytes(context: T)                                    // per block (hybrid stacks too)
     }
 
+    static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }
+
     /// The finished run of `c` in `cacheDir/<key>/` (its `run.json`, written last), if there is one.
     public static func cached(_ c: DictionaryRunConfig, cacheDir: URL) -> DictionaryRun? {
         guard let data = FileManager.default.contents(atPath: cacheDir.appendingPathComponent(c.key).appendingPathComponent("run.json").path),
-              let run = try? JSONDecoder().decode(DictionaryRun.self, from: data), run.config == c else { return nil }
+              let run = try? decoder.decode(DictionaryRun.self, from: data), run.config == c else { return nil }
         return run
     }
 
@@ -128,7 +149,7 @@ public enum DictionaryTrainer {
         let model = try LanguageModel(config: c.model, seed: c.seed)
         let opt = AdamW(params: model.parameters, weightDecay: c.weightDecay)
         let sched = c.schedule
-        var losses: [Double] = [], seconds: [Double] = []
+        var losses: [Double] = [], seconds: [Double] = [], divergedAt: Int?
         for step in 0..<c.steps {
             let t0 = Date()
             let l = loss(model, trainBatch(c, step: step))
@@ -136,24 +157,26 @@ public enum DictionaryTrainer {
             opt.step(lr: sched.lr(step: step))
             seconds.append(Date().timeIntervalSince(t0))
             let v = Double(l.item)
-            guard v.isFinite else {
-                throw LabError.failed("long-context: \(c.model.layer) diverged (loss \(v)) at step \(step + 1) — lower the learning rate")
-            }
+            // A diverged run is a result of the lr sweep (the selection never picks it), not an error.
+            guard v.isFinite else { divergedAt = step + 1; break }
             losses.append(v)
             onStep(step + 1)
         }
-        let test = valueLosses(model, testBatch(c))
-        let curve = lossCurve(losses, steps: c.steps)
+        let test = divergedAt == nil ? valueLosses(model, testBatch(c)) : []
+        let validation = divergedAt == nil && c.validationSequences > 0 ? valueLosses(model, validationBatch(c)) : []
+        let curve = lossCurve(losses, steps: max(1, losses.count))
         let tail = losses.suffix(max(1, losses.count / 10))
         let sorted = seconds.sorted()
         let run = DictionaryRun(config: c, parameters: model.parameterCount, stateBytes: try stateBytes(c.model, context: c.task.length),
-                                losses: test, lossCurve: curve, finalTrainLoss: tail.reduce(0, +) / Double(max(1, tail.count)),
+                                losses: test, validationLosses: validation, divergedAt: divergedAt,
+                                lossCurve: curve, finalTrainLoss: divergedAt != nil || tail.isEmpty ? .infinity : tail.reduce(0, +) / Double(tail.count),
                                 trainSeconds: seconds.reduce(0, +), medianStepSeconds: sorted.isEmpty ? 0 : sorted[sorted.count / 2])
         if let dir {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             try saveWeights(model.parameters, to: dir.appendingPathComponent("model.safetensors"),
                             metadata: ["layer": c.model.layer, "format": c.format])
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+            enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             // Written last: its presence marks a finished run.
             try AtomicFile.write(try enc.encode(run), to: dir.appendingPathComponent("run.json"))
         }

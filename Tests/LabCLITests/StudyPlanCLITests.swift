@@ -47,10 +47,23 @@ final class StudyPlanCLITests: XCTestCase {
         let plan = try lab(["study", "long-context", "--quick", "--out", dir.path, "--plan"])
         XCTAssertEqual(plan.status, 0, plan.stderr)
         let lines = plan.stdout.split(separator: "\n")
-        XCTAssertEqual(lines.count, 6, plan.stdout)
+        XCTAssertEqual(lines.count, 5 * 2, "wave 1: 5 layers × 2 lrs at the selection seed\n" + plan.stdout)
         XCTAssertTrue(lines.allSatisfy { $0.hasPrefix("lab study long-context --quick --out ") && $0.contains(" --run ") }, plan.stdout)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("runs").path), "--plan trained something")
         let help = try lab(["study", "--help"])
         for name in ["recall", "perplexity", "ablation", "minibatch", "long-context"] { XCTAssertTrue(help.stdout.contains(name), name) }
+        // --layers: registry names, carried into every plan line; refused for an unknown name or a study without layers.
+        let family = try lab(["study", "long-context", "--quick", "--out", dir.path, "--layers", "attention,ttt-gla", "--plan"])
+        XCTAssertEqual(family.status, 0, family.stderr)
+        let flines = family.stdout.split(separator: "\n")
+        XCTAssertEqual(flines.count, 2 * 2, family.stdout)
+        XCTAssertTrue(flines.allSatisfy { $0.contains("--layers attention,ttt-gla --") && $0.contains(" --run ") }, family.stdout)
+        XCTAssertTrue(flines.contains { $0.contains("--run ttt-gla-") }, family.stdout)
+        let bad = try lab(["study", "long-context", "--quick", "--out", dir.path, "--layers", "attention,ttt-nope", "--plan"])
+        XCTAssertEqual(bad.status, 2, bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("ttt-nope"), bad.stderr)
+        let noLayers = try lab(["study", "flops", "--quick", "--out", dir.path, "--layers", "attention"])
+        XCTAssertEqual(noLayers.status, 2, noLayers.stderr)
+        XCTAssertTrue(noLayers.stderr.contains("--layers"), noLayers.stderr)
     }
 }

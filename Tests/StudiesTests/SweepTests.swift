@@ -178,4 +178,16 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(compactScientific(0.0021544), "2.15e-3")
         XCTAssertEqual(compactScientific(0.01), "1e-2")
     }
+
+    /// A seed summary does not depend on the order of its values (a dictionary's `values` come in another
+    /// order in every instance): bit-identical in every order; control: a plain sum in those orders differs.
+    func testSeedSummaryIsOrderIndependent() {
+        let orders: [[Double]] = [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1], [0.2, 0.3, 0.1]]
+        let s = orders.map { SeedSummary($0) }
+        XCTAssertTrue(s.allSatisfy { $0.mean.bitPattern == s[0].mean.bitPattern && $0.se.bitPattern == s[0].se.bitPattern })
+        XCTAssertNotEqual(Set(orders.map { meanSE($0).mean.bitPattern }).count, 1, "control: summation order matters")
+        let u = try? SeedComparison(a: [3: 0.3, 1: 0.1, 2: 0.2], b: [5: 0.0, 4: 0.1, 6: 0.2], convention: .unpaired)
+        let v = try? SeedComparison(a: [1: 0.1, 2: 0.2, 3: 0.3], b: [4: 0.1, 5: 0.0, 6: 0.2], convention: .unpaired)
+        XCTAssertEqual(u?.se.bitPattern, v?.se.bitPattern)
+    }
 }
