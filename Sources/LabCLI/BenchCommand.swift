@@ -180,7 +180,8 @@ struct TrainBench: ParsableCommand {
         Mamba stack 4 blocks), 4 × T 1024 random bytes. One AdamW step each; tokens/s (median after a warm-up),
         efficiency = analytic training FLOPs × tokens/s ÷ the 1024³ sgemm rate of the same run, and the share of
         the step outside GEMMs = 1 − (thread-seconds inside cblas_sgemm ÷ (threads × step seconds)), from two
-        extra steps with the GEMM clock on.
+        extra steps with the GEMM clock on. CPU ms/step is process CPU time (all threads, spinning workers included)
+        per timed step: on a machine shared with other work compare builds by it at LAB_THREADS=1.
         Example: lab bench train --layers ttt-linear,attention --lm-layers ttt-linear --memory-layers none
         Example: lab bench train --layers none --lm-layers none --memory-layers none --models recall,lm128
         """)
@@ -196,6 +197,7 @@ struct TrainBench: ParsableCommand {
     @Flag(name: .long, help: "Skip the reference path (fused only; no speed-up column).") var noReference = false
     @Option(name: .long, help: "Comma-separated study-sized models: recall, longcontext, lm128 (default: recall; 'none' skips them).") var models: String = "recall"
     @Option(name: .long, help: "Comma-separated layers for --models (default: each model's study layers; lm128: the paper's five).") var modelLayers: String?
+    @Option(name: .long, help: "Sequence length T of the recall model (64, 128 or 256: the study's settings (64, 4), (128, 8), (256, 16)).") var recallLength: Int = 256
     @Option(name: .long, help: "Comma-separated plugins (e.g. mlp) to time also forward-only: derived gradient, primal form.") var forwardOnly: String?
 
     static let goals: [String: Double] = ["ttt-linear": 0.60, "ttt-mlp": 0.50, "attention": 0.50, "linear-attention": 0.60, "mamba": 0.40]
@@ -222,6 +224,9 @@ struct TrainBench: ParsableCommand {
         let fwdOnly = try forwardOnlyPlugins()
         let modelNames = try smallModelNames()
         let modelLayerList = try modelLayers.map { try benchLayerNames($0, allowing: ["mamba@ttt-linear"]) }
+        guard [64, 128, 256].contains(recallLength) else {
+            throw LabError.badConfig("--recall-length \(recallLength) is not a recall study setting — use 64, 128 or 256")
+        }
         try Validate.count(context, "--context", max: Validate.maxLength)
         try Validate.count(memoryContext, "--memory-context", max: Validate.maxLength)
         if !memNames.isEmpty {
@@ -326,7 +331,8 @@ struct TrainBench: ParsableCommand {
             for layer in layers ?? SmallModelTiming.defaultLayers(m) {
                 // A name the model cannot take (e.g. mamba@ttt-linear outside longcontext) is skipped with a note.
                 let c: SmallModelCase
-                do { c = try SmallModelTiming.make(m, layer: layer) } catch { print("\(m) \(layer): skipped (\(error))"); continue }
+                do { c = m == "recall" ? try SmallModelTiming.recall(layer: layer, length: recallLength, pairs: recallLength / 16)
+                                       : try SmallModelTiming.make(m, layer: layer) } catch { print("\(m) \(layer): skipped (\(error))"); continue }
                 let r = try SmallModelTiming.measure(c, runs: 3, minSeconds: seconds)
                 if !r.lossValue.isFinite { print("SmallModelTiming: non-finite loss for \(m) \(layer)") }
                 rows.append((m, layer, r))
@@ -336,11 +342,12 @@ struct TrainBench: ParsableCommand {
         }
         let g1 = sgemmGFLOPs(n: 1024), g = 0.5 * (g0 + g1)
         print(String(format: "sgemm 1024³: %.1f GFLOP/s (before %.1f, after %.1f)", g, g0, g1))
-        print("model             layer              tokens/s  step ms  efficiency  outside GEMMs  sgemm calls/step")
+        print("model             layer              tokens/s  step ms  CPU ms/step  tokens/CPU-s  efficiency  outside GEMMs  sgemm calls/step")
         for (m, layer, r) in rows {
             let eff = r.flopsPerToken * r.tokensPerSecond * 1e-9 / g
-            print(pad(m) + " " + pad(layer) + String(format: " %9.0f  %7.1f  %9.4f  %12.2f  %9d", r.tokensPerSecond, r.step.median * 1e3,
-                                                      eff, 1 - r.gemmShare, r.gemmCalls))
+            let tpc = r.tokensPerSecond * r.step.median / r.cpuPerStep
+            print(pad(m) + " " + pad(layer) + String(format: " %9.0f  %7.1f  %11.1f  %12.0f  %9.4f  %12.2f  %9d", r.tokensPerSecond, r.step.median * 1e3,
+                                                      r.cpuPerStep * 1e3, tpc, eff, 1 - r.gemmShare, r.gemmCalls))
         }
     }
 

@@ -22,6 +22,8 @@ public struct SmallModelCase {
     public var batch: Int, context: Int
     /// Loss of one step on a fixed batch (built once), differentiable.
     public var loss: (LanguageModel) -> Tensor
+    /// The activation-recompute policy the study trains with.
+    public var recompute: ActivationRecompute = .auto
 }
 
 /// Speed of one study-sized model.
@@ -34,6 +36,9 @@ public struct SmallModelResult {
     /// Analytic training FLOPs per token (3 × the forward's).
     public var flopsPerToken: Double
     public var tokensPerSecond: Double
+    /// Process CPU seconds per timed step (all threads; on a loaded machine steadier than wall time, the
+    /// measure to compare builds by at LAB_THREADS=1).
+    public var cpuPerStep: Double
     public var lossValue: Float
 }
 
@@ -48,7 +53,7 @@ public enum SmallModelTiming {
         var rng = RNG(seed: 7)
         let b = MQAR.batch(count: batch, length: length, pairs: pairs, vocab: setup.vocab, rng: &rng)
         return SmallModelCase(model: "recall", layer: layer, config: cfg, batch: batch, context: length,
-                              loss: { RecallTrainer.loss($0, b) })
+                              loss: { RecallTrainer.loss($0, b) }, recompute: RecallTrainer.recompute)
     }
 
     /// The long-context study's model (default preset) on one training batch of its dictionary stream.
@@ -94,6 +99,7 @@ public enum SmallModelTiming {
     /// A stepper for `c` (fresh model from seed 0 and its AdamW): one call = loss, backward, AdamW step.
     public static func stepper(_ c: SmallModelCase) throws -> () -> Float {
         let model = try LanguageModel(config: c.config, seed: 0)
+        model.recompute = c.recompute
         let opt = AdamW(params: model.parameters, weightDecay: 0.1)
         return {
             let l = c.loss(model)
@@ -107,8 +113,13 @@ public enum SmallModelTiming {
     /// GEMM clock on for the share of the step inside cblas_sgemm.
     public static func measure(_ c: SmallModelCase, runs: Int = 3, minSeconds: Double = 0) throws -> SmallModelResult {
         let step = try stepper(c)
-        var last: Float = 0
-        let st = LayerTiming.repeatTimed(runs: runs, minSeconds: minSeconds, maxRuns: 50) { last = step() }
+        var last: Float = 0, steps = -1, cpu = 0.0
+        let st = LayerTiming.repeatTimed(runs: runs, minSeconds: minSeconds, maxRuns: 50) {
+            let c0 = processCPUSeconds()
+            last = step()
+            steps += 1
+            if steps > 0 { cpu += processCPUSeconds() - c0 }           // the warm-up step (first call) not counted
+        }
         GEMMClock.reset(); GEMMClock.enabled = true
         let t0 = LayerTiming.now()
         for _ in 0..<2 { last = step() }
@@ -118,6 +129,14 @@ public enum SmallModelTiming {
         let calls = GEMMClock.callCount / 2
         let fpt = 3 * ((try? c.config.flopsPerToken(context: c.context)) ?? .nan)
         return SmallModelResult(step: st, gemmShare: share, gemmCalls: calls, flopsPerToken: fpt,
-                                tokensPerSecond: Double(c.batch * c.context) / st.median, lossValue: last)
+                                tokensPerSecond: Double(c.batch * c.context) / st.median, cpuPerStep: cpu / Double(max(steps, 1)),
+                                lossValue: last)
+    }
+
+    /// CPU seconds used by this process so far (every thread).
+    static func processCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }
