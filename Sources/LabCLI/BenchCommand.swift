@@ -173,7 +173,17 @@ struct TrainBench: ParsableCommand {
         (AllocationMeter, everything live: weights, moments, activations, scratch) and the process's peak
         resident set (VmHWM from /proc/self/status, reset in-process by malloc_trim + clear_refs before each
         measurement). Goal: ttt-linear ≤ 300 MB resident with recompute, ttt-mlp ≤ 1.5× that.
+        Part 4, the study-sized models (--models): `recall` — the recall study's model (default preset, D 64: 2 blocks
+        for attention, 4 for the others, gated short conv k 3, no MLP, one head) on 64 MQAR sequences × T 256
+        (16 pairs), the study's masked loss; `longcontext` — the long-context study's model (2 × D64, H2, I128,
+        pre-conv; Mamba 4 blocks) on 16 dictionary sequences × T 128; `lm128` — a 2 × D128 byte LM (H4, I344; the
+        Mamba stack 4 blocks), 4 × T 1024 random bytes. One AdamW step each; tokens/s (median after a warm-up),
+        efficiency = analytic training FLOPs × tokens/s ÷ the 1024³ sgemm rate of the same run, and the share of
+        the step outside GEMMs = 1 − (thread-seconds inside cblas_sgemm ÷ (threads × step seconds)), from two
+        extra steps with the GEMM clock on. CPU ms/step is process CPU time (all threads, spinning workers included)
+        per timed step: on a machine shared with other work compare builds by it at LAB_THREADS=1.
         Example: lab bench train --layers ttt-linear,attention --lm-layers ttt-linear --memory-layers none
+        Example: lab bench train --layers none --lm-layers none --memory-layers none --models recall,lm128
         """)
 
     @Option(name: .long, help: "Context length T of the one-layer steps.") var context: Int = 2048
@@ -185,6 +195,9 @@ struct TrainBench: ParsableCommand {
     @Option(name: .long, help: "Comma-separated layers for the tiny LM memory rows (default: ttt-linear,ttt-mlp; 'none' skips them).") var memoryLayers: String = "ttt-linear,ttt-mlp"
     @Option(name: .long, help: "Context length T of the memory rows (B = 1).") var memoryContext: Int = 8192
     @Flag(name: .long, help: "Skip the reference path (fused only; no speed-up column).") var noReference = false
+    @Option(name: .long, help: "Comma-separated study-sized models: recall, longcontext, lm128 (default: recall; 'none' skips them).") var models: String = "recall"
+    @Option(name: .long, help: "Comma-separated layers for --models (default: each model's study layers; lm128: the paper's five).") var modelLayers: String?
+    @Option(name: .long, help: "Sequence length T of the recall model (64, 128 or 256: the study's settings (64, 4), (128, 8), (256, 16)).") var recallLength: Int = 256
     @Option(name: .long, help: "Comma-separated plugins (e.g. mlp) to time also forward-only: derived gradient, primal form.") var forwardOnly: String?
 
     static let goals: [String: Double] = ["ttt-linear": 0.60, "ttt-mlp": 0.50, "attention": 0.50, "linear-attention": 0.60, "mamba": 0.40]
@@ -209,6 +222,11 @@ struct TrainBench: ParsableCommand {
     func run() throws {
         let layerNames = try names(layers), lmNames = try names(lmLayers), memNames = try names(memoryLayers)
         let fwdOnly = try forwardOnlyPlugins()
+        let modelNames = try smallModelNames()
+        let modelLayerList = try modelLayers.map { try benchLayerNames($0, allowing: ["mamba@ttt-linear"]) }
+        guard [64, 128, 256].contains(recallLength) else {
+            throw LabError.badConfig("--recall-length \(recallLength) is not a recall study setting — use 64, 128 or 256")
+        }
         try Validate.count(context, "--context", max: Validate.maxLength)
         try Validate.count(memoryContext, "--memory-context", max: Validate.maxLength)
         if !memNames.isEmpty {
@@ -289,6 +307,48 @@ struct TrainBench: ParsableCommand {
             }
         }
         if !memNames.isEmpty { try memoryRows(memNames) }
+        if !modelNames.isEmpty { try smallModelRows(modelNames, layers: modelLayerList) }
+    }
+
+    /// `--models a,b`: names from SmallModelTiming.modelNames ("none": no rows), checked before anything runs.
+    func smallModelNames() throws -> [String] {
+        if models == "none" { return [] }
+        let names = models.split(separator: ",", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !names.isEmpty else { throw LabError.badConfig("--models '\(models)' names no model — pass e.g. --models recall,lm128 or --models none") }
+        for n in names where !SmallModelTiming.modelNames.contains(n) {
+            throw LabError.unknownName(kind: "bench model", name: n, valid: SmallModelTiming.modelNames)
+        }
+        return names
+    }
+
+    /// Part 4: tokens/s, efficiency and the share outside GEMMs of the study-sized models.
+    func smallModelRows(_ names: [String], layers: [String]?) throws {
+        _ = sgemmGFLOPs(n: 1024)
+        let g0 = sgemmGFLOPs(n: 1024)
+        var rows: [(String, String, SmallModelResult)] = []
+        print("\ntrain bench, study-sized models: \(Parallel.threads) thread(s); median of ≥ 3 AdamW steps after a warm-up")
+        for m in names {
+            for layer in layers ?? SmallModelTiming.defaultLayers(m) {
+                // A name the model cannot take (e.g. mamba@ttt-linear outside longcontext) is skipped with a note.
+                let c: SmallModelCase
+                do { c = m == "recall" ? try SmallModelTiming.recall(layer: layer, length: recallLength, pairs: recallLength / 16)
+                                       : try SmallModelTiming.make(m, layer: layer) } catch { print("\(m) \(layer): skipped (\(error))"); continue }
+                let r = try SmallModelTiming.measure(c, runs: 3, minSeconds: seconds)
+                if !r.lossValue.isFinite { print("SmallModelTiming: non-finite loss for \(m) \(layer)") }
+                rows.append((m, layer, r))
+                print(pad(m) + " " + pad(layer) + String(format: " B %d × T %d: %.1f ms/step (min %.1f, max %.1f)", c.batch, c.context,
+                                                          r.step.median * 1e3, r.step.min * 1e3, r.step.max * 1e3))
+            }
+        }
+        let g1 = sgemmGFLOPs(n: 1024), g = 0.5 * (g0 + g1)
+        print(String(format: "sgemm 1024³: %.1f GFLOP/s (before %.1f, after %.1f)", g, g0, g1))
+        print("model             layer              tokens/s  step ms  CPU ms/step  tokens/CPU-s  efficiency  outside GEMMs  sgemm calls/step")
+        for (m, layer, r) in rows {
+            let eff = r.flopsPerToken * r.tokensPerSecond * 1e-9 / g
+            let tpc = r.tokensPerSecond * r.step.median / r.cpuPerStep
+            print(pad(m) + " " + pad(layer) + String(format: " %9.0f  %7.1f  %11.1f  %12.0f  %9.4f  %12.2f  %9d", r.tokensPerSecond, r.step.median * 1e3,
+                                                      r.cpuPerStep * 1e3, tpc, eff, 1 - r.gemmShare, r.gemmCalls))
+        }
     }
 
     /// Part 3: peak memory of two tiny-LM training steps at B = 1, T = --memory-context, recompute vs keep.
@@ -312,11 +372,11 @@ struct TrainBench: ParsableCommand {
 }
 
 /// `--layers a,b`: every name must be a layer (checked before anything is timed); nil gives the default set.
-func benchLayerNames(_ list: String?) throws -> [String] {
+func benchLayerNames(_ list: String?, allowing extra: [String] = []) throws -> [String] {
     guard let list else { return LayerTiming.benchLayers }
     let names = list.split(separator: ",", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
     guard !names.isEmpty else { throw LabError.badConfig("--layers '\(list)' names no layer — pass e.g. --layers ttt-linear,attention") }
-    for n in names where !LayerRegistry.names.contains(n) {
+    for n in names where !LayerRegistry.names.contains(n) && !extra.contains(n) {
         throw LabError.unknownName(kind: "layer", name: n, valid: LayerRegistry.names)
     }
     return names

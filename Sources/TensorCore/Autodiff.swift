@@ -65,9 +65,13 @@ extension Tensor {
         }
         withNoGrad {
             var grads: [ObjectIdentifier: Tensor] = [:]
+            // Sums made here (below) own their storage exclusively: a third gradient adds into one in place
+            // (the same a + b per element as a new sum, without a new buffer).
+            var owned = Set<ObjectIdentifier>()
             grads[ObjectIdentifier(self)] = seed ?? Tensor(repeating: 1, shape: shape)
             for t in order.reversed() {
                 guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+                if !BackwardFault.keepsHandedOnSums { owned.remove(ObjectIdentifier(g)) }   // handed on: a VJP may share it
                 guard let n = t.node else {
                     // Leaf: accumulate.
                     if let old = t.grad { addInPlace(old, g) } else { t.grad = g.owning() }
@@ -79,7 +83,13 @@ extension Tensor {
                     checkShape(gp.shape == p.shape, "backward of \(n.op): gradient shape \(gp.shape) ≠ input shape \(p.shape)")
                     let id = ObjectIdentifier(p)
                     if let acc = grads[id] {
-                        grads[id] = acc + gp   // new tensor: a VJP may hand back storage it shares
+                        if owned.contains(ObjectIdentifier(acc)) {
+                            addInPlace(acc, gp)
+                        } else {
+                            let sum = acc + gp   // new tensor: a VJP may hand back storage it shares
+                            owned.insert(ObjectIdentifier(sum))
+                            grads[id] = sum
+                        }
                     } else {
                         grads[id] = gp
                     }
@@ -98,11 +108,18 @@ extension Tensor {
     public var opName: String { node?.op ?? "leaf" }
 }
 
+/// Test hook of `backward()` (AutodiffTests): `keepsHandedOnSums` keeps a gradient sum marked as owned after it
+/// was handed to its op's VJP, so a later gradient is added into storage that VJP may have given to another
+/// input too (the fault the ownership rule prevents). Never set outside tests.
+enum BackwardFault {
+    nonisolated(unsafe) static var keepsHandedOnSums = false
+}
+
 /// a += b, same shape, in place, no recording.
 public func addInPlace(_ a: Tensor, _ b: Tensor) {
     checkShape(a.shape == b.shape, "addInPlace: \(a.shape) vs \(b.shape)")
     let pa = a.data, pb = b.data
-    for i in 0..<a.count { pa[i] += pb[i] }
+    Parallel.chunks(a.count, minPerThread: 1 << 15) { lo, hi in for i in lo..<hi { pa[i] += pb[i] } }
 }
 
 extension Tensor {

@@ -122,6 +122,12 @@ public struct RecallRun: Codable, Sendable {
 }
 
 public enum RecallTrainer {
+    /// Activation recompute of the study's models: never. `.auto` recomputes above ≈ 512 MiB of kept
+    /// activations, which a 4-block D 64 model at 64 × 256 tokens passes (≈ 0.7 GB; D 128: ≈ 1.4 GB): it then
+    /// paid one more block forward and a heap trim (page faults on every next buffer) per block per step for
+    /// memory a study machine has. Loss and gradients are bit-identical either way (BlockRecomputeTests).
+    public static let recompute: ActivationRecompute = .never
+
     /// Chance accuracy when guessing among the values (vocab/2 of them).
     public static func chance(vocab: Int) -> Double { 1 / Double(vocab - vocab / 2) }
 
@@ -207,6 +213,7 @@ public enum RecallTrainer {
         let dir = cacheDir?.appendingPathComponent(c.key)
         if let dir, let cached = try? load(from: dir), cached.config == c { return (cached, true) }
         let model = try LanguageModel(config: c.model, seed: c.seed)
+        model.recompute = recompute
         let opt = AdamW(params: model.parameters, weightDecay: c.weightDecay)
         let sched = c.schedule
         let validation = c.evalEvery > 0 ? c.testTasks.map { validationBatch(c, task: $0) } : []

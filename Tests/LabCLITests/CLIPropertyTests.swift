@@ -132,12 +132,15 @@ final class CLIPropertyTests: XCTestCase {
                     options: [("--short", .int), ("--long", .int), ("--tokens", .int), ("--width", .int), ("--heads", .int),
                               ("--layers", .names(["mamba", "linear-attention", "nope", ""])), ("--no-naive", .flag)], weight: 2),
         CommandSpec(path: ["bench", "train"], base: ["--context", "8", "--seconds", "0.001", "--width", "16", "--heads", "2", "--layers", "ttt-linear", "--lm-layers", "none",
-                                                    "--memory-layers", "none", "--memory-context", "64"],
+                                                    "--memory-layers", "none", "--memory-context", "64", "--models", "none"],
                     options: [("--context", .int), ("--seconds", .seconds), ("--width", .int), ("--heads", .int),
                               ("--layers", .names(["ttt-linear", "attention,mamba", "none", "nope", "", ","])),
                               ("--lm-layers", .names(["none", "nope", ""])), ("--memory-layers", .names(["none", "nope", ""])),
                               ("--memory-context", .int), ("--no-reference", .flag),
-                              ("--forward-only", .names(["mlp", "ttt-linear", "nadaraya-watson", "nope", "", ","]))], weight: 2),
+                              ("--forward-only", .names(["mlp", "ttt-linear", "nadaraya-watson", "nope", "", ","])),
+                              // The study-sized models train for many seconds: only refusals and "none" here.
+                              ("--models", .names(["none", "nope", "", ",", "recall,nope"])),
+                              ("--model-layers", .names(["attention", "mamba@ttt-linear", "nope", "", ","])), ("--recall-length", .int)], weight: 2),
         CommandSpec(path: ["export"], base: ["--checkpoint", "ckpt", "--out", "hf2"],
                     options: [("--checkpoint", .checkpointDir), ("--format", .names(["hf", "gguf", ""])), ("--out", .runDir),
                               ("--from", .checkpointDir)], weight: 2),   // --from is import's; export's help names it

@@ -34,6 +34,33 @@ final class AutodiffTests: XCTestCase {
         assertGradients("composite", [randn([3, 4], seed: 4), randn([4, 5], seed: 5, std: 0.5)], f)
     }
 
+    func testSummedGradientHandedToTwoInputsIsNotAddedIntoInPlace() {
+        // t = p1 + p2 gets a summed gradient S (two uses); add's VJP hands S itself to p1 and p2; c = p1 ⊙ p2 then
+        // adds to both. backward() adds a third gradient into its own sums in place, never into S once handed on
+        // (each input would get the other's gradient too). Every order of the uses: the graph's order decides
+        // whether t's VJP runs before c's.  dL/dx = 5·(w0 + w1) + 12·w2 ⊙ x.
+        let w = (0..<3).map { randn([3, 5], seed: 40 + UInt64($0)) }
+        let x0 = randn([3, 5], seed: 39)
+        let expected = (0..<15).map { i in 5 * (w[0].data[i] + w[1].data[i]) + 12 * w[2].data[i] * x0.data[i] }
+        func worst(fault: Bool, order: [Int]) -> Float {
+            BackwardFault.keepsHandedOnSums = fault
+            defer { BackwardFault.keepsHandedOnSums = false }
+            let x = x0.copy().requiringGrad()
+            let p1 = x * 2, p2 = x * 3, t = p1 + p2, c = p1 * p2
+            let uses = [(t * w[0]).sum(), (t * w[1]).sum(), (c * w[2]).sum()]
+            order.dropFirst().reduce(uses[order[0]]) { $0 + uses[$1] }.backward()
+            return zip(x.grad!.array, expected).map { abs($0 - $1) }.max()!
+        }
+        var faulty: Float = 0
+        for order in [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] {
+            let e = worst(fault: false, order: order)
+            XCTAssertTrue(e <= 1e-4, "gradient off by \(e) (uses in order \(order))")
+            faulty = max(faulty, worst(fault: true, order: order))
+        }
+        // Negative control: keeping S owned after it was handed on adds c's gradients into it for both inputs.
+        XCTAssertTrue(faulty > 0.1, "the in-place fault went unnoticed (max error \(faulty))")
+    }
+
     func testGradientsAccumulateAcrossBackwardCalls() {
         let x = randn([4], seed: 6).requiringGrad()
         (x * x).sum().backward()

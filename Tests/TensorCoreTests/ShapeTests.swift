@@ -57,6 +57,22 @@ final class ShapeTests: XCTestCase {
         XCTAssertTrue(zip(y, wrong).contains { Double($0) != $1 }, "negative control: another permutation differs")
     }
 
+    func testPermuteMovingOnlyUnitAxesSharesStorage() {
+        // One head: [B, T, 1, d] → [B, 1, T, d] keeps the memory order, so no copy is made; same values as a copy.
+        let x = randn([2, 3, 1, 4], seed: 21)
+        let y = x.permutedRaw([0, 2, 1, 3])
+        XCTAssertEqual(y.shape, [2, 1, 3, 4])
+        XCTAssertTrue(y.storage === x.storage)
+        XCTAssertEqual(y.array, x.array)
+        // Negative control: two heads reorder memory — a copy with the values moved.
+        let x2 = randn([2, 3, 2, 4], seed: 22)
+        let y2 = x2.permutedRaw([0, 2, 1, 3])
+        XCTAssertFalse(y2.storage === x2.storage)
+        XCTAssertNotEqual(y2.array, x2.array)
+        XCTAssertEqual(y2.data[4], x2.data[8])                  // y2[0, 0, 1, 0] = x2[0, 1, 0, 0]
+        assertGradients("permute of unit axes", [randn([2, 3, 1, 4], seed: 23)]) { v in (v[0].permute([0, 2, 1, 3]) * v[0].permute([0, 2, 1, 3])).sum() }
+    }
+
     func testPermuteGradients() {
         let x = randn([2, 3, 4], seed: 5)
         for p in Self.perms { assertGradients("permute \(p)", [x]) { $0[0].permute(p) } }

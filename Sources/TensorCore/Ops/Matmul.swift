@@ -6,8 +6,10 @@ import CBLAS
 public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                   _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
                   _ c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float = 1, beta: Float = 0) {
+    let t0 = GEMMClock.enabled ? GEMMClock.now() : 0
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    if t0 != 0 { GEMMClock.add(since: t0) }
 }
 
 /// GEMM split over the workers when it is large enough to pay for it: C = op(A)·op(B), A, B, C dense

@@ -25,6 +25,10 @@ extension Tensor {
     public func permutedRaw(_ perm: [Int]) -> Tensor {
         checkShape(perm.count == rank && Set(perm) == Set(0..<rank), "permute: \(perm) is not a permutation of the axes of \(shape)")
         let outShape = perm.map { shape[$0] }
+        // Axes of size 1 moved past each other (splitting one head, [B, T, 1, d] → [B, 1, T, d]): the same
+        // memory order, so the result shares storage like a reshape (nothing copied, the same values).
+        let moved = perm.filter { shape[$0] != 1 }
+        if zip(moved, moved.dropFirst()).allSatisfy({ $0 < $1 }) { return reshaped(outShape) }
         let out = Tensor(uninitializedShape: outShape)
         var inStrides = [Int](repeating: 1, count: rank)
         for i in stride(from: rank - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * shape[i + 1] }
