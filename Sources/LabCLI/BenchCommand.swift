@@ -224,6 +224,7 @@ struct TrainBench: ParsableCommand {
         let fwdOnly = try forwardOnlyPlugins()
         let modelNames = try smallModelNames()
         let modelLayerList = try modelLayers.map { try benchLayerNames($0, allowing: ["mamba@ttt-linear"]) }
+        let smallCases = try smallModelCases(modelNames, layers: modelLayerList)
         guard [64, 128, 256].contains(recallLength) else {
             throw LabError.badConfig("--recall-length \(recallLength) is not a recall study setting — use 64, 128 or 256")
         }
@@ -307,7 +308,7 @@ struct TrainBench: ParsableCommand {
             }
         }
         if !memNames.isEmpty { try memoryRows(memNames) }
-        if !modelNames.isEmpty { try smallModelRows(modelNames, layers: modelLayerList) }
+        if !smallCases.isEmpty { try smallModelRows(smallCases) }
     }
 
     /// `--models a,b`: names from SmallModelTiming.modelNames ("none": no rows), checked before anything runs.
@@ -321,24 +322,35 @@ struct TrainBench: ParsableCommand {
         return names
     }
 
+    /// Every (model, layer) case of part 4, built before anything is timed: a layer a model cannot take
+    /// (e.g. mamba@ttt-linear for the recall model) is refused in one line, not skipped.
+    func smallModelCases(_ names: [String], layers: [String]?) throws -> [(String, String, SmallModelCase)] {
+        var cases: [(String, String, SmallModelCase)] = []
+        for m in names {
+            for layer in layers ?? SmallModelTiming.defaultLayers(m) {
+                do {
+                    cases.append((m, layer, m == "recall" ? try SmallModelTiming.recall(layer: layer, length: recallLength, pairs: recallLength / 16)
+                                                          : try SmallModelTiming.make(m, layer: layer)))
+                } catch {
+                    throw LabError.badConfig("--model-layers: the \(m) model cannot take \(layer) (\(error)) — leave it out of --model-layers or of --models")
+                }
+            }
+        }
+        return cases
+    }
+
     /// Part 4: tokens/s, efficiency and the share outside GEMMs of the study-sized models.
-    func smallModelRows(_ names: [String], layers: [String]?) throws {
+    func smallModelRows(_ cases: [(String, String, SmallModelCase)]) throws {
         _ = sgemmGFLOPs(n: 1024)
         let g0 = sgemmGFLOPs(n: 1024)
         var rows: [(String, String, SmallModelResult)] = []
         print("\ntrain bench, study-sized models: \(Parallel.threads) thread(s); median of ≥ 3 AdamW steps after a warm-up")
-        for m in names {
-            for layer in layers ?? SmallModelTiming.defaultLayers(m) {
-                // A name the model cannot take (e.g. mamba@ttt-linear outside longcontext) is skipped with a note.
-                let c: SmallModelCase
-                do { c = m == "recall" ? try SmallModelTiming.recall(layer: layer, length: recallLength, pairs: recallLength / 16)
-                                       : try SmallModelTiming.make(m, layer: layer) } catch { print("\(m) \(layer): skipped (\(error))"); continue }
-                let r = try SmallModelTiming.measure(c, runs: 3, minSeconds: seconds)
-                if !r.lossValue.isFinite { print("SmallModelTiming: non-finite loss for \(m) \(layer)") }
-                rows.append((m, layer, r))
-                print(pad(m) + " " + pad(layer) + String(format: " B %d × T %d: %.1f ms/step (min %.1f, max %.1f)", c.batch, c.context,
-                                                          r.step.median * 1e3, r.step.min * 1e3, r.step.max * 1e3))
-            }
+        for (m, layer, c) in cases {
+            let r = try SmallModelTiming.measure(c, runs: 3, minSeconds: seconds)
+            if !r.lossValue.isFinite { print("SmallModelTiming: non-finite loss for \(m) \(layer)") }
+            rows.append((m, layer, r))
+            print(pad(m) + " " + pad(layer) + String(format: " B %d × T %d: %.1f ms/step (min %.1f, max %.1f)", c.batch, c.context,
+                                                      r.step.median * 1e3, r.step.min * 1e3, r.step.max * 1e3))
         }
         let g1 = sgemmGFLOPs(n: 1024), g = 0.5 * (g0 + g1)
         print(String(format: "sgemm 1024³: %.1f GFLOP/s (before %.1f, after %.1f)", g, g0, g1))

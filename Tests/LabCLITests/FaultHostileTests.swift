@@ -50,6 +50,7 @@ final class FaultHostileTests: XCTestCase {
             (["bench", "train", "--memory-context", "0"], ["--memory-context 0 must be ≥ 1"]),
             (["bench", "train", "--models", "recal"], ["bench model", "recal"]),
             (["bench", "train", "--recall-length", "100"], ["--recall-length 100 is not a recall study setting"]),
+            (["bench", "train", "--models", "recall", "--model-layers", "mamba@ttt-linear"], ["the recall model cannot take mamba@ttt-linear"]),
             (["train", "--recompute", "sometimes"], ["--recompute 'sometimes' is not a recompute mode"]),
             (["generate", "--checkpoint", "none", "--prompt", "x", "--tokens", "9000000000"], ["--tokens 9000000000 must be ≤ 1000000"]),
             (["generate", "--checkpoint", "none", "--prompt", "x", "--top-k", "300"], ["--top-k 300 must be ≤ 256"]),
