@@ -103,7 +103,10 @@ final class PluginTests: XCTestCase {
                 Exact.gradient(x, θ, delta: delta, weights: weights)
             }
         }
-        let ok = try PluginCheck.run(Exact.self), inner = try PluginCheck.run(InnerOff.self), outer = try PluginCheck.run(OuterOff.self)
+        var o = PluginCheck.Options()
+        o.width = 8; o.length = 6                                       // small: three full plugin checks
+        let ok = try PluginCheck.run(Exact.self, options: o), inner = try PluginCheck.run(InnerOff.self, options: o)
+        let outer = try PluginCheck.run(OuterOff.self, options: o)
         XCTAssertEqual([ok.rows[0].verdict, ok.rows[4].verdict], [.pass, .pass], ok.rows[4].note)
         XCTAssertEqual(inner.rows[0].verdict, .fail, "inner gradient × 1.01: \(inner.rows[0].error ?? -1)")
         XCTAssertEqual(outer.rows[4].verdict, .fail, "outer VJP × 1.01: \(outer.rows[4].error ?? -1)")
