@@ -421,9 +421,9 @@ struct PluginCheckCommand: ParsableCommand {
             let report = try PluginCheck.run(p, options: o)
             let rows = report.rows.map { r in
                 [r.check, r.error.map { fmt($0) } ?? "-", r.tolerance.map { r.tolerance == 0 ? "0" : fmt($0) } ?? "-",
-                 r.control.map { fmt($0) } ?? "-", r.verdict.rawValue, r.note]
+                 r.control.map { "\(fmt($0)) > \(fmt(r.controlBound))" } ?? "-", r.verdict.rawValue, r.note]
             }
-            printTable(["check", "rel. error", "tolerance", "control (must be > \(fmt(PluginCheck.controlThreshold)))", "verdict", "note"], rows)
+            printTable(["check", "rel. error", "tolerance", "control (must exceed)", "verdict", "note"], rows)
             let bad = report.rows.filter { $0.verdict == .fail }.map(\.check)
             if bad.isEmpty { print("plugin \(p.name): all checks pass") } else { failed.append("\(p.name) (\(bad.joined(separator: "; ")))") }
         }

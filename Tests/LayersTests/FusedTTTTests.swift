@@ -172,8 +172,9 @@ final class FusedTTTTests: XCTestCase {
         }
     }
 
-    /// fastGelu (the Mamba-backbone gate's op) equals TensorCore's gelu, value and gradient; a shifted
-    /// input is the negative control.
+    /// fastGelu (the Mamba-backbone gate's op) equals TensorCore's gelu, value and gradient (≤ 1e-6 relative).
+    /// Negative controls on the same input, the fault a SIMD kernel has: the scalar tail (n mod 8 = 5 of
+    /// 1221 elements) left out of the value, then out of the gradient, must fail.
     func testFastGeluMatchesGelu() {
         let saved = GradMode.enabled
         GradMode.enabled = true
@@ -188,14 +189,21 @@ final class FusedTTTTests: XCTestCase {
         let (yr, gr) = run({ $0.gelu() }, x0), (yf, gf) = run({ $0.fastGelu() }, x0)
         XCTAssertLessThan(Self.relNorm(yf, yr), 1e-6)
         XCTAssertLessThan(Self.relNorm(gf, gr), 1e-6)
-        let (ys, _) = run({ ($0 + 1e-3).fastGelu() }, x0)
-        XCTAssertGreaterThan(Self.relNorm(ys, yr), 1e-4, "negative control: a shifted input must show")
+        let n = x0.count, lanes = n / 8 * 8
+        XCTAssertGreaterThan(n - lanes, 0, "the shape must leave a scalar tail")
+        let tailless = x0.copy()
+        GeluKernels.gelu(tailless.data, lanes)                               // the tail keeps x: never activated
+        XCTAssertGreaterThan(Self.relNorm(tailless, yr), 1e-4, "negative control: a value without its tail must fail")
+        let gTailless = w.copy()
+        GeluKernels.timesPrime(x0.data, gTailless.data, lanes)              // the tail keeps g: gelu' never applied
+        XCTAssertGreaterThan(Self.relNorm(gTailless, gr), 1e-4, "negative control: a gradient without its tail must fail")
     }
 
     /// The θ-snapshot buffer is reused across steps only when no graph holds it: two steps in a row give
     /// bit-identical gradients, and two calls in ONE graph (the first node still alive) give the sum of
-    /// the separate gradients (rel err ≤ 1e-6; fp32 sums of two terms in another order), while the sum
-    /// with the wrong second input (negative control) differs.
+    /// the separate gradients (rel err ≤ 1e-6; fp32 sums of two terms in another order). Negative control,
+    /// the fault named, on the same two calls: reusing the buffer while the first node still holds it
+    /// (`snapshotReuseFault`: the second call overwrites the first's snapshots) must miss the sum.
     func testSnapshotBufferReuse() throws {
         let l = try Self.layer("ttt-mlp")
         let x2 = randomInput([2, 19, 32], seed: 23)
@@ -208,14 +216,22 @@ final class FusedTTTTests: XCTestCase {
         let saved = GradMode.enabled
         GradMode.enabled = true
         defer { GradMode.enabled = saved }
-        for p in l.parameters { p.tensor.zeroGrad() }
-        let loss = (l(Self.x) * Self.w).sum() + (l(x2) * Self.w).sum()       // both nodes alive until backward
-        loss.backward()
-        for (((n, a), (_, b)), p) in zip(zip(g1, g2), l.parameters) {
-            let sum = withNoGrad { a + b }, wrong = withNoGrad { a + a }
-            let got = try XCTUnwrap(p.tensor.grad, n)
-            XCTAssertLessThan(Self.relNorm(got, sum), 1e-6, "\(n): two calls in one graph")
-            if Self.relNorm(sum, wrong) > 1e-3 { XCTAssertGreaterThan(Self.relNorm(got, wrong), 1e-4, "\(n): negative control") }
+        func twoCallsInOneGraph() -> [Tensor] {
+            for p in l.parameters { p.tensor.zeroGrad() }
+            let loss = (l(Self.x) * Self.w).sum() + (l(x2) * Self.w).sum()       // both nodes alive until backward
+            loss.backward()
+            return l.parameters.map { $0.tensor.grad ?? Tensor(zeros: $0.tensor.shape) }
         }
+        let got = twoCallsInOneGraph()
+        l.snapshotReuseFault = true
+        let faulty = twoCallsInOneGraph()
+        l.snapshotReuseFault = false
+        var worstFaulty = 0.0
+        for ((((n, a), (_, b)), g), f) in zip(zip(zip(g1, g2), got), faulty) {
+            let sum = withNoGrad { a + b }
+            XCTAssertLessThan(Self.relNorm(g, sum), 1e-6, "\(n): two calls in one graph")
+            worstFaulty = worstOf(worstFaulty, Self.relNorm(f, sum))
+        }
+        XCTAssertGreaterThan(worstFaulty, 1e-3, "negative control: snapshots overwritten while the first node holds them")
     }
 }

@@ -74,30 +74,48 @@ final class TTTLayerTests: XCTestCase {
         }
     }
 
-    /// The fused LN+L2 backward (docs/ttt.md §1.5) equals finite differences of ℓ = ½‖LN(z) − target‖².
+    /// The fused LN+L2 backward (docs/ttt.md §1.5) equals finite differences of ℓ = ½‖LN(z) − target‖²,
+    /// ℓ evaluated in Double (LN with ε = 1e-6 written out here), fourth-order central differences (h = 1e-2)
+    /// on every entry: |a − n| ≤ 1e-4·|n| + 1e-6·max|n| (the backward is Float32). Negative controls, the faults
+    /// named: the gradient off by 1 % on one entry, and the plain L2 gradient (ignoring the LN), must fail.
     func testLNL2BackwardMatchesFiniteDifferences() {
         let z = randomInput([1, 3, 8], seed: 21), target = randomInput([1, 3, 8], seed: 22)
         let gamma = randomInput([1, 1, 8], seed: 23) + 1, beta = randomInput([1, 1, 8], seed: 24)
         let delta = withNoGrad { lnL2Backward(z, target: target, gamma: gamma, beta: beta) }
-        func loss(_ zz: Tensor) -> Double {
-            let y = withNoGrad { zz.layerNorm(gamma: gamma, beta: beta) }
-            var s: Double = 0
-            for i in 0..<y.count { let e = Double(y.data[i] - target.data[i]); s += 0.5 * e * e }
+        let d = 8, rows = 3
+        var zd = (0..<z.count).map { Double(z.data[$0]) }
+        func loss() -> Double {
+            var s = 0.0
+            for r in 0..<rows {
+                let row = zd[(r * d)..<(r * d + d)]
+                let mu = row.reduce(0, +) / Double(d)
+                let v = row.reduce(0) { $0 + ($1 - mu) * ($1 - mu) } / Double(d)
+                for (c, x) in row.enumerated() {
+                    let y = (x - mu) / (v + 1e-6).squareRoot() * Double(gamma.data[c]) + Double(beta.data[c])
+                    let e = y - Double(target.data[r * d + c]); s += 0.5 * e * e
+                }
+            }
             return s
         }
-        var worst: Float = 0
-        for i in 0..<z.count {
-            let old = z.data[i], h: Float = 1e-2
-            z.data[i] = old + h; let lp = loss(z)
-            z.data[i] = old - h; let lm = loss(z)
-            z.data[i] = old
-            let num = Float((lp - lm) / Double(2 * h))
-            worst = worstOf(worst, abs(num - delta.data[i]) / max(1e-2, abs(num)))
+        let numeric = (0..<z.count).map { i -> Double in
+            let old = zd[i]
+            defer { zd[i] = old }
+            return centralDifference(step: 1e-2) { dx in zd[i] = old + dx; return loss() }
         }
-        XCTAssertLessThan(worst, 2e-2)
-        // Negative control: the plain L2 gradient (ignoring the LN) is far off.
+        let G = numeric.map(abs).max() ?? 0
+        func worst(_ a: [Double]) -> Double {
+            var w = 0.0
+            for i in 0..<a.count { w = worstOf(w, abs(a[i] - numeric[i]) / (1e-4 * abs(numeric[i]) + 1e-6 * G)) }
+            return w
+        }
+        let analytic = (0..<delta.count).map { Double(delta.data[$0]) }
+        XCTAssertGreaterThan(G, 0.1, "vacuous: the gradient is ≈ 0")
+        XCTAssertLessThanOrEqual(worst(analytic), 1, "LN+L2 backward vs Double finite differences")
+        var off = analytic
+        off[5] *= 1.01
+        XCTAssertGreaterThan(worst(off), 1, "negative control: one entry 1 % off")
         let wrong = withNoGrad { z.layerNorm(gamma: gamma, beta: beta) - target }
-        XCTAssertGreaterThan(relError(wrong, delta), 0.1)
+        XCTAssertGreaterThan(worst((0..<wrong.count).map { Double(wrong.data[$0]) }), 1, "negative control: the L2 gradient without the LN")
     }
 
     /// Finite-difference check of every parameter (both plugins, both backbones), T = 7, b = 4.

@@ -62,6 +62,8 @@ public final class TTTLayer: SequenceLayer {
     var rematDropsStateGradient = false
     /// The fused training node's θ-snapshot buffer, reused across steps once its graph is gone (TTTTraining.swift).
     var trainingWorkspace: FastBuffer? = nil
+    /// Test-only fault (negative control): reuse that buffer even while a graph still holds it. False in normal use.
+    var snapshotReuseFault = false
 
     public init(config: LayerConfig, inner: InnerModel.Type, rng: inout RNG) throws {
         var config = config

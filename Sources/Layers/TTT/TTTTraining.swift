@@ -58,7 +58,7 @@ extension TTTLayer: FusedTraining {
     /// more (no fresh pages to fault in every step; the MLP's snapshots are ≈ 8d²/b floats per token and head).
     func stateSnapshots(_ count: Int) -> FastBuffer {
         // Unique: no recorded node (closure) of an earlier step still holds it. Never reused while one does.
-        if count > 0, (trainingWorkspace?.count ?? 0) >= count, isKnownUniquelyReferenced(&trainingWorkspace!) { return trainingWorkspace! }
+        if count > 0, (trainingWorkspace?.count ?? 0) >= count, snapshotReuseFault || isKnownUniquelyReferenced(&trainingWorkspace!) { return trainingWorkspace! }
         let ws = FastBuffer(count)
         if count > 0 { trainingWorkspace = ws }
         return ws
