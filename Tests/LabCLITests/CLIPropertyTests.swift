@@ -27,6 +27,9 @@ import Zoo
 enum OptionKind {
     case int, float, seconds, flag
     case inputPath, outputPath, runDir, resumeDir, corpusDir, checkpointDir, pluginRoot, planPath
+    /// `lab figures --data`: a corpus directory that may be missing (the studies that train then name
+    /// `lab data fetch`; see CorpusOption.swift), but never empty, a loop or a file.
+    case studyCorpusDir
     case names([String])
 }
 
@@ -71,7 +74,7 @@ enum Pools {
     static func mustRefuse(_ value: String, kind: OptionKind) -> Bool {
         guard invalid.contains(value) else { return false }
         switch kind {
-        case .runDir, .outputPath, .pluginRoot: return value != "nowhere"
+        case .runDir, .outputPath, .pluginRoot, .studyCorpusDir: return value != "nowhere"
         case .resumeDir, .corpusDir, .checkpointDir, .inputPath: return true
         case .int, .float, .seconds: return true
         case .names: return value == ""
@@ -157,7 +160,7 @@ final class CLIPropertyTests: XCTestCase {
                     positional: ["list", "equivalnce", "", "../../x", "nope", "recall", "recall", "recall", "equivalence"], weight: 3, keep: ["--quick"]),
         CommandSpec(path: ["figures"], base: ["--quick", "--only", "equivalence", "--out", "f"],
                     options: [("--out", .runDir), ("--only", .names(["flosp", "", "nope", "equivalence"])), ("--quick", .flag), ("--full", .flag),
-                              ("--seed", .int), ("--force", .flag), ("--data", .corpusDir)], weight: 1, keep: ["--only", "--quick"]),
+                              ("--seed", .int), ("--force", .flag), ("--data", .studyCorpusDir)], weight: 1, keep: ["--only", "--quick"]),
         CommandSpec(path: ["version"], base: [], options: []),
     ]
 
@@ -278,7 +281,7 @@ final class CLIPropertyTests: XCTestCase {
         case .outputPath: return pick(Pools.output)
         case .runDir: return pick(Pools.runDir)
         case .resumeDir: return pick(Pools.resume)
-        case .corpusDir: return pick(Pools.corpus)
+        case .corpusDir, .studyCorpusDir: return pick(Pools.corpus)
         case .checkpointDir: return pick(Pools.checkpoint)
         case .pluginRoot: return pick(Pools.root)
         case .planPath: return pick(Pools.plan)
