@@ -42,3 +42,14 @@ func temporaryDirectory() throws -> URL {
     try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
     return d
 }
+
+/// Writes Zoo's plugin list, `Sources/Zoo/InnerModelList.swift`, under `root` with one import and one
+/// entry `Module.ModuleInner.self` per module: with Package.swift's line, the package `lab plugin new`
+/// and `lab plugin remove` edit.
+func writeInnerModelList(_ root: URL, modules: [String]) throws {
+    let url = root.appendingPathComponent("Sources/Zoo/InnerModelList.swift")
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    let text = (["import Layers"] + modules.map { "import \($0)" }).sorted().joined(separator: "\n")
+        + "\n\nlet innerModelList: [InnerModel.Type] = [\n" + modules.sorted().map { "    \($0).\($0)Inner.self,\n" }.joined() + "]\n"
+    try text.write(to: url, atomically: true, encoding: .utf8)
+}
