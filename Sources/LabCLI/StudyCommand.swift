@@ -53,7 +53,6 @@ struct StudyCommand: ParsableCommand {
         }
         var study: any Study = try StudyCatalog.named(name)
         try checkCorpusOption(data)
-        StudyData.directory = URL(fileURLWithPath: data)
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let dir = URL(fileURLWithPath: out ?? "results/\(study.name)")
         try FileSafety.checkOutputs([("--out", dir.path, .directory)], inputs: [("--data", data)])
@@ -75,7 +74,7 @@ struct StudyCommand: ParsableCommand {
             guard let d = study as? any DistributedStudy else {
                 throw LabError.badConfig("study '\(study.name)' is not made of independent runs, so it has no --plan/--run; run 'lab study \(study.name)' instead")
             }
-            let ctx = StudyContext(outputDirectory: dir, preset: preset, seed: seed)
+            let ctx = StudyContext(outputDirectory: dir, preset: preset, seed: seed, dataDirectory: URL(fileURLWithPath: data))
             if plan {
                 var baseArgv = argv
                 if let out { baseArgv += ["--out", out] }
@@ -96,7 +95,8 @@ struct StudyCommand: ParsableCommand {
         let cmd = argv.map(shellQuoted).joined(separator: " ")
         // Only into a directory that holds nothing but what the lab wrote (unless --force).
         let own = try OutputOwnership.claim(dir, force: force)
-        let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
+        let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd,
+                                                     dataDirectory: URL(fileURLWithPath: data))
         try own.finish()
         print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
         for line in result.verdict.summary { print("  \(line)") }

@@ -165,7 +165,7 @@ public struct AblationStudy: DistributedStudy {
     /// The independent runs: one per (rung, seed).
     func studyRuns(_ ctx: StudyContext) throws -> [StudyRun] {
         let s = override ?? Self.settings(ctx.preset)
-        return try TrainedModels.studyRuns(models(s, seeds: seeds(s, ctx)).flatMap { $0 }, corpus: try StudyCorpus.resolve(corpus), ctx: ctx)
+        return try TrainedModels.studyRuns(models(s, seeds: seeds(s, ctx)).flatMap { $0 }, corpus: try StudyCorpus.resolve(corpus, ctx), ctx: ctx)
     }
 
     public func plan(_ ctx: StudyContext) throws -> [PlannedRun] { planned(try studyRuns(ctx)) }
@@ -192,7 +192,7 @@ public struct AblationStudy: DistributedStudy {
 
     public func run(_ ctx: StudyContext) throws -> StudyResult {
         let s = override ?? Self.settings(ctx.preset)
-        let data = try StudyCorpus.resolve(corpus)
+        let data = try StudyCorpus.resolve(corpus, ctx)
         let seeds = seeds(s, ctx)
         if !trainsMissing, let missing = missingRuns(try studyRuns(ctx)) { return missing }
         // trained[seed][rung]

@@ -77,7 +77,7 @@ public struct MinibatchStudy: DistributedStudy {
     }
 
     /// Corpus directory (`lab data fetch` writes it).
-    /// The corpus directory; nil reads ``StudyData/directory`` (set by `lab study … --data`).
+    /// The corpus directory; nil reads the context's ``StudyContext/dataDirectory`` (`lab study … --data`).
     public var dataDirectory: URL?
 
     /// Sizes to use instead of the preset's (tests).
@@ -107,7 +107,7 @@ public struct MinibatchStudy: DistributedStudy {
 
     func prepare(_ ctx: StudyContext) throws -> Prepared {
         let s = setup ?? ctx.pick(quick: Self.quickSetup, standard: Self.standardSetup, full: Self.fullSetup)
-        let dataDirectory = self.dataDirectory ?? StudyData.directory
+        let dataDirectory = self.dataDirectory ?? ctx.dataDirectory
         let corpus = try Corpus.load(from: dataDirectory)
         let checksum = Corpus.manifestChecksum(in: dataDirectory)
         let runsDir = ctx.outputDirectory.appendingPathComponent("runs")

@@ -111,7 +111,7 @@ public struct PerplexityStudy: DistributedStudy {
 
     func prepare(_ ctx: StudyContext) throws -> Prepared {
         let s = override ?? Self.settings(ctx.preset)
-        let data = try StudyCorpus.resolve(corpus)
+        let data = try StudyCorpus.resolve(corpus, ctx)
         let windows = PositionLoss.windows(documents: data.corpus.validation.map(\.bytes), context: s.context, limit: s.windows)
         guard !windows.isEmpty else {
             throw LabError.badConfig("no held-out document is longer than the context \(s.context) + 1 bytes — use a corpus with longer documents (lab data fetch)")
