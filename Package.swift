@@ -12,8 +12,8 @@
 //   StudyKit          ← TensorCore
 //   Studies           ← StudyKit, Models, Zoo, Layers, TensorCore
 //   LabCLI (`lab`)    ← Studies, StudyKit, Models, Zoo, Layers, TensorCore, ArgumentParser
-// Tests: <Module>Tests ← the modules they import (LayersTests also the plugins; LabCLITests the CLI's
-// modules); Plugins/<Name>/Tests ← <Name>, Zoo, Layers, TensorCore.
+// Tests: TestSupport ← TensorCore, Layers, Zoo; <Module>Tests ← the modules they import (LayersTests also the
+// plugins; LabCLITests the CLI's modules); Plugins/<Name>/Tests ← <Name>, Zoo, Layers, TensorCore, TestSupport.
 //
 // Build for the host CPU only when asked: `LAB_TARGET_CPU=haswell swift build -c release` (see the end).
 import PackageDescription
@@ -105,8 +105,9 @@ let package = Package(
             "Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // The suite's one tensor comparison (NaN/Inf-aware), shared by every test target.
-        .target(name: "TestSupport", dependencies: ["TensorCore"], path: "Tests/TestSupport"),
+        // Shared by every test target: the one tensor comparison (NaN/Inf-aware), the gradient check, and
+        // what every plugin's own test asserts (pluginProblems).
+        .target(name: "TestSupport", dependencies: ["TensorCore", "Layers", "Zoo"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "HostCPU", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore", "TestSupport"] + innerModelPlugins.map { .target(name: $0) }),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Zoo", "Layers", "TensorCore", "TestSupport"]),

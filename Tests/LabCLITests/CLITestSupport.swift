@@ -1,5 +1,6 @@
 // CLITestSupport.swift — runs the built `lab` executable and captures its output and exit status.
 import Foundation
+import TestSupport
 import XCTest
 
 struct LabRun {
@@ -37,11 +38,7 @@ func lab(_ args: [String], cwd: URL? = nil, env: [String: String] = [:]) throws 
     return LabRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: r, as: UTF8.self))
 }
 
-func temporaryDirectory() throws -> URL {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("lab-cli-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-    return d
-}
+func temporaryDirectory() throws -> URL { try makeTemporaryDirectory("lab-cli") }
 
 /// Writes Zoo's plugin list, `Sources/Zoo/InnerModelList.swift`, under `root` with one import and one
 /// entry `Module.ModuleInner.self` per module: with Package.swift's line, the package `lab plugin new`

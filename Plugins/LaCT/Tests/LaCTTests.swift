@@ -1,23 +1,11 @@
-// LaCTTests.swift — the LaCT plugin is registered and passes `lab plugin check` (its equivalence
-// claims are in Studies/equivalence/FamilyClaims.swift, tested by StudiesTests).
-import Layers
-import TensorCore
-import XCTest
-import Zoo
+// LaCTTests.swift — the LaCT plugin is registered and passes `lab plugin check`, outer gradients included
+// (its equivalence claims are in Studies/equivalence/FamilyClaims.swift, tested by StudiesTests).
 import LaCT
+import TestSupport
+import XCTest
 
 final class LaCTTests: XCTestCase {
-    func testRegisteredByName() throws {
-        XCTAssertTrue(InnerModelRegistry.names.contains("lact"))
-        let layer = try LayerRegistry.make("ttt-lact", LayerConfig(width: 16, heads: 2), seed: 0)
-        XCTAssertEqual(layer.kind, "ttt-lact")
-    }
-
-    func testPluginCheckPasses() throws {
-        let report = try PluginCheck.run(LaCTInner.self)
-        for row in report.rows {
-            XCTAssertNotEqual(row.verdict, .fail, "\(row.check): error \(row.error ?? 0), \(row.note)")
-        }
-        XCTAssertEqual(report.rows[4].verdict, .pass, "outer gradients")
+    func testRegisteredAndPassesPluginCheck() throws {
+        XCTAssertEqual(try pluginProblems(LaCTInner.self, mustPass: ["outer gradients"]), [])
     }
 }
