@@ -7,14 +7,13 @@
 //   TensorCore        ← CBLAS, HostCPU
 //   Layers            ← TensorCore, CBLAS
 //   Plugins/<Name>    ← Layers, TensorCore                          (one target per folder: innerModelPlugins)
-//   Zoo               ← Layers, TensorCore, every plugin           (+ build-tool plugin RegisterInnerModels
-//                                                                     ← executable InnerModelScanner)
+//   Zoo               ← Layers, TensorCore, every plugin           (Sources/Zoo/InnerModelList.swift lists their types)
 //   Models            ← Zoo, Layers, TensorCore
 //   StudyKit          ← TensorCore
 //   Studies           ← StudyKit, Models, Zoo, Layers, TensorCore
 //   LabCLI (`lab`)    ← Studies, StudyKit, Models, Zoo, Layers, TensorCore, ArgumentParser
-// Tests: <Module>Tests ← the modules they import (LayersTests also the plugins; LabCLITests the CLI's
-// modules); Plugins/<Name>/Tests ← <Name>, Zoo, Layers, TensorCore.
+// Tests: TestSupport ← TensorCore, Layers, Zoo; <Module>Tests ← the modules they import (LayersTests also the
+// plugins; LabCLITests the CLI's modules); Plugins/<Name>/Tests ← <Name>, Zoo, Layers, TensorCore, TestSupport.
 //
 // Build for the host CPU only when asked: `LAB_TARGET_CPU=haswell swift build -c release` (see the end).
 import PackageDescription
@@ -22,10 +21,10 @@ import Foundation
 
 /// Inner-model plugins: each name is a folder under `Plugins/`, a target of the same name that depends
 /// on `Layers` only (its `Tests/` subfolder, if any, is a test target `<Name>Tests`). `Zoo` depends on
-/// every one, and its build-tool plugin `RegisterInnerModels` (Sources/BuildTools) generates the
-/// registry from their sources. The line below is the one line a new plugin adds here: `lab plugin new`
-/// and `lab plugin remove` edit it. (A folder scan alone is not enough: SwiftPM caches this manifest by
-/// its text, so a new folder would go unseen until the text changes.)
+/// every one and lists their types in `Sources/Zoo/InnerModelList.swift`. The line below is the one line a
+/// new plugin adds here: `lab plugin new` and `lab plugin remove` edit it together with that list. (A
+/// folder scan alone is not enough: SwiftPM caches this manifest by its text, so a new folder would go
+/// unseen until the text changes.)
 let innerModelPlugins: [String] = ["DeltaNet", "GLA", "GatedDeltaNet", "LaCT", "Momentum", "NadarayaWatson", "TTTLinear", "TTTMLP", "Titans"]
 let pluginsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Plugins")
 
@@ -96,12 +95,7 @@ let package = Package(
         .target(name: "HostCPU", cSettings: hostCPUDefines),
         .target(name: "TensorCore", dependencies: ["CBLAS", "HostCPU"]),
         .target(name: "Layers", dependencies: ["TensorCore", "CBLAS"]),
-        .target(name: "Zoo", dependencies: ["Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) },
-                plugins: ["RegisterInnerModels"]),
-        // Build tools: the registry generator (a host executable) and the build-tool plugin that runs it.
-        .executableTarget(name: "InnerModelScanner", path: "Sources/BuildTools/InnerModelScanner"),
-        .plugin(name: "RegisterInnerModels", capability: .buildTool(), dependencies: ["InnerModelScanner"],
-                path: "Sources/BuildTools/RegisterInnerModels"),
+        .target(name: "Zoo", dependencies: ["Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) }),
         .target(name: "Models", dependencies: ["Zoo", "Layers", "TensorCore"]),
         .target(name: "StudyKit", dependencies: ["TensorCore"]),
         .target(name: "Studies", dependencies: ["StudyKit", "Models", "Zoo", "Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) },
@@ -111,8 +105,9 @@ let package = Package(
             "Studies", "StudyKit", "Models", "Zoo", "Layers", "TensorCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // The suite's one tensor comparison (NaN/Inf-aware), shared by every test target.
-        .target(name: "TestSupport", dependencies: ["TensorCore"], path: "Tests/TestSupport"),
+        // Shared by every test target: the one tensor comparison (NaN/Inf-aware), the gradient check, and
+        // what every plugin's own test asserts (pluginProblems).
+        .target(name: "TestSupport", dependencies: ["TensorCore", "Layers", "Zoo"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "HostCPU", "TestSupport"]),
         .testTarget(name: "LayersTests", dependencies: ["Zoo", "Layers", "TensorCore", "TestSupport"] + innerModelPlugins.map { .target(name: $0) }),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Zoo", "Layers", "TensorCore", "TestSupport"]),

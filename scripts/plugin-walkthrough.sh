@@ -2,8 +2,9 @@
 # The Plugins/README.md walk-through, end to end (CI runs it): scaffold a plugin with a temporary
 # name, build, see it in `lab layers`, run `lab plugin check` and its test, delete its gradient and add
 # a decay gate and check it again, then `lab plugin remove`
-# it and rebuild. A trap restores Package.swift and deletes the folder on any exit, so the tree is
-# left as it was even when a step fails.
+# it and rebuild. A trap restores Package.swift and Sources/Zoo/InnerModelList.swift (the two files
+# `plugin new` edits) and deletes the folder on any exit, so the tree is left as it was even when a
+# step fails.
 #
 # Usage: scripts/plugin-walkthrough.sh [NAME]     (default: a unique Walkthrough<pid>)
 set -euo pipefail
@@ -11,13 +12,15 @@ cd "$(dirname "$0")/.."
 name="${1:-Walkthrough$$}"
 dir="Plugins/$name"
 if [ -e "$dir" ]; then echo "plugin-walkthrough: $dir already exists; pass another NAME" >&2; exit 2; fi
-backup="$(mktemp)"
-cp Package.swift "$backup"
+list=Sources/Zoo/InnerModelList.swift
+backup="$(mktemp)"; listBackup="$(mktemp)"
+cp Package.swift "$backup"; cp "$list" "$listBackup"
 cleanup() {
   status=$?
   rm -rf "$dir"
   cmp -s "$backup" Package.swift || cp "$backup" Package.swift
-  rm -f "$backup"
+  cmp -s "$listBackup" "$list" || cp "$listBackup" "$list"
+  rm -f "$backup" "$listBackup"
   # Rebuild without the plugin so .build/debug/lab matches the tree again.
   swift build >/dev/null 2>&1 || true
   exit $status
@@ -27,6 +30,7 @@ trap cleanup EXIT INT TERM
 step() { echo; echo "+ $*"; "$@"; }
 swift build >/dev/null
 step .build/debug/lab plugin new "$name"
+grep -q "^    $name\.${name}Inner\.self,\$" "$list" || { echo "plugin-walkthrough: $name missing from $list" >&2; exit 1; }
 kebab="$(sed -n 's/.*public static let name = "\(.*\)".*/\1/p' "$dir/${name}Inner.swift")"
 step swift build
 # Captured first: `lab layers | grep -q` fails under pipefail when grep exits before lab has written it all (SIGPIPE).
@@ -50,5 +54,6 @@ grep -q "derived from forward (create-graph)" <<<"$report" \
   || { echo "plugin-walkthrough: outer gradients of the forward-only plugin not checked" >&2; exit 1; }
 step .build/debug/lab plugin remove "$name"
 cmp -s "$backup" Package.swift || { echo "plugin-walkthrough: Package.swift differs after remove" >&2; exit 1; }
+cmp -s "$listBackup" "$list" || { echo "plugin-walkthrough: $list differs after remove" >&2; exit 1; }
 echo
 echo "plugin-walkthrough: $name scaffolded, built, listed, checked, tested and removed"

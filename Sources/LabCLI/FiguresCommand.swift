@@ -38,7 +38,6 @@ struct FiguresCommand: ParsableCommand {
         let root = URL(fileURLWithPath: out)
         try checkCorpusOption(data)
         try FileSafety.checkOutputs([("--out", out, .directory)], inputs: [("--data", data)])
-        StudyData.directory = URL(fileURLWithPath: data)
         let studies = try only.isEmpty ? StudyCatalog.all : only.map { try StudyCatalog.named($0) }
         // An unwritable --out fails once, up front, rather than once per study.
         do { try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true) } catch {
@@ -63,7 +62,8 @@ struct FiguresCommand: ParsableCommand {
                 continue
             }
             do {
-                let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
+                let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd,
+                                                             dataDirectory: URL(fileURLWithPath: data))
                 report.warnings.forEach { fputs("lab: warning: \(study.name): \($0)\n", stderr) }
                 print("\(study.name): \(result.verdict.passed ? "PASS" : "FAIL")")
                 entries.append(.init(name: study.name, title: study.title, claim: study.claim, command: cmd, outcome: .finished(passed: result.verdict.passed, reused: false)))

@@ -12,10 +12,10 @@ struct PluginCommand: ParsableCommand {
         discussion: """
         Walk-through (Plugins/README.md):
           lab plugin new MyModel          # writes Plugins/MyModel/ (model, README, test)
-          swift build                      # the new plugin is registered at build time
+          swift build                      # builds the new plugin, registered by the command above
           lab layers                       # ttt-my-model is listed
           lab plugin check my-model        # gradient, dual ≡ primal, decode ≡ prefill, causality, outer gradients
-          lab plugin remove MyModel        # deletes the folder and its name in Package.swift
+          lab plugin remove MyModel        # deletes the folder and its lines in Package.swift and Zoo's list
         """,
         subcommands: [PluginNewCommand.self, PluginCheckCommand.self, PluginRemoveCommand.self])
 }
@@ -28,10 +28,9 @@ struct PluginNewCommand: ParsableCommand {
         abstract: "Scaffold Plugins/<Name>/ with a compiling inner model, a README and its test.",
         discussion: """
         NAME is an UpperCamelCase Swift identifier (e.g. MyModel). The plugin is registered as the
-        kebab-case name (my-model) and its layer as ttt-my-model, with no edit outside its folder:
-        the folder becomes a target (and Tests/ a test target) through one line of Package.swift, which
-        this command edits (the `innerModelPlugins` list), and Zoo's build-tool plugin finds its
-        InnerModel type. Run from the package root, or pass --root.
+        kebab-case name (my-model) and its layer as ttt-my-model: the folder becomes a target (and Tests/ a
+        test target) through Package.swift's `innerModelPlugins` line, and its type joins Zoo's list in
+        Sources/Zoo/InnerModelList.swift; this command edits both. Run from the package root, or pass --root.
         """)
 
     @Argument(help: "Plugin name, UpperCamelCase (the folder and module name).") var name: String
@@ -45,14 +44,14 @@ struct PluginNewCommand: ParsableCommand {
         // Registration edits are serialized: the folder check, the files and the Package.swift line are
         // one critical section under Plugins/.lock, so two `plugin new` at once both register (different
         // names) or one is refused (the same name).
-        _ = try PackageLine(root: rootURL)       // a missing Package.swift is named before a lock is made
-        let lock = try PackageLine.lock(root: rootURL)
+        _ = try PluginRegistration(root: rootURL)    // a missing Package.swift or list is named before a lock is made
+        let lock = try PluginRegistration.lock(root: rootURL)
         defer { lock.release() }
         guard !FileManager.default.fileExists(atPath: dir.path) else {
             throw LabError.badConfig("Plugins/\(name) already exists: choose another name or remove the folder")
         }
-        let manifest = try PackageLine(root: rootURL)
-        guard !manifest.names.contains(name) else {
+        let registration = try PluginRegistration(root: rootURL)
+        guard !registration.names.contains(name) else {
             throw LabError.badConfig("'\(name)' is already listed in Package.swift's innerModelPlugins — choose another name, or 'lab plugin remove \(name)' first")
         }
         let files = PluginScaffold.files(name: name, kebab: kebab)
@@ -65,15 +64,15 @@ struct PluginNewCommand: ParsableCommand {
             try? FileManager.default.removeItem(at: dir)      // nothing half-written
             throw error
         }
-        do { try manifest.write(manifest.names + [name], expecting: name, present: true) } catch {
+        do { try registration.add(name, type: "\(name)Inner") } catch {
             try? FileManager.default.removeItem(at: dir)
             throw error
         }
-        print("added \"\(name)\" to innerModelPlugins in Package.swift")
+        print("registered \(name): innerModelPlugins in Package.swift, \(name).\(name)Inner in \(InnerModelListFile.path)")
         print("""
 
         Next:
-          swift build                  # registers \(name)Inner as '\(kebab)'
+          swift build                  # builds \(name)Inner, registered as '\(kebab)'
           lab layers                   # lists ttt-\(kebab)
           lab plugin check \(kebab)
           swift test --filter \(name)Tests
@@ -85,7 +84,7 @@ struct PluginNewCommand: ParsableCommand {
 enum PluginScaffold {
     /// Target names the package already uses (a plugin folder becomes a target of its name, and `<Name>Tests`).
     static let reserved: Set<String> = ["CBLAS", "TensorCore", "Layers", "Zoo", "Models", "StudyKit", "Studies", "LabCLI",
-                                        "InnerModelScanner", "RegisterInnerModels", "ArgumentParser", "Foundation", "XCTest",
+                                        "HostCPU", "TestSupport", "ArgumentParser", "Foundation", "XCTest",
                                         "Swift", "Dispatch", "Glibc", "Darwin", "TTTLab"]
 
     /// "MyModel" → "my-model", "GatedMLP" → "gated-mlp".
@@ -230,29 +229,18 @@ enum PluginScaffold {
             swift test --filter \(name)Tests
             ```
 
-            Remove the plugin by deleting this folder.
+            Remove the plugin with `lab plugin remove \(name)` (the folder and its registration lines).
 
             """,
             "Tests/\(name)Tests.swift": """
             // \(name)Tests.swift — the \(name) plugin is registered and passes `lab plugin check`.
-            import Layers
-            import TensorCore
-            import XCTest
-            import Zoo
             import \(name)
+            import TestSupport
+            import XCTest
 
             final class \(name)Tests: XCTestCase {
-                func testRegisteredByName() throws {
-                    XCTAssertTrue(InnerModelRegistry.names.contains("\(kebab)"))
-                    let layer = try LayerRegistry.make("ttt-\(kebab)", LayerConfig(width: 16, heads: 2), seed: 0)
-                    XCTAssertEqual(layer.kind, "ttt-\(kebab)")
-                }
-
-                func testPluginCheckPasses() throws {
-                    let report = try PluginCheck.run(\(type).self)
-                    for row in report.rows {
-                        XCTAssertNotEqual(row.verdict, .fail, "\\(row.check): error \\(row.error ?? 0), \\(row.note)")
-                    }
+                func testRegisteredAndPassesPluginCheck() throws {
+                    XCTAssertEqual(try pluginProblems(\(type).self), [])
                 }
             }
 
@@ -266,93 +254,28 @@ enum PluginScaffold {
 struct PluginRemoveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "remove",
-        abstract: "Delete Plugins/<Name>/ and its name in Package.swift's innerModelPlugins line.")
+        abstract: "Delete Plugins/<Name>/ and its lines in Package.swift's innerModelPlugins and Zoo's InnerModelList.swift.")
 
     @Argument(help: "Plugin folder name (UpperCamelCase, as given to 'lab plugin new').") var name: String
     @Option(name: .long, help: "Package root (holds Package.swift and Plugins/).") var root: String = "."
 
     func run() throws {
         let rootURL = URL(fileURLWithPath: root)
-        _ = try PackageLine(root: rootURL)       // a missing Package.swift is named before a lock is made
-        let lock = try PackageLine.lock(root: rootURL)
+        _ = try PluginRegistration(root: rootURL)    // a missing Package.swift or list is named before a lock is made
+        let lock = try PluginRegistration.lock(root: rootURL)
         defer { lock.release() }
-        let manifest = try PackageLine(root: rootURL)
-        guard manifest.names.contains(name), !name.contains("/"), !name.hasPrefix(".") else {
-            throw LabError.unknownName(kind: "plugin folder", name: name, valid: manifest.names.filter { !PluginScaffold.builtIn.contains($0) })
+        let registration = try PluginRegistration(root: rootURL)
+        guard registration.names.contains(name), !name.contains("/"), !name.hasPrefix(".") else {
+            throw LabError.unknownName(kind: "plugin folder", name: name, valid: registration.names.filter { !PluginScaffold.builtIn.contains($0) })
         }
         guard !PluginScaffold.builtIn.contains(name) else {
             throw LabError.badConfig("'\(name)' is a built-in plugin of the lab and cannot be removed (the studies use it) — remove only plugins made with 'lab plugin new'")
         }
         let dir = rootURL.appendingPathComponent("Plugins").appendingPathComponent(name)
         if FileManager.default.fileExists(atPath: dir.path) { try FileManager.default.removeItem(at: dir) }
-        try manifest.write(manifest.names.filter { $0 != name }, expecting: name, present: false)
-        print("removed Plugins/\(name) and its entry in Package.swift")
+        try registration.remove(name)
+        print("removed Plugins/\(name) and its entries in Package.swift and \(InnerModelListFile.path)")
     }
-}
-
-/// The one line of Package.swift that lists the plugin folders: `let innerModelPlugins: [String] = [...]`.
-struct PackageLine {
-    let url: URL
-    let lines: [String]
-    let index: Int
-    let names: [String]
-    static let prefix = "let innerModelPlugins: [String] = ["
-
-    init(root: URL) throws {
-        url = root.appendingPathComponent("Package.swift")
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw LabError.missing("no Package.swift in '\(root.path)': run 'lab plugin' from the TTT Lab package root or pass --root")
-        }
-        lines = text.components(separatedBy: "\n")
-        guard let i = lines.firstIndex(where: { $0.hasPrefix(PackageLine.prefix) }), lines[i].hasSuffix("]") else {
-            throw LabError.badFile(path: url.path, problem: "no line '\(PackageLine.prefix)…]' listing the plugin folders — restore it from git")
-        }
-        index = i
-        names = lines[i].dropFirst(PackageLine.prefix.count).dropLast().split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
-            .filter { !$0.isEmpty }
-    }
-
-    /// Rewrites the line with `names` (sorted, unique), atomically, then reads it back: `expecting` must
-    /// be listed (`present`) or not, and every other name kept — else the edit was lost and this throws.
-    func write(_ names: [String], expecting: String, present: Bool) throws {
-        var l = lines
-        l[index] = PackageLine.prefix + Set(names).sorted().map { "\"\($0)\"" }.joined(separator: ", ") + "]"
-        try AtomicFile.write(l.joined(separator: "\n"), to: url)
-        let back = try PackageLine(root: url.deletingLastPathComponent())
-        guard Set(back.names) == Set(names), back.names.contains(expecting) == present else {
-            throw LabError.failed("\(url.path): the innerModelPlugins line did not read back as written (another process edited it?) — check the line and run the command again")
-        }
-    }
-
-    /// The lock that serializes registration edits: `flock` on the `Plugins/` directory itself (no lock
-    /// file is left in the package), waited for up to 30 s; released by `release()` or at exit.
-    static func lock(root: URL) throws -> RegistrationLock {
-        let plugins = root.appendingPathComponent("Plugins")
-        try? FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
-        return try RegistrationLock(plugins)
-    }
-}
-
-/// An exclusive `flock` on a directory's own descriptor, waited for (one plugin edit at a time).
-final class RegistrationLock {
-    private var fd: Int32
-    init(_ dir: URL, waitSeconds: Double = 30) throws {
-        fd = open(dir.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw LabError.badFile(path: dir.path, problem: "cannot open the plugin folder (\(String(cString: strerror(errno)))) — check the package root")
-        }
-        let deadline = Date().addingTimeInterval(waitSeconds)
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EAGAIN, Date() < deadline else {
-                close(fd); fd = -1
-                throw LabError.failed("\(dir.path): another 'lab plugin' edit held the registration lock for 30 s — wait for it to finish, then try again")
-            }
-            usleep(20_000)
-        }
-    }
-    func release() { if fd >= 0 { flock(fd, LOCK_UN); close(fd); fd = -1 } }
-    deinit { release() }
 }
 
 // MARK: check

@@ -54,7 +54,6 @@ struct StudyCommand: ParsableCommand {
         }
         var study: any Study = try StudyCatalog.named(name)
         try checkCorpusOption(data)
-        StudyData.directory = URL(fileURLWithPath: data)
         let preset: Preset = quick ? .quick : full ? .full : .standard
         let dir = URL(fileURLWithPath: out ?? "results/\(study.name)")
         try FileSafety.checkOutputs([("--out", dir.path, .directory)], inputs: [("--data", data)])
@@ -83,7 +82,7 @@ struct StudyCommand: ParsableCommand {
             guard let d = study as? any DistributedStudy else {
                 throw LabError.badConfig("study '\(study.name)' is not made of independent runs, so it has no --plan/--run; run 'lab study \(study.name)' instead")
             }
-            let ctx = StudyContext(outputDirectory: dir, preset: preset, seed: seed)
+            let ctx = StudyContext(outputDirectory: dir, preset: preset, seed: seed, dataDirectory: URL(fileURLWithPath: data))
             if plan {
                 var baseArgv = argv
                 if let out { baseArgv += ["--out", out] }
@@ -104,7 +103,8 @@ struct StudyCommand: ParsableCommand {
         let cmd = argv.map(shellQuoted).joined(separator: " ")
         // Only into a directory that holds nothing but what the lab wrote (unless --force).
         let own = try OutputOwnership.claim(dir, force: force)
-        let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd)
+        let (result, report) = try StudyRunner().run(study, preset: preset, seed: seed, to: dir, command: cmd,
+                                                     dataDirectory: URL(fileURLWithPath: data))
         // Files an earlier run wrote that this design no longer writes (an old table) go; a user's never do.
         let removed = try own.finish(writtenNow: Set(report.files.map(\.lastPathComponent)))
         if !removed.isEmpty { print("removed \(removed.count) stale output\(removed.count == 1 ? "" : "s") of an earlier design: \(removed.joined(separator: ", "))") }

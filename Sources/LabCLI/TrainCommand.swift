@@ -118,28 +118,52 @@ struct TrainCommand: ParsableCommand {
         }
         let recomputeMode = try recomputeChoice()
         let kernelChoice = try kernelPath()
-        if dryRun {
-            guard resume == nil else { throw ValidationError("--dry-run describes a new model; drop --resume") }
-            var mc = try ModelConfig.preset(preset ?? "tiny", layer: layer ?? "ttt-linear", vocab: vocab ?? ByteTokenizer.vocab)
-            if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
-            try applyWindow(&mc)
-            let ctx = context ?? 256
-            try Validate.count(ctx, "--context", max: Validate.maxLength)
-            print("model: \(mc.summary)")
-            if mc.layerList.count > 1 || window != nil { mc.blockDescriptions.forEach { print("  \($0)") } }
-            print("parameters: \(try mc.parameterCount())")
-            print(String(format: "forward FLOPs/token at context %ld: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
-            return
-        }
+        if dryRun { return try describe() }
         if resume == nil {
             // Names and numbers first (before the corpus is read or anything allocated).
-            var mc = try ModelConfig.preset(preset ?? "tiny", layer: layer ?? "ttt-linear", vocab: ByteTokenizer.vocab)
-            if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
-            try applyWindow(&mc)
+            _ = try modelConfig(vocab: ByteTokenizer.vocab)
             try TrainConfig(steps: steps ?? 600, batch: batch ?? 8, context: context ?? 256, lr: lr ?? 3e-3).validate()
         }
-        // --resume reads the corpus the run was started with (recorded in config.json), unless --data is given.
         var lock: DirectoryLock?
+        let dataDir = URL(fileURLWithPath: try corpusPath(lock: &lock))
+        let corpus = try Corpus.load(from: dataDir)
+        let checksum = Corpus.manifestChecksum(in: dataDir)
+        guard let (trainer, dir) = try makeTrainer(corpus: corpus, checksum: checksum, dataDir: dataDir) else { return }
+        let c = trainer.config, m = trainer.model
+        if let kernelChoice { m.kernels = kernelChoice }          // every block: mixer, MLP and the loss
+        if let recomputeMode { m.recompute = recomputeMode }
+        print("model: \(m.config.summary), \(m.parameterCount) parameters, \(String(format: "%.2f", m.flopsPerToken(context: c.context) / 1e6)) MFLOP/token forward")
+        print("train: \(c.steps) steps × \(c.batch) × \(c.context) bytes = \(c.steps * c.tokensPerStep) tokens, lr \(c.lr) (warmup \(c.warmupSteps)), seed \(c.seed), \(Parallel.threads) thread(s)")
+        print("data: \(corpus.train.count) training / \(corpus.validation.count) validation documents; validation \(trainer.validation.tokens) tokens; unigram baseline \(fmt(trainer.unigramLoss)) nats (\(fmt(bitsPerByte(trainer.unigramLoss))) bits/byte)")
+        let stop = try train(trainer, dir: dir, lock: &lock)
+        if stop.isSet { print("interrupted: checkpoint at step \(trainer.step) in \(dir.path); continue with 'lab train --resume \(dir.path)'") }
+        else if trainer.step < c.steps { print("stopped after step \(trainer.step); continue with 'lab train --resume \(dir.path)'") }
+        try summarize(trainer, dir: dir)
+    }
+
+    /// The model these options build (preset, layer, -b, --window), validated.
+    func modelConfig(vocab: Int) throws -> ModelConfig {
+        var mc = try ModelConfig.preset(preset ?? "tiny", layer: layer ?? "ttt-linear", vocab: vocab)
+        if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
+        try applyWindow(&mc)
+        return mc
+    }
+
+    /// `--dry-run`: the model, its parameters and FLOPs, nothing trained.
+    func describe() throws {
+        guard resume == nil else { throw ValidationError("--dry-run describes a new model; drop --resume") }
+        let mc = try modelConfig(vocab: vocab ?? ByteTokenizer.vocab)
+        let ctx = context ?? 256
+        try Validate.count(ctx, "--context", max: Validate.maxLength)
+        print("model: \(mc.summary)")
+        if mc.layerList.count > 1 || window != nil { mc.blockDescriptions.forEach { print("  \($0)") } }
+        print("parameters: \(try mc.parameterCount())")
+        print(String(format: "forward FLOPs/token at context %ld: %.4g (training ≈ 3×)", ctx, try mc.flopsPerToken(context: ctx)))
+    }
+
+    /// The corpus directory: --data, else (with --resume) the one the run was started with, else `data`.
+    /// With --resume of an existing directory, takes its lock; a new run's --out is checked against it.
+    func corpusPath(lock: inout DirectoryLock?) throws -> String {
         var dataPath = data ?? "data"
         if let resume {
             var isDir: ObjCBool = false
@@ -150,58 +174,57 @@ struct TrainCommand: ParsableCommand {
             // The checkpoint first, so that a wrong --resume is named before the corpus is looked for.
             let saved = try Trainer.checkpointConfig(in: URL(fileURLWithPath: resume))
             if data == nil, let dir = saved.corpusDirectory { dataPath = dir }
-        }
-        if resume == nil {
+        } else {
             // The one output rule: the run directory never is, holds or lies inside the corpus it reads.
             try FileSafety.checkOutputs([("--out", out ?? "runs/\(layer ?? "ttt-linear")-\(preset ?? "tiny")", .directory)], inputs: [("--data", dataPath)])
         }
-        let dataDir = URL(fileURLWithPath: dataPath)
-        let corpus = try Corpus.load(from: dataDir)
-        let checksum = Corpus.manifestChecksum(in: dataDir)
-        let trainer: Trainer, dir: URL
+        return dataPath
+    }
+
+    /// The resumed trainer (nil when it already finished: summarized here) or a new one in a run
+    /// directory that holds no run and none of the user's files (unless --force).
+    func makeTrainer(corpus: Corpus, checksum: String?, dataDir: URL) throws -> (Trainer, URL)? {
         if let resume {
-            dir = URL(fileURLWithPath: resume)
-            trainer = try Trainer.resume(from: dir, corpus: corpus, corpusChecksum: checksum) { fputs("lab: warning: \($0)\n", stderr) }
+            let dir = URL(fileURLWithPath: resume)
+            let trainer = try Trainer.resume(from: dir, corpus: corpus, corpusChecksum: checksum) { fputs("lab: warning: \($0)\n", stderr) }
             if trainer.step >= trainer.config.steps {
                 print("\(dir.path): already trained for \(trainer.step)/\(trainer.config.steps) steps — nothing to do")
                 try summarize(trainer, dir: dir)
-                return
+                return nil
             }
             print("resuming \(dir.path) at step \(trainer.step)/\(trainer.config.steps)")
-        } else {
-            let layerName = layer ?? "ttt-linear", presetName = preset ?? "tiny"
-            var mc = try ModelConfig.preset(presetName, layer: layerName, vocab: ByteTokenizer.vocab)
-            if let miniBatch { mc.miniBatch = miniBatch; try mc.validate() }
-            try applyWindow(&mc)
-            var tc = TrainConfig(steps: steps ?? 600, batch: batch ?? 8, context: context ?? 256, lr: lr ?? 3e-3, seed: seed ?? 0)
-            tc.evalEvery = evalEvery ?? 50
-            tc.evalWindows = evalWindows ?? 64
-            tc.checkpointEvery = checkpointEvery ?? 0
-            tc.applyLayerDefaults(model: mc)
-            dir = URL(fileURLWithPath: out ?? "runs/\(layerName)-\(presetName)")
-            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) && !force {
-                throw LabError.badConfig("\(dir.path) already holds a run — continue it with 'lab train --resume \(dir.path)', pick another --out, or pass --force to start over")
-            }
-            // A directory of the user's own files (no config.json) is never written into without --force.
-            let foreign = TrainCommand.foreignFiles(in: dir)
-            if !foreign.isEmpty && !force {
-                let shown = foreign.prefix(3).joined(separator: ", ") + (foreign.count > 3 ? ", … (\(foreign.count) in all)" : "")
-                throw LabError.badConfig("\(dir.path) holds files 'lab train' did not write (\(shown)) — pick another --out, or pass --force to write the run into it (files of the same name are replaced)")
-            }
-            try tc.validate()
-            try tc.checkFitsInMemory(model: mc)   // refuse before allocating
-            let model = try LanguageModel(config: mc, seed: tc.seed)
-            trainer = try Trainer(model: model, config: tc, corpus: corpus)
-            trainer.corpusChecksum = checksum
-            trainer.corpusDirectory = FileSafety.resolved(dataDir.path)
+            return (trainer, dir)
         }
-        let c = trainer.config, m = trainer.model
-        if let kernelChoice { m.kernels = kernelChoice }          // every block: mixer, MLP and the loss
-        if let recomputeMode { m.recompute = recomputeMode }
-        print("model: \(m.config.summary), \(m.parameterCount) parameters, \(String(format: "%.2f", m.flopsPerToken(context: c.context) / 1e6)) MFLOP/token forward")
-        print("train: \(c.steps) steps × \(c.batch) × \(c.context) bytes = \(c.steps * c.tokensPerStep) tokens, lr \(c.lr) (warmup \(c.warmupSteps)), seed \(c.seed), \(Parallel.threads) thread(s)")
-        print("data: \(corpus.train.count) training / \(corpus.validation.count) validation documents; validation \(trainer.validation.tokens) tokens; unigram baseline \(fmt(trainer.unigramLoss)) nats (\(fmt(bitsPerByte(trainer.unigramLoss))) bits/byte)")
+        let layerName = layer ?? "ttt-linear", presetName = preset ?? "tiny"
+        let mc = try modelConfig(vocab: ByteTokenizer.vocab)
+        var tc = TrainConfig(steps: steps ?? 600, batch: batch ?? 8, context: context ?? 256, lr: lr ?? 3e-3, seed: seed ?? 0)
+        tc.evalEvery = evalEvery ?? 50
+        tc.evalWindows = evalWindows ?? 64
+        tc.checkpointEvery = checkpointEvery ?? 0
+        tc.applyLayerDefaults(model: mc)
+        let dir = URL(fileURLWithPath: out ?? "runs/\(layerName)-\(presetName)")
+        if FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) && !force {
+            throw LabError.badConfig("\(dir.path) already holds a run — continue it with 'lab train --resume \(dir.path)', pick another --out, or pass --force to start over")
+        }
+        // A directory of the user's own files (no config.json) is never written into without --force.
+        let foreign = TrainCommand.foreignFiles(in: dir)
+        if !foreign.isEmpty && !force {
+            let shown = foreign.prefix(3).joined(separator: ", ") + (foreign.count > 3 ? ", … (\(foreign.count) in all)" : "")
+            throw LabError.badConfig("\(dir.path) holds files 'lab train' did not write (\(shown)) — pick another --out, or pass --force to write the run into it (files of the same name are replaced)")
+        }
+        try tc.validate()
+        try tc.checkFitsInMemory(model: mc)   // refuse before allocating
+        let model = try LanguageModel(config: mc, seed: tc.seed)
+        let trainer = try Trainer(model: model, config: tc, corpus: corpus)
+        trainer.corpusChecksum = checksum
+        trainer.corpusDirectory = FileSafety.resolved(dataDir.path)
+        return (trainer, dir)
+    }
 
+    /// Trains to the end (or --stop-after, or an interrupt) with progress; a new run whose first
+    /// checkpoint failed leaves nothing behind. Returns the interrupt flag.
+    func train(_ trainer: Trainer, dir: URL, lock: inout DirectoryLock?) throws -> InterruptFlag {
+        let c = trainer.config
         let interactive = ProgressReporter.shouldBeInteractive(stderrIsTTY: isatty(2) == 1, environment: ProcessInfo.processInfo.environment)
         let progress = TrainProgress(total: c.steps, tokensPerStep: c.tokensPerStep, interactive: interactive, logEvery: logEvery)
         let stop = InterruptFlag()
@@ -234,9 +257,7 @@ struct TrainCommand: ParsableCommand {
             throw error
         }
         progress.finish()
-        if stop.isSet { print("interrupted: checkpoint at step \(trainer.step) in \(dir.path); continue with 'lab train --resume \(dir.path)'") }
-        else if trainer.step < c.steps { print("stopped after step \(trainer.step); continue with 'lab train --resume \(dir.path)'") }
-        try summarize(trainer, dir: dir)
+        return stop
     }
 
     /// `--window W` into the model's layer options (attention blocks only; `ModelConfig.validate` refuses

@@ -72,7 +72,8 @@ extension Study {
     public var presets: [Preset: String] { [:] }
 }
 
-/// Everything a run needs from outside: where outputs go, how big to run, the seed, and progress.
+/// Everything a run needs from outside: where outputs go, how big to run, the seed, where the corpus of
+/// the studies that train models is (`lab study … --data DIR`), and progress.
 ///
 /// ```swift
 /// let ctx = StudyContext(outputDirectory: URL(fileURLWithPath: "results/equivalence"), preset: .quick, seed: 0)
@@ -85,14 +86,17 @@ public final class StudyContext: @unchecked Sendable {
     public let outputDirectory: URL
     public let preset: Preset
     public let seed: UInt64
+    /// The corpus directory (written by `lab data fetch`) the training studies read; `data` unless given.
+    public let dataDirectory: URL
     /// Where progress goes; ``ProgressReporter/automatic()`` unless given.
     public let reporter: ProgressReporter
 
     public init(outputDirectory: URL, preset: Preset = .standard, seed: UInt64 = 0,
-                reporter: ProgressReporter = .automatic()) {
+                dataDirectory: URL = URL(fileURLWithPath: "data"), reporter: ProgressReporter = .automatic()) {
         self.outputDirectory = outputDirectory
         self.preset = preset
         self.seed = seed
+        self.dataDirectory = dataDirectory
         self.reporter = reporter
     }
 

@@ -60,15 +60,16 @@ public struct StudyRunner {
         self.renderTimeout = renderTimeout
     }
 
-    /// Runs `study` with a fresh ``StudyContext`` and writes its report into `dir`.
+    /// Runs `study` with a fresh ``StudyContext`` (corpus in `dataDirectory`) and writes its report into `dir`.
     public func run(_ study: Study, preset: Preset, seed: UInt64 = 0, to dir: URL, command: String? = nil,
+                    dataDirectory: URL = URL(fileURLWithPath: "data"),
                     reporter: ProgressReporter = .automatic()) throws -> (StudyResult, StudyReport) {
         try validateFileName(study.name, kind: "study")
         try AtomicOutput.ensureDirectory(dir)
         // The old completion marker goes first: a run interrupted from here on leaves no marker, so its
         // mix of old and new files is never reported as cached.
         try? FileManager.default.removeItem(at: dir.appendingPathComponent(RunRecord.fileName))
-        let ctx = StudyContext(outputDirectory: dir, preset: preset, seed: seed, reporter: reporter)
+        let ctx = StudyContext(outputDirectory: dir, preset: preset, seed: seed, dataDirectory: dataDirectory, reporter: reporter)
         let start = Date()
         reporter.message("\(study.name): running (preset \(preset), seed \(seed))")
         let result = try study.run(ctx)

@@ -6,10 +6,35 @@
 // `gradientInGraph(at:wrt:_:)` builds on it to put the gradient of a local function into the
 // outer graph exactly (the TTT layer's derived inner gradient).
 
-/// Ops without a graph VJP met in create-graph mode: their gradient was a constant (stop-gradient)
-/// in the outer graph. Read and cleared by checks (`lab plugin check`); empty in a healthy run.
-public enum SecondOrder {
-    nonisolated(unsafe) public static var firstOrderOps: Set<String> = []
+/// A recorder of the ops a create-graph sweep met without a graph VJP: their gradient was a constant
+/// (a stop-gradient) in the outer graph. A check that wants them (`lab plugin check`, the higher-order
+/// tests) hands one to `gradients` or `gradientInGraph`; empty after a healthy sweep. One sweep at a time.
+///
+/// ```swift
+/// let stops = StopGradients()
+/// _ = gradients(of: (x.geluPrime() * y).sum(), wrt: [x], createGraph: true, stopGradients: stops)
+/// stops.ops                                                     // ["geluPrime"]
+/// ```
+public final class StopGradients {
+    public private(set) var ops: Set<String> = []
+    public init() {}
+    func record(_ op: String) { ops.insert(op) }
+}
+
+/// The op names of every recorded node behind `outputs` (their graph, walked through the parents).
+///
+/// ```swift
+/// let y = (x.requiringGrad() * 2).exp()
+/// graphOps(of: [y])      // the names of the multiply and exp nodes
+/// ```
+public func graphOps(of outputs: [Tensor]) -> Set<String> {
+    var ops = Set<String>(), seen = Set<ObjectIdentifier>(), stack = outputs
+    while let t = stack.popLast() {
+        guard seen.insert(ObjectIdentifier(t)).inserted, let n = t.node else { continue }
+        ops.insert(n.op)
+        stack += n.parents
+    }
+    return ops
 }
 
 /// dL/d(input) for each of `inputs` (nil where L does not depend on it), from the scalar `output`
@@ -18,14 +43,15 @@ public enum SecondOrder {
 ///
 /// With `createGraph`, every VJP runs from recorded ops under grad mode, so the returned gradients
 /// are part of the graph and differentiable again; an op without a graph VJP falls back to its
-/// first-order VJP and is named in `SecondOrder.firstOrderOps`.
+/// first-order VJP and is named in `stopGradients` when one is given.
 ///
 /// ```swift
 /// let x = Tensor([3], shape: [1]).requiringGrad()
 /// let g = gradients(of: (x * x * x).sum(), wrt: [x], createGraph: true)[0]!   // 3x² = 27
 /// let h = gradients(of: g.sum(), wrt: [x])[0]!                                 // 6x = 18
 /// ```
-public func gradients(of output: Tensor, wrt inputs: [Tensor], seed: Tensor? = nil, createGraph: Bool = false) -> [Tensor?] {
+public func gradients(of output: Tensor, wrt inputs: [Tensor], seed: Tensor? = nil, createGraph: Bool = false,
+                      stopGradients: StopGradients? = nil) -> [Tensor?] {
     precondition(seed != nil || output.count == 1, "gradients: output has shape \(output.shape); pass a seed or reduce to a scalar")
     let targets = Set(inputs.map(ObjectIdentifier.init))
     guard output.requiresGrad else { return inputs.map { _ in nil } }
@@ -62,7 +88,7 @@ public func gradients(of output: Tensor, wrt inputs: [Tensor], seed: Tensor? = n
         if createGraph, let gv = n.graphVJP {
             pg = gv(g)
         } else {
-            if createGraph { SecondOrder.firstOrderOps.insert(n.op) }
+            if createGraph { stopGradients?.record(n.op) }
             pg = withNoGrad { n.vjp(g) }
         }
         for (p, gp) in zip(n.parents, pg) {
@@ -80,13 +106,16 @@ public func gradients(of output: Tensor, wrt inputs: [Tensor], seed: Tensor? = n
 /// gradient is taken in create-graph mode, and the aliases are then joined to the inputs, so a later
 /// `backward()` differentiates the gradient with respect to everything the inputs came from. When
 /// nothing is recorded (no input requires grad, or grad mode is off) it is a plain first-order
-/// gradient on copies. Zeros where `f` does not depend on an input.
+/// gradient on copies. Zeros where `f` does not depend on an input. The joining nodes are named
+/// `joinedAs` (so a caller can recognise its gradient in a graph); `stopGradients` records the ops of the
+/// local sweep without a graph VJP.
 ///
 /// ```swift
 /// // ∇_W ⟨tanh(x·W), u⟩, differentiable in x, W and u by a later backward():
 /// let gW = gradientInGraph(at: [W, x, u], wrt: 1) { v in (matmul(v[1], v[0]).tanh() * v[2]).sum() }[0]
 /// ```
-public func gradientInGraph(at inputs: [Tensor], wrt: Int, _ f: ([Tensor]) -> Tensor) -> [Tensor] {
+public func gradientInGraph(at inputs: [Tensor], wrt: Int, joinedAs: String = "alias", stopGradients: StopGradients? = nil,
+                            _ f: ([Tensor]) -> Tensor) -> [Tensor] {
     precondition(wrt <= inputs.count, "gradientInGraph: wrt \(wrt) > \(inputs.count) inputs")
     let saved = GradMode.enabled
     defer { GradMode.enabled = saved }
@@ -99,11 +128,11 @@ public func gradientInGraph(at inputs: [Tensor], wrt: Int, _ f: ([Tensor]) -> Te
         return a
     }
     let y = f(alias)
-    let g = gradients(of: y, wrt: Array(alias.prefix(wrt)), createGraph: outer)
+    let g = gradients(of: y, wrt: Array(alias.prefix(wrt)), createGraph: outer, stopGradients: stopGradients)
     if outer {
         // Join each alias to its input: identity nodes, so the outer backward passes through.
         for (a, t) in zip(alias, inputs) {
-            if t.requiresGrad { a.requiresGrad = true; a.node = Node(op: "alias", parents: [t], vjp: { [$0] }, graphVJP: { [$0] }) }
+            if t.requiresGrad { a.requiresGrad = true; a.node = Node(op: joinedAs, parents: [t], vjp: { [$0] }, graphVJP: { [$0] }) }
             else { a.requiresGrad = false }
         }
     }

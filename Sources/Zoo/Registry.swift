@@ -2,9 +2,8 @@
 import Layers
 import TensorCore
 
-/// Inner-model plugins (one per folder under `Plugins/`), found at build time: the build-tool plugin
-/// `RegisterInnerModels` scans every plugin folder for public types conforming to `InnerModel` and
-/// generates `discoveredInnerModels` (see Sources/BuildTools). Adding a folder is all it takes.
+/// Inner-model plugins (one per folder under `Plugins/`), listed in `InnerModelList.swift`, which
+/// `lab plugin new` and `lab plugin remove` edit (Plugins/README.md, "How registration works").
 ///
 /// ```swift
 /// let mlp = try InnerModelRegistry.named("mlp")     // MLPInner.self
@@ -15,16 +14,21 @@ public enum InnerModelRegistry {
 
     /// All plugins, in display order.
     public static let all: [InnerModel.Type] = {
-        let found = discoveredInnerModels.map { $0.type }
+        let found = innerModelList.sorted { module(of: $0) < module(of: $1) }
         let paper = paperOrder.compactMap { n in found.first { $0.name == n } }
         return paper + found.filter { !paperOrder.contains($0.name) }
     }()
 
     public static var names: [String] { all.map { $0.name } }
 
-    /// The folder under `Plugins/` that holds the plugin `name`.
+    /// The folder under `Plugins/` that holds the plugin `name` (its module's name).
     public static func folder(of name: String) -> String? {
-        discoveredInnerModels.first { $0.type.name == name }?.folder
+        all.first { $0.name == name }.map(module(of:))
+    }
+
+    /// The module that declares `type`: "TTTMLP" for `MLPInner.self`.
+    static func module(of type: InnerModel.Type) -> String {
+        String(String(reflecting: type).prefix { $0 != "." })
     }
 
     /// The plugin called `name`, or an error suggesting the nearest one.

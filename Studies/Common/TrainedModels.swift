@@ -8,21 +8,17 @@ import Models
 import StudyKit
 import TensorCore
 
-/// Where the training studies read their corpus (`lab study … --data DIR` sets it; default `data`).
-public enum StudyData {
-    nonisolated(unsafe) public static var directory = URL(fileURLWithPath: "data")
-}
-
 /// A corpus and a string that identifies its contents (part of every cache key).
 public struct StudyCorpus: Sendable {
     public let corpus: Corpus
     public let id: String
 
-    /// The corpus a study trains on: `corpus` if given (tests), else the one in ``StudyData/directory``.
-    /// A missing corpus is a one-line error that names `lab data fetch`.
-    public static func resolve(_ corpus: Corpus?) throws -> StudyCorpus {
+    /// The corpus a study trains on: `corpus` if given (tests), else the one in the context's
+    /// ``StudyContext/dataDirectory`` (`lab study … --data DIR`). A missing corpus is a one-line error
+    /// that names `lab data fetch`.
+    public static func resolve(_ corpus: Corpus?, _ ctx: StudyContext) throws -> StudyCorpus {
         if let corpus { return StudyCorpus(corpus) }
-        let dir = StudyData.directory
+        let dir = ctx.dataDirectory
         let c = try Corpus.load(from: dir)
         return StudyCorpus(corpus: c, id: "manifest:" + (Corpus.manifestChecksum(in: dir) ?? "?"))
     }

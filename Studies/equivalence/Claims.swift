@@ -103,6 +103,46 @@ enum Bench {
     }
 }
 
+/// What an inner-loop claim sees: its setting, the bench input x, one randomized TTT layer built by name
+/// at the setting's mini-batch size, and that layer's mixer inputs (q, k, v, η, gates) on x.
+struct InnerLoopBench {
+    let setting: Setting, x: Tensor, layer: TTTLayer, inputs: TTTLayer.MixerInputs
+
+    /// The layer's inner loop on `m` (default: its own inputs).
+    func loop(_ m: TTTLayer.MixerInputs? = nil) -> Tensor { layer.innerLoop(m ?? inputs, batch: x.dim(0)) }
+    /// Another layer's inner loop on its own mixer inputs of x.
+    func loop(of other: TTTLayer) -> Tensor { other.innerLoop(other.mixerInputs(x), batch: x.dim(0)) }
+    /// Another randomized TTT layer at mini-batch `b`, from the same seed.
+    func ttt(_ inner: String, b: Int, _ edit: (inout TTTOptions) -> Void = { _ in }) throws -> TTTLayer {
+        try Bench.ttt(inner, b: b, seed: setting.seed, edit)
+    }
+}
+
+extension Claim {
+    /// The claim builder shared by the paper's and the family's inner-loop claims: the TTT layer over the
+    /// plugin `inner` (with `options`) at each mini-batch size `miniBatches` gives, and `check` comparing its
+    /// inner loop with a reference, run without recording.
+    ///
+    /// ```swift
+    /// Claim.innerLoop(id: "deltanet", statement: "…", reference: "…", tolerance: 5e-5, controls: ["b = 2"],
+    ///                 inner: "linear", miniBatches: { _ in [1] }, options: { Bench.deltaNet(&$0) }) { t in
+    ///     let ref = Reference.deltaRule(q: t.inputs.q, k: t.inputs.k, v: t.inputs.v, beta: t.inputs.eta)
+    ///     return (ErrorPair(t.loop(), ref), [ErrorPair(t.loop(of: try t.ttt("linear", b: 2, Bench.deltaNet)), ref)])
+    /// }
+    /// ```
+    static func innerLoop(id: String, statement: String, reference: String, tolerance: Float, controls: [String],
+                          inner: String, miniBatches: @escaping @Sendable (Int) -> [Int],
+                          options: @escaping @Sendable (inout TTTOptions) -> Void = { _ in },
+                          _ check: @escaping @Sendable (InnerLoopBench) throws -> (ErrorPair, [ErrorPair])) -> Claim {
+        Claim(id: id, statement: statement, reference: reference, tolerance: tolerance, controls: controls,
+              miniBatches: miniBatches) { s in
+            let x = Bench.input(s)
+            let layer = try Bench.ttt(inner, b: s.b, seed: s.seed, options)
+            return try withNoGrad { try check(InnerLoopBench(setting: s, x: x, layer: layer, inputs: layer.mixerInputs(x))) }
+        }
+    }
+}
+
 public enum EquivalenceClaims {
     /// All claims, in the order of the issue.
     public static let all: [Claim] = [theorem1, theorem2, theorem2Layer, dual("linear"), dual("mlp"), online("linear"), online("mlp"),
@@ -198,61 +238,41 @@ public enum EquivalenceClaims {
 
     /// 4a. b = 1 is online GD (docs/ttt.md §4), with the full inner model (LN, residual, bias, learnable η).
     static func online(_ inner: String) -> Claim {
-        Claim(id: "b1-online-gd-\(inner)",
+        Claim.innerLoop(id: "b1-online-gd-\(inner)",
               statement: "TTT-\(inner == "mlp" ? "MLP" : "Linear") with b = 1 ≡ online GD, θ_t = θ_{t−1} − η_t∇ℓ(θ_{t−1}; x_t) (gradients by autodiff)",
               reference: "paper Eq. 6 and §2.5; docs/ttt.md §4", tolerance: inner == "mlp" ? 1e-4 : 5e-5,
-              controls: ["b = 2"],
-              miniBatches: { _ in [1] }) { s in
-            let x = Bench.input(s)
-            let ttt = try Bench.ttt(inner, b: 1, seed: s.seed)
-            let two = try Bench.ttt(inner, b: 2, seed: s.seed)
-            return withNoGrad {
-                let m = ttt.mixerInputs(x)
-                let ref = Reference.onlineGD(ttt, m, batch: x.dim(0))
-                return (ErrorPair(ttt.innerLoop(m, batch: x.dim(0)), ref),
-                        [ErrorPair(two.innerLoop(two.mixerInputs(x), batch: x.dim(0)), ref)])
-            }
+              controls: ["b = 2"], inner: inner, miniBatches: { _ in [1] }) { t in
+            let ref = Reference.onlineGD(t.layer, t.inputs, batch: t.x.dim(0))
+            return (ErrorPair(t.loop(), ref), [ErrorPair(t.loop(of: try t.ttt(inner, b: 2)), ref)])
         }
     }
 
     /// 4b. b = T is batch GD (docs/ttt.md §4): every gradient at θ_0, θ_t = θ_0 − c_t Σ_{s≤t} η_s∇ℓ(θ_0; x_s).
     static func batchGD(_ inner: String) -> Claim {
-        Claim(id: "bT-batch-gd-\(inner)",
+        Claim.innerLoop(id: "bT-batch-gd-\(inner)",
               statement: "TTT-\(inner == "mlp" ? "MLP" : "Linear") with b = T ≡ batch GD with the running-mean step c_t = 1/t + λ_t (gradients by autodiff)",
               reference: "paper §2.5; docs/ttt.md §4", tolerance: inner == "mlp" ? 1e-4 : 5e-5,
-              controls: ["b = T/2"],
-              miniBatches: { [$0] }) { s in
-            let x = Bench.input(s)
-            let ttt = try Bench.ttt(inner, b: s.T, seed: s.seed)
-            let half = try Bench.ttt(inner, b: max(1, s.T / 2), seed: s.seed)
-            Bench.copyShared(from: ttt, to: half)
-            return withNoGrad {
-                let m = ttt.mixerInputs(x)
-                let ref = Reference.batchGD(ttt, m, batch: x.dim(0))
-                let mh = half.mixerInputs(x)
-                // The control sees the same q, k, v, η as the main check; only the mini-batch size (and its c_i) changes.
-                let ctl = half.innerLoop(TTTLayer.MixerInputs(q: m.q, k: m.k, v: m.v, eta: m.eta, c: mh.c, gamma: m.gamma, beta: m.beta), batch: x.dim(0))
-                return (ErrorPair(ttt.innerLoop(m, batch: x.dim(0)), ref), [ErrorPair(ctl, ref)])
-            }
+              controls: ["b = T/2"], inner: inner, miniBatches: { [$0] }) { t in
+            let m = t.inputs
+            let half = try t.ttt(inner, b: max(1, t.setting.T / 2))
+            Bench.copyShared(from: t.layer, to: half)
+            let ref = Reference.batchGD(t.layer, m, batch: t.x.dim(0))
+            let mh = half.mixerInputs(t.x)
+            // The control sees the same q, k, v, η as the main check; only the mini-batch size (and its c_i) changes.
+            let ctl = half.innerLoop(TTTLayer.MixerInputs(q: m.q, k: m.k, v: m.v, eta: m.eta, c: mh.c, gamma: m.gamma, beta: m.beta), batch: t.x.dim(0))
+            return (ErrorPair(t.loop(), ref), [ErrorPair(ctl, ref)])
         }
     }
 
     /// 5. DeltaNet ≡ TTT-Linear at b = 1 without LN/residual (docs/baselines.md §3).
-    static let deltaNet = Claim(
+    static let deltaNet = Claim.innerLoop(
         id: "deltanet",
         statement: "TTT-Linear with b = 1, W₀ = 0, no LN/residual/bias ≡ DeltaNet's delta rule W_t = W_{t−1}(I − β_t k_tᵀk_t) + β_t k_tᵀv_t, β_t = η_t",
         reference: "paper §2.7 (related work); docs/baselines.md §3", tolerance: 5e-5,
-        controls: ["b = 2 (mini-batch, not online)"],
-        miniBatches: { _ in [1] }) { s in
-            let x = Bench.input(s)
-            let ttt = try Bench.ttt("linear", b: 1, seed: s.seed, Bench.deltaNet)
-            let two = try Bench.ttt("linear", b: 2, seed: s.seed, Bench.deltaNet)
-            return withNoGrad {
-                let m = ttt.mixerInputs(x)
-                let ref = Reference.deltaRule(q: m.q, k: m.k, v: m.v, beta: m.eta)
-                return (ErrorPair(ttt.innerLoop(m, batch: x.dim(0)), ref),
-                        [ErrorPair(two.innerLoop(two.mixerInputs(x), batch: x.dim(0)), ref)])
-            }
+        controls: ["b = 2 (mini-batch, not online)"], inner: "linear", miniBatches: { _ in [1] }, options: { Bench.deltaNet(&$0) }) { t in
+            let m = t.inputs
+            let ref = Reference.deltaRule(q: m.q, k: m.k, v: m.v, beta: m.eta)
+            return (ErrorPair(t.loop(), ref), [ErrorPair(t.loop(of: try t.ttt("linear", b: 2, Bench.deltaNet)), ref)])
         }
 
     /// 6a. Linear attention: parallel ≡ chunked ≡ recurrent (docs/baselines.md §2), both variants.

@@ -187,91 +187,59 @@ extension EquivalenceClaims {
     static let family: [Claim] = [glaRecurrence, glaLinearAttention, gatedDeltaRule, gatedDeltaNetIsDeltaNet, titansMiniBatchGD, lactOnlineGD]
 
     /// `gla` ≡ the gated linear-attention recurrence S_t = α_t S_{t−1} + η k_tᵀv_t, z_t = q_t·S_t.
-    static let glaRecurrence = Claim(
+    static let glaRecurrence = Claim.innerLoop(
         id: "gla-recurrence",
         statement: "ttt-gla (gated dual, b = 4) ≡ the GLA / SSD recurrence S_t = α_t S_{t−1} + η k_tᵀv_t, z_t = q_t·S_t",
         reference: "Yang et al. 2024 (GLA), Dao & Gu 2024 (SSD); Plugins/GLA", tolerance: 5e-5,
-        controls: ["decay ignored (α ≡ 1 in the recurrence)"],
-        miniBatches: { _ in [4] }) { s in
-            let x = Bench.input(s)
-            let l = try Bench.ttt("gla", b: s.b, seed: s.seed)
-            return withNoGrad {
-                let m = l.mixerInputs(x)
-                let out = l.innerLoop(m, batch: x.dim(0))
-                return (ErrorPair(out, FamilyReference.gatedLinear(q: m.q, k: m.k, v: m.v, eta: m.eta, logDecay: m.logDecay)),
-                        [ErrorPair(out, FamilyReference.gatedLinear(q: m.q, k: m.k, v: m.v, eta: m.eta, logDecay: nil))])
-            }
+        controls: ["decay ignored (α ≡ 1 in the recurrence)"], inner: "gla", miniBatches: { _ in [4] }) { t in
+            let (m, out) = (t.inputs, t.loop())
+            return (ErrorPair(out, FamilyReference.gatedLinear(q: m.q, k: m.k, v: m.v, eta: m.eta, logDecay: m.logDecay)),
+                    [ErrorPair(out, FamilyReference.gatedLinear(q: m.q, k: m.k, v: m.v, eta: m.eta, logDecay: nil))])
         }
 
     /// `gla` with α pinned to 1 ≡ causal linear attention (the lab's linear-attention mixer, simplest form).
-    static let glaLinearAttention = Claim(
+    static let glaLinearAttention = Claim.innerLoop(
         id: "gla-alpha1-linear-attention",
         statement: "ttt-gla with α ≡ 1 (log α pinned to 0) ≡ causal linear attention o_t = Σ_{s≤t} (q_t·ηk_s) v_s (LinearAttention, simplest, parallel form)",
         reference: "Katharopoulos et al. 2020; docs/baselines.md §2", tolerance: 5e-5,
-        controls: ["decay left on (α_t from the gate)"],
-        miniBatches: { _ in [8] }) { s in
-            let x = Bench.input(s)
-            let l = try Bench.ttt("gla", b: s.b, seed: s.seed)
-            return withNoGrad {
-                let m = l.mixerInputs(x)
-                let ref = LinearAttention.mix(q: m.q, k: m.k * m.eta, v: m.v, variant: .simple, form: .parallel)
-                let pinned = l.innerLoop(m.pinned(logDecay: Tensor(zeros: m.eta.shape)), batch: x.dim(0))
-                return (ErrorPair(pinned, ref), [ErrorPair(l.innerLoop(m, batch: x.dim(0)), ref)])
-            }
+        controls: ["decay left on (α_t from the gate)"], inner: "gla", miniBatches: { _ in [8] }) { t in
+            let m = t.inputs
+            let ref = LinearAttention.mix(q: m.q, k: m.k * m.eta, v: m.v, variant: .simple, form: .parallel)
+            return (ErrorPair(t.loop(m.pinned(logDecay: Tensor(zeros: m.eta.shape))), ref), [ErrorPair(t.loop(), ref)])
         }
 
     /// `gated-deltanet` at b = 1 ≡ the gated delta rule.
-    static let gatedDeltaRule = Claim(
+    static let gatedDeltaRule = Claim.innerLoop(
         id: "gated-deltanet-rule",
         statement: "ttt-gated-deltanet at b = 1 ≡ the gated delta rule S_t = α_t S_{t−1}(I − β_t k_tᵀk_t) + β_t k_tᵀv_t, z_t = q_t·S_t (k, q L2-normalised)",
         reference: "Yang, Kautz, Hatamizadeh, ICLR 2025; Plugins/GatedDeltaNet", tolerance: 5e-5,
-        controls: ["decay ignored (α ≡ 1)", "β dropped (β ≡ 1)"],
-        miniBatches: { _ in [1] }) { s in
-            let x = Bench.input(s)
-            let l = try Bench.ttt("gated-deltanet", b: 1, seed: s.seed)
-            return withNoGrad {
-                let m = l.mixerInputs(x)
-                let out = l.innerLoop(m, batch: x.dim(0))
-                return (ErrorPair(out, FamilyReference.gatedDelta(q: m.q, k: m.k, v: m.v, beta: m.eta, logDecay: m.logDecay)),
-                        [ErrorPair(out, FamilyReference.gatedDelta(q: m.q, k: m.k, v: m.v, beta: m.eta, logDecay: nil)),
-                         ErrorPair(out, FamilyReference.gatedDelta(q: m.q, k: m.k, v: m.v, beta: nil, logDecay: m.logDecay))])
-            }
+        controls: ["decay ignored (α ≡ 1)", "β dropped (β ≡ 1)"], inner: "gated-deltanet", miniBatches: { _ in [1] }) { t in
+            let (m, out) = (t.inputs, t.loop())
+            return (ErrorPair(out, FamilyReference.gatedDelta(q: m.q, k: m.k, v: m.v, beta: m.eta, logDecay: m.logDecay)),
+                    [ErrorPair(out, FamilyReference.gatedDelta(q: m.q, k: m.k, v: m.v, beta: m.eta, logDecay: nil)),
+                     ErrorPair(out, FamilyReference.gatedDelta(q: m.q, k: m.k, v: m.v, beta: nil, logDecay: m.logDecay))])
         }
 
     /// `gated-deltanet` with α pinned to 1 ≡ the `deltanet` plugin (same parameters, any b).
-    static let gatedDeltaNetIsDeltaNet = Claim(
+    static let gatedDeltaNetIsDeltaNet = Claim.innerLoop(
         id: "gated-deltanet-alpha1-deltanet",
         statement: "ttt-gated-deltanet with α ≡ 1 (log α pinned to 0) ≡ ttt-deltanet with the same parameters (mini-batch b = 4, gated dual vs DeltaNet's dual)",
         reference: "Plugins/GatedDeltaNet, Plugins/DeltaNet", tolerance: 2e-5,
-        controls: ["decay left on (α_t from the gate)"],
-        miniBatches: { _ in [4] }) { s in
-            let x = Bench.input(s)
-            let g = try Bench.ttt("gated-deltanet", b: s.b, seed: s.seed)
-            let d = try Bench.ttt("deltanet", b: s.b, seed: s.seed)
-            Bench.copyShared(from: g, to: d)
-            return withNoGrad {
-                let m = g.mixerInputs(x)
-                let ref = d.innerLoop(d.mixerInputs(x), batch: x.dim(0))
-                return (ErrorPair(g.innerLoop(m.pinned(logDecay: Tensor(zeros: m.eta.shape)), batch: x.dim(0)), ref),
-                        [ErrorPair(g.innerLoop(m, batch: x.dim(0)), ref)])
-            }
+        controls: ["decay left on (α_t from the gate)"], inner: "gated-deltanet", miniBatches: { _ in [4] }) { t in
+            let d = try t.ttt("deltanet", b: t.setting.b)
+            Bench.copyShared(from: t.layer, to: d)
+            let ref = t.loop(of: d)
+            return (ErrorPair(t.loop(t.inputs.pinned(logDecay: Tensor(zeros: t.inputs.eta.shape))), ref), [ErrorPair(t.loop(), ref)])
         }
 
     /// `titans` with the momentum and forgetting rates pinned to 0 ≡ plain mini-batch GD on its MLP.
-    static let titansMiniBatchGD = Claim(
+    static let titansMiniBatchGD = Claim.innerLoop(
         id: "titans-no-momentum-minibatch-gd",
         statement: "ttt-titans with η ≡ 0 (no momentum) and α ≡ 0 (no forgetting) ≡ plain mini-batch GD (b = 4, gradients at the mini-batch start) on M(x) = SiLU(φ(x)·W1)·W2",
         reference: "Behrouz, Zhong, Mirrokni 2024 (Eq. 13–14); Plugins/Titans", tolerance: 1e-4,
-        controls: ["momentum and forgetting left on (rates from their gates)"],
-        miniBatches: { _ in [4] }) { s in
-            let x = Bench.input(s)
-            let l = try Bench.ttt("titans", b: s.b, seed: s.seed)
-            return withNoGrad {
-                let m = l.mixerInputs(x)
-                let ref = FamilyReference.mlpMiniBatchGD(m, θ: l.initialState(batch: x.dim(0)), b: s.b)
-                return (ErrorPair(l.innerLoop(m.pinned(rates: ["momentum": 0, "forget": 0]), batch: x.dim(0)), ref),
-                        [ErrorPair(l.innerLoop(m, batch: x.dim(0)), ref)])
-            }
+        controls: ["momentum and forgetting left on (rates from their gates)"], inner: "titans", miniBatches: { _ in [4] }) { t in
+            let ref = FamilyReference.mlpMiniBatchGD(t.inputs, θ: t.layer.initialState(batch: t.x.dim(0)), b: t.setting.b)
+            return (ErrorPair(t.loop(t.inputs.pinned(rates: ["momentum": 0, "forget": 0])), ref), [ErrorPair(t.loop(), ref)])
         }
 
     /// `lact` at one token per chunk without the Newton–Schulz step ≡ online GD on −⟨f(k), v⟩ (norms restored).

@@ -71,6 +71,63 @@ public struct FlopsStudy: Study {
         var failures: [String] = []
 
         // 1. Counted vs analytic at every width.
+        let measurements = try Self.measure(shapes, length: T, ctx, bar)
+        let (main, agreement) = Self.countedVsAnalytic(measurements, length: T, failures: &failures)
+        // 2. Negative controls: wrong formulas against the same counts.
+        let (controls, caught) = Self.negativeControls(measurements, failures: &failures)
+        // 3. FLOPs per token vs context at one shape (analytic), with counted points.
+        let context = try Self.contextSweep(sweepLayers, shape: sweepShape, counted: sweepCounted, ctx, bar, failures: &failures)
+        // 4. The paper's FLOP matching for Fig. 2 (docs/ttt.md §5), analytic.
+        let (modelTable, models, modelLines) = try Self.flopMatching(failures: &failures)
+        // 5. Formula legend.
+        let legend = Self.formulaLegend()
+
+        // Verdict.
+        let maxAbs = max(agreement.maxAbs, context.maxAbs), exact = agreement.exact
+        let counted = context.counted, flat = context.flat, flatNames = context.flatNames, growth = context.growth
+        let (requiredRun, requiredCaught, smallestCaught) = (caught.run, caught.caught, caught.smallest)
+        let paperRows = measurements.filter { $0.0.name != FlopShape.labSmall.name }.map { $0.1.remainderFraction }
+        let smallRows = measurements.filter { $0.0.name == FlopShape.labSmall.name }.map { $0.1.remainderFraction }
+        func range(_ v: [Double]) -> String { v.isEmpty ? "–" : "\(pct(v.min()!, 1))–\(pct(v.max()!, 1))" }
+        let summary = [
+            "\(measurements.count)/\(measurements.count) layer×width rows and \(counted.count) context-sweep points compared: " +
+            "max |counted − analytic| / analytic = \(pct(maxAbs, 4)) (tolerance 5%); \(exact)/\(measurements.count) rows agree exactly (GEMMs and convs/scan).",
+            "Negative controls: \(requiredCaught)/\(requiredRun) required wrong formulas disagree by > 5% (smallest \(pct(smallestCaught, 1))).",
+            "Elementwise remainder (norms, RoPE, activations, softmax, LN backward, gating — not in the formulas): " +
+            "\(range(smallRows)) of all counted FLOPs at lab-small\(paperRows.isEmpty ? "" : ", \(range(paperRows)) at the paper widths").",
+            "Context: attention (causal average) grows \(String(format: "%.1f", growth))× from T = 512 to 32k at \(sweepShape.name); " +
+            "\(flatNames.joined(separator: ", ")) are \(flat ? "flat" : "NOT flat").",
+            "Fig. 2 FLOP matching (GFLOP/token): " + modelLines.joined(separator: ", ") + ".",
+        ] + failures.prefix(10)
+        let notes = Self.notes(models)
+        return StudyResult(tables: [main, controls, context.table, context.countedTable, modelTable, legend], charts: [context.chart],
+                           verdict: Verdict(passed: failures.isEmpty, summary: summary), notes: notes)
+    }
+
+    /// The report's notes: how FLOPs are counted and what each form charges.
+    static func notes(_ models: [ModelFlops]) -> String {
+        let mambaTotal = models.first { $0.name.hasPrefix("Mamba") }!.total
+        return """
+        FLOPs are counted by `FLOPCounter` while the layer runs its forward under `withNoGrad` on one sequence of \
+        N(0, 1) inputs (counts do not depend on the values, so the study is deterministic). GEMMs count 2·m·n·k; \
+        the elementwise counter adds one per arithmetic result and a few per transcendental or norm element. \
+        The attention decode path does its softmax in an inline loop the counter does not see, so its remainder \
+        is a lower bound; the simple linear-attention recurrence has no elementwise work besides its products. \
+        The TTT layers run the dual form with full b×b products (mini-batch b = 16), which is exactly what \
+        6Dd + 6Db (TTT-Linear) and 56Dd + 30Db (TTT-MLP) count — so the GEMM part agrees to the FLOP; exploiting \
+        triangularity would halve the b² terms. Linear attention is counted in its recurrent form, the form its \
+        4Dd formula describes; its default chunked prefill (chunk c = 64) does 4Dd + 4Dc per token (at the 1.3B \
+        shape +4D·64 = +0.52 MFLOP/token, 1.5%). Attention is counted twice: the dense prefill computes the full \
+        masked T×T score matrix (8D² + 4DT, i.e. every token charged for the full context), while the KV-cache \
+        decode charges token t for t keys, whose average is the causal 8D² + 2D(T+1). The whole-model check \
+        reproduces docs/ttt.md §5: with the full-context charge the 19-block Transformer at 32k is \
+        \(String(format: "%.2f", (models.first { $0.name.contains("full") }?.total ?? 0) / mambaTotal))× Mamba 1.4B \
+        (paper: 2.8×), with the causal average \(String(format: "%.2f", (models.first { $0.name.contains("causal") }?.total ?? 0) / mambaTotal))×.
+        """
+    }
+
+    /// Runs every (layer, form) row at every shape under the FLOP counter.
+    static func measure(_ shapes: [FlopShape], length T: Int, _ ctx: StudyContext, _ bar: ProgressBar) throws -> [(FlopShape, FlopMeasurement)] {
         var measurements: [(FlopShape, FlopMeasurement)] = []
         for s in shapes {
             var built: [String: SequenceLayer] = [:]
@@ -82,6 +139,12 @@ public struct FlopsStudy: Study {
                 bar.advance()
             }
         }
+        return measurements
+    }
+
+    /// The main table, counted vs analytic; the largest |Δ| and how many rows agree exactly.
+    static func countedVsAnalytic(_ measurements: [(FlopShape, FlopMeasurement)], length T: Int,
+                                  failures: inout [String]) -> (Table, (maxAbs: Double, exact: Int)) {
         var main = Table(name: "counted-vs-analytic", title: "Forward FLOPs per token: analytic formula vs tensor-core count (B = 1, T = \(T))", columns: [
             .init("layer"), .init("form"), .init("config"), .init("D", format: .integer), .init("H", format: .integer),
             .init("analytic", unit: "MFLOP/tok", format: .significant(6)),
@@ -95,7 +158,7 @@ public struct FlopsStudy: Study {
         ])
         var maxAbs = 0.0, exact = 0
         for (s, m) in measurements {
-            let ok = abs(m.relativeDifference) <= Self.tolerance
+            let ok = abs(m.relativeDifference) <= tolerance
             maxAbs = max(maxAbs, abs(m.relativeDifference))
             if m.countedMatmul == m.analyticGEMM && m.countedNonGEMM == m.analyticNonGEMM { exact += 1 }
             if !ok { failures.append("\(m.layer) \(m.form.label) at \(s.name): Δ = \(pct(m.relativeDifference)) > 5%") }
@@ -116,7 +179,12 @@ public struct FlopsStudy: Study {
             "elementwise − conv/scan; its share is of everything counted (matmul + elementwise).",
         ]
 
-        // 2. Negative controls: wrong formulas against the same counts.
+        return (main, (maxAbs, exact))
+    }
+
+    /// Wrong formulas (a term left out) against the same counts: each required one must disagree by > 5%.
+    static func negativeControls(_ measurements: [(FlopShape, FlopMeasurement)],
+                                 failures: inout [String]) -> (Table, (run: Int, caught: Int, smallest: Double)) {
         var controls = Table(name: "controls", title: "Negative controls: a formula with a term left out, against the same counts", columns: [
             .init("control"), .init("config"), .init("wrong formula", unit: "MFLOP/tok", format: .significant(6)),
             .init("counted", unit: "MFLOP/tok", format: .significant(6)), .init("omitted share of formula", format: .percent(1)),
@@ -136,8 +204,8 @@ public struct FlopsStudy: Study {
             for (label, w) in wrong {
                 let delta = (m.countedComparable - w) / w
                 let share = (m.analytic - w) / m.analytic
-                let required = share >= Self.controlRequiredShare
-                let caught = abs(delta) > Self.tolerance
+                let required = share >= controlRequiredShare
+                let caught = abs(delta) > tolerance
                 if required {
                     requiredRun += 1
                     if caught { requiredCaught += 1; smallestCaught = min(smallestCaught, abs(delta)) }
@@ -149,10 +217,22 @@ public struct FlopsStudy: Study {
             }
         }
         controls.notes = ["A control is required to disagree by more than 5% when the term it leaves out is at least " +
-                          "\(Int(Self.controlRequiredShare * 100))% of the formula. Smaller omissions are listed to show what a " +
+                          "\(Int(controlRequiredShare * 100))% of the formula. Smaller omissions are listed to show what a " +
                           "5% tolerance cannot see at large D (the rows above agree far more tightly than 5%)."]
 
-        // 3. FLOPs per token vs context at one shape (analytic), with counted points.
+        return (controls, (requiredRun, requiredCaught, smallestCaught))
+    }
+
+    /// Section 3: the analytic context sweep, its counted points and the chart.
+    struct ContextSweep {
+        let table: Table, countedTable: Table, chart: Chart
+        let counted: [(String, Int, FlopMeasurement)]
+        let flat: Bool, flatNames: [String], growth: Double, maxAbs: Double
+    }
+
+    static func contextSweep(_ sweepLayers: [String], shape sweepShape: FlopShape, counted sweepCounted: [Int],
+                             _ ctx: StudyContext, _ bar: ProgressBar, failures: inout [String]) throws -> ContextSweep {
+        var maxAbs = 0.0
         var sweepLayersBuilt: [String: SequenceLayer] = [:]
         for n in sweepLayers { sweepLayersBuilt[n] = try LayerRegistry.make(n, sweepShape.config, seed: ctx.seed) }
         var counted: [(String, Int, FlopMeasurement)] = []
@@ -172,11 +252,11 @@ public struct FlopsStudy: Study {
         var sweep = Table(name: "context", title: "Analytic forward MFLOP per token vs context T at the \(sweepShape.name) layer shape (D = \(sweepShape.width), H = \(sweepShape.heads))",
                           columns: [.init("T", format: .integer)] + sweepLayers.map { .init($0 == "attention" ? "attention (causal avg)" : $0, format: .significant(5)) }
                               + [.init("attention (full context)", format: .significant(5))])
-        for t in Self.contextGrid {
+        for t in contextGrid {
             sweep.append([.integer(t)] + sweepLayers.map { .number(analyticAt($0, t) / 1e6) } + [.number(attn.flopsPerToken(context: t) / 1e6)])
         }
         let flatNames = sweepLayers.filter { $0 != "attention" }
-        let flat = flatNames.allSatisfy { n in Set(Self.contextGrid.map { analyticAt(n, $0) }).count == 1 }
+        let flat = flatNames.allSatisfy { n in Set(contextGrid.map { analyticAt(n, $0) }).count == 1 }
         let growth = analyticAt("attention", 32768) / analyticAt("attention", 512)
         if !flat { failures.append("a recurrent layer's analytic FLOPs change with the context") }
         sweep.notes = ["Attention (causal avg) = 8D² + 2D(T+1), the mean over a causal sequence; attention (full context) = " +
@@ -188,30 +268,41 @@ public struct FlopsStudy: Study {
             .init("remainder / counted total", format: .percent(1)),
         ])
         for (n, t, m) in counted {
-            if abs(m.relativeDifference) > Self.tolerance { failures.append("context sweep \(n) at T=\(t): Δ = \(pct(m.relativeDifference)) > 5%") }
+            if abs(m.relativeDifference) > tolerance { failures.append("context sweep \(n) at T=\(t): Δ = \(pct(m.relativeDifference)) > 5%") }
             maxAbs = max(maxAbs, abs(m.relativeDifference))
             sweepCountedTable.append([.text(n), .integer(t), .number(m.analytic / 1e6), .number(m.countedComparable / 1e6),
                                       .number(m.relativeDifference), .number(m.remainderFraction)])
         }
         sweepCountedTable.notes = ["Attention here is the dense prefill, so its counted points lie on the full-context line 8D² + 4DT."]
 
+        let chart = contextChart(sweepLayers, shape: sweepShape, counted: counted, attention: attn, analyticAt)
+
+        return ContextSweep(table: sweep, countedTable: sweepCountedTable, chart: chart, counted: counted,
+                            flat: flat, flatNames: flatNames, growth: growth, maxAbs: maxAbs)
+    }
+
+    /// Analytic FLOPs per token vs context for each layer, attention's full-context charge, and the counted points.
+    static func contextChart(_ sweepLayers: [String], shape sweepShape: FlopShape, counted: [(String, Int, FlopMeasurement)],
+                             attention attn: SelfAttention, _ analyticAt: (String, Int) -> Double) -> Chart {
         var series = sweepLayers.map { n in
             Chart.Series(n == "attention" ? "attention (causal average)" : n, styleKey: n,
-                         points: Self.contextGrid.map { (Double($0), analyticAt(n, $0) / 1e6) }, mark: .lines)
+                         points: contextGrid.map { (Double($0), analyticAt(n, $0) / 1e6) }, mark: .lines)
         }
         series.append(Chart.Series("attention (full context = dense prefill)", styleKey: "attention-full",
-                                   points: Self.contextGrid.map { (Double($0), attn.flopsPerToken(context: $0) / 1e6) }, mark: .lines))
+                                   points: contextGrid.map { (Double($0), attn.flopsPerToken(context: $0) / 1e6) }, mark: .lines))
         series.append(Chart.Series("counted by the tensor core", styleKey: "counted",
                                    points: counted.map { (Double($0.1), $0.2.countedComparable / 1e6) }, mark: .points))
         let ys = series.flatMap(\.ys)
         let yHi = 1.6 * ys.max()!   // linear y from 0, headroom for the legend (top left)
-        let chart = Chart(name: "flops-vs-context", title: "Forward FLOPs per token vs context, \(sweepShape.name) layer shape (D = \(sweepShape.width))",
+        return Chart(name: "flops-vs-context", title: "Forward FLOPs per token vs context, \(sweepShape.name) layer shape (D = \(sweepShape.width))",
                           x: .init("context T", unit: "tokens", log: true, range: 400...40000),
                           y: .init("forward FLOPs per token", unit: "MFLOP", range: 0...yHi),
                           series: series, key: .topLeft)
+    }
 
-        // 4. The paper's FLOP matching for Fig. 2 (docs/ttt.md §5), analytic.
-        let models = try Self.fig2Models()
+    /// The Fig. 2 whole-model table; the models and one line per model with a paper number.
+    static func flopMatching(failures: inout [String]) throws -> (Table, [ModelFlops], [String]) {
+        let models = try fig2Models()
         var modelTable = Table(name: "fig2-flop-matching", title: "Whole-model forward GFLOP per token (Fig. 2 FLOP matching; lab formulas vs paper)", columns: [
             .init("model"), .init("blocks", format: .integer), .init("I", format: .integer),
             .init("layer", unit: "MFLOP/tok", format: .significant(5)), .init("SwiGLU 6DI", unit: "MFLOP/tok", format: .significant(5)),
@@ -226,7 +317,7 @@ public struct FlopsStudy: Study {
             if let p = m.paper {
                 let d = (m.total / 1e9 - p) / p
                 delta = .number(d)
-                if abs(d) > Self.modelTolerance { failures.append("\(m.name): lab \(String(format: "%.3f", m.total / 1e9)) vs paper \(p) GFLOP/token") }
+                if abs(d) > modelTolerance { failures.append("\(m.name): lab \(String(format: "%.3f", m.total / 1e9)) vs paper \(p) GFLOP/token") }
                 modelLines.append("\(m.name.components(separatedBy: ",")[0]) \(String(format: "%.3f", m.total / 1e9)) (paper \(String(format: "%.2f", p)))")
             }
             let paperRatio: Table.Cell = m.name.hasPrefix("Transformer") ? .text("2.8× at 32k") : m.paper != nil ? .text("matched") : .empty
@@ -239,7 +330,11 @@ public struct FlopsStudy: Study {
                             "Mamba 1.4B is 48 Mamba blocks without an MLP; the Transformer has 19 blocks with I = 5504 (the 1.3B " +
                             "config) at context 32k. Norms and the embedding lookup are not counted."]
 
-        // 5. Formula legend.
+        return (modelTable, models, modelLines)
+    }
+
+    /// What each layer's analytic formula includes.
+    static func formulaLegend() -> Table {
         var legend = Table(name: "formulas", title: "What each layer's analytic formula includes (per token, 2 FLOPs per multiply-add)", columns: [
             .init("layer"), .init("formula"), .init("source"),
         ])
@@ -251,39 +346,7 @@ public struct FlopsStudy: Study {
         legend.append(["mamba", "6ED² + 2ED(R+2N) + 2R·ED + 9EDN + 2EDk (E=2, N=16, R=⌈D/16⌉, k=4)", "docs/baselines.md §5"])
         legend.append(["SwiGLU / LM head", "6DI / 2DV (whole-model check only)", "docs/ttt.md §5"])
 
-        // Verdict.
-        let paperRows = measurements.filter { $0.0.name != FlopShape.labSmall.name }.map { $0.1.remainderFraction }
-        let smallRows = measurements.filter { $0.0.name == FlopShape.labSmall.name }.map { $0.1.remainderFraction }
-        func range(_ v: [Double]) -> String { v.isEmpty ? "–" : "\(pct(v.min()!, 1))–\(pct(v.max()!, 1))" }
-        let summary = [
-            "\(measurements.count)/\(measurements.count) layer×width rows and \(counted.count) context-sweep points compared: " +
-            "max |counted − analytic| / analytic = \(pct(maxAbs, 4)) (tolerance 5%); \(exact)/\(measurements.count) rows agree exactly (GEMMs and convs/scan).",
-            "Negative controls: \(requiredCaught)/\(requiredRun) required wrong formulas disagree by > 5% (smallest \(pct(smallestCaught, 1))).",
-            "Elementwise remainder (norms, RoPE, activations, softmax, LN backward, gating — not in the formulas): " +
-            "\(range(smallRows)) of all counted FLOPs at lab-small\(paperRows.isEmpty ? "" : ", \(range(paperRows)) at the paper widths").",
-            "Context: attention (causal average) grows \(String(format: "%.1f", growth))× from T = 512 to 32k at \(sweepShape.name); " +
-            "\(flatNames.joined(separator: ", ")) are \(flat ? "flat" : "NOT flat").",
-            "Fig. 2 FLOP matching (GFLOP/token): " + modelLines.joined(separator: ", ") + ".",
-        ] + failures.prefix(10)
-        let notes = """
-        FLOPs are counted by `FLOPCounter` while the layer runs its forward under `withNoGrad` on one sequence of \
-        N(0, 1) inputs (counts do not depend on the values, so the study is deterministic). GEMMs count 2·m·n·k; \
-        the elementwise counter adds one per arithmetic result and a few per transcendental or norm element. \
-        The attention decode path does its softmax in an inline loop the counter does not see, so its remainder \
-        is a lower bound; the simple linear-attention recurrence has no elementwise work besides its products. \
-        The TTT layers run the dual form with full b×b products (mini-batch b = 16), which is exactly what \
-        6Dd + 6Db (TTT-Linear) and 56Dd + 30Db (TTT-MLP) count — so the GEMM part agrees to the FLOP; exploiting \
-        triangularity would halve the b² terms. Linear attention is counted in its recurrent form, the form its \
-        4Dd formula describes; its default chunked prefill (chunk c = 64) does 4Dd + 4Dc per token (at the 1.3B \
-        shape +4D·64 = +0.52 MFLOP/token, 1.5%). Attention is counted twice: the dense prefill computes the full \
-        masked T×T score matrix (8D² + 4DT, i.e. every token charged for the full context), while the KV-cache \
-        decode charges token t for t keys, whose average is the causal 8D² + 2D(T+1). The whole-model check \
-        reproduces docs/ttt.md §5: with the full-context charge the 19-block Transformer at 32k is \
-        \(String(format: "%.2f", (models.first { $0.name.contains("full") }?.total ?? 0) / mambaTotal))× Mamba 1.4B \
-        (paper: 2.8×), with the causal average \(String(format: "%.2f", (models.first { $0.name.contains("causal") }?.total ?? 0) / mambaTotal))×.
-        """
-        return StudyResult(tables: [main, controls, sweep, sweepCountedTable, modelTable, legend], charts: [chart],
-                           verdict: Verdict(passed: failures.isEmpty, summary: summary), notes: notes)
+        return legend
     }
 
     /// The Fig. 2 models at D = 2048 (docs/ttt.md §3, §5): TTT-Linear (M) I = 5808, TTT-MLP (M) I = 5248,

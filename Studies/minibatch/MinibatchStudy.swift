@@ -77,7 +77,7 @@ public struct MinibatchStudy: DistributedStudy {
     }
 
     /// Corpus directory (`lab data fetch` writes it).
-    /// The corpus directory; nil reads ``StudyData/directory`` (set by `lab study … --data`).
+    /// The corpus directory; nil reads the context's ``StudyContext/dataDirectory`` (`lab study … --data`).
     public var dataDirectory: URL?
 
     /// Sizes to use instead of the preset's (tests).
@@ -107,7 +107,7 @@ public struct MinibatchStudy: DistributedStudy {
 
     func prepare(_ ctx: StudyContext) throws -> Prepared {
         let s = setup ?? ctx.pick(quick: Self.quickSetup, standard: Self.standardSetup, full: Self.fullSetup)
-        let dataDirectory = self.dataDirectory ?? StudyData.directory
+        let dataDirectory = self.dataDirectory ?? ctx.dataDirectory
         let corpus = try Corpus.load(from: dataDirectory)
         let checksum = Corpus.manifestChecksum(in: dataDirectory)
         let runsDir = ctx.outputDirectory.appendingPathComponent("runs")
@@ -233,20 +233,27 @@ public struct MinibatchStudy: DistributedStudy {
     }
 
     func result(_ points: [Point], setup s: Setup, unigram: Double, preset: Preset) -> StudyResult {
-        let T = s.context
-        func label(_ b: Int) -> String { b == T ? "\(b) (= T)" : "\(b)" }
-        let arms = Array(Set(points.map(\.rope))).sorted { $0 && !$1 }
-        let nSeeds = Set(points.map(\.seed)).count
-        func armName(_ rope: Bool) -> String { rope ? "RoPE within mini-batches" : "RoPE off (control)" }
-        var table = Table(name: "minibatch", title: "TTT-Linear: mini-batch size b vs validation loss (mean of \(nSeeds) seeds) and time per training step (T = \(T))", columns: [
-            .init("arm"), .init("b"), .init("inner GD steps per sequence", format: .integer),
-            .init("validation loss", unit: "nats/byte", format: .fixed(4)), .init("seed SD", unit: "nats/byte", format: .fixed(4)),
-            .init("bits/byte", format: .fixed(4)), .init("Δ vs b = 16 (paired)", format: .printf("%+.4f")), .init("Δ vs b = 16 SE", format: .fixed(4)),
-            .init("final train loss", unit: "nats/byte", format: .fixed(4)),
-            .init("median step", unit: "ms", format: .fixed(1)), .init("step time vs b = 16", format: .printf("%.2fx")),
-            .init("train time", unit: "s", format: .fixed(0)), .init("cached"),
-        ])
-        struct Agg { let b: Int; let rope: Bool; let loss: (mean: Double, sd: Double, se: Double); let ms: Double; let train: Double; let finalTrain: Double; let cached: Bool }
+        let aggs = Self.aggregates(points, s)
+        var failures: [String] = []
+        for p in points where !p.validationLoss.isFinite || !(p.medianStepSeconds > 0) {
+            failures.append("b = \(p.b)\(p.rope ? "" : " (RoPE off)"), seed \(p.seed): no finite validation loss or step time")
+        }
+        let summary = Self.summary(points, aggs, s, preset: preset, failures: failures)
+        return StudyResult(tables: [Self.table(points, aggs, s, unigram: unigram), Self.curves(points, aggs, s)], charts: [Self.chart(points, aggs, s)],
+                           verdict: Verdict(passed: failures.isEmpty, summary: summary), notes: Self.notes(s))
+    }
+
+    /// b as a column label: "256 (= T)" at b = T.
+    static func label(_ b: Int, _ T: Int) -> String { b == T ? "\(b) (= T)" : "\(b)" }
+    static func armName(_ rope: Bool) -> String { rope ? "RoPE within mini-batches" : "RoPE off (control)" }
+    /// The arms present, RoPE on first.
+    static func arms(_ points: [Point]) -> [Bool] { Array(Set(points.map(\.rope))).sorted { $0 && !$1 } }
+
+    /// One (arm, b) over its seeds: the loss's mean/SD/SE, mean step and train time, mean final train loss.
+    struct Agg { let b: Int; let rope: Bool; let loss: (mean: Double, sd: Double, se: Double); let ms: Double; let train: Double; let finalTrain: Double; let cached: Bool }
+
+    static func aggregates(_ points: [Point], _ s: Setup) -> [Agg] {
+        let arms = arms(points)
         var aggs: [Agg] = []
         for rope in arms {
             for b in s.miniBatches {
@@ -259,6 +266,20 @@ public struct MinibatchStudy: DistributedStudy {
                                 cached: ps.allSatisfy(\.cached)))
             }
         }
+        return aggs
+    }
+
+    /// Loss and step time per (arm, b), paired by seed against b = 16.
+    static func table(_ points: [Point], _ aggs: [Agg], _ s: Setup, unigram: Double) -> Table {
+        let T = s.context, nSeeds = Set(points.map(\.seed)).count
+        var table = Table(name: "minibatch", title: "TTT-Linear: mini-batch size b vs validation loss (mean of \(nSeeds) seeds) and time per training step (T = \(T))", columns: [
+            .init("arm"), .init("b"), .init("inner GD steps per sequence", format: .integer),
+            .init("validation loss", unit: "nats/byte", format: .fixed(4)), .init("seed SD", unit: "nats/byte", format: .fixed(4)),
+            .init("bits/byte", format: .fixed(4)), .init("Δ vs b = 16 (paired)", format: .printf("%+.4f")), .init("Δ vs b = 16 SE", format: .fixed(4)),
+            .init("final train loss", unit: "nats/byte", format: .fixed(4)),
+            .init("median step", unit: "ms", format: .fixed(1)), .init("step time vs b = 16", format: .printf("%.2fx")),
+            .init("train time", unit: "s", format: .fixed(0)), .init("cached"),
+        ])
         for a in aggs {
             let ref = aggs.first { $0.rope == a.rope && $0.b == 16 }
             let paired: [Table.Cell] = {
@@ -269,7 +290,7 @@ public struct MinibatchStudy: DistributedStudy {
                 let m = meanSE(d)
                 return [.number(m.mean), .number(m.se.isNaN ? 0 : m.se)]
             }()
-            table.append([.text(armName(a.rope)), .text(label(a.b)), .integer((T + a.b - 1) / a.b), .number(a.loss.mean), .number(a.loss.sd),
+            table.append([.text(Self.armName(a.rope)), .text(Self.label(a.b, T)), .integer((T + a.b - 1) / a.b), .number(a.loss.mean), .number(a.loss.sd),
                           .number(bitsPerByte(a.loss.mean))] + paired + [.number(a.finalTrain),
                           .number(1000 * a.ms), ref.map { .number(a.ms / $0.ms) } ?? .empty,
                           .number(a.train), .text(a.cached ? "yes" : "no")])
@@ -283,8 +304,14 @@ public struct MinibatchStudy: DistributedStudy {
             "encoding); 'RoPE off' trains the same models without RoPE, so b changes only the inner loop.",
         ]
 
+        return table
+    }
+
+    /// Validation loss during training, mean over seeds, per (arm, b).
+    static func curves(_ points: [Point], _ aggs: [Agg], _ s: Setup) -> Table {
+        let T = s.context
         var curves = Table(name: "curves", title: "Validation loss (nats/byte) during training, mean over seeds", columns:
-            [.init("step", format: .integer)] + aggs.map { .init("b=\(label($0.b))\($0.rope ? "" : " no RoPE")", format: .fixed(4)) })
+            [.init("step", format: .integer)] + aggs.map { .init("b=\(Self.label($0.b, T))\($0.rope ? "" : " no RoPE")", format: .fixed(4)) })
         let steps = Array(Set(points.flatMap { $0.curve.map(\.step) })).sorted()
         for st in steps {
             curves.append([.integer(st)] + aggs.map { a in
@@ -293,14 +320,20 @@ public struct MinibatchStudy: DistributedStudy {
             })
         }
 
+        return curves
+    }
+
+    /// Loss and step time against b, one series per arm.
+    static func chart(_ points: [Point], _ aggs: [Agg], _ s: Setup) -> Chart {
+        let T = s.context, nSeeds = Set(points.map(\.seed)).count, arms = arms(points)
         let bRange = 0.7...(1.4 * Double(T))
         let ms = aggs.map { 1000 * $0.ms }.filter { $0 > 0 && $0.isFinite }
         let msRange = 0...(ms.max() ?? 10) * 1.15
         func series(_ rope: Bool, _ y: (Agg) -> Double) -> Chart.Series {
             let a = aggs.filter { $0.rope == rope }
-            return .init(armName(rope), styleKey: rope ? "ttt-linear" : "control", x: a.map { Double($0.b) }, y: a.map(y))
+            return .init(Self.armName(rope), styleKey: rope ? "ttt-linear" : "control", x: a.map { Double($0.b) }, y: a.map(y))
         }
-        let chart = Chart(name: "minibatch", title: "TTT-Linear \(s.blocks) × D\(s.width), T = \(T): mini-batch size b (mean of \(nSeeds) seeds)", panels: [
+        return Chart(name: "minibatch", title: "TTT-Linear \(s.blocks) × D\(s.width), T = \(T): mini-batch size b (mean of \(nSeeds) seeds)", panels: [
             .init(title: "validation loss after \(s.steps) steps", x: .init("mini-batch size b", log: true, range: bRange),
                   y: .init("validation loss", unit: "nats/byte"),
                   series: arms.map { r in series(r) { $0.loss.mean } }, key: .topLeft),
@@ -309,13 +342,14 @@ public struct MinibatchStudy: DistributedStudy {
                   series: arms.map { r in series(r) { 1000 * $0.ms } }, key: .bottomLeft),
         ], rows: 1, columns: 2)
 
-        var failures: [String] = []
-        for p in points where !p.validationLoss.isFinite || !(p.medianStepSeconds > 0) {
-            failures.append("b = \(p.b)\(p.rope ? "" : " (RoPE off)"), seed \(p.seed): no finite validation loss or step time")
-        }
+    }
+
+    /// Pipeline, the b effect with and without RoPE, loss by b, step times, the science verdict, failures.
+    static func summary(_ points: [Point], _ aggs: [Agg], _ s: Setup, preset: Preset, failures: [String]) -> [String] {
+        let T = s.context, nSeeds = Set(points.map(\.seed)).count, arms = arms(points)
         var summary: [String] = []
         summary.append("Pipeline: \(points.count) runs (" + arms.map { "\(s.miniBatches(rope: $0).count) values of b \($0 ? "with RoPE" : "with RoPE off")" }.joined(separator: " + ") + ", × \(nSeeds) seeds) trained \(s.steps) steps, validated and timed; finite: \(failures.isEmpty ? "yes" : "NO").")
-        let on = Self.bEffect(points, rope: true, T: T), off = Self.bEffect(points, rope: false, T: T)
+        let on = bEffect(points, rope: true, T: T), off = bEffect(points, rope: false, T: T)
         func fmt(_ e: (mean: Double, sd: Double, se: Double)?) -> String { e.map { String(format: "%+.4f ± %.4f", $0.mean, $0.se) } ?? "–" }
         summary.append("b = 16 minus b = T = \(T) (batch GD), paired by seed (nats/byte, ± SE): RoPE within mini-batches \(fmt(on)); RoPE off \(fmt(off)).")
         if let on, let off {
@@ -323,10 +357,10 @@ public struct MinibatchStudy: DistributedStudy {
         }
         for rope in arms {
             let a = aggs.filter { $0.rope == rope }
-            summary.append("\(armName(rope)): validation loss by b: " + a.map { "b=\($0.b) \(String(format: "%.4f", $0.loss.mean))" }.joined(separator: ", ") +
+            summary.append("\(Self.armName(rope)): validation loss by b: " + a.map { "b=\($0.b) \(String(format: "%.4f", $0.loss.mean))" }.joined(separator: ", ") +
                            "; best b = \(a.min { $0.loss.mean < $1.loss.mean }.map { String($0.b) } ?? "–").")
             if let rank = spearman(a.map { Double($0.b) }, a.map(\.loss.mean)) {
-                summary.append("\(armName(rope)): Spearman rank correlation of b with validation loss \(String(format: "%+.2f", rank)) (+1: loss rises steadily with b).")
+                summary.append("\(Self.armName(rope)): Spearman rank correlation of b with validation loss \(String(format: "%+.2f", rank)) (+1: loss rises steadily with b).")
             }
         }
         let rt = aggs.filter(\.rope)
@@ -334,10 +368,15 @@ public struct MinibatchStudy: DistributedStudy {
         if preset == .quick {
             summary.append("Science: not judged at the quick preset (3 training steps; the numbers mean nothing).")
         } else {
-            summary.append("Science verdict: \(Self.scienceVerdict(ropeOn: on.map { ($0.mean, $0.se) }, ropeOff: off.map { ($0.mean, $0.se) })).")
+            summary.append("Science verdict: \(scienceVerdict(ropeOn: on.map { ($0.mean, $0.se) }, ropeOff: off.map { ($0.mean, $0.se) })).")
         }
         summary += failures
-        let notes = """
+        return summary
+    }
+
+    /// The recipe every b shares.
+    static func notes(_ s: Setup) -> String {
+        """
         **Verdict** = the pipeline (every run trained, validated and timed, finite). The science verdict (last summary \
         line) is judged against the criterion in Studies/minibatch/README.md.
 
@@ -349,7 +388,6 @@ public struct MinibatchStudy: DistributedStudy {
         into the W part and the z part) is the latency study's job. Runs are cached under `runs/b<b>-<config hash>/` in the \
         output directory (a `lab train` checkpoint: the run is resumed if it was interrupted and reused when finished).
         """
-        return StudyResult(tables: [table, curves], charts: [chart], verdict: Verdict(passed: failures.isEmpty, summary: summary), notes: notes)
     }
 }
 

@@ -132,7 +132,7 @@ public struct PerplexityStudy: DistributedStudy {
 
     func prepare(_ ctx: StudyContext) throws -> Prepared {
         let s = override ?? Self.settings(ctx.preset)
-        let data = try StudyCorpus.resolve(corpus)
+        let data = try StudyCorpus.resolve(corpus, ctx)
         let docs = data.corpus.validation.filter { d in s.evaluationSource.map { d.source == $0 } ?? true }
         guard !docs.isEmpty else {
             throw LabError.badConfig("the corpus has no held-out '\(s.evaluationSource ?? "")' document to evaluate on — run 'lab data fetch' (it provides the KJV text as source 'bible')")

@@ -203,6 +203,7 @@ final class CLIPropertyTests: XCTestCase {
         try "// extra\n".write(to: dir.appendingPathComponent("pkg/Plugins/Extra/ExtraInner.swift"), atomically: true, encoding: .utf8)
         try "// swift-tools-version:6.0\nlet innerModelPlugins: [String] = [\"DeltaNet\", \"Extra\", \"Momentum\", \"NadarayaWatson\", \"TTTLinear\", \"TTTMLP\"]\n"
             .write(to: dir.appendingPathComponent("pkg/Package.swift"), atomically: true, encoding: .utf8)
+        try writeInnerModelList(dir.appendingPathComponent("pkg"), modules: ["DeltaNet", "Extra", "Momentum", "NadarayaWatson", "TTTLinear", "TTTMLP"])
         try fm.createDirectory(at: dir.appendingPathComponent("userdir"), withIntermediateDirectories: true)
         try "my notes\n".write(to: dir.appendingPathComponent("userdir/loss.csv"), atomically: true, encoding: .utf8)
         try fm.createDirectory(at: dir.appendingPathComponent("dir"), withIntermediateDirectories: true)

@@ -1,5 +1,6 @@
 // CLITestSupport.swift — runs the built `lab` executable and captures its output and exit status.
 import Foundation
+import TestSupport
 import XCTest
 
 struct LabRun {
@@ -37,8 +38,15 @@ func lab(_ args: [String], cwd: URL? = nil, env: [String: String] = [:]) throws 
     return LabRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: r, as: UTF8.self))
 }
 
-func temporaryDirectory() throws -> URL {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("lab-cli-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-    return d
+func temporaryDirectory() throws -> URL { try makeTemporaryDirectory("lab-cli") }
+
+/// Writes Zoo's plugin list, `Sources/Zoo/InnerModelList.swift`, under `root` with one import and one
+/// entry `Module.ModuleInner.self` per module: with Package.swift's line, the package `lab plugin new`
+/// and `lab plugin remove` edit.
+func writeInnerModelList(_ root: URL, modules: [String]) throws {
+    let url = root.appendingPathComponent("Sources/Zoo/InnerModelList.swift")
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    let text = (["import Layers"] + modules.map { "import \($0)" }).sorted().joined(separator: "\n")
+        + "\n\nlet innerModelList: [InnerModel.Type] = [\n" + modules.sorted().map { "    \($0).\($0)Inner.self,\n" }.joined() + "]\n"
+    try text.write(to: url, atomically: true, encoding: .utf8)
 }

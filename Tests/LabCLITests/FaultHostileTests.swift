@@ -273,6 +273,7 @@ final class FaultHostileTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let pkg = "// swift-tools-version:6.0\nlet innerModelPlugins: [String] = [\"DeltaNet\", \"Momentum\", \"TTTLinear\"]\n"
         try pkg.write(to: dir.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
+        try writeInnerModelList(dir, modules: ["DeltaNet", "Momentum", "TTTLinear"])
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("Sources/Layers"), withIntermediateDirectories: true)
         try "public struct LayerConfig {}\npublic final class Param {}\n".write(to: dir.appendingPathComponent("Sources/Layers/X.swift"), atomically: true, encoding: .utf8)
         for (name, msg) in [("Self", "Swift keyword or standard type"), ("Any", "Swift keyword"), ("Type", "Swift keyword"), ("Protocol", "Swift keyword"),
@@ -286,7 +287,7 @@ final class FaultHostileTests: XCTestCase {
             assertOneLineFault(try lab(["plugin", "remove", name, "--root", dir.path]), ["built-in plugin", "cannot be removed"], name)
         }
         XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("Package.swift"), encoding: .utf8), pkg)
-        XCTAssertEqual(filesUnder(dir), ["Package.swift", "Sources/Layers/X.swift"])
+        XCTAssertEqual(filesUnder(dir), ["Package.swift", "Sources/Layers/X.swift", "Sources/Zoo/InnerModelList.swift"])
         // Negative control: a good name is scaffolded.
         XCTAssertEqual(try lab(["plugin", "new", "Fine", "--root", dir.path]).status, 0)
         // b > T: the dual ≡ primal control still bites, the plugin passes.

@@ -311,6 +311,7 @@ final class HostileRoundThreeTests: XCTestCase {
         let root = dir.appendingPathComponent("pkg")
         try FileManager.default.createDirectory(at: root.appendingPathComponent("Plugins"), withIntermediateDirectories: true)
         try "// swift-tools-version:6.0\nlet innerModelPlugins: [String] = [\"TTTLinear\", \"TTTMLP\"]\n".write(to: root.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
+        try writeInnerModelList(root, modules: ["TTTLinear", "TTTMLP"])
         let names = (1...6).map { "Alpha\($0)" } + ["Same", "Same"]
         var status = [Int32](repeating: -1, count: names.count)
         let q = DispatchQueue(label: "s")
@@ -319,7 +320,11 @@ final class HostileRoundThreeTests: XCTestCase {
             q.sync { status[i] = r?.status ?? -1 }
         }
         let line = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
-        for n in Set(names) { XCTAssertTrue(line.contains("\"\(n)\""), "\(n) lost: \(line)") }
+        let list = try String(contentsOf: root.appendingPathComponent("Sources/Zoo/InnerModelList.swift"), encoding: .utf8)
+        for n in Set(names) {
+            XCTAssertTrue(line.contains("\"\(n)\""), "\(n) lost: \(line)")
+            XCTAssertTrue(list.contains("import \(n)\n") && list.contains("    \(n).\(n)Inner.self,\n"), "\(n) lost: \(list)")
+        }
         XCTAssertEqual(Array(status.prefix(6)), [Int32](repeating: 0, count: 6))
         XCTAssertEqual(status.suffix(2).sorted(), [0, 2], "the same name twice: exactly one succeeds")
     }

@@ -25,6 +25,7 @@ final class PluginCommandTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         for (name, msg) in [("my_model", "UpperCamelCase"), ("Linear", "already registered"), ("Layers", "already has")] {
             try packageFile.write(to: dir.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
+            try writeInnerModelList(dir, modules: ["TTTLinear"])
             let r = try lab(["plugin", "new", name, "--root", dir.path])
             XCTAssertEqual(r.status, 2, name)
             XCTAssertTrue(r.stderr.contains(msg), r.stderr)
@@ -38,6 +39,9 @@ final class PluginCommandTests: XCTestCase {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try packageFile.write(to: dir.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
+        try writeInnerModelList(dir, modules: ["TTTLinear"])
+        let listURL = dir.appendingPathComponent("Sources/Zoo/InnerModelList.swift")
+        let listBefore = try String(contentsOf: listURL, encoding: .utf8)
         let r = try lab(["plugin", "new", "GatedMLP", "--root", dir.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         let p = dir.appendingPathComponent("Plugins/GatedMLP")
@@ -48,6 +52,8 @@ final class PluginCommandTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: p.appendingPathComponent("README.md").path))
         let manifest = { try String(contentsOf: dir.appendingPathComponent("Package.swift"), encoding: .utf8) }
         XCTAssertEqual(try manifest(), "// package\nlet innerModelPlugins: [String] = [\"GatedMLP\", \"TTTLinear\"]\nlet x = 1\n")
+        XCTAssertEqual(try String(contentsOf: listURL, encoding: .utf8),
+                       "import GatedMLP\nimport Layers\nimport TTTLinear\n\nlet innerModelList: [InnerModel.Type] = [\n    GatedMLP.GatedMLPInner.self,\n    TTTLinear.TTTLinearInner.self,\n]\n")
         let again = try lab(["plugin", "new", "GatedMLP", "--root", dir.path])
         XCTAssertEqual(again.status, 2)
         XCTAssertTrue(again.stderr.contains("already exists"), again.stderr)
@@ -55,6 +61,7 @@ final class PluginCommandTests: XCTestCase {
         XCTAssertEqual(rm.status, 0, rm.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: p.path))
         XCTAssertEqual(try manifest(), packageFile)
+        XCTAssertEqual(try String(contentsOf: listURL, encoding: .utf8), listBefore)
         XCTAssertEqual(try lab(["plugin", "remove", "GatedMLP", "--root", dir.path]).status, 2)
     }
 }

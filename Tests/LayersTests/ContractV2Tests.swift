@@ -5,6 +5,8 @@ import Foundation
 import XCTest
 @testable import Layers
 import TensorCore
+import NadarayaWatson
+import TestSupport
 import TTTLinear
 import TTTMLP
 
@@ -109,6 +111,31 @@ enum WrongLossDerivative: InnerModel {
 }
 
 final class ContractV2Tests: XCTestCase {
+    /// The plugin tests' helper (TestSupport's `pluginProblems`) fails by the faults it names: an
+    /// unregistered plugin whose loss derivative is wrong, and a required row that is only n/a; the
+    /// paper's plugin passes it.
+    /// A custom loss's derivative is probed for stop-gradients only when the lab derives it: LogCosh's
+    /// derived derivative meets none; the hand-written one is not swept.
+    func testLossDerivativeSweepIsRecordedOnlyWhenDerived() {
+        XCTAssertEqual(PluginCheck.stopGradientOps(LogCoshLinear.self, headDim: 4), [])
+        var rng = RNG(seed: 1)
+        let y = Tensor.randn([1, 3, 4], rng: &rng).requiringGrad(), v = Tensor.randn([1, 3, 4], rng: &rng)
+        let saved = GradMode.enabled
+        GradMode.enabled = true
+        defer { GradMode.enabled = saved }
+        let ops = { (m: InnerModel.Type) in graphOps(of: [m.innerLossDerivative(y, target: v)]) }
+        XCTAssertTrue(ops(LogCoshLinear.self).contains(derivedLossDerivativeOp))
+        XCTAssertFalse(ops(WrongLossDerivative.self).contains(derivedLossDerivativeOp))
+    }
+
+    func testPluginProblemsNamesTheFault() throws {
+        let wrong = try pluginProblems(WrongLossDerivative.self)
+        XCTAssertTrue(wrong.contains { $0.contains("'wrong-loss-derivative' is not registered") }, "\(wrong)")
+        XCTAssertTrue(wrong.contains { $0.hasPrefix("inner loss derivative") && $0.contains("FAIL") }, "\(wrong)")
+        XCTAssertEqual(try pluginProblems(NadarayaWatsonInner.self, mustPass: ["dual form"]), ["dual form: not PASS"])
+        XCTAssertEqual(try pluginProblems(LinearInner.self, mustPass: ["outer gradients", "dual form"]), [])
+    }
+
     func describe(_ r: PluginCheck.Report) -> String { r.rows.map { "\($0.check): \($0.verdict) \($0.error ?? -1) \($0.note)" }.joined(separator: "\n") }
 
     /// Every contract v2 plugin above passes every check of `plugin check` (inner gradient, dual ≡

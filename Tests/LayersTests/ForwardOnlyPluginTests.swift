@@ -3,6 +3,7 @@
 import XCTest
 @testable import Layers
 import TensorCore
+import TestSupport
 import TTTLinear
 import TTTMLP
 
@@ -32,7 +33,31 @@ enum StopGradientMLP: InnerModel {
     }
 }
 
+/// The named fault for the stop-gradient report: a forward through gelu′, whose VJP is first-order only.
+enum GeluPrimeMLP: InnerModel {
+    static let name = "gelu-prime-mlp"
+    static let defaultBaseLR: Float = 0.1
+    static func parameters(headDim d: Int) -> [InnerParamSpec] { MLPInner.parameters(headDim: d) }
+    static func forward(_ x: Tensor, _ θ: [Tensor]) -> Tensor { matmul((matmul(x, θ[0]) + θ[1]).geluPrime(), θ[2]) + θ[3] }
+}
+
 final class ForwardOnlyPluginTests: XCTestCase {
+    /// `plugin check` names an op of a derived gradient's sweep that has no graph VJP (found by sweeping
+    /// with an explicit recorder) and fails the outer row; a forward-only MLP, a hand-written gradient
+    /// and a detached (hand-written) one name none.
+    func testStopGradientOpsAreNamed() throws {
+        XCTAssertEqual(PluginCheck.stopGradientOps(GeluPrimeMLP.self, headDim: 8), ["geluPrime"])
+        for ok in [ForwardOnlyMLP.self as InnerModel.Type, MLPInner.self, StopGradientMLP.self] {
+            XCTAssertEqual(PluginCheck.stopGradientOps(ok, headDim: 8), [], ok.name)
+        }
+        let row = try PluginCheck.run(GeluPrimeMLP.self).rows[4]
+        XCTAssertEqual(row.verdict, .fail)
+        XCTAssertTrue(row.note.contains("stop-gradient in the outer graph): geluPrime"), row.note)
+        XCTAssertFalse(GeluPrimeMLP.gradientIsHandWritten)
+        XCTAssertTrue(StopGradientMLP.gradientIsHandWritten, "a detached gradient is not the lab's derived one")
+    }
+
+
     let cfg: LayerConfig = { var c = LayerConfig(width: 16, heads: 2); c.ttt.miniBatch = 4; return c }()
 
     func input(seed: UInt64) -> (Tensor, Tensor) {
@@ -45,15 +70,6 @@ final class ForwardOnlyPluginTests: XCTestCase {
         for p in l.parameters { p.tensor.zeroGrad() }
         (l(x) * r).sum().backward()
         return l.parameters.map { $0.tensor.grad ?? Tensor(zeros: $0.tensor.shape) }
-    }
-
-    /// max_p ‖a_p − b_p‖∞ / max_p ‖b_p‖∞ over all parameters (NaN → ∞).
-    func worst(_ a: [Tensor], _ b: [Tensor]) -> Float {
-        var e: Float = 0, m: Float = 0
-        for (s, t) in zip(a, b) {
-            for i in 0..<t.count { let d = abs(s.data[i] - t.data[i]); e = d.isNaN ? .infinity : max(e, d); m = max(m, abs(t.data[i])) }
-        }
-        return e / max(m, 1e-30)
     }
 
     /// Forward-only copies of TTT-Linear and TTT-MLP give the hand-written models' outer gradients,
@@ -69,13 +85,13 @@ final class ForwardOnlyPluginTests: XCTestCase {
             let dual = try PluginCheck.layer(paper, cfg, seed: 3)
             XCTAssertEqual(a.parameters.map(\.name), primal.parameters.map(\.name))
             let ga = outerGradients(a, x, r)
-            let ePrimal = worst(ga, outerGradients(primal, x, r)), eDual = worst(ga, outerGradients(dual, x, r))
+            let ePrimal = worstRelative(ga, outerGradients(primal, x, r)), eDual = worstRelative(ga, outerGradients(dual, x, r))
             XCTAssertLessThanOrEqual(ePrimal, 1e-5, "\(mine.name) vs \(paper.name) primal")
             XCTAssertLessThanOrEqual(eDual, 1e-4, "\(mine.name) vs \(paper.name) dual")
         }
         let cut = try PluginCheck.layer(StopGradientMLP.self, cfg, seed: 3)
         let paper = try PluginCheck.layer(MLPInner.self, cfg, seed: 3) { $0.ttt.dual = false }
-        XCTAssertGreaterThan(worst(outerGradients(cut, x, r), outerGradients(paper, x, r)), 1e-2)
+        XCTAssertGreaterThan(worstRelative(outerGradients(cut, x, r), outerGradients(paper, x, r)), 1e-2)
     }
 
     /// A few SGD steps of a small regression model (one TTT layer, loss mean‖layer(x) − y‖²): the

@@ -3,6 +3,7 @@
 import XCTest
 @testable import Layers
 import TensorCore
+import TestSupport
 import DeltaNet
 import Momentum
 
@@ -14,14 +15,6 @@ final class RematTests: XCTestCase {
         (y * r).sum().backward()
         let peak = AllocationMeter.peak - base
         return (y, l.parameters.map { $0.tensor.grad ?? Tensor(zeros: $0.tensor.shape) }, peak)
-    }
-
-    func worst(_ a: [Tensor], _ b: [Tensor]) -> Float {
-        var e: Float = 0, m: Float = 0
-        for (s, t) in zip(a, b) {
-            for i in 0..<t.count { let d = abs(s.data[i] - t.data[i]); e = d.isNaN ? .infinity : max(e, d); m = max(m, abs(t.data[i])) }
-        }
-        return e / max(m, 1e-30)
     }
 
     /// For plugins of every kind the node serves (forward-only, hand-written with a dual, optimizer
@@ -41,11 +34,11 @@ final class RematTests: XCTestCase {
             let (y, g, _) = grads(l, x, r)
             let (yr, gr, _) = l.withKernels(.reference) { grads(l, x, r) }
             XCTAssertEqual(y.array, yr.array, "\(inner.name): outputs")
-            XCTAssertLessThanOrEqual(worst(g, gr), 1e-5, "\(inner.name): gradients")
+            XCTAssertLessThanOrEqual(worstRelative(g, gr), 1e-5, "\(inner.name): gradients")
             l.rematDropsStateGradient = true
             let (_, gf, _) = grads(l, x, r)
             l.rematDropsStateGradient = false
-            XCTAssertGreaterThan(worst(gf, gr), 1e-2, "\(inner.name): control")
+            XCTAssertGreaterThan(worstRelative(gf, gr), 1e-2, "\(inner.name): control")
         }
     }
 

@@ -3,14 +3,14 @@
 import Foundation
 import XCTest
 import TensorCore
+import TestSupport
 @testable import Layers
 
 final class WeightFileTests: XCTestCase {
     private var dir: URL!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("weights-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        dir = try makeTemporaryDirectory("weights")
     }
 
     override func tearDownWithError() throws { if let dir { try? FileManager.default.removeItem(at: dir) } }

@@ -138,29 +138,7 @@ final class HybridStackTests: XCTestCase {
         tc.evalEvery = 3; tc.evalWindows = 4
         tc.applyLayerDefaults(model: cfg)
         XCTAssertEqual(tc.tttLRMultStart, 0.1, "the TTT-MLP block's ρ warmup applies")
-        let straight = try Trainer(model: LanguageModel(config: cfg, seed: tc.seed), config: tc, corpus: corpus)
-        try straight.run(checkpointTo: nil)
-        let dir = try scratchDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let first = try Trainer(model: LanguageModel(config: cfg, seed: tc.seed), config: tc, corpus: corpus)
-        try first.run(until: 3, checkpointTo: dir)
-        let resumed = try Trainer.resume(from: dir, corpus: corpus)
-        XCTAssertEqual(resumed.model.config, cfg)
-        try resumed.run(checkpointTo: dir)
-        XCTAssertEqual(resumed.step, 6)
-        for (a, b) in zip(straight.model.parameters, resumed.model.parameters) {
-            XCTAssertEqual(a.name, b.name)
-            XCTAssertTrue(bitsEqual(a.tensor, b.tensor), "parameter \(a.name) differs after resume")
-        }
-        for i in straight.optimizer.m.indices {
-            XCTAssertTrue(bitsEqual(straight.optimizer.m[i], resumed.optimizer.m[i]) && bitsEqual(straight.optimizer.v[i], resumed.optimizer.v[i]))
-        }
-        XCTAssertEqual(straight.history.map(\.loss.bitPattern), resumed.history.map(\.loss.bitPattern))
-        XCTAssertTrue(straight.history.allSatisfy { $0.loss.isFinite })
-        var other = tc; other.seed = 6
-        let different = try Trainer(model: LanguageModel(config: cfg, seed: other.seed), config: other, corpus: corpus)
-        try different.run(checkpointTo: nil)
-        XCTAssertFalse(zip(straight.model.parameters, different.model.parameters).allSatisfy { bitsEqual($0.tensor, $1.tensor) })
+        try assertResumeIsBitIdentical(cfg, tc, corpus: corpus, "hybrid")
     }
 
     /// A list naming one layer ("ttt-linear,ttt-linear") builds the single-layer model bit for bit (same

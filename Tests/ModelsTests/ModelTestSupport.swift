@@ -29,11 +29,7 @@ func syntheticCorpus(documents: Int = 12, bytesPerDocument: Int = 3000, seed: UI
     return Corpus(train: train, validation: val)
 }
 
-func scratchDirectory() throws -> URL {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("lab-models-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-    return d
-}
+func scratchDirectory() throws -> URL { try makeTemporaryDirectory("lab-models") }
 
 /// Random token ids in 0..<vocab.
 func randomIDs(_ n: Int, vocab: Int, seed: UInt64) -> [Int] {
@@ -177,4 +173,39 @@ struct DirectionalDerivative {
         }
         directions = out
     }
+}
+
+/// Trains `cfg` under `tc` (6 steps) straight through, and again stopped with a checkpoint at step 3 and
+/// resumed: the resumed run must equal the straight one bit for bit (weights, Adam moments, losses,
+/// evaluations). Negative control: a run with another seed differs (the comparison is not vacuous).
+func assertResumeIsBitIdentical(_ cfg: ModelConfig, _ tc: TrainConfig, corpus: Corpus, _ label: String,
+                                file: StaticString = #filePath, line: UInt = #line) throws {
+    let straight = try Trainer(model: LanguageModel(config: cfg, seed: tc.seed), config: tc, corpus: corpus)
+    try straight.run(checkpointTo: nil)
+    let dir = try scratchDirectory()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let first = try Trainer(model: LanguageModel(config: cfg, seed: tc.seed), config: tc, corpus: corpus)
+    try first.run(until: 3, checkpointTo: dir)
+    XCTAssertEqual(first.step, 3, label, file: file, line: line)
+    let resumed = try Trainer.resume(from: dir, corpus: corpus)
+    XCTAssertEqual(resumed.step, 3, label, file: file, line: line)
+    XCTAssertEqual(resumed.model.config, cfg, label, file: file, line: line)
+    try resumed.run(checkpointTo: dir)
+    XCTAssertEqual(resumed.step, 6, label, file: file, line: line)
+    for (a, b) in zip(straight.model.parameters, resumed.model.parameters) {
+        XCTAssertEqual(a.name, b.name, label, file: file, line: line)
+        XCTAssertTrue(bitsEqual(a.tensor, b.tensor), "\(label): parameter \(a.name) differs after resume", file: file, line: line)
+    }
+    for i in straight.optimizer.m.indices {
+        XCTAssertTrue(bitsEqual(straight.optimizer.m[i], resumed.optimizer.m[i]) && bitsEqual(straight.optimizer.v[i], resumed.optimizer.v[i]),
+                      "\(label): Adam moments of \(straight.optimizer.params[i].name) differ", file: file, line: line)
+    }
+    XCTAssertEqual(straight.history.map(\.loss.bitPattern), resumed.history.map(\.loss.bitPattern), "\(label): losses differ", file: file, line: line)
+    XCTAssertTrue(straight.history.allSatisfy { $0.loss.isFinite }, label, file: file, line: line)
+    XCTAssertEqual(straight.evaluations.map(\.loss), resumed.evaluations.map(\.loss), label, file: file, line: line)
+    var other = tc; other.seed = tc.seed &+ 1
+    let different = try Trainer(model: LanguageModel(config: cfg, seed: other.seed), config: other, corpus: corpus)
+    try different.run(checkpointTo: nil)
+    XCTAssertFalse(zip(straight.model.parameters, different.model.parameters).allSatisfy { bitsEqual($0.tensor, $1.tensor) },
+                   "\(label): another seed gives the same weights", file: file, line: line)
 }

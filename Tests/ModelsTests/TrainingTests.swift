@@ -23,36 +23,7 @@ final class TrainingTests: XCTestCase {
             var tc = microTrainConfig(steps: 6)
             tc.applyLayerDefaults(layer: layer)
             let cfg = ModelConfig(layer: layer, vocab: 256, width: 16, heads: 2, layers: 2, mlpHidden: 24, miniBatch: 4)
-
-            let straight = try Trainer(model: LanguageModel(config: cfg, seed: tc.seed), config: tc, corpus: corpus)
-            try straight.run(checkpointTo: nil)
-
-            let dir = try scratchDirectory()
-            defer { try? FileManager.default.removeItem(at: dir) }
-            let first = try Trainer(model: LanguageModel(config: cfg, seed: tc.seed), config: tc, corpus: corpus)
-            try first.run(until: 3, checkpointTo: dir)
-            XCTAssertEqual(first.step, 3)
-            let resumed = try Trainer.resume(from: dir, corpus: corpus)
-            XCTAssertEqual(resumed.step, 3)
-            try resumed.run(checkpointTo: dir)
-            XCTAssertEqual(resumed.step, 6)
-
-            for (a, b) in zip(straight.model.parameters, resumed.model.parameters) {
-                XCTAssertEqual(a.name, b.name)
-                XCTAssertTrue(bitsEqual(a.tensor, b.tensor), "\(layer): parameter \(a.name) differs after resume")
-            }
-            for i in straight.optimizer.m.indices {
-                XCTAssertTrue(bitsEqual(straight.optimizer.m[i], resumed.optimizer.m[i]) && bitsEqual(straight.optimizer.v[i], resumed.optimizer.v[i]),
-                              "\(layer): Adam moments of \(straight.optimizer.params[i].name) differ")
-            }
-            XCTAssertEqual(straight.history.map(\.loss.bitPattern), resumed.history.map(\.loss.bitPattern), "\(layer): losses differ")
-            XCTAssertEqual(straight.evaluations.map(\.loss), resumed.evaluations.map(\.loss))
-
-            // Negative control: a run with another seed differs (the comparison is not vacuous).
-            var other = tc; other.seed = 6
-            let different = try Trainer(model: LanguageModel(config: cfg, seed: other.seed), config: other, corpus: corpus)
-            try different.run(checkpointTo: nil)
-            XCTAssertFalse(zip(straight.model.parameters, different.model.parameters).allSatisfy { bitsEqual($0.tensor, $1.tensor) })
+            try assertResumeIsBitIdentical(cfg, tc, corpus: corpus, layer)
         }
     }
 

@@ -241,10 +241,8 @@ final class PerplexityStudyTests: XCTestCase {
 
     /// No corpus: a one-line error that names `lab data fetch`.
     func testMissingCorpusNamesTheFix() {
-        let saved = StudyData.directory
-        defer { StudyData.directory = saved }
-        StudyData.directory = temporaryStudyDirectory("no-corpus")
-        let ctx = StudyContext(outputDirectory: temporaryStudyDirectory("perplexity-none"), preset: .quick, seed: 0, reporter: ProgressReporter(mode: .silent))
+        let ctx = StudyContext(outputDirectory: temporaryStudyDirectory("perplexity-none"), preset: .quick, seed: 0,
+                               dataDirectory: temporaryStudyDirectory("no-corpus"), reporter: ProgressReporter(mode: .silent))
         XCTAssertThrowsError(try PerplexityStudy().run(ctx)) { e in
             XCTAssertTrue("\(e)".contains("lab data fetch"), "\(e)")
             XCTAssertFalse("\(e)".contains("\n"))

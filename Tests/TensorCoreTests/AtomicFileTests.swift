@@ -1,14 +1,14 @@
 // AtomicFileTests.swift — AtomicFile writes all or nothing, and its errors are one line with a fix.
 import Foundation
 import XCTest
+import TestSupport
 @testable import TensorCore
 
 final class AtomicFileTests: XCTestCase {
     private var dir: URL!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("atomic-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        dir = try makeTemporaryDirectory("atomic")
     }
 
     override func tearDownWithError() throws {

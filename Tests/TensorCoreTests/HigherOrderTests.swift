@@ -17,11 +17,11 @@ final class HigherOrderTests: XCTestCase {
     /// ∇φ by create-graph (or, with `createGraph: false`, the stop-gradient fault) vs fourth-order central
     /// differences of φ (step 1e-2, TestSupport `centralDifference`) over every entry of every input: relative
     /// error ‖·‖₂ / ‖FD‖₂ (measured ≤ 2e-5 for every op; tolerance 1e-4, was 1e-2 with second-order differences).
-    func hvpError(_ f: ([Tensor]) -> Tensor, _ v: [Tensor], wrt: [Int], createGraph: Bool) -> Float {
+    func hvpError(_ f: ([Tensor]) -> Tensor, _ v: [Tensor], wrt: [Int], createGraph: Bool, stopGradients: StopGradients? = nil) -> Float {
         var rng = RNG(seed: 99)
         let r = wrt.map { Tensor.randn(v[$0].shape, rng: &rng) }
         let leaves = v.map { $0.copy().requiringGrad() }
-        let g = gradients(of: f(leaves), wrt: wrt.map { leaves[$0] }, createGraph: createGraph)
+        let g = gradients(of: f(leaves), wrt: wrt.map { leaves[$0] }, createGraph: createGraph, stopGradients: stopGradients)
         var terms: [Tensor] = []
         for (gk, rk) in zip(g, r) { if let gk { terms.append((gk * rk).sum()) } }
         let p = terms.dropFirst().reduce(terms[0]) { $0 + $1 }
@@ -42,10 +42,10 @@ final class HigherOrderTests: XCTestCase {
 
     func check(_ name: String, _ v: [Tensor], wrt: [Int] = [0], _ f: @escaping ([Tensor]) -> Tensor,
                file: StaticString = #filePath, line: UInt = #line) {
-        SecondOrder.firstOrderOps = []
-        let e = hvpError(f, v, wrt: wrt, createGraph: true)
+        let stops = StopGradients()
+        let e = hvpError(f, v, wrt: wrt, createGraph: true, stopGradients: stops)
         XCTAssertLessThanOrEqual(e, 1e-4, "\(name): create-graph HVP vs finite differences", file: file, line: line)
-        XCTAssertTrue(SecondOrder.firstOrderOps.isEmpty, "\(name): \(SecondOrder.firstOrderOps)", file: file, line: line)
+        XCTAssertTrue(stops.ops.isEmpty, "\(name): \(stops.ops)", file: file, line: line)
         // Negative control, the named fault: the first-order sweep (gradient a stop-gradient) misses ∇φ.
         let c = hvpError(f, v, wrt: wrt, createGraph: false)
         XCTAssertGreaterThan(c, 1e-2, "\(name): stop-gradient control must fail", file: file, line: line)
@@ -118,13 +118,13 @@ final class HigherOrderTests: XCTestCase {
         check("logSoftmax", [x, y]) { v in (v[0].logSoftmax() * v[1]).sum() }
     }
 
-    /// An op without a graph VJP (gelu′, whose derivative is first-order only) is named in
-    /// `SecondOrder.firstOrderOps`, and its HVP misses the second-order term (so a missing graph VJP shows).
+    /// An op without a graph VJP (gelu′, whose derivative is first-order only) is named in the
+    /// `StopGradients` recorder, and its HVP misses the second-order term (so a missing graph VJP shows).
     func testOpWithoutGraphVJPIsNamed() {
         let x = t([3, 4], 16), y = t([3, 4], 17)
-        SecondOrder.firstOrderOps = []
-        let e = hvpError({ v in (v[0].geluPrime() * v[1]).sum() }, [x, y], wrt: [0], createGraph: true)
-        XCTAssertTrue(SecondOrder.firstOrderOps.contains("geluPrime"), "\(SecondOrder.firstOrderOps)")
+        let stops = StopGradients()
+        let e = hvpError({ v in (v[0].geluPrime() * v[1]).sum() }, [x, y], wrt: [0], createGraph: true, stopGradients: stops)
+        XCTAssertTrue(stops.ops.contains("geluPrime"), "\(stops.ops)")
         XCTAssertGreaterThan(e, 1e-2)
     }
 

@@ -190,3 +190,16 @@ public func assertDiffers(_ a: Tensor, _ r: Tensor, by tolerance: Double, _ metr
 /// for e in errors { worst = worstOf(worst, e) }      // +∞ if any e is NaN
 /// ```
 public func worstOf<F: BinaryFloatingPoint>(_ a: F, _ b: F) -> F { (a.isNaN || b.isNaN) ? .infinity : Swift.max(a, b) }
+
+/// max_p ‖a_p − b_p‖∞ / max_p ‖b_p‖∞ over a list of tensors (every parameter's gradient, say), NaN → +∞.
+///
+/// ```swift
+/// XCTAssertLessThanOrEqual(worstRelative(remat, opByOp), 1e-5)
+/// ```
+public func worstRelative(_ a: [Tensor], _ b: [Tensor]) -> Float {
+    var e: Float = 0, m: Float = 0
+    for (s, t) in zip(a, b) {
+        for i in 0..<t.count { let d = abs(s.data[i] - t.data[i]); e = d.isNaN ? .infinity : max(e, d); m = max(m, abs(t.data[i])) }
+    }
+    return e / max(m, 1e-30)
+}

@@ -1,23 +1,11 @@
-// GLATests.swift — the GLA plugin is registered and passes `lab plugin check` (its equivalence
-// claims are in Studies/equivalence/FamilyClaims.swift, tested by StudiesTests).
-import Layers
-import TensorCore
-import XCTest
-import Zoo
+// GLATests.swift — the GLA plugin is registered and passes `lab plugin check`, outer gradients included
+// (its equivalence claims are in Studies/equivalence/FamilyClaims.swift, tested by StudiesTests).
 import GLA
+import TestSupport
+import XCTest
 
 final class GLATests: XCTestCase {
-    func testRegisteredByName() throws {
-        XCTAssertTrue(InnerModelRegistry.names.contains("gla"))
-        let layer = try LayerRegistry.make("ttt-gla", LayerConfig(width: 16, heads: 2), seed: 0)
-        XCTAssertEqual(layer.kind, "ttt-gla")
-    }
-
-    func testPluginCheckPasses() throws {
-        let report = try PluginCheck.run(GLAInner.self)
-        for row in report.rows {
-            XCTAssertNotEqual(row.verdict, .fail, "\(row.check): error \(row.error ?? 0), \(row.note)")
-        }
-        XCTAssertEqual(report.rows[4].verdict, .pass, "outer gradients")
+    func testRegisteredAndPassesPluginCheck() throws {
+        XCTAssertEqual(try pluginProblems(GLAInner.self, mustPass: ["outer gradients"]), [])
     }
 }

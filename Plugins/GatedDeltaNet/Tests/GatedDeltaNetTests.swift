@@ -1,23 +1,11 @@
-// GatedDeltaNetTests.swift — the GatedDeltaNet plugin is registered and passes `lab plugin check` (its equivalence
-// claims are in Studies/equivalence/FamilyClaims.swift, tested by StudiesTests).
-import Layers
-import TensorCore
-import XCTest
-import Zoo
+// GatedDeltaNetTests.swift — the GatedDeltaNet plugin is registered and passes `lab plugin check`, outer gradients included
+// (its equivalence claims are in Studies/equivalence/FamilyClaims.swift, tested by StudiesTests).
 import GatedDeltaNet
+import TestSupport
+import XCTest
 
 final class GatedDeltaNetTests: XCTestCase {
-    func testRegisteredByName() throws {
-        XCTAssertTrue(InnerModelRegistry.names.contains("gated-deltanet"))
-        let layer = try LayerRegistry.make("ttt-gated-deltanet", LayerConfig(width: 16, heads: 2), seed: 0)
-        XCTAssertEqual(layer.kind, "ttt-gated-deltanet")
-    }
-
-    func testPluginCheckPasses() throws {
-        let report = try PluginCheck.run(GatedDeltaNetInner.self)
-        for row in report.rows {
-            XCTAssertNotEqual(row.verdict, .fail, "\(row.check): error \(row.error ?? 0), \(row.note)")
-        }
-        XCTAssertEqual(report.rows[4].verdict, .pass, "outer gradients")
+    func testRegisteredAndPassesPluginCheck() throws {
+        XCTAssertEqual(try pluginProblems(GatedDeltaNetInner.self, mustPass: ["outer gradients"]), [])
     }
 }

@@ -115,7 +115,15 @@ extension InnerModel {
 
     /// ∂ℓ/∂y of `innerLoss`: by autodiff (exact in outer training too) unless written by hand.
     public static func innerLossDerivative(_ y: Tensor, target: Tensor) -> Tensor {
-        gradientInGraph(at: [y, target], wrt: 1) { v in innerLoss(v[0], target: v[1]).sum() }[0]
+        derivedInnerLossDerivative(y, target: target)
+    }
+
+    /// `innerLossDerivative` by autodiff; recorded, it joins the outer graph through nodes named
+    /// `derivedLossDerivativeOp`; `stopGradients` records the ops of its sweep without a graph VJP.
+    public static func derivedInnerLossDerivative(_ y: Tensor, target: Tensor, stopGradients: StopGradients? = nil) -> Tensor {
+        gradientInGraph(at: [y, target], wrt: 1, joinedAs: derivedLossDerivativeOp, stopGradients: stopGradients) { v in
+            innerLoss(v[0], target: v[1]).sum()
+        }[0]
     }
 }
 

@@ -125,12 +125,15 @@ extension InnerModel {
         derivedGradient(x, θ, delta: delta, weights: weights)
     }
 
-    /// `gradient` by autodiff (see the default `gradient`); callable from a hand-written one.
-    public static func derivedGradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor) -> [Tensor] {
-        DerivedGradientProbe.calls &+= 1
+    /// `gradient` by autodiff (see the default `gradient`); callable from a hand-written one. Recorded,
+    /// it joins the outer graph through nodes named ``derivedGradientOp``; `stopGradients` records the
+    /// ops of its sweep without a graph VJP (`lab plugin check`).
+    public static func derivedGradient(_ x: Tensor, _ θ: [Tensor], delta: Tensor, weights: Tensor,
+                                       stopGradients: StopGradients? = nil) -> [Tensor] {
         let p = parameters(headDim: x.dim(-1)).count
         let u = delta * weights                                           // recorded when training
-        return gradientInGraph(at: Array(θ.prefix(p)) + [x, u] + θ.dropFirst(p), wrt: p) { v in
+        return gradientInGraph(at: Array(θ.prefix(p)) + [x, u] + θ.dropFirst(p), wrt: p,
+                               joinedAs: derivedGradientOp, stopGradients: stopGradients) { v in
             (forward(v[p], Array(v.prefix(p)) + v.dropFirst(p + 2)) * v[p + 1]).sum()
         }
     }
@@ -140,12 +143,13 @@ extension InnerModel {
     public static var gradientIsHandWritten: Bool {
         if self is NonparametricInnerModel.Type { return true }
         let d = 2
-        let θ = (parameters(headDim: d) + optimizerState(headDim: d)).map { Tensor(repeating: 0.1, shape: [1] + $0.shape) }
-        let x = Tensor([0.3, -0.2], shape: [1, 1, d]), w = Tensor(repeating: 1, shape: [1, 1, 1])
-        // A derived gradient runs `forward` through the autodiff sweep; count the sweeps.
-        let before = DerivedGradientProbe.calls
-        _ = withNoGrad { gradient(x, θ, delta: x, weights: w) }
-        return DerivedGradientProbe.calls == before
+        let θ = (parameters(headDim: d) + optimizerState(headDim: d)).map { Tensor(repeating: 0.1, shape: [1] + $0.shape).requiringGrad() }
+        let x = Tensor([0.3, -0.2], shape: [1, 1, d]).requiringGrad(), w = Tensor(repeating: 1, shape: [1, 1, 1]).requiringGrad()
+        // Recorded, a derived gradient is joined to its inputs by `derivedGradient`'s nodes: look for them.
+        let saved = GradMode.enabled
+        GradMode.enabled = true
+        defer { GradMode.enabled = saved }
+        return !graphOps(of: gradient(x, θ, delta: x, weights: w)).contains(derivedGradientOp)
     }
 
     /// State floats per head: parameters and optimizer state (decode also keeps a gradient
@@ -172,10 +176,12 @@ extension InnerModel {
     }
 }
 
-/// Counts derived-gradient sweeps (how `gradientIsHandWritten` tells the two apart).
-enum DerivedGradientProbe {
-    nonisolated(unsafe) static var calls = 0
-}
+/// The name of the nodes joining a derived inner gradient to the outer graph (how
+/// `gradientIsHandWritten` tells a derived gradient from a hand-written one).
+public let derivedGradientOp = "derivedGradient"
+
+/// The name of the nodes joining a derived inner-loss derivative to the outer graph.
+public let derivedLossDerivativeOp = "derivedLossDerivative"
 
 /// ∂ℓ/∂z of `ℓ = ½‖LN_{γ,β}(z) − target‖²` (the fused LN+L2 backward, docs/ttt.md §1.5), from differentiable ops:
 /// `δ = (m·g − Σg − ẑ·Σ(g ẑ)) / (m·s)` with `g = (LN(z) − target)·γ`.

@@ -372,6 +372,28 @@ public enum PluginCheck {
 
     // MARK: 5. outer gradients
 
+    /// The ops without a graph VJP that the layer's derived parts meet in create-graph mode — the inner
+    /// gradient derived from `forward`, a custom loss's derived derivative — each a stop-gradient in the
+    /// outer graph. Found by running those sweeps once, recorded, on small inputs with a recorder.
+    static func stopGradientOps(_ inner: InnerModel.Type, headDim d: Int) -> Set<String> {
+        if inner is NonparametricInnerModel.Type { return [] }
+        let stops = StopGradients()
+        let saved = GradMode.enabled
+        GradMode.enabled = true
+        defer { GradMode.enabled = saved }
+        var rng = RNG(seed: 5)
+        let θ = (inner.parameters(headDim: d) + inner.optimizerState(headDim: d)).map { Tensor.randn([1] + $0.shape, std: 0.5, rng: &rng).requiringGrad() }
+        let x = Tensor.randn([1, 3, d], rng: &rng).requiringGrad(), y = Tensor.randn([1, 3, d], rng: &rng).requiringGrad()
+        if !inner.gradientIsHandWritten {
+            _ = inner.derivedGradient(x, θ, delta: y, weights: Tensor(repeating: 1, shape: [1, 3, 1]), stopGradients: stops)
+        }
+        if inner.features.loss == .custom,
+           graphOps(of: [inner.innerLossDerivative(x, target: y)]).contains(derivedLossDerivativeOp) {
+            _ = inner.derivedInnerLossDerivative(x, target: y, stopGradients: stops)
+        }
+        return stops.ops
+    }
+
     static func outerGradient(_ inner: InnerModel.Type, _ cfg: LayerConfig, _ o: Options) throws -> Row {
         let name = "outer gradients = finite differences"
         let l = try layer(inner, cfg, seed: o.seed)
@@ -387,9 +409,8 @@ public enum PluginCheck {
             return l.parameters.map { $0.tensor.grad ?? Tensor(zeros: $0.tensor.shape) }
         }
         for p in l.parameters { snap(p.tensor) }
-        SecondOrder.firstOrderOps = []
         let g = grads(r)
-        let stopGradients = SecondOrder.firstOrderOps
+        let stopGradients = stopGradientOps(inner, headDim: cfg.width / cfg.heads)
         func loss() -> Double {
             let y = withNoGrad { l(x) }
             var s = 0.0
