@@ -159,7 +159,7 @@ extension AblationStudy {
         if ctx.preset == .quick {
             summary.append("Science: not judged at the quick preset (3 training steps; the numbers mean nothing).")
         } else {
-            summary.append("Direction of each paper step vs the paper: \(agree)/\(counted) steps larger than 2 SE go the paper's way; \(withinNoise) within noise. " +
+            summary.append("Direction of each paper step vs the paper: \(agree)/\(counted) counted steps (paired p < 0.05) go the paper's way; \(withinNoise) within noise. " +
                            "Science verdict: \(scienceVerdict(agree: agree, counted: counted, miniBatchCountedRight: miniBatchRight)).")
         }
         summary += failures

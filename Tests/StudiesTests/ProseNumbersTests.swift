@@ -114,9 +114,16 @@ final class ProseNumbersTests: XCTestCase {
 
     func testAblationNumbers() throws {
         let rows = try csv("report/ablation/ladder.csv")
-        let six = try XCTUnwrap(rows.first { $0["rung"] == "6" })
-        let d = try XCTUnwrap(meanSE(six, name: "Δ loss vs previous rung", seName: "Δ vs previous SE", legacy: "Δ loss vs previous rung ± SE"))
-        try assertProse(f("%.3f", d.0).replacingOccurrences(of: "-", with: "−") + " ± " + f("%.3f", d.1), in: ["README.md"], "the mini-batch step")
+        func rung(_ k: String) throws -> [String: String] { try XCTUnwrap(rows.first { $0["rung"] == k }, "rung \(k)") }
+        func signed(_ x: Double) -> String { (x >= 0 ? "+" : "−") + f("%.3f", abs(x)) }
+        // The paper's "+ mini-batch TTT" row: rung 8 against rung 5 (its paper step).
+        let mb = try XCTUnwrap(meanSE(try rung("8"), name: "Δ vs paper's previous row", seName: "Δ vs paper's previous row SE", legacy: ""))
+        try assertProse(signed(mb.0) + " ± " + f("%.3f", mb.1), in: ["README.md"], "the mini-batch step")
+        // Its split: b alone (6), + RoPE (7), + c_i (8), each against the previous rung.
+        for (k, what) in [("6", "b = 16 alone"), ("7", "RoPE"), ("8", "c_i")] {
+            let d = try XCTUnwrap(meanSE(try rung(k), name: "Δ loss vs previous rung", seName: "Δ vs previous SE", legacy: ""))
+            try assertProse(what + " " + signed(d.0) + " ± " + f("%.3f", d.1), in: ["README.md"], "split step \(k)")
+        }
     }
 
     /// The CSV reader itself: quoted commas, doubled quotes and CRLF.

@@ -22,7 +22,7 @@ set ylabel 'perplexity / rung 1''s perplexity'
 unset logscale x
 set mxtics default
 set format x '%g'
-set xrange [0.5:9.5]
+set xrange [0.5:11.5]
 unset logscale y
 set mytics default
 set format y '%g'
@@ -44,7 +44,7 @@ set ylabel 'perplexity / rung 1''s perplexity'
 unset logscale x
 set mxtics default
 set format x '%g'
-set xrange [0.5:9.5]
+set xrange [0.5:11.5]
 unset logscale y
 set mytics default
 set format y '%g'
