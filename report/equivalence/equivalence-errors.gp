@@ -22,14 +22,20 @@ set style line 8 lc rgb '#AA4499' lw 2 dt 1 pt 4 ps 1.2   # bT-batch-gd-linear
 set style line 9 lc rgb '#117733' lw 2 dt 4 pt 13 ps 1.2   # bT-batch-gd-mlp
 set style line 10 lc rgb '#44AA99' lw 2 dt 4 pt 7 ps 1.2   # deltanet
 set style line 11 lc rgb '#882255' lw 2 dt 1 pt 13 ps 1.2   # linear-attention-forms
-set style line 12 lc rgb '#0072B2' lw 2 dt 1 pt 7 ps 1.2   # ttt-linear
-set style line 13 lc rgb '#D55E00' lw 2 dt 1 pt 5 ps 1.2   # ttt-mlp
-set style line 14 lc rgb '#009E73' lw 2 dt 2 pt 9 ps 1.2   # attention
-set style line 15 lc rgb '#CC79A7' lw 2 dt 4 pt 11 ps 1.2   # linear-attention
-set style line 16 lc rgb '#E69F00' lw 2 dt 5 pt 13 ps 1.2   # mamba
-set style line 17 lc rgb '#44AA99' lw 2 dt 5 pt 6 ps 1.2   # ttt-linear-m
-set style line 18 lc rgb '#117733' lw 2 dt 2 pt 11 ps 1.2   # ttt-mlp-m
-set style line 19 lc rgb '#7F7F7F' lw 1.5 dt 3 pt 6 ps 1.2   # control
+set style line 12 lc rgb '#999933' lw 2 dt 2 pt 5 ps 1.2   # gla-recurrence
+set style line 13 lc rgb '#117733' lw 2 dt 4 pt 7 ps 1.2   # gla-alpha1-linear-attention
+set style line 14 lc rgb '#117733' lw 2 dt 5 pt 9 ps 1.2   # gated-deltanet-rule
+set style line 15 lc rgb '#882255' lw 2 dt 2 pt 5 ps 1.2   # gated-deltanet-alpha1-deltanet
+set style line 16 lc rgb '#999933' lw 2 dt 1 pt 13 ps 1.2   # titans-no-momentum-minibatch-gd
+set style line 17 lc rgb '#6699CC' lw 2 dt 2 pt 13 ps 1.2   # lact-b1-no-muon-online-gd
+set style line 18 lc rgb '#0072B2' lw 2 dt 1 pt 7 ps 1.2   # ttt-linear
+set style line 19 lc rgb '#D55E00' lw 2 dt 1 pt 5 ps 1.2   # ttt-mlp
+set style line 20 lc rgb '#009E73' lw 2 dt 2 pt 9 ps 1.2   # attention
+set style line 21 lc rgb '#CC79A7' lw 2 dt 4 pt 11 ps 1.2   # linear-attention
+set style line 22 lc rgb '#E69F00' lw 2 dt 5 pt 13 ps 1.2   # mamba
+set style line 23 lc rgb '#44AA99' lw 2 dt 5 pt 6 ps 1.2   # ttt-linear-m
+set style line 24 lc rgb '#117733' lw 2 dt 2 pt 11 ps 1.2   # ttt-mlp-m
+set style line 25 lc rgb '#7F7F7F' lw 1.5 dt 3 pt 6 ps 1.2   # control
 
 set terminal pngcairo size 900,600 font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output pngfile
@@ -59,14 +65,20 @@ plot 'equivalence-errors.dat' index 0 using 1:2 with linespoints ls 1 title 'thm
      'equivalence-errors.dat' index 8 using 1:2 with linespoints ls 9 title 'bT-batch-gd-mlp', \
      'equivalence-errors.dat' index 9 using 1:2 with linespoints ls 10 title 'deltanet', \
      'equivalence-errors.dat' index 10 using 1:2 with linespoints ls 11 title 'linear-attention-forms', \
-     'equivalence-errors.dat' index 11 using 1:2 with linespoints ls 12 title 'decode-ttt-linear', \
-     'equivalence-errors.dat' index 12 using 1:2 with linespoints ls 13 title 'decode-ttt-mlp', \
-     'equivalence-errors.dat' index 13 using 1:2 with linespoints ls 14 title 'decode-attention', \
-     'equivalence-errors.dat' index 14 using 1:2 with linespoints ls 15 title 'decode-linear-attention', \
-     'equivalence-errors.dat' index 15 using 1:2 with linespoints ls 16 title 'decode-mamba', \
-     'equivalence-errors.dat' index 16 using 1:2 with linespoints ls 17 title 'decode-ttt-linear-m', \
-     'equivalence-errors.dat' index 17 using 1:2 with linespoints ls 18 title 'decode-ttt-mlp-m', \
-     'equivalence-errors.dat' index 18 using 1:2 with linespoints ls 19 title 'controls (smallest error)', \
+     'equivalence-errors.dat' index 11 using 1:2 with linespoints ls 12 title 'gla-recurrence', \
+     'equivalence-errors.dat' index 12 using 1:2 with linespoints ls 13 title 'gla-alpha1-linear-attention', \
+     'equivalence-errors.dat' index 13 using 1:2 with linespoints ls 14 title 'gated-deltanet-rule', \
+     'equivalence-errors.dat' index 14 using 1:2 with linespoints ls 15 title 'gated-deltanet-alpha1-deltanet', \
+     'equivalence-errors.dat' index 15 using 1:2 with linespoints ls 16 title 'titans-no-momentum-minibatch-gd', \
+     'equivalence-errors.dat' index 16 using 1:2 with linespoints ls 17 title 'lact-b1-no-muon-online-gd', \
+     'equivalence-errors.dat' index 17 using 1:2 with linespoints ls 18 title 'decode-ttt-linear', \
+     'equivalence-errors.dat' index 18 using 1:2 with linespoints ls 19 title 'decode-ttt-mlp', \
+     'equivalence-errors.dat' index 19 using 1:2 with linespoints ls 20 title 'decode-attention', \
+     'equivalence-errors.dat' index 20 using 1:2 with linespoints ls 21 title 'decode-linear-attention', \
+     'equivalence-errors.dat' index 21 using 1:2 with linespoints ls 22 title 'decode-mamba', \
+     'equivalence-errors.dat' index 22 using 1:2 with linespoints ls 23 title 'decode-ttt-linear-m', \
+     'equivalence-errors.dat' index 23 using 1:2 with linespoints ls 24 title 'decode-ttt-mlp-m', \
+     'equivalence-errors.dat' index 24 using 1:2 with linespoints ls 25 title 'controls (smallest error)', \
      keyentry with lines ls 90 title 'tolerance 2e-5', \
      2e-05 with lines lc rgb '#FFFFFFFF' notitle, \
      keyentry with lines ls 90 title 'controls must exceed 1e-3', \
@@ -101,14 +113,20 @@ plot 'equivalence-errors.dat' index 0 using 1:2 with linespoints ls 1 title 'thm
      'equivalence-errors.dat' index 8 using 1:2 with linespoints ls 9 title 'bT-batch-gd-mlp', \
      'equivalence-errors.dat' index 9 using 1:2 with linespoints ls 10 title 'deltanet', \
      'equivalence-errors.dat' index 10 using 1:2 with linespoints ls 11 title 'linear-attention-forms', \
-     'equivalence-errors.dat' index 11 using 1:2 with linespoints ls 12 title 'decode-ttt-linear', \
-     'equivalence-errors.dat' index 12 using 1:2 with linespoints ls 13 title 'decode-ttt-mlp', \
-     'equivalence-errors.dat' index 13 using 1:2 with linespoints ls 14 title 'decode-attention', \
-     'equivalence-errors.dat' index 14 using 1:2 with linespoints ls 15 title 'decode-linear-attention', \
-     'equivalence-errors.dat' index 15 using 1:2 with linespoints ls 16 title 'decode-mamba', \
-     'equivalence-errors.dat' index 16 using 1:2 with linespoints ls 17 title 'decode-ttt-linear-m', \
-     'equivalence-errors.dat' index 17 using 1:2 with linespoints ls 18 title 'decode-ttt-mlp-m', \
-     'equivalence-errors.dat' index 18 using 1:2 with linespoints ls 19 title 'controls (smallest error)', \
+     'equivalence-errors.dat' index 11 using 1:2 with linespoints ls 12 title 'gla-recurrence', \
+     'equivalence-errors.dat' index 12 using 1:2 with linespoints ls 13 title 'gla-alpha1-linear-attention', \
+     'equivalence-errors.dat' index 13 using 1:2 with linespoints ls 14 title 'gated-deltanet-rule', \
+     'equivalence-errors.dat' index 14 using 1:2 with linespoints ls 15 title 'gated-deltanet-alpha1-deltanet', \
+     'equivalence-errors.dat' index 15 using 1:2 with linespoints ls 16 title 'titans-no-momentum-minibatch-gd', \
+     'equivalence-errors.dat' index 16 using 1:2 with linespoints ls 17 title 'lact-b1-no-muon-online-gd', \
+     'equivalence-errors.dat' index 17 using 1:2 with linespoints ls 18 title 'decode-ttt-linear', \
+     'equivalence-errors.dat' index 18 using 1:2 with linespoints ls 19 title 'decode-ttt-mlp', \
+     'equivalence-errors.dat' index 19 using 1:2 with linespoints ls 20 title 'decode-attention', \
+     'equivalence-errors.dat' index 20 using 1:2 with linespoints ls 21 title 'decode-linear-attention', \
+     'equivalence-errors.dat' index 21 using 1:2 with linespoints ls 22 title 'decode-mamba', \
+     'equivalence-errors.dat' index 22 using 1:2 with linespoints ls 23 title 'decode-ttt-linear-m', \
+     'equivalence-errors.dat' index 23 using 1:2 with linespoints ls 24 title 'decode-ttt-mlp-m', \
+     'equivalence-errors.dat' index 24 using 1:2 with linespoints ls 25 title 'controls (smallest error)', \
      keyentry with lines ls 90 title 'tolerance 2e-5', \
      2e-05 with lines lc rgb '#FFFFFFFF' notitle, \
      keyentry with lines ls 90 title 'controls must exceed 1e-3', \
