@@ -38,15 +38,15 @@ BASE_FAST = "FusedInferenceBaselineTests|SelfAttentionTests|LinearAttentionTests
 # (id, file, original line fragment (unique in the file), replacement, filter, kind)
 MUTANTS = [
     # --- fused TTT training node (Sources/Layers/TTT/TTTTraining.swift) ---
-    ("ttt-train-residual-target", "Sources/Layers/TTT/TTTTraining.swift", "if residual { for x in 0..<d { tr[x] = vr[x] - kr[x] } }", "if residual { for x in 0..<d { tr[x] = vr[x] + kr[x] } }", TTT_FUSED, "flipped sign"),
-    ("ttt-train-out-residual", "Sources/Layers/TTT/TTTTraining.swift", "else if residual { for x in 0..<d { o[x] = qr[x] + zr[x] } }", "else if residual { for x in 0..<d { o[x] = zr[x] } }", TTT_FUSED, "dropped term"),
+    ("ttt-train-residual-target", "Sources/Layers/TTT/TTTFused.swift", "if residual { for x in 0..<d { tr[x] = vr[x] - kr[x] } }", "if residual { for x in 0..<d { tr[x] = vr[x] + kr[x] } }", TTT_FUSED, "flipped sign"),
+    ("ttt-train-out-residual", "Sources/Layers/TTT/TTTFused.swift", "else if residual { for x in 0..<d { o[x] = qr[x] + zr[x] } }", "else if residual { for x in 0..<d { o[x] = zr[x] } }", TTT_FUSED, "dropped term"),
     ("ttt-train-gq-residual", "Sources/Layers/TTT/TTTTraining.swift", "if residual { let gqr = pgq + base + i * d; for x in 0..<d { gqr[x] += gyr[x] } }", "if residual { let gqr = pgq + base + i * d; for x in 0..<d { gqr[x] -= gyr[x] } }", TTT_FUSED, "flipped sign"),
     ("ttt-train-gk-residual", "Sources/Layers/TTT/TTTTraining.swift", "if residual { pgk[base + i] -= gt[i] }", "if residual { pgk[base + i] += gt[i] }", TTT_FUSED, "flipped sign"),
     ("ttt-train-gv", "Sources/Layers/TTT/TTTTraining.swift", "pgv[base + i] = gt[i]", "pgv[base + i] = 1e-3 * gt[i]", TTT_FUSED, "gradient ×1e-3"),
     ("ttt-train-gc-sum", "Sources/Layers/TTT/TTTTraining.swift", "for i in 0..<bEff { gc.data[i] += gcPer.p[bh * bEff + i] }", "for i in 1..<bEff { gc.data[i] += gcPer.p[bh * bEff + i] }", TTT_FUSED, "off-by-one"),
     ("ttt-train-gbeta", "Sources/Layers/TTT/TTTTraining.swift", "gBeta.data[hh * d + x] += gBetPer.p[bh * d + x] }", "gBeta.data[hh * d + x] += 1e-3 * gBetPer.p[bh * d + x] }", TTT_FUSED, "gradient ×1e-3"),
     ("ttt-train-gtheta", "Sources/Layers/TTT/TTTTraining.swift", "for i in 0..<n { dst[i] += src[i] }", "for i in 0..<n { dst[i] -= src[i] }", TTT_FUSED, "flipped sign"),
-    ("ttt-train-mb-order", "Sources/Layers/TTT/TTTTraining.swift", "for (mi, (lo, hi)) in mbs.enumerated().reversed() {", "for (mi, (lo, hi)) in mbs.enumerated() {", TTT_FUSED, "wrong order (state carry)"),
+    ("ttt-train-mb-order", "Sources/Layers/TTT/TTTTraining.swift", "for (mi, (lo, hi)) in node.mbs.enumerated().reversed() {", "for (mi, (lo, hi)) in node.mbs.enumerated() {", TTT_FUSED, "wrong order (state carry)"),
     # --- fused inner kernels of the plugins ---
     ("linear-fused-1", "Plugins/TTTLinear/LinearInnerFused.swift", None, None, TTT_FUSED, "auto"),
     ("linear-fused-2", "Plugins/TTTLinear/LinearInnerFused.swift", None, None, TTT_FUSED, "auto"),
@@ -112,7 +112,7 @@ MUTANTS = [
     ("ttt-pre-eta-scale", "Sources/Layers/TTT/TTTLayer.swift", "* (baseLR * lrMult / Float(d))", "* (baseLR * lrMult / Float(d + 1))", TTT_LAYER, "off-by-one (η_base/d)"),
     ("ttt-pre-token-scale", "Sources/Layers/TTT/TTTLayer.swift", "let inv = Tensor((1...b).map { 1 / Float($0) }, shape: [b])", "let inv = Tensor((1...b).map { 1 / Float($0 + 1) }, shape: [b])", TTT_LAYER, "off-by-one (c_i = 1/i)"),
     ("ttt-pre-token-idx", "Sources/Layers/TTT/TTTLayer.swift", "return (inv + tokenIdx).relu()", "return (inv - tokenIdx).relu()", TTT_LAYER, "flipped sign (learnable c)"),
-    ("ttt-pre-rope-pos", "Sources/Layers/TTT/TTTLayer.swift", "let pos = (0..<T).map { $0 % b }", "let pos = (0..<T).map { $0 }", TTT_LAYER, "RoPE not restarted per mini-batch"),
+    ("ttt-pre-rope-pos", "Sources/Layers/TTT/TTTLayer.swift", "let pos = (0..<T).map { (start + $0) % b }", "let pos = (0..<T).map { start + $0 }", TTT_LAYER, "RoPE not restarted per mini-batch"),
     ("ttt-pre-conv-k", "Sources/Layers/TTT/TTTLayer.swift", "k = causalConv1d(full, weight: convK.w, bias: convK.b)", "k = causalConv1d(full, weight: convK.w, bias: convQ.b)", TTT_LAYER, "wrong term (conv bias)"),
     ("ttt-post-norm", "Sources/Layers/TTT/TTTLayer.swift", "if opts.postNorm { o = o.layerNorm(gamma: postGamma, beta: postBeta) }", "if opts.postNorm { o = o.layerNorm(gamma: postGamma, beta: postBeta * 1e-3) }", TTT_LAYER, "term ×1e-3 (post-norm β)"),
     ("ttt-post-gate", "Sources/Layers/TTT/TTTLayer.swift", "if let wg { o = matmul(h, wg).fastGelu() * o }", "if let wg { o = matmul(h, wg).fastGelu() * o + o }", TTT_LAYER, "added term (gate)"),
