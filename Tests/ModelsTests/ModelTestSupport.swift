@@ -85,15 +85,21 @@ struct DirectionalDerivative {
         return "block \(parts[i + 1]) " + (name.contains("seq_modeling_block.") ? "sequence layer" : "other")
     }
 
+    /// Row `i` of logits with `V` columns, in Double: its maximum `m` and Σ_j exp(z_j − m).
+    static func rowMaxAndExpSum(_ z: Tensor, row i: Int, columns V: Int) -> (m: Double, e: Double) {
+        var m = -Double.infinity
+        for j in 0..<V { m = max(m, Double(z.data[i * V + j])) }
+        var e = 0.0
+        for j in 0..<V { e += exp(Double(z.data[i * V + j]) - m) }
+        return (m, e)
+    }
+
     /// Mean next-token cross-entropy of Float32 logits [B, T, V], in Double (the model's `loss`, unrounded).
     static func crossEntropy(_ z: Tensor, targets: [Int]) -> Double {
         let V = z.shape.last!, n = targets.count
         var s = 0.0
         for i in 0..<n {
-            var m = -Double.infinity
-            for j in 0..<V { m = max(m, Double(z.data[i * V + j])) }
-            var e = 0.0
-            for j in 0..<V { e += exp(Double(z.data[i * V + j]) - m) }
+            let (m, e) = rowMaxAndExpSum(z, row: i, columns: V)
             s += m + log(e) - Double(z.data[i * V + targets[i]])
         }
         return s / Double(n)
@@ -105,10 +111,7 @@ struct DirectionalDerivative {
         let V = z.shape.last!, n = targets.count
         var s = 0.0
         for i in 0..<n {
-            var m = -Double.infinity
-            for j in 0..<V { m = max(m, Double(z.data[i * V + j])) }
-            var e = 0.0
-            for j in 0..<V { e += exp(Double(z.data[i * V + j]) - m) }
+            let (m, e) = rowMaxAndExpSum(z, row: i, columns: V)
             for j in 0..<V {
                 let zj = Double(z.data[i * V + j]), p = exp(zj - m) / e - (j == targets[i] ? 1 : 0)
                 s += p * p * zj * zj
