@@ -177,6 +177,25 @@ public struct Sweep: Sendable {
         return chosen
     }
 
+    /// Both waves as far as finished runs allow: wave 1 with its configurations, the choice per arm (for
+    /// arms whose wave 1 is finished), wave 2 with its configurations. `finished` returns a run's result
+    /// when it has one (a study's cache lookup; it is asked for every run of both waves), `metrics` scores it.
+    ///
+    /// ```swift
+    /// let p = try sweep.plan(config: { try cfg($0) }, finished: { cache[$0.key] }, metrics: score)
+    /// p.all.filter { cache[$0.config.key] == nil }   // what is left to train
+    /// ```
+    public func plan<Config, Result>(config: (SweepRun) throws -> Config, finished: (Config) -> Result?,
+                                     metrics: (Result) -> SweepMetrics) throws -> SweepPlan<Config> {
+        let selection = try selectionRuns.map { (run: $0, config: try config($0)) }
+        var byRun: [SweepRun: Result] = [:]
+        for (r, c) in selection { if let x = finished(c) { byRun[r] = x } }
+        let chosen = try select { byRun[$0].map(metrics) }
+        let report = try reportRuns(chosen).map { (run: $0, config: try config($0)) }
+        for (_, c) in report { _ = finished(c) }
+        return SweepPlan(sweep: self, selection: selection, chosen: chosen, report: report)
+    }
+
     /// Test-metric summary over the reported seeds of each arm (nil where a run is missing).
     public func report(_ chosen: [String: String], _ metrics: (SweepRun) -> SweepMetrics?) -> [String: [UInt64: Double]] {
         var out: [String: [UInt64: Double]] = [:]
@@ -230,4 +249,17 @@ public func compactScientific(_ x: Double, significant: Int = 3) -> String {
     }
     let exponent = Int(s[s.index(after: e)...]) ?? 0
     return "\(mantissa)e\(exponent)"
+}
+
+/// A sweep's runs with their configurations, as far as finished runs allow (`Sweep.plan`).
+public struct SweepPlan<Config> {
+    public var sweep: Sweep
+    /// Wave 1: every selection run.
+    public var selection: [(run: SweepRun, config: Config)]
+    /// The chosen candidate per arm whose wave 1 is finished.
+    public var chosen: [String: String]
+    /// Wave 2: each chosen candidate at the reported seeds.
+    public var report: [(run: SweepRun, config: Config)]
+    /// Both waves.
+    public var all: [(run: SweepRun, config: Config)] { selection + report }
 }

@@ -127,29 +127,16 @@ public struct LongContextStudy: DistributedStudy {
     }
 
     /// Both waves as far as the cache allows: wave 1, the selection (once wave 1 is cached), wave 2.
-    struct Plan {
-        var sweep: Sweep
-        var selection: [(run: SweepRun, config: DictionaryRunConfig)]
-        var chosen: [String: String]
-        var report: [(run: SweepRun, config: DictionaryRunConfig)]
-        var all: [(run: SweepRun, config: DictionaryRunConfig)] { selection + report }
-    }
+    typealias Plan = SweepPlan<DictionaryRunConfig>
 
     func plan(_ s: Setup, _ ctx: StudyContext, runs: inout [String: DictionaryRun]) throws -> Plan {
-        let sw = try sweep(s, ctx), dir = Self.cacheDir(ctx)
-        let selection = try sw.selectionRuns.map { ($0, try config(s, $0)) }
-        func lookup(_ c: DictionaryRunConfig) -> DictionaryRun? {
+        let dir = Self.cacheDir(ctx)
+        return try sweep(s, ctx).plan(config: { try config(s, $0) }, finished: { (c: DictionaryRunConfig) -> DictionaryRun? in
             if let r = runs[c.key] { return r }
             guard let r = DictionaryTrainer.cached(c, cacheDir: dir) else { return nil }
             runs[c.key] = r
             return r
-        }
-        var byRun: [SweepRun: DictionaryRun] = [:]
-        for (r, c) in selection { if let x = lookup(c) { byRun[r] = x } }
-        let chosen = try sw.select { byRun[$0].map(Self.metrics) }
-        let report = try sw.reportRuns(chosen).map { ($0, try config(s, $0)) }
-        for (_, c) in report { _ = lookup(c) }
-        return Plan(sweep: sw, selection: selection, chosen: chosen, report: report)
+        }, metrics: Self.metrics)
     }
 
     static func label(_ c: DictionaryRunConfig, _ wave: SweepRun.Wave) -> String {

@@ -174,24 +174,17 @@ public struct RecallStudy: DistributedStudy {
     }
 
     /// The runs of both waves and the lr chosen per arm (layer@width).
-    typealias Plan = (sweep: Sweep, selection: [(SweepRun, RecallRunConfig)], chosen: [String: String], report: [(SweepRun, RecallRunConfig)])
+    typealias Plan = SweepPlan<RecallRunConfig>
 
     /// Wave 1, the selection (once cached) and wave 2, with the cached runs found so far.
     func planned(_ s: Setup, _ ctx: StudyContext, runs: inout [String: RecallRun], load: Bool) throws -> Plan {
-        let sw = try sweep(s, ctx), dir = Self.cacheDir(ctx)
-        let selection = try sw.selectionRuns.map { ($0, try config(s, $0)) }
-        func lookup(_ c: RecallRunConfig) -> RecallRun? {
+        let dir = Self.cacheDir(ctx)
+        return try sweep(s, ctx).plan(config: { try config(s, $0) }, finished: { (c: RecallRunConfig) -> RecallRun? in
             if let r = runs[c.key] { return r }
             guard load, let r = try? RecallTrainer.load(from: dir.appendingPathComponent(c.key)), r.config == c else { return nil }
             runs[c.key] = r
             return r
-        }
-        var byRun: [SweepRun: RecallRun] = [:]
-        for (r, c) in selection { if let x = lookup(c) { byRun[r] = x } }
-        let chosen = try sw.select { byRun[$0].map(Self.metrics) }
-        let report = try sw.reportRuns(chosen).map { ($0, try config(s, $0)) }
-        for (_, c) in report { _ = lookup(c) }
-        return (sw, selection, chosen, report)
+        }, metrics: Self.metrics)
     }
 
     public func plan(_ ctx: StudyContext) throws -> [PlannedRun] {
