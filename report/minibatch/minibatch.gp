@@ -42,7 +42,7 @@ set xrange [0.7:179.2]
 unset logscale y
 set mytics default
 set format y '%g'
-set yrange [0:98.59936634699504]
+set yrange [0:27.249195178349808]
 set key inside bottom left Left reverse
 unset arrow
 plot 'minibatch.dat' index 2 using 1:2 with linespoints ls 1 title 'RoPE within mini-batches', \
@@ -78,7 +78,7 @@ set xrange [0.7:179.2]
 unset logscale y
 set mytics default
 set format y '%g'
-set yrange [0:98.59936634699504]
+set yrange [0:27.249195178349808]
 set key inside bottom left Left reverse
 unset arrow
 plot 'minibatch.dat' index 2 using 1:2 with linespoints ls 1 title 'RoPE within mini-batches', \
