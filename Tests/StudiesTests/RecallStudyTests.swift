@@ -32,6 +32,21 @@ final class RecallStudyTests: XCTestCase {
         XCTAssertEqual(Set(layers).count, layers.count)
     }
 
+    /// The default preset plans exactly the layers the criteria judge (the ≤ 4 h budget); `--full` plans every
+    /// registry layer, and `--layers` overrides either. Control: the quick preset (no preset list) plans all.
+    func testPresetLayers() throws {
+        let silent = ProgressReporter(mode: .silent)
+        func planned(_ preset: Preset, only: [String]? = nil) throws -> Set<String> {
+            let ctx = StudyContext(outputDirectory: try scratch(), preset: preset, seed: 0, reporter: silent)
+            return Set(try RecallStudy(only: only).plan(ctx).map { String($0.label.split(separator: ",")[0]) })
+        }
+        XCTAssertEqual(try planned(.standard), Set(RecallStudy.criterionLayers))
+        XCTAssertEqual(try planned(.full), Set(RecallStudy.layers))
+        XCTAssertEqual(try planned(.quick), Set(RecallStudy.layers))
+        XCTAssertEqual(try planned(.standard, only: ["ttt-mlp"]), ["ttt-mlp"])
+        XCTAssertTrue(Set(RecallStudy.criterionLayers).isSubset(of: Set(RecallStudy.layers)))
+    }
+
     /// The masked loss equals the cross-entropy of the full logits restricted to the query rows
     /// (tolerance 1e-5 relative: float sums in another order), and does not see the other positions.
     func testMaskedLossIsCrossEntropyAtQueries() throws {
