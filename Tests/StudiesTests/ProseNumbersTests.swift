@@ -93,23 +93,80 @@ final class ProseNumbersTests: XCTestCase {
         }
     }
 
+    /// The perplexity study (the design that can see context): the gate, C1 and the probe follow
+    /// report/perplexity/{gate,gains,repeated-passage}.csv. Line breaks in the prose count as spaces.
     func testPerplexityNumbers() throws {
-        let rows = try csv("report/perplexity/loss-by-position.csv")
-        let spread = rows.compactMap { r -> Double? in
-            guard let a = r["x ≤ 16"].flatMap(Double.init), let b = r["x ≤ 2048"].flatMap(Double.init) else { return nil }
-            return a - b
+        let readme = "Studies/perplexity/README.md"
+        func num(_ r: [String: String], _ k: String) throws -> Double { try XCTUnwrap(r[k].flatMap(Double.init), k) }
+        func says(_ expected: String, _ file: String, _ why: String, line: UInt = #line) throws {
+            let flat = try text(file).replacingOccurrences(of: "\n", with: " ")
+            XCTAssertTrue(flat.contains(expected), "\(file) should say '\(expected)' (\(why), from the CSV)", line: line)
         }
-        XCTAssertEqual(spread.count, rows.count)
-        try assertProse(f("%.3f", spread.min()!) + "–" + f("%.3f", spread.max()!) + " nats", in: ["Studies/perplexity/README.md"], "x ≤ 16 vs x ≤ 2048")
-        let gains = rows.compactMap { $0["gain 128→2048"].flatMap(Double.init) }
-        try assertProse(f("%.3f", gains.min()!) + "–" + f("%.3f", gains.max()!) + " nats", in: ["README.md", "Studies/perplexity/README.md"], "gain 128 → 2048")
+        func pm(_ r: [String: String], _ mean: String, _ se: String, _ fmt: String = "%.3f", signed: Bool = false) throws -> String {
+            let m = try num(r, mean)
+            return (signed ? (m >= 0 ? "+" : "−") + f(fmt, abs(m)) : f(fmt, m)) + " ± " + f(fmt, try num(r, se))
+        }
+        let gate = try csv("report/perplexity/gate.csv")
+        XCTAssertEqual(gate.count, 2)
+        for r in gate {
+            try says(try pm(r, "drop mean (nats/byte)", "drop SE (nats/byte)") + (r["step"] == "2800" ? " nats/byte at step 2800" : " at step 5600"), readme, "gate")
+        }
+        XCTAssertEqual(gate.last?["decision"], "no-go", "the README says NO-GO")
+        let gains = try csv("report/perplexity/gains.csv")
+        func gain(_ model: String, _ bytes: String) throws -> [String: String] {
+            try XCTUnwrap(gains.first { $0["model"] == model && $0["bytes"] == bytes }, "\(model) \(bytes)")
+        }
+        let c1 = try gain("Transformer", "copy-predictable")
+        let c1Text = try pm(c1, "gain mean (nats/byte)", "gain SE (nats/byte)", signed: true)
+        try says(c1Text + " nats/byte (\(c1["windows"]!) windows, p = " + f("%.3f", try num(c1, "gain p")) + ";", readme, "C1")
+        try says(c1Text + ", p = " + f("%.3f", try num(c1, "gain p")) + ")", "README.md", "C1 in the root table")
+        XCTAssertFalse(try num(c1, "gain mean (nats/byte)") > 0 && num(c1, "gain p") < 0.05, "the READMEs say C1 is not met")
+        for model in ["TTT-Linear", "Mamba"] {
+            let r = try gain(model, "copy-predictable")
+            try says(try pm(r, "gain mean (nats/byte)", "gain SE (nats/byte)", signed: true) + " (\(model))", readme, "\(model) copy-predictable gain")
+            try says(try pm(r, "minus Transformer's mean (nats/byte)", "minus Transformer's SE (nats/byte)", signed: true), readme, "\(model) minus the Transformer")
+        }
+        for model in ["Transformer", "TTT-Linear", "Mamba"] {
+            try says(try pm(try gain(model, "all"), "gain mean (nats/byte)", "gain SE (nats/byte)", "%.4f", signed: true), readme, "\(model) all-bytes gain")
+        }
         let probe = try csv("report/perplexity/repeated-passage.csv")
-        let drops = probe.compactMap { meanSE($0, name: "drop", seName: "drop SE", legacy: "drop ± SE")?.0 }
-        XCTAssertEqual(drops.count, probe.count)
-        try assertProse("≤ " + f("%.3f", drops.max()!) + " nats", in: ["README.md"], "largest repeated-passage drop")
+        let drops = try probe.map { try num($0, "drop mean (nats/byte)") }
+        XCTAssertEqual(drops.count, 3)
+        try says("drops ≤ " + f("%.3f", drops.max()!) + " nats", "README.md", "largest repeated-passage drop")
+        for r in probe {
+            try says(try pm(r, "drop mean (nats/byte)", "drop SE (nats/byte)") + " (\(r["model"]!))", readme, "probe \(r["model"]!)")
+        }
         for file in ["report/REPORT.md", "report/perplexity/perplexity.md", "Studies/perplexity/README.md"] {
             XCTAssertFalse(try text(file).contains("mostly from copying"), "\(file): the probe says no model copies")
         }
+    }
+
+    /// The long-context study (state-capacity design): the README table and the root README row follow
+    /// report/long-context/models.csv (means and SEs over the 3 reported seeds).
+    func testLongContextNumbers() throws {
+        let rows = try csv("report/long-context/models.csv")
+        func row(_ layer: String) throws -> [String: String] { try XCTUnwrap(rows.first { $0["layer"] == layer }, layer) }
+        func num(_ r: [String: String], _ k: String) throws -> Double { try XCTUnwrap(r[k].flatMap(Double.init), k) }
+        let readme = "Studies/longcontext/README.md"
+        for layer in ["attention", "ttt-linear", "ttt-mlp", "linear-attention", "mamba"] {
+            let r = try row(layer)
+            let excess = f("%.3f", try num(r, "excess last octave mean (nats)")) + " ± " + f("%.3f", try num(r, "excess last octave SE (nats)"))
+            try assertProse("| " + excess + " |", in: [readme], "\(layer) last-octave excess")
+            try assertProse("| " + f("%.3f", try num(r, "loss at repeated keys x le 16 mean (nats)")) + " |", in: [readme], "\(layer) repeated-key loss")
+            if layer != "attention" {
+                let d = "+" + f("%.3f", try num(r, "excess minus Transformer's mean (nats)")) + " ± " + f("%.3f", try num(r, "excess minus Transformer's SE (nats)"))
+                try assertProse("| " + d + " |", in: [readme], "\(layer) minus the Transformer")
+            }
+        }
+        let tl = try row("ttt-linear")
+        try assertProse("+" + f("%.3f", try num(tl, "excess minus Transformer's mean (nats)")) + " ± " + f("%.3f", try num(tl, "excess minus Transformer's SE (nats)")) + " nats behind",
+                        in: ["README.md"], "TTT-Linear behind the Transformer")
+        try assertProse("(excess " + f("%.3f", try num(try row("attention"), "excess last octave mean (nats)")) + ")", in: ["README.md"], "the Transformer's excess")
+        let unlearned = try ["linear-attention", "mamba", "ttt-mlp"].map { f("%.3f", try num(try row($0), "loss at repeated keys x le 16 mean (nats)")) }
+        try assertProse("repeated-key loss " + unlearned.joined(separator: ", ") + " nats", in: ["README.md"], "layers that did not learn the lookup")
+        // The reading rule the README applies: those three are above 1 nat at repeated keys, TTT-Linear below.
+        XCTAssertTrue(try ["linear-attention", "mamba", "ttt-mlp"].allSatisfy { try num(try row($0), "loss at repeated keys x le 16 mean (nats)") > 1 })
+        XCTAssertTrue(try num(tl, "loss at repeated keys x le 16 mean (nats)") < 1)
     }
 
     func testAblationNumbers() throws {

@@ -11,16 +11,15 @@ set style line 102 lc rgb '#EBEBEB' lw 1 dt 1
 set grid back xtics ytics mxtics mytics ls 101, ls 102
 set key noopaque nobox samplen 3 spacing 1.2
 set style line 90 lc rgb '#444444' lw 1.5 dt 4 pt 0 ps 1.2
-set style line 1 lc rgb '#000000' lw 1.5 dt 2 pt 4 ps 1.2   # paper
-set style line 2 lc rgb '#009E73' lw 2 dt 2 pt 9 ps 1.2   # attention
-set style line 3 lc rgb '#CC79A7' lw 2 dt 4 pt 11 ps 1.2   # linear-attention
-set style line 4 lc rgb '#E69F00' lw 2 dt 5 pt 13 ps 1.2   # mamba
-set style line 5 lc rgb '#D55E00' lw 2 dt 1 pt 5 ps 1.2   # ttt-mlp
-set style line 6 lc rgb '#0072B2' lw 2 dt 1 pt 7 ps 1.2   # ttt-linear
+set style line 1 lc rgb '#0072B2' lw 2 dt 1 pt 7 ps 1.2   # ttt-linear
+set style line 2 lc rgb '#D55E00' lw 2 dt 1 pt 5 ps 1.2   # ttt-mlp
+set style line 3 lc rgb '#009E73' lw 2 dt 2 pt 9 ps 1.2   # attention
+set style line 4 lc rgb '#CC79A7' lw 2 dt 4 pt 11 ps 1.2   # linear-attention
+set style line 5 lc rgb '#E69F00' lw 2 dt 5 pt 13 ps 1.2   # mamba
 
 set terminal pngcairo size 1400,600 font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output pngfile
-set multiplot layout 1,2 title 'Dictionary stream (R=64 records (T=128), K=48 keys, Zipf s=1.0): loss at the values by record index' font ',13'
+set multiplot layout 1,2 title 'Dictionary stream (R=64 records (T=128), K=48 keys, Zipf s=1.0): loss at the values by record index, mean of 3 seeds' font ',13'
 set title 'loss (octave means)' font ',13'
 set xlabel 'record index x'
 set ylabel 'loss at the value (nats)'
@@ -34,13 +33,11 @@ set format y '%g'
 set yrange [*:*]
 set key below center horizontal Left reverse
 unset arrow
-plot 'loss-by-record-index.dat' index 0 using 1:2 with linespoints ls 1 title 'oracle', \
-     'loss-by-record-index.dat' index 1 using 1:2 with linespoints ls 2 title 'Transformer, 132608 B', \
-     'loss-by-record-index.dat' index 2 using 1:2 with linespoints ls 3 title 'Linear attention, 17920 B', \
-     'loss-by-record-index.dat' index 3 using 1:2 with linespoints ls 4 title 'Mamba (N=16), 38912 B', \
-     'loss-by-record-index.dat' index 4 using 1:2 with linespoints ls 4 title 'Mamba, state-matched (N=14), 34816 B', \
-     'loss-by-record-index.dat' index 5 using 1:2 with linespoints ls 5 title 'TTT-MLP (T), 268800 B', \
-     'loss-by-record-index.dat' index 6 using 1:2 with linespoints ls 6 title 'TTT-Linear (T), 35328 B'
+plot 'loss-by-record-index.dat' index 0 using 1:2 with linespoints ls 1 title 'ttt-linear, 18432 B', \
+     'loss-by-record-index.dat' index 1 using 1:2 with linespoints ls 2 title 'ttt-mlp, 20480 B', \
+     'loss-by-record-index.dat' index 2 using 1:2 with linespoints ls 3 title 'attention, 132608 B', \
+     'loss-by-record-index.dat' index 3 using 1:2 with linespoints ls 4 title 'linear-attention, 17920 B', \
+     'loss-by-record-index.dat' index 4 using 1:2 with linespoints ls 5 title 'mamba, 19200 B'
 set title 'excess over the oracle' font ',13'
 set xlabel 'record index x'
 set ylabel 'loss − oracle (nats)'
@@ -55,12 +52,11 @@ set yrange [*:*]
 set key below center horizontal Left reverse
 unset arrow
 set arrow from graph 0, first 0 to graph 1, first 0 nohead ls 90 front
-plot 'loss-by-record-index.dat' index 7 using 1:2 with linespoints ls 2 title 'Transformer', \
-     'loss-by-record-index.dat' index 8 using 1:2 with linespoints ls 3 title 'Linear attention', \
-     'loss-by-record-index.dat' index 9 using 1:2 with linespoints ls 4 title 'Mamba (N=16)', \
-     'loss-by-record-index.dat' index 10 using 1:2 with linespoints ls 4 title 'Mamba, state-matched (N=14)', \
-     'loss-by-record-index.dat' index 11 using 1:2 with linespoints ls 5 title 'TTT-MLP (T)', \
-     'loss-by-record-index.dat' index 12 using 1:2 with linespoints ls 6 title 'TTT-Linear (T)', \
+plot 'loss-by-record-index.dat' index 5 using 1:2 with linespoints ls 1 title 'ttt-linear', \
+     'loss-by-record-index.dat' index 6 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
+     'loss-by-record-index.dat' index 7 using 1:2 with linespoints ls 3 title 'attention', \
+     'loss-by-record-index.dat' index 8 using 1:2 with linespoints ls 4 title 'linear-attention', \
+     'loss-by-record-index.dat' index 9 using 1:2 with linespoints ls 5 title 'mamba', \
      keyentry with lines ls 90 title 'oracle', \
      0 with lines lc rgb '#FFFFFFFF' notitle
 unset multiplot
@@ -68,7 +64,7 @@ unset output
 
 set terminal svg size 1400,600 dynamic font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output svgfile
-set multiplot layout 1,2 title 'Dictionary stream (R=64 records (T=128), K=48 keys, Zipf s=1.0): loss at the values by record index' font ',13'
+set multiplot layout 1,2 title 'Dictionary stream (R=64 records (T=128), K=48 keys, Zipf s=1.0): loss at the values by record index, mean of 3 seeds' font ',13'
 set title 'loss (octave means)' font ',13'
 set xlabel 'record index x'
 set ylabel 'loss at the value (nats)'
@@ -82,13 +78,11 @@ set format y '%g'
 set yrange [*:*]
 set key below center horizontal Left reverse
 unset arrow
-plot 'loss-by-record-index.dat' index 0 using 1:2 with linespoints ls 1 title 'oracle', \
-     'loss-by-record-index.dat' index 1 using 1:2 with linespoints ls 2 title 'Transformer, 132608 B', \
-     'loss-by-record-index.dat' index 2 using 1:2 with linespoints ls 3 title 'Linear attention, 17920 B', \
-     'loss-by-record-index.dat' index 3 using 1:2 with linespoints ls 4 title 'Mamba (N=16), 38912 B', \
-     'loss-by-record-index.dat' index 4 using 1:2 with linespoints ls 4 title 'Mamba, state-matched (N=14), 34816 B', \
-     'loss-by-record-index.dat' index 5 using 1:2 with linespoints ls 5 title 'TTT-MLP (T), 268800 B', \
-     'loss-by-record-index.dat' index 6 using 1:2 with linespoints ls 6 title 'TTT-Linear (T), 35328 B'
+plot 'loss-by-record-index.dat' index 0 using 1:2 with linespoints ls 1 title 'ttt-linear, 18432 B', \
+     'loss-by-record-index.dat' index 1 using 1:2 with linespoints ls 2 title 'ttt-mlp, 20480 B', \
+     'loss-by-record-index.dat' index 2 using 1:2 with linespoints ls 3 title 'attention, 132608 B', \
+     'loss-by-record-index.dat' index 3 using 1:2 with linespoints ls 4 title 'linear-attention, 17920 B', \
+     'loss-by-record-index.dat' index 4 using 1:2 with linespoints ls 5 title 'mamba, 19200 B'
 set title 'excess over the oracle' font ',13'
 set xlabel 'record index x'
 set ylabel 'loss − oracle (nats)'
@@ -103,12 +97,11 @@ set yrange [*:*]
 set key below center horizontal Left reverse
 unset arrow
 set arrow from graph 0, first 0 to graph 1, first 0 nohead ls 90 front
-plot 'loss-by-record-index.dat' index 7 using 1:2 with linespoints ls 2 title 'Transformer', \
-     'loss-by-record-index.dat' index 8 using 1:2 with linespoints ls 3 title 'Linear attention', \
-     'loss-by-record-index.dat' index 9 using 1:2 with linespoints ls 4 title 'Mamba (N=16)', \
-     'loss-by-record-index.dat' index 10 using 1:2 with linespoints ls 4 title 'Mamba, state-matched (N=14)', \
-     'loss-by-record-index.dat' index 11 using 1:2 with linespoints ls 5 title 'TTT-MLP (T)', \
-     'loss-by-record-index.dat' index 12 using 1:2 with linespoints ls 6 title 'TTT-Linear (T)', \
+plot 'loss-by-record-index.dat' index 5 using 1:2 with linespoints ls 1 title 'ttt-linear', \
+     'loss-by-record-index.dat' index 6 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
+     'loss-by-record-index.dat' index 7 using 1:2 with linespoints ls 3 title 'attention', \
+     'loss-by-record-index.dat' index 8 using 1:2 with linespoints ls 4 title 'linear-attention', \
+     'loss-by-record-index.dat' index 9 using 1:2 with linespoints ls 5 title 'mamba', \
      keyentry with lines ls 90 title 'oracle', \
      0 with lines lc rgb '#FFFFFFFF' notitle
 unset multiplot

@@ -11,106 +11,82 @@ set style line 102 lc rgb '#EBEBEB' lw 1 dt 1
 set grid back xtics ytics mxtics mytics ls 101, ls 102
 set key noopaque nobox samplen 3 spacing 1.2
 set style line 90 lc rgb '#444444' lw 1.5 dt 4 pt 0 ps 1.2
-set style line 1 lc rgb '#44AA99' lw 2 dt 5 pt 6 ps 1.2   # ttt-linear-m
+set style line 1 lc rgb '#009E73' lw 2 dt 2 pt 9 ps 1.2   # attention
 set style line 2 lc rgb '#0072B2' lw 2 dt 1 pt 7 ps 1.2   # ttt-linear
-set style line 3 lc rgb '#117733' lw 2 dt 2 pt 11 ps 1.2   # ttt-mlp-m
-set style line 4 lc rgb '#D55E00' lw 2 dt 1 pt 5 ps 1.2   # ttt-mlp
-set style line 5 lc rgb '#E69F00' lw 2 dt 5 pt 13 ps 1.2   # mamba
-set style line 6 lc rgb '#009E73' lw 2 dt 2 pt 9 ps 1.2   # attention
-set style line 7 lc rgb '#CC79A7' lw 2 dt 4 pt 11 ps 1.2   # linear-attention
+set style line 3 lc rgb '#E69F00' lw 2 dt 5 pt 13 ps 1.2   # mamba
 
 set terminal pngcairo size 1400,600 font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output pngfile
-set multiplot layout 1,2 title 'Loss by token index, 7 parameter-matched byte-level LMs (context 2048)' font ',13'
-set title 'loss per byte by token index' font ',13'
+set multiplot layout 1,2 title 'Loss by token index, 3 matched byte-level LMs (context 1024, evaluation text: bible)' font ',13'
+set title 'all bytes' font ',13'
 set xlabel 'token index (bytes of context seen)'
 set ylabel 'loss (nats/byte)'
 set logscale x 10
 set mxtics 10
 set format x '%g'
-set xrange [1:2048]
+set xrange [1:1024]
 unset logscale y
 set mytics default
 set format y '%g'
 set yrange [*:*]
 set key outside right top vertical Left reverse
 unset arrow
-plot 'loss-by-token-index.dat' index 0 using 1:2 with lines ls 1 title 'TTT-Linear (M)', \
-     'loss-by-token-index.dat' index 1 using 1:2 with lines ls 2 title 'TTT-Linear (T)', \
-     'loss-by-token-index.dat' index 2 using 1:2 with lines ls 3 title 'TTT-MLP (M)', \
-     'loss-by-token-index.dat' index 3 using 1:2 with lines ls 4 title 'TTT-MLP (T)', \
-     'loss-by-token-index.dat' index 4 using 1:2 with lines ls 5 title 'Mamba', \
-     'loss-by-token-index.dat' index 5 using 1:2 with lines ls 6 title 'Transformer', \
-     'loss-by-token-index.dat' index 6 using 1:2 with lines ls 7 title 'Linear attention'
-set title 'difference from the Transformer' font ',13'
-set xlabel 'token index (bytes of context seen)'
-set ylabel 'loss − Transformer''s loss (nats/byte)'
+plot 'loss-by-token-index.dat' index 0 using 1:2 with lines ls 1 title 'Transformer', \
+     'loss-by-token-index.dat' index 1 using 1:2 with lines ls 2 title 'TTT-Linear', \
+     'loss-by-token-index.dat' index 2 using 1:2 with lines ls 3 title 'Mamba'
+set title 'bytes an 8-byte copy predicts (octave means)' font ',13'
+set xlabel 'token index'
+set ylabel 'loss (nats/byte)'
 set logscale x 10
 set mxtics 10
 set format x '%g'
-set xrange [1:2048]
+set xrange [1:1024]
 unset logscale y
 set mytics default
 set format y '%g'
 set yrange [*:*]
 set key outside right top vertical Left reverse
 unset arrow
-set arrow from graph 0, first 0 to graph 1, first 0 nohead ls 90 front
-plot 'loss-by-token-index.dat' index 7 using 1:2 with lines ls 1 title 'TTT-Linear (M)', \
-     'loss-by-token-index.dat' index 8 using 1:2 with lines ls 2 title 'TTT-Linear (T)', \
-     'loss-by-token-index.dat' index 9 using 1:2 with lines ls 3 title 'TTT-MLP (M)', \
-     'loss-by-token-index.dat' index 10 using 1:2 with lines ls 4 title 'TTT-MLP (T)', \
-     'loss-by-token-index.dat' index 11 using 1:2 with lines ls 5 title 'Mamba', \
-     'loss-by-token-index.dat' index 12 using 1:2 with lines ls 7 title 'Linear attention', \
-     keyentry with lines ls 90 title 'Transformer', \
-     0 with lines lc rgb '#FFFFFFFF' notitle
+plot 'loss-by-token-index.dat' index 3 using 1:2 with linespoints ls 1 title 'Transformer', \
+     'loss-by-token-index.dat' index 4 using 1:2 with linespoints ls 2 title 'TTT-Linear', \
+     'loss-by-token-index.dat' index 5 using 1:2 with linespoints ls 3 title 'Mamba'
 unset multiplot
 unset output
 
 set terminal svg size 1400,600 dynamic font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output svgfile
-set multiplot layout 1,2 title 'Loss by token index, 7 parameter-matched byte-level LMs (context 2048)' font ',13'
-set title 'loss per byte by token index' font ',13'
+set multiplot layout 1,2 title 'Loss by token index, 3 matched byte-level LMs (context 1024, evaluation text: bible)' font ',13'
+set title 'all bytes' font ',13'
 set xlabel 'token index (bytes of context seen)'
 set ylabel 'loss (nats/byte)'
 set logscale x 10
 set mxtics 10
 set format x '%g'
-set xrange [1:2048]
+set xrange [1:1024]
 unset logscale y
 set mytics default
 set format y '%g'
 set yrange [*:*]
 set key outside right top vertical Left reverse
 unset arrow
-plot 'loss-by-token-index.dat' index 0 using 1:2 with lines ls 1 title 'TTT-Linear (M)', \
-     'loss-by-token-index.dat' index 1 using 1:2 with lines ls 2 title 'TTT-Linear (T)', \
-     'loss-by-token-index.dat' index 2 using 1:2 with lines ls 3 title 'TTT-MLP (M)', \
-     'loss-by-token-index.dat' index 3 using 1:2 with lines ls 4 title 'TTT-MLP (T)', \
-     'loss-by-token-index.dat' index 4 using 1:2 with lines ls 5 title 'Mamba', \
-     'loss-by-token-index.dat' index 5 using 1:2 with lines ls 6 title 'Transformer', \
-     'loss-by-token-index.dat' index 6 using 1:2 with lines ls 7 title 'Linear attention'
-set title 'difference from the Transformer' font ',13'
-set xlabel 'token index (bytes of context seen)'
-set ylabel 'loss − Transformer''s loss (nats/byte)'
+plot 'loss-by-token-index.dat' index 0 using 1:2 with lines ls 1 title 'Transformer', \
+     'loss-by-token-index.dat' index 1 using 1:2 with lines ls 2 title 'TTT-Linear', \
+     'loss-by-token-index.dat' index 2 using 1:2 with lines ls 3 title 'Mamba'
+set title 'bytes an 8-byte copy predicts (octave means)' font ',13'
+set xlabel 'token index'
+set ylabel 'loss (nats/byte)'
 set logscale x 10
 set mxtics 10
 set format x '%g'
-set xrange [1:2048]
+set xrange [1:1024]
 unset logscale y
 set mytics default
 set format y '%g'
 set yrange [*:*]
 set key outside right top vertical Left reverse
 unset arrow
-set arrow from graph 0, first 0 to graph 1, first 0 nohead ls 90 front
-plot 'loss-by-token-index.dat' index 7 using 1:2 with lines ls 1 title 'TTT-Linear (M)', \
-     'loss-by-token-index.dat' index 8 using 1:2 with lines ls 2 title 'TTT-Linear (T)', \
-     'loss-by-token-index.dat' index 9 using 1:2 with lines ls 3 title 'TTT-MLP (M)', \
-     'loss-by-token-index.dat' index 10 using 1:2 with lines ls 4 title 'TTT-MLP (T)', \
-     'loss-by-token-index.dat' index 11 using 1:2 with lines ls 5 title 'Mamba', \
-     'loss-by-token-index.dat' index 12 using 1:2 with lines ls 7 title 'Linear attention', \
-     keyentry with lines ls 90 title 'Transformer', \
-     0 with lines lc rgb '#FFFFFFFF' notitle
+plot 'loss-by-token-index.dat' index 3 using 1:2 with linespoints ls 1 title 'Transformer', \
+     'loss-by-token-index.dat' index 4 using 1:2 with linespoints ls 2 title 'TTT-Linear', \
+     'loss-by-token-index.dat' index 5 using 1:2 with linespoints ls 3 title 'Mamba'
 unset multiplot
 unset output
