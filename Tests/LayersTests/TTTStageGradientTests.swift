@@ -32,6 +32,7 @@ final class TTTStageGradientTests: XCTestCase {
         case .convBias: return backbone == .mamba ? "conv_q.bias" : nil
         case .etaSigmoidPrime: return "learnable_ttt_lr_weight"
         case .postNormGamma: return "post_norm.weight"
+        case .softplusBias, .negExp, .siluGate: return nil                 // Mamba's (MambaStageGradientTests)
         }
     }
 

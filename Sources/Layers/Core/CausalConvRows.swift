@@ -4,6 +4,7 @@
 // reference decode step). The differentiable op is TensorCore's `causalConv1d`, with the same sum order.
 //
 //   y[b, t, c] = bias[c] + Σ_{j<k} w[j, c]·x[b, t − (k−1) + j, c]      x[< 0]: the history rows, or 0 without one
+import Foundation
 import TensorCore
 
 /// One chunk of inputs x [B, t, ·] (the first `channels` of rows of stride `ld`) and, optionally, the
@@ -64,22 +65,21 @@ struct CausalConvRows {
 
 extension CausalConvRows {
     /// The convolutions `taps` — (weight [k, C], bias [C]) — of u [B, t, C] (contiguous) as differentiable
-    /// outputs [B, t, C], one per tap, computed in one pass; `history` [B, k−1, C] (decode: the inputs
-    /// before this chunk, no gradient) is advanced to the last k−1 rows of [history ++ u].
-    /// Each output is recorded with `backward` as its VJP when a graph is being built.
+    /// outputs [B, t, C], one per tap, computed in one pass (`silu`: SiLU applied to each output, FastMath's SIMD
+    /// SiLU); `history` [B, k−1, C] (decode: the inputs before this chunk, no gradient) is advanced to the last
+    /// k−1 rows of [history ++ u]. Each output is recorded with `backward` as its VJP when a graph is being built.
     ///
     /// ```swift
     /// var none: Tensor? = nil
     /// let qk = CausalConvRows.convolve(u, taps: [(wq, bq), (wk, bk)], history: &none)     // [q, k]
     /// ```
-    /// `fault` (tests only) breaks the VJP.
-    static func convolve(_ u: Tensor, taps: [(w: Tensor, b: Tensor)], history: inout Tensor?,
+    static func convolve(_ u: Tensor, taps: [(w: Tensor, b: Tensor)], silu: Bool = false, history: inout Tensor?,
                          fault: StageBackwardFault? = nil) -> [Tensor] {
         let (B, t, C) = (u.dim(0), u.dim(1), u.dim(2)), k = taps[0].w.dim(0)
         let outs = taps.map { _ in Tensor(uninitializedShape: [B, t, C]) }
         let conv = CausalConvRows(batch: B, t: t, channels: C, width: k, input: u.data, ld: C, history: history?.data)
-        conv.forward(zip(taps, outs).map { ($0.w.data, $0.b.data, $1.data) })
-        FLOPCounter.elementwise += 2 * k * u.count * taps.count
+        conv.forward(zip(taps, outs).map { ($0.w.data, $0.b.data, $1.data) }, silu: silu)
+        FLOPCounter.elementwise += (2 * k + (silu ? 5 : 0)) * u.count * taps.count
         if let hist = history {                                            // keep the last k−1 rows of [hist ++ u]
             let nh = Tensor(uninitializedShape: hist.shape)
             conv.keepWindow(into: nh.data)
@@ -88,6 +88,20 @@ extension CausalConvRows {
         withExtendedLifetime(history) {}
         return zip(taps, outs).map { tap, y in
             y.recordingFused("causalConvRows", [u, tap.w, tap.b]) { g in
+                var g = g
+                if silu {                                                  // through SiLU: g·silu′(p), p recomputed
+                    let p = Tensor(uninitializedShape: [B, t, C]), gp = Tensor(uninitializedShape: [B, t, C])
+                    CausalConvRows(batch: B, t: t, channels: C, width: k, input: u.data, ld: C, history: nil)
+                        .forward([(tap.w.data, tap.b.data, p.data)])
+                    let pp = p.data, pg = g.data, pgp = gp.data
+                    Parallel.chunks(p.count, minPerThread: 1 << 14) { lo, hi in
+                        for i in lo..<hi {
+                            let x = pp[i], s = 1 / (1 + Foundation.exp(-x))
+                            pgp[i] = pg[i] * (s * (1 + x * (1 - s)))
+                        }
+                    }
+                    g = gp
+                }
                 let (gu, gw, gb) = backward(g, input: u, weight: tap.w)
                 return [gu, gw, fault == .convBias ? Tensor(zeros: gb.shape) : gb]
             }

@@ -16,4 +16,10 @@ enum StageBackwardFault: CaseIterable {
     case etaSigmoidPrime
     /// The TTT post-norm's VJP drops dL/dγ_post.
     case postNormGamma
+    /// Mamba's Δ = softplus(δ·W_dt + b_dt) VJP drops dL/db_dt.
+    case softplusBias
+    /// Mamba's A = −exp(A_log) VJP flips the sign of dL/dA_log.
+    case negExp
+    /// Mamba's y ⊙ silu(z) VJP drops the silu′ factor of dL/dz (uses σ(z) for it).
+    case siluGate
 }
