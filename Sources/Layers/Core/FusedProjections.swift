@@ -1,7 +1,7 @@
 // FusedProjections.swift — the projection GEMMs of the layers' shared raw-buffer stages: x·W on OpenBLAS
 // (`FastGEMM`, decode-sized products as per-row GEMVs), recorded as one autodiff node with a hand-written
 // backward when a graph is being built, so the reference, the no-grad fused path and the training node
-// all run the same forward. Softmax and linear attention use `qkv` and `output`; the TTT stages `linear`.
+// all run the same forward: the pre/post stages of softmax attention, linear attention, Mamba and TTT.
 //
 //   forward   y = x·W                     x [rows, in] (any leading dims), W [in, out] (lab layout)
 //   backward  dx = g·Wᵀ  [rows, in];  dW = xᵀ·g  [in, out]      (only the ones that need a gradient)
@@ -12,7 +12,6 @@ import TensorCore
 /// ```swift
 /// let y = FusedProjections.linear(x, w)                  // x·W, recorded when x or W requires grad
 /// let (q, k, v) = FusedProjections.qkv(x, wq, wk, wv)
-/// let out = FusedProjections.output(z, wo, fault: nil)    // z·Wo
 /// ```
 enum FusedProjections {
     /// x·W for x [B, t, in] (or any leading dims) and W [in, out]: [B, t, out]. Recorded when recording.
@@ -32,11 +31,5 @@ enum FusedProjections {
     /// Q, K, V = x·Wq, x·Wk, x·Wv, each [B, t, D_out] for x [B, t, D] (lab-layout weights [D, D_out]).
     static func qkv(_ x: Tensor, _ wq: Tensor, _ wk: Tensor, _ wv: Tensor) -> (q: Tensor, k: Tensor, v: Tensor) {
         (linear(x, wq), linear(x, wk), linear(x, wv))
-    }
-
-    /// z·Wo for the mixing output z [B, t, D], after applying a `.forward` test fault to z (nil in normal use).
-    static func output(_ z: Tensor, _ wo: Tensor, fault: FusedFault?) -> Tensor {
-        FusedFault.corruptOutput(z, fault)
-        return linear(z, wo)
     }
 }
