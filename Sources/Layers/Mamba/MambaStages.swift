@@ -15,7 +15,8 @@
 //               (σ, silu′ by libm in the backwards; every sum in a fixed order)
 //
 // Numerics: one rounding per stage for every path, the raw kernels' (SIMD SiLU, softplus, exp); the reference and
-// the training path used the tensor ops' libm ones before, so their outputs moved in the last bits.
+// the training path used the tensor ops' libm ones before, so their outputs moved in the last bits (tiny LM:
+// loss within 1e-5 nats/byte, weights within 3.9e-6 after 40 steps; docs/stages.md).
 import Foundation
 import TensorCore
 

@@ -17,8 +17,9 @@
 //     LN+gate:   dg = dy ⊙ LN(o);  dn = dy ⊙ g;  do = LN-backward(dn), dγ, dβ summed per row chunk in order
 //
 // Numerics: one rounding per stage for every path. The η gate's σ is libm's (as the tensor op's; FastMath's SIMD
-// σ made the gate's finite-difference checks coarser, see `sigmoidRows`), so the no-grad fused path's η moved
-// in the last bits; the projections are OpenBLAS GEMMs through `FastGEMM` for every path (see docs/kernels.md).
+// σ made the gate's finite-difference checks coarser, see `sigmoidRows`), so the no-grad fused path's output
+// moved in the last bits (max |Δ| 1.8e-6, ttt-linear); the projections are OpenBLAS GEMMs through `FastGEMM`
+// for every path. Measurements: docs/stages.md.
 // The contract-v2 gates stay tensor ops layered after the pre-stage (`tokenGates`).
 import Foundation
 import TensorCore
