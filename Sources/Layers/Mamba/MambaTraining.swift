@@ -11,6 +11,7 @@
 //       dB_t += Δ_t·x_t·ĝ                    dx_t = D_c·dy_t + Δ_t·Σ ĝ ⊙ B_t          dD_c += dy_t·x_t
 //       g_s = ĝ ⊙ e^{Δ_t A_c}
 import Foundation
+import MambaScanKernels
 import TensorCore
 
 extension Mamba {
@@ -22,21 +23,33 @@ extension Mamba {
     /// Stores the first `count` lanes of v (`RowSIMD`'s bounded store at `p`).
     @inline(__always) static func store8(_ v: V, _ p: UnsafeMutablePointer<Float>, _ count: Int) { RowSIMD.store(v, p, 0, count) }
 
+    /// Which loops run the scan node's jobs. `.best`: the AVX2 kernels of the C target MambaScanKernels when the
+    /// CPU has AVX2 (a portable build's Swift SIMD8 runs as two SSE halves), else the Swift loops below;
+    /// `.swift`: always the Swift loops. The two are bit-identical (MambaScanKernelTests).
+    public enum ScanLoops: Sendable {
+        case best, swift
+        /// True when `.best` runs the AVX2 kernels on this CPU.
+        public static let nativeAvailable = lab_mamba_scan_available() != 0
+        var native: Bool { self == .best && ScanLoops.nativeAvailable }
+    }
+
     /// The selective scan (same contract as `selectiveScan`: u, delta [B, T, C]; A [C, N]; Bm, Cm [B, T, N];
     /// Dskip [C] → y [B, T, C]) as one autodiff node with checkpointed states. SIMD runs across 8 channels at a
     /// time (lanes beyond C are zero: Δ = x = 0 keeps their state 0 and their gradients 0). `perturbBackward` is a
-    /// test hook: a non-zero value corrupts dΔ (negative control).
+    /// test hook: a non-zero value corrupts dΔ (negative control). `loops` picks the kernels (`ScanLoops`).
     ///
     /// ```swift
     /// let y = Mamba.fusedScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip)   // ≡ selectiveScan(…)
     /// ```
     public static func fusedScan(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor,
-                                 chunk: Int = FusedTiles().mambaScanChunk, perturbBackward: Float = 0, fault: FusedFault? = nil) -> Tensor {
+                                 chunk: Int = FusedTiles().mambaScanChunk, perturbBackward: Float = 0, fault: FusedFault? = nil,
+                                 loops: ScanLoops = .best) -> Tensor {
         let (bsz, t, c) = (u.dim(0), u.dim(1), u.dim(2)), n = A.dim(-1)
         precondition(delta.shape == u.shape && A.shape == [c, n] && Bm.shape == [bsz, t, n] && Cm.shape == [bsz, t, n] && Dskip.shape == [c],
                      "Mamba.fusedScan: u \(u.shape), Δ \(delta.shape), A \(A.shape), B \(Bm.shape), C \(Cm.shape), D \(Dskip.shape) do not fit")
         let inputs = [u, delta, A, Bm, Cm, Dskip]
-        let node = ScanNode(u, delta: delta, A: A, Bm: Bm, Cm: Cm, Dskip: Dskip, chunk: chunk, record: Tensor.recording(inputs))
+        let node = ScanNode(u, delta: delta, A: A, Bm: Bm, Cm: Cm, Dskip: Dskip, chunk: chunk, record: Tensor.recording(inputs),
+                            native: loops.native)
         let y = scanForward(node)
         FusedFault.corruptOutput(y, fault)                             // test hook (nil in normal use)
         guard node.ckpt != nil else { return y }
@@ -53,13 +66,14 @@ extension Mamba {
     ///   u, Δ [B, T, C]; Bm, Cm [B, T, N]; D [C]                inputs
     ///   at [groups, N, 8]                                      A by channel group, lanes innermost: at[g][j] = A[8g ..< 8g+8, j]
     ///   ckpt [jobs, chunks, N, 8]                              s before each chunk of `chunk` tokens (nil without a graph)
-    /// A job is (sequence, 8 channels): jobs = B·⌈C/8⌉.
+    /// A job is (sequence, 8 channels): jobs = B·⌈C/8⌉. `native`: the jobs run the AVX2 kernels (`ScanLoops`).
     final class ScanNode {
         let u: Tensor, delta: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor
         let bsz: Int, t: Int, c: Int, n: Int, kc: Int, chunks: Int, groups: Int, jobs: Int
         let at: FastBuffer, ckpt: FastBuffer?
-        init(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor, chunk: Int, record: Bool) {
-            self.u = u; self.delta = delta; self.Bm = Bm; self.Cm = Cm; self.Dskip = Dskip
+        let native: Bool
+        init(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor, chunk: Int, record: Bool, native: Bool) {
+            self.u = u; self.delta = delta; self.Bm = Bm; self.Cm = Cm; self.Dskip = Dskip; self.native = native
             bsz = u.dim(0); t = u.dim(1); c = u.dim(2); n = A.dim(-1); kc = chunk
             chunks = (u.dim(1) + chunk - 1) / chunk
             groups = (u.dim(2) + 7) / 8
@@ -78,10 +92,16 @@ extension Mamba {
         let at = node.at, ckpt = node.ckpt
         let y = Tensor(uninitializedShape: u.shape)
         let pu = u.data, pd = delta.data, pb = Bm.data, pc = Cm.data, pD = Dskip.data, py = y.data, pat = at.p
-        let pck = ckpt?.p
+        let pck = ckpt?.p, native = node.native
         Parallel.forEach(jobs) { jb in
             let b = jb / groups, c0 = (jb % groups) * 8, lanes = min(8, c - c0)
             let s = FastBuffer(n * 8, zero: true), ag = pat + (jb % groups) * n * 8
+            if native {                                                    // the same loop, AVX2 (MambaScanKernels.c)
+                lab_mamba_scan_forward_job(pu, pd, pb, pc, pD, ag, py, pck.map { $0 + jb * chunks * n * 8 }, s.p,
+                                           t, c, n, kc, b, c0, lanes)
+                withExtendedLifetime(s) {}
+                return
+            }
             let dskip = load8(pD + c0, lanes)
             for ti in 0..<t {
                 if let pck, ti % kc == 0 { (pck + (jb * chunks + ti / kc) * n * 8).update(from: s.p, count: n * 8) }
@@ -118,7 +138,7 @@ extension Mamba {
         let workers = Swift.min(Parallel.threads, jobs)
         let gBp = FastBuffer(workers * bsz * t * n * 8, zero: true), gCp = FastBuffer(workers * bsz * t * n * 8, zero: true)
         let gAt = FastBuffer(jobs * n * 8, zero: true), gDt = FastBuffer(jobs * 8, zero: true)   // per job, lanes innermost
-        let pg = g.data, pgu = gu.data, pgd = gd.data, pck = ckpt.p, pat = at.p
+        let pg = g.data, pgu = gu.data, pgd = gd.data, pck = ckpt.p, pat = at.p, native = node.native
         Parallel.forEach(workers) { w in
             let lo = jobs * w / workers, hi = jobs * (w + 1) / workers
             let gB = gBp.p + w * bsz * t * n * 8, gC = gCp.p + w * bsz * t * n * 8
@@ -126,6 +146,11 @@ extension Mamba {
             for jb in lo..<hi {
                 let b = jb / groups, c0 = (jb % groups) * 8, lanes = min(8, c - c0)
                 let ag = pat + (jb % groups) * n * 8, gA = gAt.p + jb * n * 8
+                if native {                                                // the same loops, AVX2 (MambaScanKernels.c)
+                    lab_mamba_scan_backward_job(pu, pd, pb, pc, pD, ag, pg, pck + jb * chunks * n * 8, pgu, pgd, gB, gC, gA,
+                                                gDt.p + jb * 8, sbuf.p, dbuf.p, gs.p, perturbBackward, t, c, n, kc, b, c0, lanes)
+                    continue
+                }
                 let dskip = load8(pD + c0, lanes)
                 gs.p.initialize(repeating: 0, count: n * 8)
                 var gDacc = V(repeating: 0)
