@@ -1,7 +1,7 @@
-// MambaScanKernels.c — the selective scan's per-job loops of MambaTraining.swift, compiled for AVX2 (one
-// 8-lane vector per register instead of two SSE halves) and chosen at run time by the Swift caller. Every
-// operation, constant and sum order is the Swift kernel's, and nothing is contracted into an FMA, so the
-// results are bit-identical to it (Tests/LayersTests/MambaScanKernelTests.swift).
+// MambaScanKernels.c — the selective scan's loops of MambaTraining.swift (written once in MambaScanLoops.h),
+// compiled for one job as 8 lanes with AVX2 and for two jobs as 16 lanes with AVX-512, chosen at run time by the
+// Swift caller. Every operation, constant and sum order is the Swift loops', and nothing is contracted into an
+// FMA, so the results are bit-identical to them (Tests/LayersTests/MambaScanKernelTests.swift).
 #include "MambaScanKernels.h"
 #include <string.h>
 
@@ -12,135 +12,110 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 
-#define KERNEL __attribute__((target("avx2")))
-#define INLINE static inline __attribute__((always_inline, target("avx2")))
-
 typedef float v8 __attribute__((vector_size(32)));
 typedef int vi8 __attribute__((vector_size(32)));
 typedef unsigned vu8 __attribute__((vector_size(32)));
+typedef float v16 __attribute__((vector_size(64)));
+typedef int vi16 __attribute__((vector_size(64)));
+typedef unsigned vu16 __attribute__((vector_size(64)));
 
 int lab_mamba_scan_available(void) { return __builtin_cpu_supports("avx2") ? 1 : 0; }
+int lab_mamba_scan_pair_available(void) { return __builtin_cpu_supports("avx512f") ? 1 : 0; }
 
-INLINE v8 splat(float a) { return (v8){a, a, a, a, a, a, a, a}; }
-INLINE v8 ld(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
-INLINE void st(v8 v, float *p) { memcpy(p, &v, sizeof v); }
-/// p[0 ..< lanes], zeros beyond (RowSIMD.load).
-INLINE v8 ldn(const float *p, long lanes) {
-    if (lanes == 8) return ld(p);
-    v8 v = splat(0.0f);
-    for (long l = 0; l < lanes; l++) v[l] = p[l];
-    return v;
-}
-/// p[0 ..< lanes] = v (RowSIMD.store).
-INLINE void stn(v8 v, float *p, long lanes) {
-    if (lanes == 8) { st(v, p); return; }
-    for (long l = 0; l < lanes; l++) p[l] = v[l];
-}
-/// m ? a : x per lane.
-INLINE v8 sel(vi8 m, v8 a, v8 x) { return (v8)(((vi8)a & m) | ((vi8)x & ~m)); }
+#define INLINE8 static inline __attribute__((always_inline, target("avx2")))
+#define INLINE16 static inline __attribute__((always_inline, target("avx512f")))
 
-/// FastMath.exp (Swift), operation for operation.
-INLINE v8 exp8(v8 x) {
-    x = sel(x < splat(-87.3f), splat(-87.3f), x);
-    x = sel(x > splat(88.7f), splat(88.7f), x);
-    const v8 magic = splat(12582912.0f);
-    v8 t = x * 1.44269504088896341f + magic;
-    v8 n = t - magic;
-    v8 r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    v8 p = splat(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    v8 y = p * (r * r) + r + 1.0f;
-    vu8 ni = (vu8)t - 0x4B400000u;
-    v8 scale = (v8)((ni + 127u) << 23);
-    return y * scale;
-}
+// One job, 8 lanes (AVX2).
+#define V v8
+#define VI vi8
+#define VU vu8
+#define W 8
+#define FORWARD lab_mamba_scan_forward_job
+#define BACKWARD lab_mamba_scan_backward_job
+#define ATTR __attribute__((target("avx2")))
+#define INLINEV INLINE8
+#define SPLAT splat8
+#define LD ld8
+#define ST st8
+#define LDN ldn8
+#define STN stn8
+#define SEL sel8
+#define EXPV exp8
+#define LDJ(p, js) ((void)(js), ld8(p))
+#define STJ(v, p, js) ((void)(js), st8((v), (p)))
+#define ADDJ(slot, v) st8(ld8(slot) + (v), (slot))
+#include "MambaScanLoops.h"
+#undef V
+#undef VI
+#undef VU
+#undef W
+#undef FORWARD
+#undef BACKWARD
+#undef ATTR
+#undef INLINEV
+#undef SPLAT
+#undef LD
+#undef ST
+#undef LDN
+#undef STN
+#undef SEL
+#undef EXPV
+#undef LDJ
+#undef STJ
+#undef ADDJ
 
-KERNEL void lab_mamba_scan_forward_job(const float *u, const float *delta, const float *bm, const float *cm,
-                                       const float *dskip, const float *ag, float *y, float *ckpt, float *s,
-                                       long t, long c, long n, long kc, long b, long c0, long lanes) {
-    memset(s, 0, (size_t)(n * 8) * sizeof(float));
-    const v8 dsk = ldn(dskip + c0, lanes);
-    for (long ti = 0; ti < t; ti++) {
-        if (ckpt && ti % kc == 0) memcpy(ckpt + (ti / kc) * n * 8, s, (size_t)(n * 8) * sizeof(float));
-        const long i = (b * t + ti) * c + c0;
-        const v8 dt = ldn(delta + i, lanes), x = ldn(u + i, lanes), dx = dt * x;
-        const float *bt = bm + (b * t + ti) * n, *ct = cm + (b * t + ti) * n;
-        v8 acc = splat(0.0f);
-        for (long j = 0; j < n; j++) {
-            const v8 sj = exp8(dt * ld(ag + j * 8)) * ld(s + j * 8) + dx * bt[j];
-            st(sj, s + j * 8);
-            acc += sj * ct[j];
-        }
-        stn(acc + dsk * x, y + i, lanes);
-    }
-}
+// Two jobs of one sequence (channel groups g, g + 1) as 16 lanes (AVX-512). Each lane's arithmetic is the 8-lane
+// kernel's; what the two jobs share (the dB, dC partials) is added job g's term first, then job g + 1's, per
+// element: the order in which the 8-lane kernels, run one job after the other, add them.
 
-KERNEL void lab_mamba_scan_backward_job(const float *u, const float *delta, const float *bm, const float *cm,
-                                        const float *dskip, const float *ag, const float *gy, const float *ckpt,
-                                        float *du, float *ddelta, float *gb, float *gc, float *ga, float *gd,
-                                        float *sbuf, float *dbuf, float *gs, float perturb,
-                                        long t, long c, long n, long kc, long b, long c0, long lanes) {
-    const long chunks = (t + kc - 1) / kc;
-    const v8 dsk = ldn(dskip + c0, lanes);
-    memset(gs, 0, (size_t)(n * 8) * sizeof(float));
-    v8 gDacc = splat(0.0f);
-    for (long ck = chunks - 1; ck >= 0; ck--) {
-        const long t0 = ck * kc, t1 = t0 + kc < t ? t0 + kc : t;
-        const float *s0 = ckpt + ck * n * 8;                           // s_{t0−1}
-        const float *prev = s0;
-        for (long ti = t0; ti < t1; ti++) {                            // recompute s_t and e^{Δ_t A}
-            const long i = (b * t + ti) * c + c0, r = ti - t0;
-            const v8 dt = ldn(delta + i, lanes), dx = dt * ldn(u + i, lanes);
-            const float *bt = bm + (b * t + ti) * n;
-            float *da = dbuf + r * n * 8, *sr = sbuf + r * n * 8;
-            __builtin_prefetch(gy + i, 0, 3);                          // dL/dy rows the reverse scan reads next
-            for (long j = 0; j < n; j++) {
-                const v8 e = exp8(dt * ld(ag + j * 8));
-                st(e, da + j * 8);
-                st(e * ld(prev + j * 8) + dx * bt[j], sr + j * 8);
-            }
-            prev = sr;
-        }
-        for (long ti = t1 - 1; ti >= t0; ti--) {                       // reverse scan carrying g_s
-            const long i = (b * t + ti) * c + c0, r = ti - t0, row = (b * t + ti) * n;
-            const v8 dt = ldn(delta + i, lanes), x = ldn(u + i, lanes), g = ldn(gy + i, lanes), dx = dt * x;
-            const float *sr = sbuf + r * n * 8, *da = dbuf + r * n * 8;
-            const float *sp = r > 0 ? sbuf + (r - 1) * n * 8 : s0;
-            const float *bt = bm + row, *ct = cm + row;
-            float *gBr = gb + row * 8, *gCr = gc + row * 8;
-            v8 gdt = splat(0.0f), gbx = splat(0.0f);
-            for (long j = 0; j < n; j++) {
-                const v8 sj = ld(sr + j * 8), e = ld(da + j * 8);
-                st(ld(gCr + j * 8) + g * sj, gCr + j * 8);
-                const v8 gh = ld(gs + j * 8) + g * ct[j];
-                const v8 gaj = gh * ld(sp + j * 8) * e;                 // ∂L/∂(Δ·A_j)
-                gdt += gaj * ld(ag + j * 8);
-                gbx += gh * bt[j];
-                st(ld(ga + j * 8) + gaj * dt, ga + j * 8);
-                st(ld(gBr + j * 8) + gh * dx, gBr + j * 8);
-                st(gh * e, gs + j * 8);
-            }
-            stn(gdt + gbx * x + perturb, ddelta + i, lanes);
-            stn(g * dsk + gbx * dt, du + i, lanes);
-            gDacc += g * x;
-        }
-    }
-    st(gDacc, gd);
+/// [lo ++ hi] from two 8-float rows, and back.
+INLINE16 v16 ld2x8(const float *lo, const float *hi) { v16 v; memcpy(&v, lo, 32); memcpy((char *)&v + 32, hi, 32); return v; }
+INLINE16 void st2x8(v16 v, float *lo, float *hi) { memcpy(lo, &v, 32); memcpy(hi, (char *)&v + 32, 32); }
+
+/// slot[0 ..< 8] = (slot + v[0 ..< 8]) + v[8 ..< 16]: job g's term, then job g + 1's.
+INLINE16 void addPair(float *slot, v16 v) {
+    v8 a, lo, hi;
+    memcpy(&a, slot, 32); memcpy(&lo, &v, 32); memcpy(&hi, (char *)&v + 32, 32);
+    a = a + lo;
+    a = a + hi;
+    memcpy(slot, &a, 32);
 }
 
-#else   // not x86-64: the Swift kernels run (lab_mamba_scan_available() is 0)
+#define V v16
+#define VI vi16
+#define VU vu16
+#define W 16
+#define FORWARD lab_mamba_scan_forward_pair
+#define BACKWARD lab_mamba_scan_backward_pair
+#define ATTR __attribute__((target("avx512f")))
+#define INLINEV INLINE16
+#define SPLAT splat16
+#define LD ld16
+#define ST st16
+#define LDN ldn16
+#define STN stn16
+#define SEL sel16
+#define EXPV exp16
+#define LDJ(p, js) ld2x8((p), (p) + (js))
+#define STJ(v, p, js) st2x8((v), (p), (p) + (js))
+#define ADDJ(slot, v) addPair((slot), (v))
+#include "MambaScanLoops.h"
+
+#else   // not x86-64: the Swift loops run (both availability checks answer 0, so nothing below is called)
 
 int lab_mamba_scan_available(void) { return 0; }
-void lab_mamba_scan_forward_job(const float *u, const float *delta, const float *bm, const float *cm,
-                                const float *dskip, const float *ag, float *y, float *ckpt, float *s,
-                                long t, long c, long n, long kc, long b, long c0, long lanes) {}
-void lab_mamba_scan_backward_job(const float *u, const float *delta, const float *bm, const float *cm,
-                                 const float *dskip, const float *ag, const float *gy, const float *ckpt,
-                                 float *du, float *ddelta, float *gb, float *gc, float *ga, float *gd,
-                                 float *sbuf, float *dbuf, float *gs, float perturb,
-                                 long t, long c, long n, long kc, long b, long c0, long lanes) {}
+int lab_mamba_scan_pair_available(void) { return 0; }
+#define STUB_FORWARD(name) \
+    void name(const float *u, const float *delta, const float *bm, const float *cm, const float *dskip, \
+              const float *ag, float *y, float *ckpt, float *s, long t, long c, long n, long kc, long b, long c0, \
+              long lanes) {}
+#define STUB_BACKWARD(name) \
+    void name(const float *u, const float *delta, const float *bm, const float *cm, const float *dskip, \
+              const float *ag, const float *gy, const float *ckpt, float *du, float *ddelta, float *gb, float *gc, \
+              float *ga, float *gd, float *sbuf, float *dbuf, float *gs, float perturb, long t, long c, long n, \
+              long kc, long b, long c0, long lanes) {}
+STUB_FORWARD(lab_mamba_scan_forward_job)
+STUB_FORWARD(lab_mamba_scan_forward_pair)
+STUB_BACKWARD(lab_mamba_scan_backward_job)
+STUB_BACKWARD(lab_mamba_scan_backward_pair)
 #endif

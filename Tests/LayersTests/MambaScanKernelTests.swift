@@ -1,7 +1,7 @@
-// MambaScanKernelTests.swift — the AVX2 kernels of Mamba's scan node (Sources/MambaScanKernels) are bit-identical
-// to the Swift loops they repeat (MambaTraining.swift), in the output and every gradient, across partial channel
-// groups, chunk sizes and lengths that are not a multiple of the chunk; a one-ulp-sized change in the AVX2
-// backward fails the same check (negative control).
+// MambaScanKernelTests.swift — the AVX2 (one job) and AVX-512 (two jobs) kernels of Mamba's scan node
+// (Sources/MambaScanKernels) are bit-identical to the Swift loops they repeat (MambaTraining.swift), in the output
+// and every gradient, across partial channel groups, paired and unpaired jobs, chunk sizes and lengths that are not
+// a multiple of the chunk; a one-ulp-sized change in either backward fails the same check (negative control).
 import XCTest
 @testable import Layers
 import TensorCore
@@ -33,26 +33,38 @@ final class MambaScanKernelTests: XCTestCase {
 
     static let names = ["y", "du", "dΔ", "dA", "dB", "dC", "dD"]
 
-    func testAVX2KernelsAreBitIdenticalToSwiftLoops() throws {
-        try XCTSkipUnless(Mamba.ScanLoops.nativeAvailable, "this CPU has no AVX2: only the Swift loops run")
-        // (B, T, C, N, chunk): partial groups (C = 5, 13), T not a multiple of the chunk, N = 16 as upstream.
-        for (b, t, c, n, chunk) in [(2, 37, 5, 4, 8), (3, 29, 13, 16, 7), (1, 64, 16, 16, 64), (2, 33, 24, 3, 128)] {
+    /// The kernels this CPU runs, by name (`.best` is the AVX-512 one only where the CPU has it).
+    static var available: [(String, Mamba.ScanLoops)] {
+        (Mamba.ScanLoops.avx2Available ? [("AVX2", .avx2)] : []) + (Mamba.ScanLoops.avx512Available ? [("AVX-512", .best)] : [])
+    }
+
+    func testNativeKernelsAreBitIdenticalToSwiftLoops() throws {
+        try XCTSkipIf(Self.available.isEmpty, "this CPU has neither AVX2 nor AVX-512: only the Swift loops run")
+        // (B, T, C, N, chunk): C = 5 one partial group; 13 a pair with a partial second group; 16 a full pair;
+        // 24 a pair and an unpaired group (and pairs cut by the worker split at B 3); T not a multiple of the chunk.
+        for (b, t, c, n, chunk) in [(2, 37, 5, 4, 8), (3, 29, 13, 16, 7), (1, 64, 16, 16, 64), (3, 33, 24, 3, 128)] {
             let (ins, w) = Self.inputs(b: b, t: t, c: c, n: n, seed: UInt64(100 + t))
-            let native = Self.run(ins, w, chunk: chunk, loops: .best), swift = Self.run(ins, w, chunk: chunk, loops: .swift)
-            for i in 0..<7 {
-                XCTAssertTrue(native[i].array.allSatisfy(\.isFinite), "\(Self.names[i]) not finite (B \(b) T \(t) C \(c) N \(n))")
-                XCTAssertEqual(Self.differingBits(native[i], swift[i]), 0, "\(Self.names[i]): AVX2 ≠ Swift (B \(b) T \(t) C \(c) N \(n) chunk \(chunk))")
+            let swift = Self.run(ins, w, chunk: chunk, loops: .swift)
+            for (label, loops) in Self.available {
+                let native = Self.run(ins, w, chunk: chunk, loops: loops)
+                for i in 0..<7 {
+                    XCTAssertTrue(native[i].array.allSatisfy(\.isFinite), "\(label) \(Self.names[i]) not finite (B \(b) T \(t) C \(c) N \(n))")
+                    XCTAssertEqual(Self.differingBits(native[i], swift[i]), 0, "\(Self.names[i]): \(label) ≠ Swift (B \(b) T \(t) C \(c) N \(n) chunk \(chunk))")
+                }
             }
         }
     }
 
-    /// Negative control: the AVX2 backward with dΔ moved by 1e-6 (an ulp or a few at these magnitudes) must be
+    /// Negative control: a native backward with dΔ moved by 1e-6 (an ulp or a few at these magnitudes) must be
     /// caught by the same bitwise check, in dΔ and nowhere else.
     func testBitwiseCheckCatchesAOneUlpChange() throws {
-        try XCTSkipUnless(Mamba.ScanLoops.nativeAvailable, "this CPU has no AVX2: only the Swift loops run")
-        let (ins, w) = Self.inputs(b: 2, t: 37, c: 5, n: 4, seed: 7)
-        let bad = Self.run(ins, w, chunk: 8, loops: .best, perturb: 1e-6), swift = Self.run(ins, w, chunk: 8, loops: .swift)
-        XCTAssertGreaterThan(Self.differingBits(bad[2], swift[2]), 0, "a perturbed AVX2 dΔ must differ from the Swift loops")
-        for i in [0, 1, 3, 4, 5, 6] { XCTAssertEqual(Self.differingBits(bad[i], swift[i]), 0, "\(Self.names[i]) must be untouched by the dΔ perturbation") }
+        try XCTSkipIf(Self.available.isEmpty, "this CPU has neither AVX2 nor AVX-512: only the Swift loops run")
+        let (ins, w) = Self.inputs(b: 2, t: 37, c: 13, n: 4, seed: 7)
+        let swift = Self.run(ins, w, chunk: 8, loops: .swift)
+        for (label, loops) in Self.available {
+            let bad = Self.run(ins, w, chunk: 8, loops: loops, perturb: 1e-6)
+            XCTAssertGreaterThan(Self.differingBits(bad[2], swift[2]), 0, "a perturbed \(label) dΔ must differ from the Swift loops")
+            for i in [0, 1, 3, 4, 5, 6] { XCTAssertEqual(Self.differingBits(bad[i], swift[i]), 0, "\(label) \(Self.names[i]) must be untouched by the dΔ perturbation") }
+        }
     }
 }
