@@ -19,8 +19,9 @@ typedef float v16 __attribute__((vector_size(64)));
 typedef int vi16 __attribute__((vector_size(64)));
 typedef unsigned vu16 __attribute__((vector_size(64)));
 
-int lab_mamba_scan_available(void) { return __builtin_cpu_supports("avx2") ? 1 : 0; }
-int lab_mamba_scan_pair_available(void) { return __builtin_cpu_supports("avx512f") ? 1 : 0; }
+int lab_mamba_scan_lanes(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") ? 16 : __builtin_cpu_supports("avx2") ? 8 : 0;
+}
 
 #define INLINE8 static inline __attribute__((always_inline, target("avx2")))
 #define INLINE16 static inline __attribute__((always_inline, target("avx512f")))
@@ -30,9 +31,9 @@ int lab_mamba_scan_pair_available(void) { return __builtin_cpu_supports("avx512f
 #define VI vi8
 #define VU vu8
 #define W 8
-#define FORWARD lab_mamba_scan_forward_job
-#define BACKWARD lab_mamba_scan_backward_job
-#define ATTR __attribute__((target("avx2")))
+#define FORWARD forward8
+#define BACKWARD backward8
+#define ATTR static __attribute__((target("avx2")))
 #define INLINEV INLINE8
 #define SPLAT splat8
 #define LD ld8
@@ -85,9 +86,9 @@ INLINE16 void addPair(float *slot, v16 v) {
 #define VI vi16
 #define VU vu16
 #define W 16
-#define FORWARD lab_mamba_scan_forward_pair
-#define BACKWARD lab_mamba_scan_backward_pair
-#define ATTR __attribute__((target("avx512f")))
+#define FORWARD forward16
+#define BACKWARD backward16
+#define ATTR static __attribute__((target("avx512f")))
 #define INLINEV INLINE16
 #define SPLAT splat16
 #define LD ld16
@@ -101,21 +102,31 @@ INLINE16 void addPair(float *slot, v16 v) {
 #define ADDJ(slot, v) addPair((slot), (v))
 #include "MambaScanLoops.h"
 
-#else   // not x86-64: the Swift loops run (both availability checks answer 0, so nothing below is called)
 
-int lab_mamba_scan_available(void) { return 0; }
-int lab_mamba_scan_pair_available(void) { return 0; }
-#define STUB_FORWARD(name) \
-    void name(const float *u, const float *delta, const float *bm, const float *cm, const float *dskip, \
-              const float *ag, float *y, float *ckpt, float *s, long t, long c, long n, long kc, long b, long c0, \
-              long lanes) {}
-#define STUB_BACKWARD(name) \
-    void name(const float *u, const float *delta, const float *bm, const float *cm, const float *dskip, \
-              const float *ag, const float *gy, const float *ckpt, float *du, float *ddelta, float *gb, float *gc, \
-              float *ga, float *gd, float *sbuf, float *dbuf, float *gs, float perturb, long t, long c, long n, \
-              long kc, long b, long c0, long lanes) {}
-STUB_FORWARD(lab_mamba_scan_forward_job)
-STUB_FORWARD(lab_mamba_scan_forward_pair)
-STUB_BACKWARD(lab_mamba_scan_backward_job)
-STUB_BACKWARD(lab_mamba_scan_backward_pair)
+void lab_mamba_scan_forward(const float *u, const float *delta, const float *bm, const float *cm,
+                            const float *dskip, const float *ag, float *y, float *ckpt, float *s,
+                            long t, long c, long n, long kc, long b, long c0, long lanes) {
+    (lanes > 8 ? forward16 : forward8)(u, delta, bm, cm, dskip, ag, y, ckpt, s, t, c, n, kc, b, c0, lanes);
+}
+
+void lab_mamba_scan_backward(const float *u, const float *delta, const float *bm, const float *cm,
+                             const float *dskip, const float *ag, const float *gy, const float *ckpt,
+                             float *du, float *ddelta, float *gb, float *gc, float *ga, float *gd,
+                             float *sbuf, float *dbuf, float *gs, float perturb,
+                             long t, long c, long n, long kc, long b, long c0, long lanes) {
+    (lanes > 8 ? backward16 : backward8)(u, delta, bm, cm, dskip, ag, gy, ckpt, du, ddelta, gb, gc, ga, gd,
+                                         sbuf, dbuf, gs, perturb, t, c, n, kc, b, c0, lanes);
+}
+
+#else   // not x86-64: the Swift loops run (lab_mamba_scan_lanes() is 0, so nothing below is called)
+
+int lab_mamba_scan_lanes(void) { return 0; }
+void lab_mamba_scan_forward(const float *u, const float *delta, const float *bm, const float *cm,
+                            const float *dskip, const float *ag, float *y, float *ckpt, float *s,
+                            long t, long c, long n, long kc, long b, long c0, long lanes) {}
+void lab_mamba_scan_backward(const float *u, const float *delta, const float *bm, const float *cm,
+                             const float *dskip, const float *ag, const float *gy, const float *ckpt,
+                             float *du, float *ddelta, float *gb, float *gc, float *ga, float *gd,
+                             float *sbuf, float *dbuf, float *gs, float perturb,
+                             long t, long c, long n, long kc, long b, long c0, long lanes) {}
 #endif

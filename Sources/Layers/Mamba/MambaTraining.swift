@@ -29,16 +29,14 @@ extension Mamba {
     /// (else Swift); `.swift`: always Swift. All are bit-identical (MambaScanKernelTests).
     public enum ScanLoops: Sendable {
         case best, avx2, swift
-        /// The CPU runs the one-job AVX2 kernels.
-        public static let avx2Available = lab_mamba_scan_available() != 0
-        /// The CPU runs the two-job AVX-512 kernels too.
-        public static let avx512Available = avx2Available && lab_mamba_scan_pair_available() != 0
-        /// 0: Swift; 1: AVX2, one job at a time; 2: AVX-512, two jobs at a time (AVX2 for an unpaired job).
-        var level: Int {
+        /// The widest unit this CPU runs in C: 16 lanes (AVX-512: two jobs), 8 (AVX2: one job) or 0 (none).
+        public static let cpuLanes = Int(lab_mamba_scan_lanes())
+        /// The widest unit these loops run in C; 0: the Swift loops.
+        var lanes: Int {
             switch self {
             case .swift: return 0
-            case .avx2: return ScanLoops.avx2Available ? 1 : 0
-            case .best: return ScanLoops.avx512Available ? 2 : (ScanLoops.avx2Available ? 1 : 0)
+            case .avx2: return Swift.min(8, ScanLoops.cpuLanes)
+            case .best: return ScanLoops.cpuLanes
             }
         }
     }
@@ -59,7 +57,7 @@ extension Mamba {
                      "Mamba.fusedScan: u \(u.shape), Δ \(delta.shape), A \(A.shape), B \(Bm.shape), C \(Cm.shape), D \(Dskip.shape) do not fit")
         let inputs = [u, delta, A, Bm, Cm, Dskip]
         let node = ScanNode(u, delta: delta, A: A, Bm: Bm, Cm: Cm, Dskip: Dskip, chunk: chunk, record: Tensor.recording(inputs),
-                            level: loops.level)
+                            lanes: loops.lanes)
         let y = scanForward(node)
         FusedFault.corruptOutput(y, fault)                             // test hook (nil in normal use)
         guard node.ckpt != nil else { return y }
@@ -76,14 +74,15 @@ extension Mamba {
     ///   u, Δ [B, T, C]; Bm, Cm [B, T, N]; D [C]                inputs
     ///   at [groups, N, 8]                                      A by channel group, lanes innermost: at[g][j] = A[8g ..< 8g+8, j]
     ///   ckpt [jobs, chunks, N, 8]                              s before each chunk of `chunk` tokens (nil without a graph)
-    /// A job is (sequence, 8 channels): jobs = B·⌈C/8⌉. `level`: which loops run the jobs (`ScanLoops.level`).
+    /// A job is (sequence, 8 channels): jobs = B·⌈C/8⌉. `lanes`: the C kernels' widest unit, 0 for the Swift loops
+    /// (`ScanLoops.lanes`).
     final class ScanNode {
         let u: Tensor, delta: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor
         let bsz: Int, t: Int, c: Int, n: Int, kc: Int, chunks: Int, groups: Int, jobs: Int
         let at: FastBuffer, ckpt: FastBuffer?
-        let level: Int
-        init(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor, chunk: Int, record: Bool, level: Int) {
-            self.u = u; self.delta = delta; self.Bm = Bm; self.Cm = Cm; self.Dskip = Dskip; self.level = level
+        let lanes: Int
+        init(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor, chunk: Int, record: Bool, lanes: Int) {
+            self.u = u; self.delta = delta; self.Bm = Bm; self.Cm = Cm; self.Dskip = Dskip; self.lanes = lanes
             bsz = u.dim(0); t = u.dim(1); c = u.dim(2); n = A.dim(-1); kc = chunk
             chunks = (u.dim(1) + chunk - 1) / chunk
             groups = (u.dim(2) + 7) / 8
@@ -102,47 +101,36 @@ extension Mamba {
         let at = node.at, ckpt = node.ckpt
         let y = Tensor(uninitializedShape: u.shape)
         let pu = u.data, pd = delta.data, pb = Bm.data, pc = Cm.data, pD = Dskip.data, py = y.data, pat = at.p
-        let pck = ckpt?.p, native = node.level >= 1
-        if node.level == 2 {                                               // two jobs (channel groups g, g + 1) as 16 lanes
-            let pairs = (groups + 1) / 2
-            Parallel.forEach(bsz * pairs) { unit in
-                let b = unit / pairs, g = (unit % pairs) * 2, jb = b * groups + g, c0 = g * 8
-                let s = FastBuffer(n * 16), ag = pat + g * n * 8, ck = pck.map { $0 + jb * chunks * n * 8 }
-                if g + 1 < groups {
-                    lab_mamba_scan_forward_pair(pu, pd, pb, pc, pD, ag, py, ck, s.p, t, c, n, kc, b, c0, min(16, c - c0))
-                } else {
-                    lab_mamba_scan_forward_job(pu, pd, pb, pc, pD, ag, py, ck, s.p, t, c, n, kc, b, c0, min(8, c - c0))
+        let pck = ckpt?.p
+        if node.lanes > 0 {                                                // the same loops in C (MambaScanKernels.c)
+            let per = node.lanes / 8, units = (groups + per - 1) / per      // a unit: `per` channel groups of a sequence
+            Parallel.forEach(bsz * units) { unit in
+                let b = unit / units, g = (unit % units) * per, jb = b * groups + g, c0 = g * 8
+                let s = FastBuffer(n * node.lanes)
+                lab_mamba_scan_forward(pu, pd, pb, pc, pD, pat + g * n * 8, py, pck.map { $0 + jb * chunks * n * 8 }, s.p,
+                                       t, c, n, kc, b, c0, min(node.lanes, c - c0))
+                withExtendedLifetime(s) {}
+            }
+        } else {
+            Parallel.forEach(jobs) { jb in
+                let b = jb / groups, c0 = (jb % groups) * 8, lanes = min(8, c - c0)
+                let s = FastBuffer(n * 8, zero: true), ag = pat + (jb % groups) * n * 8
+                let dskip = load8(pD + c0, lanes)
+                for ti in 0..<t {
+                    if let pck, ti % kc == 0 { (pck + (jb * chunks + ti / kc) * n * 8).update(from: s.p, count: n * 8) }
+                    let i = (b * t + ti) * c + c0
+                    let dt = load8(pd + i, lanes), x = load8(pu + i, lanes), dx = dt * x
+                    let bt = pb + (b * t + ti) * n, ct = pc + (b * t + ti) * n
+                    var acc = V(repeating: 0)
+                    for j in 0..<n {                                           // s_j = e^{Δ A_j} s_j + Δ x B_j;  y += s_j C_j
+                        let sj = FastMath.exp(dt * FastMath.load(ag + j * 8)) * FastMath.load(s.p + j * 8) + dx * bt[j]
+                        FastMath.store(sj, s.p + j * 8)
+                        acc += sj * ct[j]
+                    }
+                    store8(acc + dskip * x, py + i, lanes)
                 }
                 withExtendedLifetime(s) {}
             }
-            withExtendedLifetime(at) {}
-            FLOPCounter.elementwise += 9 * bsz * t * c * n
-            return y
-        }
-        Parallel.forEach(jobs) { jb in
-            let b = jb / groups, c0 = (jb % groups) * 8, lanes = min(8, c - c0)
-            let s = FastBuffer(n * 8, zero: true), ag = pat + (jb % groups) * n * 8
-            if native {                                                    // the same loop, AVX2 (MambaScanKernels.c)
-                lab_mamba_scan_forward_job(pu, pd, pb, pc, pD, ag, py, pck.map { $0 + jb * chunks * n * 8 }, s.p,
-                                           t, c, n, kc, b, c0, lanes)
-                withExtendedLifetime(s) {}
-                return
-            }
-            let dskip = load8(pD + c0, lanes)
-            for ti in 0..<t {
-                if let pck, ti % kc == 0 { (pck + (jb * chunks + ti / kc) * n * 8).update(from: s.p, count: n * 8) }
-                let i = (b * t + ti) * c + c0
-                let dt = load8(pd + i, lanes), x = load8(pu + i, lanes), dx = dt * x
-                let bt = pb + (b * t + ti) * n, ct = pc + (b * t + ti) * n
-                var acc = V(repeating: 0)
-                for j in 0..<n {                                           // s_j = e^{Δ A_j} s_j + Δ x B_j;  y += s_j C_j
-                    let sj = FastMath.exp(dt * FastMath.load(ag + j * 8)) * FastMath.load(s.p + j * 8) + dx * bt[j]
-                    FastMath.store(sj, s.p + j * 8)
-                    acc += sj * ct[j]
-                }
-                store8(acc + dskip * x, py + i, lanes)
-            }
-            withExtendedLifetime(s) {}
         }
         withExtendedLifetime(at) {}
         FLOPCounter.elementwise += 9 * bsz * t * c * n
@@ -165,29 +153,22 @@ extension Mamba {
         let gBp = FastBuffer(workers * bsz * t * n * 8, zero: true), gCp = FastBuffer(workers * bsz * t * n * 8, zero: true)
         let gAt = FastBuffer(jobs * n * 8, zero: true), gDt = FastBuffer(jobs * 8, zero: true)   // per job, lanes innermost
         let pg = g.data, pgu = gu.data, pgd = gd.data, pck = ckpt.p, pat = at.p
-        let native = node.level >= 1, paired = node.level == 2
+        let wide = max(node.lanes, 8)
         Parallel.forEach(workers) { w in
             let lo = jobs * w / workers, hi = jobs * (w + 1) / workers
             let gB = gBp.p + w * bsz * t * n * 8, gC = gCp.p + w * bsz * t * n * 8
-            // the chunk's s and e^{ΔA} (the C kernels: + dA and the chunk-start state), [·, N, 8]
-            let sbuf = FastBuffer((kc + 2) * n * 8), dbuf = FastBuffer(kc * n * 8), gs = FastBuffer(n * 8)
-            // two-job scratch (AVX-512): s and e^{ΔA} of a chunk plus dA and the chunk-start state, [·, N, 16]
-            let pairBufs = paired ? (s: FastBuffer((kc + 2) * n * 16), d: FastBuffer(kc * n * 16), g: FastBuffer(n * 16)) : nil
-            var pairedWithPrevious = false
-            for jb in lo..<hi {
-                if pairedWithPrevious { pairedWithPrevious = false; continue }
+            // the chunk's s and e^{ΔA} [kc, N, lanes] (in C also dA and the chunk-start state: 2 more rows)
+            let sbuf = FastBuffer((kc + 2) * n * wide), dbuf = FastBuffer(kc * n * wide), gs = FastBuffer(n * wide)
+            var jb = lo
+            while jb < hi {
                 let b = jb / groups, c0 = (jb % groups) * 8, lanes = min(8, c - c0)
                 let ag = pat + (jb % groups) * n * 8, gA = gAt.p + jb * n * 8
-                if let pb2 = pairBufs, jb + 1 < hi, jb % groups + 1 < groups {   // jobs jb, jb + 1 of one sequence, 16 lanes
-                    lab_mamba_scan_backward_pair(pu, pd, pb, pc, pD, ag, pg, pck + jb * chunks * n * 8, pgu, pgd, gB, gC, gA,
-                                                 gDt.p + jb * 8, pb2.s.p, pb2.d.p, pb2.g.p, perturbBackward, t, c, n, kc, b, c0,
-                                                 min(16, c - c0))
-                    pairedWithPrevious = true
-                    continue
-                }
-                if native {                                                // the same loops, AVX2 (MambaScanKernels.c)
-                    lab_mamba_scan_backward_job(pu, pd, pb, pc, pD, ag, pg, pck + jb * chunks * n * 8, pgu, pgd, gB, gC, gA,
-                                                gDt.p + jb * 8, sbuf.p, dbuf.p, gs.p, perturbBackward, t, c, n, kc, b, c0, lanes)
+                if node.lanes > 0 {                                        // the same loops in C (MambaScanKernels.c)
+                    // two jobs of one sequence as a 16-lane unit where the CPU has it and both are this worker's
+                    let unit = node.lanes == 16 && jb + 1 < hi && jb % groups + 1 < groups ? min(16, c - c0) : lanes
+                    lab_mamba_scan_backward(pu, pd, pb, pc, pD, ag, pg, pck + jb * chunks * n * 8, pgu, pgd, gB, gC, gA,
+                                            gDt.p + jb * 8, sbuf.p, dbuf.p, gs.p, perturbBackward, t, c, n, kc, b, c0, unit)
+                    jb += unit > 8 ? 2 : 1
                     continue
                 }
                 let dskip = load8(pD + c0, lanes)
@@ -233,8 +214,9 @@ extension Mamba {
                     }
                 }
                 FastMath.store(gDacc, gDt.p + jb * 8)
+                jb += 1
             }
-            withExtendedLifetime((sbuf, dbuf, gs, pairBufs)) {}
+            withExtendedLifetime((sbuf, dbuf, gs)) {}
         }
         func reduce(_ parts: FastBuffer, _ size: Int, _ shape: [Int]) -> Tensor {   // Σ over workers, then lanes
             let out = Tensor(zeros: shape), po = out.data
