@@ -254,9 +254,18 @@ public final class TTTLayer: SequenceLayer {
     /// The inner loop over all mini-batches (dual or primal form): per-head outputs q + LN(z), [B·H, T, d].
     public func innerLoop(_ m: MixerInputs, batch: Int) -> Tensor {
         if let np = inner as? NonparametricInnerModel.Type { return memoryLoop(m, np) }
-        var θ = initialState(batch: batch)
+        return miniBatchLoop(initialState(batch: batch), m, spans: miniBatches(from: 0, count: m.q.dim(1)))
+    }
+
+    /// Runs the mini-batches `spans` in order from the state θ⁰, each from the state the previous one
+    /// left; `atStart` sees the state at each mini-batch's start (the rematerialising node keeps them).
+    /// Returns the outputs q + LN(z) of all of them, [B·H, T, d].
+    func miniBatchLoop(_ θ0: [Tensor], _ m: MixerInputs, spans: [(lo: Int, hi: Int)],
+                       atStart: ([Tensor]) -> Void = { _ in }) -> Tensor {
+        var θ = θ0
         var outs: [Tensor] = []
-        for (lo, hi) in miniBatches(from: 0, count: m.q.dim(1)) {
+        for (lo, hi) in spans {
+            atStart(θ)
             let o: Tensor
             (o, θ) = innerMiniBatch(θ, m, lo, hi)
             outs.append(o)
