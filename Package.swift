@@ -4,8 +4,9 @@
 // Targets and their direct dependencies (A ← B: B imports A; every import is declared, which
 // scripts/check-imports.sh checks):
 //   CBLAS (system: OpenBLAS)   HostCPU (C: start-up CPU check of a tuned build)
+//   MambaScanKernels (C: Mamba's scan loops for AVX2, chosen at run time)
 //   TensorCore        ← CBLAS, HostCPU
-//   Layers            ← TensorCore, CBLAS
+//   Layers            ← TensorCore, CBLAS, MambaScanKernels
 //   Plugins/<Name>    ← Layers, TensorCore                          (one target per folder: innerModelPlugins)
 //   Zoo               ← Layers, TensorCore, every plugin           (Sources/Zoo/InnerModelList.swift lists their types)
 //   Models            ← Zoo, Layers, TensorCore
@@ -93,8 +94,9 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "HostCPU", cSettings: hostCPUDefines),
+        .target(name: "MambaScanKernels"),
         .target(name: "TensorCore", dependencies: ["CBLAS", "HostCPU"]),
-        .target(name: "Layers", dependencies: ["TensorCore", "CBLAS"]),
+        .target(name: "Layers", dependencies: ["TensorCore", "CBLAS", "MambaScanKernels"]),
         .target(name: "Zoo", dependencies: ["Layers", "TensorCore"] + innerModelPlugins.map { .target(name: $0) }),
         .target(name: "Models", dependencies: ["Zoo", "Layers", "TensorCore"]),
         .target(name: "StudyKit", dependencies: ["TensorCore"]),

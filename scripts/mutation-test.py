@@ -32,7 +32,7 @@ TIMEOUT = 600
 TTT_FUSED = "FusedTTTTests|FusedRegistryTests/testEveryLayerAndOptionFusedMatchesReference"
 TTT_FAST = "FusedInferenceTTTTests|FusedRegistryTests/testEveryLayerAndOptionFusedDecodeMatchesPrefill"
 TTT_LAYER = "TTTLayerTests|TTTPrePostTests|FusedTTTTests"
-BASE_FUSED = "FusedBaselineTests|SelfAttentionTests|LinearAttentionTests|MambaTests"
+BASE_FUSED = "FusedBaselineTests|SelfAttentionTests|LinearAttentionTests|MambaTests|MambaScanKernelTests"
 BASE_FAST = "FusedInferenceBaselineTests|SelfAttentionTests|LinearAttentionTests|MambaTests"
 
 # (id, file, original line fragment (unique in the file), replacement, filter, kind)

@@ -29,8 +29,8 @@ public enum DeltaNetInner: InnerModel {
         if c.ttt.baseLR == nil { c.ttt.baseLR = Float(c.headDim) }   // η = (η_base/d)·σ(·) = σ(·)
     }
 
-    /// φ(x) = x / √(‖x‖² + ε) over the last axis.
-    static func normalized(_ x: Tensor) -> Tensor { x * ((x * x).sum(axis: -1, keepDims: true) + 1e-6).rsqrt() }
+    /// φ(x) = x / √(‖x‖² + ε) over the last axis (`l2Normalized`).
+    static func normalized(_ x: Tensor) -> Tensor { l2Normalized(x) }
 
     /// z = φ(x)·W            x [N, n, d], W [N, d, d]
     public static func forward(_ x: Tensor, _ θ: [Tensor]) -> Tensor { matmul(normalized(x), θ[0]) }

@@ -41,15 +41,11 @@ public enum GLAInner: InnerModel {
     }
 
     /// Gated dual (chunked GLA): Δ = δ(·) = −V;  Z̄ = A ⊙ Q·S − (E ⊙ QKᵀ)·Δ;  S' = A_b S − (e ⊙ K)ᵀ·Δ,
-    /// with E_ij = c_i η_j A_i/A_j below the diagonal.
+    /// with E_ij = c_i η_j A_i/A_j below the diagonal (`gatedLinearDual` with φ = id).
     public static func dual(_ θ: [Tensor], q: Tensor, k: Tensor, E: Tensor, bias: Bool, gates: TokenGates,
                             delta: (Tensor) -> Tensor) -> (z: Tensor, next: [Tensor])? {
         guard let A = gates.decay else { return nil }
-        let S = θ[0], b = k.dim(1)
-        let D = delta(A * matmul(k, S))
-        let z = A * matmul(q, S) - matmul(E * matmul(q, k, transB: true), D)
-        let e = E.slice(axis: 1, b - 1, b).transpose()
-        return (z, [TokenGates.scale(S, by: A.slice(axis: 1, b - 1, b)) - matmul(k * e, D, transA: true)])
+        return gatedLinearDual(θ[0], q: q, k: k, E: E, decay: A, delta: delta)
     }
 
     /// Dual: 4d² + 4bd; primal: 6d² (read, write, query).

@@ -31,8 +31,8 @@ public enum GatedDeltaNetInner: InnerModel {
         if c.ttt.baseLR == nil { c.ttt.baseLR = Float(c.headDim) }
     }
 
-    /// φ(x) = x / √(‖x‖² + ε) over the last axis (as the `deltanet` plugin).
-    static func normalized(_ x: Tensor) -> Tensor { x * ((x * x).sum(axis: -1, keepDims: true) + 1e-6).rsqrt() }
+    /// φ(x) = x / √(‖x‖² + ε) over the last axis (`l2Normalized`, as the `deltanet` plugin).
+    static func normalized(_ x: Tensor) -> Tensor { l2Normalized(x) }
 
     /// z = φ(x)·S            x [N, n, d], S [N, d, d]
     public static func forward(_ x: Tensor, _ θ: [Tensor]) -> Tensor { matmul(normalized(x), θ[0]) }
@@ -43,16 +43,12 @@ public enum GatedDeltaNetInner: InnerModel {
     }
 
     /// Gated dual of one mini-batch, A the decay products [N, b, 1] and E_ij = c_i η_j A_i/A_j (zero above
-    /// the diagonal):  Δ = δ(A ⊙ φ(K)·S);  Z̄ = A ⊙ φ(Q)·S − (E ⊙ φ(Q)φ(K)ᵀ)·Δ;  S' = A_b S − (e ⊙ φ(K))ᵀ·Δ.
+    /// the diagonal):  Δ = δ(A ⊙ φ(K)·S);  Z̄ = A ⊙ φ(Q)·S − (E ⊙ φ(Q)φ(K)ᵀ)·Δ;  S' = A_b S − (e ⊙ φ(K))ᵀ·Δ
+    /// (`gatedLinearDual` on φ(Q), φ(K)).
     public static func dual(_ θ: [Tensor], q: Tensor, k: Tensor, E: Tensor, bias: Bool, gates: TokenGates,
                             delta: (Tensor) -> Tensor) -> (z: Tensor, next: [Tensor])? {
         guard let A = gates.decay else { return nil }
-        let S = θ[0], b = k.dim(1)
-        let (qn, kn) = (normalized(q), normalized(k))
-        let D = delta(A * matmul(kn, S))
-        let z = A * matmul(qn, S) - matmul(E * matmul(qn, kn, transB: true), D)
-        let e = E.slice(axis: 1, b - 1, b).transpose()
-        return (z, [TokenGates.scale(S, by: A.slice(axis: 1, b - 1, b)) - matmul(kn * e, D, transA: true)])
+        return gatedLinearDual(θ[0], q: normalized(q), k: normalized(k), E: E, decay: A, delta: delta)
     }
 
     /// As `deltanet`: dual 6d² + 4bd, primal 8d² (the decay is elementwise).

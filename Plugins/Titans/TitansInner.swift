@@ -43,7 +43,7 @@ public enum TitansInner: InnerModel {
     }
 
     /// φ(x) = x / √(‖x‖² + ε) over the last axis.
-    static func normalized(_ x: Tensor) -> Tensor { x * ((x * x).sum(axis: -1, keepDims: true) + 1e-6).rsqrt() }
+    static func normalized(_ x: Tensor) -> Tensor { l2Normalized(x) }
 
     /// M(x) = SiLU(φ(x)·W1)·W2            x [N, n, d]
     public static func forward(_ x: Tensor, _ θ: [Tensor]) -> Tensor { matmul(matmul(normalized(x), θ[0]).silu(), θ[1]) }

@@ -221,11 +221,7 @@ final class GoldenFixtureTests: XCTestCase {
             func assembled(_ positions: [Int]) -> Tensor {
                 withNoGrad {
                     var none: Tensor? = nil
-                    let (q, k, v) = layer.projections(x, convHistory: &none)
-                    let (gamma, beta) = layer.innerNorm(batch: x.dim(0))
-                    let m = TTTLayer.MixerInputs(q: rope(q, positions: positions, theta: layer.config.ropeTheta),
-                                                 k: rope(k, positions: positions, theta: layer.config.ropeTheta), v: v,
-                                                 eta: layer.tokenEta(x), c: layer.tokenScale(), gamma: gamma, beta: beta)
+                    let m = layer.mixerInputs(x, start: 0, ropePositions: positions, convHistory: &none)
                     return layer.outputProjection(layer.innerLoop(m, batch: x.dim(0)), h: x)
                 }
             }

@@ -1,6 +1,8 @@
 // AttentionFused.swift — causal softmax attention without the T×T matrix (docs/baselines.md §1):
 // tiled Q·Kᵀ and P·V through sgemm, an online (streaming) softmax per query row, fully masked tiles
-// skipped, diagonal tiles masked inside. Used for no-grad prefill and for multi-token decode steps.
+// skipped, diagonal tiles masked inside. Used for no-grad prefill and for multi-token decode steps. Only the
+// mixing core is here: the projections, RoPE and Wo are the layer's one pre- and post-stage (`preStage`,
+// `postStage` in SelfAttention.swift), which the reference forward and decode and the training node call too.
 //
 //   per (sequence·head, query tile of Bq rows at absolute positions p0 + i):
 //     m ← −∞, l ← 0, O ← 0
@@ -102,24 +104,16 @@ public enum FlashAttention {
 }
 
 extension SelfAttention {
-    /// Pre-stage of the raw-buffer paths: Q, K, V = x·Wq, x·Wk, x·Wv [B, t, D] (heads side by side), RoPE on Q
-    /// and K at the absolute positions start…start+t−1.
-    func fusedHeads(_ x: Tensor, start: Int) -> (q: Tensor, k: Tensor, v: Tensor) {
-        let (t, H) = (x.dim(1), config.heads)
-        let (q, k, v) = FusedProjections.qkv(x, wq, wk, wv)
-        let positions = Array(start..<(start + t))
-        RopeTable.rotateHeads(q, heads: H, positions: positions, theta: config.ropeTheta)
-        RopeTable.rotateHeads(k, heads: H, positions: positions, theta: config.ropeTheta)
-        return (q, k, v)
+    /// The fused path's end of the post-stage: the `.forward` test fault (nil in normal use), then `postStage`.
+    func fusedOutput(_ z: Tensor) -> Tensor {
+        FusedFault.corruptOutput(z, fusedFault)
+        return postStage(z)
     }
-
-    /// Post-stage of the raw-buffer paths: z [B, t, D] (heads side by side) → z·Wo.
-    func fusedOutput(_ z: Tensor) -> Tensor { FusedProjections.output(z, wo, fault: fusedFault) }
 
     /// No-grad prefill on the fused kernels: x [B, T, D] → [B, T, D].
     public func fusedForward(_ x: Tensor) -> Tensor {
         let (B, t, D, H) = (x.dim(0), x.dim(1), config.width, config.heads), d = D / H
-        let (q, k, v) = fusedHeads(x, start: 0)
+        let (q, k, v) = preStage(x, start: 0)                                 // SelfAttention.swift
         let z = Tensor(uninitializedShape: [B, t, D])
         let pq = q.data, pk = k.data, pv = v.data, pz = z.data, tiles = self.tiles, window = self.window
         let tile = tiles.attentionQuery, nTiles = (t + tile - 1) / tile
@@ -141,7 +135,7 @@ extension SelfAttention {
     func fusedStep(_ x: Tensor, cache: Cache) -> Tensor {
         let (B, t, D, H) = (x.dim(0), x.dim(1), config.width, config.heads), d = D / H
         let p0 = cache.position, rel = p0 - cache.start                   // rel: cached rows before the new ones
-        let (q, k, v) = fusedHeads(x, start: p0)
+        let (q, k, v) = preStage(x, start: p0)
         for bh in 0..<(B * H) {
             let bi = bh / H, hh = bh % H
             if cache.keys[bh].capacity < (rel + t) * d {                     // grow geometrically

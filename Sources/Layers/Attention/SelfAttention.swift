@@ -64,18 +64,33 @@ public final class SelfAttention: SequenceLayer, TiledKernels {
         return output(z)                                                                     // [B, T, D]
     }
 
-    /// Pre-stage of the differentiable paths (the forward, fused training included, and the reference decode):
-    /// Q, K, V = x·Wq, x·Wk, x·Wv split into heads [B·H, t, d], RoPE on Q and K at positions start…start+t−1.
-    func heads(_ x: Tensor, start: Int) -> (q: Tensor, k: Tensor, v: Tensor) {
-        let (t, h) = (x.dim(1), config.heads)
-        let pos = Array(start..<(start + t))
-        let q = rope(matmul(x, wq).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, t, d]
-        let k = rope(matmul(x, wk).splitHeads(h), positions: pos, theta: config.ropeTheta)   // [BH, t, d]
-        return (q, k, matmul(x, wv).splitHeads(h))
+    /// The layer's one pre-stage, on raw buffers for every path (reference forward and decode, training node,
+    /// no-grad fused prefill and decode): Q, K, V = x·Wq, x·Wk, x·Wv [B, t, D] (heads side by side), RoPE on Q and
+    /// K at the absolute positions start…start+t−1. Differentiable when a graph is being built (FusedProjections,
+    /// RopeHeads: each a node with its hand-written backward).
+    ///
+    /// ```swift
+    /// let (q, k, v) = attn.preStage(x, start: 0)     // [B, t, D] each
+    /// ```
+    func preStage(_ x: Tensor, start: Int) -> (q: Tensor, k: Tensor, v: Tensor) {
+        let (t, H) = (x.dim(1), config.heads)
+        let (q, k, v) = FusedProjections.qkv(x, wq, wk, wv)
+        let positions = Array(start..<(start + t))
+        return (RopeTable.rotateHeads(q, heads: H, positions: positions, theta: config.ropeTheta),
+                RopeTable.rotateHeads(k, heads: H, positions: positions, theta: config.ropeTheta), v)
     }
 
-    /// Post-stage of the differentiable paths: heads z [B·H, t, d] → concat_heads(z)·Wo [B, t, D].
-    func output(_ z: Tensor) -> Tensor { matmul(z.mergeHeads(config.heads), wo) }
+    /// The pre-stage split into heads [B·H, t, d] for the reference and training kernels.
+    func heads(_ x: Tensor, start: Int) -> (q: Tensor, k: Tensor, v: Tensor) {
+        let (q, k, v) = preStage(x, start: start), h = config.heads
+        return (q.splitHeads(h), k.splitHeads(h), v.splitHeads(h))
+    }
+
+    /// The layer's one post-stage: z [B, t, D] (heads side by side) → z·Wo. Differentiable.
+    func postStage(_ z: Tensor) -> Tensor { FusedProjections.linear(z, wo) }
+
+    /// The post-stage on heads z [B·H, t, d] → concat_heads(z)·Wo [B, t, D].
+    func output(_ z: Tensor) -> Tensor { postStage(z.mergeHeads(config.heads)) }
 
     /// `[T, T]` additive mask: 0 on and below the diagonal, −∞ above. No longer used by the forward (NaN + −∞ is
     /// NaN, so an added mask lets a later token's NaN reach earlier rows); kept for tests and callers.

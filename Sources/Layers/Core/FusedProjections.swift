@@ -1,24 +1,35 @@
-// FusedProjections.swift — the projection stages of the raw-buffer (fused, no-grad) paths that softmax and
-// linear attention share: Q, K, V = x·Wq, x·Wk, x·Wv before the mixing core and z·Wo after it.
+// FusedProjections.swift — the projection GEMMs of the layers' shared raw-buffer stages: x·W on OpenBLAS
+// (`FastGEMM`, decode-sized products as per-row GEMVs), recorded as one autodiff node with a hand-written
+// backward when a graph is being built, so the reference, the no-grad fused path and the training node
+// all run the same forward: the pre/post stages of softmax attention, linear attention, Mamba and TTT.
+//
+//   forward   y = x·W                     x [rows, in] (any leading dims), W [in, out] (lab layout)
+//   backward  dx = g·Wᵀ  [rows, in];  dW = xᵀ·g  [in, out]      (only the ones that need a gradient)
 import TensorCore
 
-/// x [B, t, D] → the three projections [B, t, D] (heads side by side), and the output projection with the
-/// fused-forward test hook.
+/// x [B, t, D] → projections [B, t, D_out] (heads side by side), differentiable, one forward for every path.
 ///
 /// ```swift
+/// let y = FusedProjections.linear(x, w)                  // x·W, recorded when x or W requires grad
 /// let (q, k, v) = FusedProjections.qkv(x, wq, wk, wv)
-/// let y = FusedProjections.output(z, wo, fault: nil)        // z·Wo
 /// ```
 enum FusedProjections {
-    /// Q, K, V = x·Wq, x·Wk, x·Wv, each [B, t, D_out] for x [B, t, D] (lab-layout weights [D, D_out]).
-    static func qkv(_ x: Tensor, _ wq: Tensor, _ wk: Tensor, _ wv: Tensor) -> (q: Tensor, k: Tensor, v: Tensor) {
-        let (B, t) = (x.dim(0), x.dim(1))
-        return (FastGEMM.linear(x, wq, shape: [B, t]), FastGEMM.linear(x, wk, shape: [B, t]), FastGEMM.linear(x, wv, shape: [B, t]))
+    /// x·W for x [B, t, in] (or any leading dims) and W [in, out]: [B, t, out]. Recorded when recording.
+    static func linear(_ x: Tensor, _ w: Tensor) -> Tensor {
+        let y = FastGEMM.linear(x, w, shape: Array(x.shape.dropLast()))
+        return y.recordingFused("linear", [x, w]) { g in linearBackward(x, w, g) }
     }
 
-    /// z·Wo for the mixing output z [B, t, D], after applying a `.forward` test fault to z (nil in normal use).
-    static func output(_ z: Tensor, _ wo: Tensor, fault: FusedFault?) -> Tensor {
-        FusedFault.corruptOutput(z, fault)
-        return FastGEMM.linear(z, wo, shape: [z.dim(0), z.dim(1)])
+    /// [dx, dW] of y = x·W for dL/dy `g` (nil for an input that needs no gradient).
+    static func linearBackward(_ x: Tensor, _ w: Tensor, _ g: Tensor) -> [Tensor?] {
+        let (kIn, nOut) = (w.dim(0), w.dim(1)), rows = x.count / kIn
+        let gx = x.requiresGrad ? matmulRaw(g.reshaped([rows, nOut]), w, transB: true).reshaped(x.shape) : nil
+        let gw = w.requiresGrad ? matmulRaw(x.reshaped([rows, kIn]), g.reshaped([rows, nOut]), transA: true) : nil
+        return [gx, gw]
+    }
+
+    /// Q, K, V = x·Wq, x·Wk, x·Wv, each [B, t, D_out] for x [B, t, D] (lab-layout weights [D, D_out]).
+    static func qkv(_ x: Tensor, _ wq: Tensor, _ wk: Tensor, _ wv: Tensor) -> (q: Tensor, k: Tensor, v: Tensor) {
+        (linear(x, wq), linear(x, wk), linear(x, wv))
     }
 }

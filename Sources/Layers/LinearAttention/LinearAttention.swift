@@ -62,15 +62,25 @@ public final class LinearAttention: SequenceLayer, TiledKernels {
         return output(z)                           // [B, T, D]
     }
 
-    /// Pre-stage of the differentiable paths (the forward, fused training included, and the reference decode):
-    /// Q, K, V = x·Wq, x·Wk, x·Wv split into heads [B·H, t, d].
+    /// The layer's one pre-stage, on raw buffers for every path: Q, K, V = x·Wq, x·Wk, x·Wv [B, t, D] (heads side
+    /// by side; `FusedProjections`, differentiable when a graph is being built).
+    ///
+    /// ```swift
+    /// let (q, k, v) = lin.preStage(x)     // [B, t, D] each
+    /// ```
+    func preStage(_ x: Tensor) -> (q: Tensor, k: Tensor, v: Tensor) { FusedProjections.qkv(x, wq, wk, wv) }
+
+    /// The pre-stage split into heads [B·H, t, d] for the reference and training kernels.
     func heads(_ x: Tensor) -> (q: Tensor, k: Tensor, v: Tensor) {
-        let h = config.heads
-        return (matmul(x, wq).splitHeads(h), matmul(x, wk).splitHeads(h), matmul(x, wv).splitHeads(h))
+        let (q, k, v) = preStage(x), h = config.heads
+        return (q.splitHeads(h), k.splitHeads(h), v.splitHeads(h))
     }
 
-    /// Post-stage of the differentiable paths: heads z [B·H, t, d] → concat_heads(z)·Wo [B, t, D].
-    func output(_ z: Tensor) -> Tensor { matmul(z.mergeHeads(config.heads), wo) }
+    /// The layer's one post-stage: z [B, t, D] (heads side by side) → z·Wo. Differentiable.
+    func postStage(_ z: Tensor) -> Tensor { FusedProjections.linear(z, wo) }
+
+    /// The post-stage on heads z [B·H, t, d] → concat_heads(z)·Wo [B, t, D].
+    func output(_ z: Tensor) -> Tensor { postStage(z.mergeHeads(config.heads)) }
 
     // MARK: the mixing on projected heads
 

@@ -47,15 +47,16 @@ extension LinearAttention {
         return z
     }
 
-    /// Pre-stage of the raw-buffer paths: Q, K, V = x·Wq, x·Wk, x·Wv [B, t, D] (heads side by side).
-    func fusedHeads(_ x: Tensor) -> (q: Tensor, k: Tensor, v: Tensor) { FusedProjections.qkv(x, wq, wk, wv) }
-
-    /// Post-stage of the raw-buffer paths: z [B, t, D] → z·Wo.
-    func fusedOutput(_ z: Tensor) -> Tensor { FusedProjections.output(z, wo, fault: fusedFault) }
+    /// The fused path's end of the post-stage: the `.forward` test fault (nil in normal use), then `postStage`
+    /// (LinearAttention.swift, the layer's one post-stage).
+    func fusedOutput(_ z: Tensor) -> Tensor {
+        FusedFault.corruptOutput(z, fusedFault)
+        return postStage(z)
+    }
 
     /// No-grad prefill on the fused kernels (simple variant): x [B, T, D] → [B, T, D].
     public func fusedForward(_ x: Tensor) -> Tensor {
-        let (q, k, v) = fusedHeads(x)
+        let (q, k, v) = preStage(x)
         let (H, d) = (config.heads, config.headDim)
         let s = FastBuffer(x.dim(0) * H * d * d, zero: true)
         let z = withExtendedLifetime(s) { LinearAttention.fusedMixRows(q: q, k: k, v: v, heads: H, chunk: tiles.linearChunk, state: s.p) }
@@ -64,7 +65,7 @@ extension LinearAttention {
 
     /// No-grad decode (simple variant): chunked over the t new tokens, continuing from the state S.
     func fusedStep(_ x: Tensor, state st: State) -> Tensor {
-        let (q, k, v) = fusedHeads(x)
+        let (q, k, v) = preStage(x)
         let z = LinearAttention.fusedMixRows(q: q, k: k, v: v, heads: config.heads, chunk: tiles.linearChunk, state: st.inner.s)
         st.advance(x.dim(1))
         return fusedOutput(z)

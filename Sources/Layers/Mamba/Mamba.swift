@@ -33,6 +33,8 @@ public final class Mamba: SequenceLayer, TiledKernels {
     public var kernels: KernelPath
     /// Test hook: a fault inside the fused training kernel (negative controls); nil in normal use.
     public var fusedFault: FusedFault? = nil
+    /// Test hook: a fault in a shared stage's backward (MambaStages.swift; negative controls); nil in normal use.
+    var stageBackwardFault: StageBackwardFault? = nil
     /// D_in, N, R, k.
     public let inner: Int, stateSize: Int, dtRank: Int, convWidth: Int
     /// Scan chunk of the fused training kernel.
@@ -97,34 +99,19 @@ public final class Mamba: SequenceLayer, TiledKernels {
          .linear("out_proj.weight", outProj)]
     }
 
-    /// Parallel forward x [B, T, D] → [B, T, D], differentiable (the scan is `selectiveScan`).
+    /// Parallel forward x [B, T, D] → [B, T, D], differentiable (the scan is `selectiveScan`, or the fused
+    /// training node); the stages around it are the layer's one pre- and post-stage (MambaStages.swift).
     public func callAsFunction(_ h: Tensor) -> Tensor {
         checkInput(h)
         if fusedInference { return fusedForward(h) }                     // no-grad fused path (MambaFused.swift)
-        let m = mixerInputs(h) { xz in causalConv1d(xz.slice(axis: 2, 0, self.inner), weight: self.convWeight, bias: self.convBias) }
+        var none: Tensor? = nil
+        let m = preStage(h, history: &none)
         let y = kernels == .fused && fusedTrainingSupported                         // [B, T, D_in]
             ? Mamba.fusedScan(m.x, delta: m.delta, A: m.a, Bm: m.bm, Cm: m.cm, Dskip: dSkip,  // one node (MambaTraining.swift)
                               chunk: tiles.mambaScanChunk, fault: fusedFault)
             : selectiveScan(m.x, delta: m.delta, A: m.a, Bm: m.bm, Cm: m.cm, Dskip: dSkip)
-        return output(y, z: m.z)                                                    // [B, T, D]
+        return postStage(y, z: m.z)                                                 // [B, T, D]
     }
-
-    /// Pre-stage of the differentiable paths (the forward, fused training included, and the reference decode):
-    /// [x, z] = h·W_in, x = silu(conv(x)) (`conv` maps xz [B, t, 2·D_in] to the conv output [B, t, D_in]),
-    /// [δ_r, Bm, Cm] = x·W_x, Δ = softplus(δ_r·W_dt + b_dt), A = −exp(A_log).
-    func mixerInputs(_ h: Tensor, conv: (Tensor) -> Tensor) -> (x: Tensor, z: Tensor, delta: Tensor, bm: Tensor, cm: Tensor, a: Tensor) {
-        let (di, n, r) = (inner, stateSize, dtRank)
-        let xz = matmul(h, inProj)                                                  // [B, t, 2·D_in]
-        let x = conv(xz).silu()                                                     // [B, t, D_in]
-        let z = xz.slice(axis: 2, di, 2 * di)                                       // [B, t, D_in]
-        let xdbl = matmul(x, xProj)                                                 // [B, t, R + 2N]
-        let delta = (matmul(xdbl.slice(axis: 2, 0, r), dtProj) + dtBias).softplus() // [B, t, D_in]
-        let bm = xdbl.slice(axis: 2, r, r + n), cm = xdbl.slice(axis: 2, r + n, r + 2 * n)   // [B, t, N]
-        return (x, z, delta, bm, cm, -(aLog.exp()))                                 // A [D_in, N]
-    }
-
-    /// Post-stage of the differentiable paths: (y ⊙ silu(z))·W_out, y and z [B, t, D_in] → [B, t, D].
-    func output(_ y: Tensor, z: Tensor) -> Tensor { matmul(y * z.silu(), outProj) }
 
     // MARK: decode
 
@@ -133,7 +120,7 @@ public final class Mamba: SequenceLayer, TiledKernels {
         public private(set) var position = 0
         let batch: Int, inner: Int, n: Int, window: Int
         /// [B, k−1, D_in], oldest first (zeros = the causal left padding).
-        let conv: Tensor
+        var conv: Tensor
         /// [B, D_in, N]
         let ssm: Tensor
         init(batch: Int, inner: Int, n: Int, convWidth: Int) {
@@ -157,20 +144,13 @@ public final class Mamba: SequenceLayer, TiledKernels {
         let (b, t) = (h.dim(0), h.dim(1))
         precondition(b == st.batch, "Mamba.step: input batch \(b) ≠ state batch \(st.batch)")
         if kernels == .fused { return withNoGrad { fusedRun(h, state: st) } }  // MambaFused.swift
-        let (di, k) = (inner, convWidth)
         return withNoGrad {
-            // The conv reads [window ++ new inputs] (the shared CausalConvRows); the window keeps the last k−1 inputs.
-            let m = mixerInputs(h) { xz in
-                let xc = Tensor(uninitializedShape: [b, t, di])
-                let conv = CausalConvRows(batch: b, t: t, channels: di, width: k, input: xz.data, ld: 2 * di, history: st.conv.data)
-                conv.forward([(self.convWeight.data, self.convBias.data, xc.data)])
-                conv.keepWindow(into: st.conv.data)
-                FLOPCounter.elementwise += 2 * k * b * t * di
-                return xc
-            }
+            var window: Tensor? = st.conv                                   // the conv reads [window ++ new inputs]
+            let m = preStage(h, history: &window)
+            st.conv = window!
             let y = selectiveScan(m.x, delta: m.delta, A: m.a, Bm: m.bm, Cm: m.cm, Dskip: dSkip, continuing: st.ssm)   // [B, t, D_in]
             st.advance(t)
-            return output(y, z: m.z)                                                // [B, t, D]
+            return postStage(y, z: m.z)                                             // [B, t, D]
         }
     }
 

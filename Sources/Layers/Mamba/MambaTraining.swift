@@ -11,6 +11,7 @@
 //       dB_t += Δ_t·x_t·ĝ                    dx_t = D_c·dy_t + Δ_t·Σ ĝ ⊙ B_t          dD_c += dy_t·x_t
 //       g_s = ĝ ⊙ e^{Δ_t A_c}
 import Foundation
+import MambaScanKernels
 import TensorCore
 
 extension Mamba {
@@ -22,21 +23,41 @@ extension Mamba {
     /// Stores the first `count` lanes of v (`RowSIMD`'s bounded store at `p`).
     @inline(__always) static func store8(_ v: V, _ p: UnsafeMutablePointer<Float>, _ count: Int) { RowSIMD.store(v, p, 0, count) }
 
+    /// Which loops run the scan node's jobs: the Swift loops below, or the same loops compiled for this CPU in the
+    /// C target MambaScanKernels (a portable build's Swift SIMD8 runs as two SSE halves). `.best`: two jobs as 16
+    /// lanes with AVX-512 where the CPU has it, else one job with AVX2, else Swift; `.avx2`: one job with AVX2
+    /// (else Swift); `.swift`: always Swift. All are bit-identical (MambaScanKernelTests).
+    public enum ScanLoops: Sendable {
+        case best, avx2, swift
+        /// The widest unit this CPU runs in C: 16 lanes (AVX-512: two jobs), 8 (AVX2: one job) or 0 (none).
+        public static let cpuLanes = Int(lab_mamba_scan_lanes())
+        /// The widest unit these loops run in C; 0: the Swift loops.
+        var lanes: Int {
+            switch self {
+            case .swift: return 0
+            case .avx2: return Swift.min(8, ScanLoops.cpuLanes)
+            case .best: return ScanLoops.cpuLanes
+            }
+        }
+    }
+
     /// The selective scan (same contract as `selectiveScan`: u, delta [B, T, C]; A [C, N]; Bm, Cm [B, T, N];
     /// Dskip [C] → y [B, T, C]) as one autodiff node with checkpointed states. SIMD runs across 8 channels at a
     /// time (lanes beyond C are zero: Δ = x = 0 keeps their state 0 and their gradients 0). `perturbBackward` is a
-    /// test hook: a non-zero value corrupts dΔ (negative control).
+    /// test hook: a non-zero value corrupts dΔ (negative control). `loops` picks the kernels (`ScanLoops`).
     ///
     /// ```swift
     /// let y = Mamba.fusedScan(x, delta: delta, A: a, Bm: bm, Cm: cm, Dskip: dSkip)   // ≡ selectiveScan(…)
     /// ```
     public static func fusedScan(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor,
-                                 chunk: Int = FusedTiles().mambaScanChunk, perturbBackward: Float = 0, fault: FusedFault? = nil) -> Tensor {
+                                 chunk: Int = FusedTiles().mambaScanChunk, perturbBackward: Float = 0, fault: FusedFault? = nil,
+                                 loops: ScanLoops = .best) -> Tensor {
         let (bsz, t, c) = (u.dim(0), u.dim(1), u.dim(2)), n = A.dim(-1)
         precondition(delta.shape == u.shape && A.shape == [c, n] && Bm.shape == [bsz, t, n] && Cm.shape == [bsz, t, n] && Dskip.shape == [c],
                      "Mamba.fusedScan: u \(u.shape), Δ \(delta.shape), A \(A.shape), B \(Bm.shape), C \(Cm.shape), D \(Dskip.shape) do not fit")
         let inputs = [u, delta, A, Bm, Cm, Dskip]
-        let node = ScanNode(u, delta: delta, A: A, Bm: Bm, Cm: Cm, Dskip: Dskip, chunk: chunk, record: Tensor.recording(inputs))
+        let node = ScanNode(u, delta: delta, A: A, Bm: Bm, Cm: Cm, Dskip: Dskip, chunk: chunk, record: Tensor.recording(inputs),
+                            lanes: loops.lanes)
         let y = scanForward(node)
         FusedFault.corruptOutput(y, fault)                             // test hook (nil in normal use)
         guard node.ckpt != nil else { return y }
@@ -53,13 +74,15 @@ extension Mamba {
     ///   u, Δ [B, T, C]; Bm, Cm [B, T, N]; D [C]                inputs
     ///   at [groups, N, 8]                                      A by channel group, lanes innermost: at[g][j] = A[8g ..< 8g+8, j]
     ///   ckpt [jobs, chunks, N, 8]                              s before each chunk of `chunk` tokens (nil without a graph)
-    /// A job is (sequence, 8 channels): jobs = B·⌈C/8⌉.
+    /// A job is (sequence, 8 channels): jobs = B·⌈C/8⌉. `lanes`: the C kernels' widest unit, 0 for the Swift loops
+    /// (`ScanLoops.lanes`).
     final class ScanNode {
         let u: Tensor, delta: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor
         let bsz: Int, t: Int, c: Int, n: Int, kc: Int, chunks: Int, groups: Int, jobs: Int
         let at: FastBuffer, ckpt: FastBuffer?
-        init(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor, chunk: Int, record: Bool) {
-            self.u = u; self.delta = delta; self.Bm = Bm; self.Cm = Cm; self.Dskip = Dskip
+        let lanes: Int
+        init(_ u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, Dskip: Tensor, chunk: Int, record: Bool, lanes: Int) {
+            self.u = u; self.delta = delta; self.Bm = Bm; self.Cm = Cm; self.Dskip = Dskip; self.lanes = lanes
             bsz = u.dim(0); t = u.dim(1); c = u.dim(2); n = A.dim(-1); kc = chunk
             chunks = (u.dim(1) + chunk - 1) / chunk
             groups = (u.dim(2) + 7) / 8
@@ -79,24 +102,35 @@ extension Mamba {
         let y = Tensor(uninitializedShape: u.shape)
         let pu = u.data, pd = delta.data, pb = Bm.data, pc = Cm.data, pD = Dskip.data, py = y.data, pat = at.p
         let pck = ckpt?.p
-        Parallel.forEach(jobs) { jb in
-            let b = jb / groups, c0 = (jb % groups) * 8, lanes = min(8, c - c0)
-            let s = FastBuffer(n * 8, zero: true), ag = pat + (jb % groups) * n * 8
-            let dskip = load8(pD + c0, lanes)
-            for ti in 0..<t {
-                if let pck, ti % kc == 0 { (pck + (jb * chunks + ti / kc) * n * 8).update(from: s.p, count: n * 8) }
-                let i = (b * t + ti) * c + c0
-                let dt = load8(pd + i, lanes), x = load8(pu + i, lanes), dx = dt * x
-                let bt = pb + (b * t + ti) * n, ct = pc + (b * t + ti) * n
-                var acc = V(repeating: 0)
-                for j in 0..<n {                                           // s_j = e^{Δ A_j} s_j + Δ x B_j;  y += s_j C_j
-                    let sj = FastMath.exp(dt * FastMath.load(ag + j * 8)) * FastMath.load(s.p + j * 8) + dx * bt[j]
-                    FastMath.store(sj, s.p + j * 8)
-                    acc += sj * ct[j]
-                }
-                store8(acc + dskip * x, py + i, lanes)
+        if node.lanes > 0 {                                                // the same loops in C (MambaScanKernels.c)
+            let per = node.lanes / 8, units = (groups + per - 1) / per      // a unit: `per` channel groups of a sequence
+            Parallel.forEach(bsz * units) { unit in
+                let b = unit / units, g = (unit % units) * per, jb = b * groups + g, c0 = g * 8
+                let s = FastBuffer(n * node.lanes)
+                lab_mamba_scan_forward(pu, pd, pb, pc, pD, pat + g * n * 8, py, pck.map { $0 + jb * chunks * n * 8 }, s.p,
+                                       t, c, n, kc, b, c0, min(node.lanes, c - c0))
+                withExtendedLifetime(s) {}
             }
-            withExtendedLifetime(s) {}
+        } else {
+            Parallel.forEach(jobs) { jb in
+                let b = jb / groups, c0 = (jb % groups) * 8, lanes = min(8, c - c0)
+                let s = FastBuffer(n * 8, zero: true), ag = pat + (jb % groups) * n * 8
+                let dskip = load8(pD + c0, lanes)
+                for ti in 0..<t {
+                    if let pck, ti % kc == 0 { (pck + (jb * chunks + ti / kc) * n * 8).update(from: s.p, count: n * 8) }
+                    let i = (b * t + ti) * c + c0
+                    let dt = load8(pd + i, lanes), x = load8(pu + i, lanes), dx = dt * x
+                    let bt = pb + (b * t + ti) * n, ct = pc + (b * t + ti) * n
+                    var acc = V(repeating: 0)
+                    for j in 0..<n {                                           // s_j = e^{Δ A_j} s_j + Δ x B_j;  y += s_j C_j
+                        let sj = FastMath.exp(dt * FastMath.load(ag + j * 8)) * FastMath.load(s.p + j * 8) + dx * bt[j]
+                        FastMath.store(sj, s.p + j * 8)
+                        acc += sj * ct[j]
+                    }
+                    store8(acc + dskip * x, py + i, lanes)
+                }
+                withExtendedLifetime(s) {}
+            }
         }
         withExtendedLifetime(at) {}
         FLOPCounter.elementwise += 9 * bsz * t * c * n
@@ -119,13 +153,24 @@ extension Mamba {
         let gBp = FastBuffer(workers * bsz * t * n * 8, zero: true), gCp = FastBuffer(workers * bsz * t * n * 8, zero: true)
         let gAt = FastBuffer(jobs * n * 8, zero: true), gDt = FastBuffer(jobs * 8, zero: true)   // per job, lanes innermost
         let pg = g.data, pgu = gu.data, pgd = gd.data, pck = ckpt.p, pat = at.p
+        let wide = max(node.lanes, 8)
         Parallel.forEach(workers) { w in
             let lo = jobs * w / workers, hi = jobs * (w + 1) / workers
             let gB = gBp.p + w * bsz * t * n * 8, gC = gCp.p + w * bsz * t * n * 8
-            let sbuf = FastBuffer(kc * n * 8), dbuf = FastBuffer(kc * n * 8), gs = FastBuffer(n * 8)
-            for jb in lo..<hi {
+            // the chunk's s and e^{ΔA} [kc, N, lanes] (in C also dA and the chunk-start state: 2 more rows)
+            let sbuf = FastBuffer((kc + 2) * n * wide), dbuf = FastBuffer(kc * n * wide), gs = FastBuffer(n * wide)
+            var jb = lo
+            while jb < hi {
                 let b = jb / groups, c0 = (jb % groups) * 8, lanes = min(8, c - c0)
                 let ag = pat + (jb % groups) * n * 8, gA = gAt.p + jb * n * 8
+                if node.lanes > 0 {                                        // the same loops in C (MambaScanKernels.c)
+                    // two jobs of one sequence as a 16-lane unit where the CPU has it and both are this worker's
+                    let unit = node.lanes == 16 && jb + 1 < hi && jb % groups + 1 < groups ? min(16, c - c0) : lanes
+                    lab_mamba_scan_backward(pu, pd, pb, pc, pD, ag, pg, pck + jb * chunks * n * 8, pgu, pgd, gB, gC, gA,
+                                            gDt.p + jb * 8, sbuf.p, dbuf.p, gs.p, perturbBackward, t, c, n, kc, b, c0, unit)
+                    jb += unit > 8 ? 2 : 1
+                    continue
+                }
                 let dskip = load8(pD + c0, lanes)
                 gs.p.initialize(repeating: 0, count: n * 8)
                 var gDacc = V(repeating: 0)
@@ -169,6 +214,7 @@ extension Mamba {
                     }
                 }
                 FastMath.store(gDacc, gDt.p + jb * 8)
+                jb += 1
             }
             withExtendedLifetime((sbuf, dbuf, gs)) {}
         }

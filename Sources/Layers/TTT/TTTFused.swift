@@ -1,18 +1,14 @@
 // TTTFused.swift — the TTT layer's no-grad fused path: prefill in the dual form and decode in the
 // primal form on raw buffers (docs/ttt.md §1.11, §2), for inner models that adopt `FusedForwardInnerModel`.
 //
-//   P = h·[Wq | Wk | Wv] (or U = h·Wq → conv_q, conv_k; V = h·Wv)        [B, t, D] each, 3 big GEMMs
-//   RoPE(Q, K) at (position + j) mod b, in place;  η = (η_base·ρ/d)·σ(h·w_lr + β_lr)   [B, t, H]
+//   q, k, v [B, t, D], η [B, t, H] ← preStage(h)                    (TTTStages.swift, shared by every path)
 //   parallel over B·H:  θ ← θ_init (or the cache);  per mini-batch: z, θ ← fusedDual(θ, rows)
 //                        O[rows, head] = q + LN(z)              (no Tensor per mini-batch)
-//   y = (gate ⊙ LN_post(O))·Wo
+//   y ← postStage(O, h) = (gate ⊙ LN_post(O))·Wo                   (TTTStages.swift, in place on O)
 //
-// Stages: `fusedInputs` is the raw-buffer pre-stage and `fusedOutput` the post-stage, both used by the
-// prefill and the decode here; the differentiable ones (`mixerInputs`, `outputProjection`, TTTLayer.swift)
-// serve the reference forward, the fused training node and the reference decode. The per-row stages around
-// the inner kernels (target v − k, read-out q + LN(z)) are `TTTRowStages`, shared with the training node.
-// The two pre-stages compute the same function with different rounding (η's SIMD sigmoid here, the tensor
-// op's libm one there), which is why they are not one function: each path keeps its own numbers.
+// Only the mixing core is here: the pre- and post-stage are the layer's one implementation (TTTStages.swift),
+// which the reference forward and decode and the fused training node call too. The per-row stages around the
+// inner kernels (target v − k, read-out q + LN(z)) are `TTTRowStages`, shared with the training node.
 import Foundation
 import TensorCore
 
@@ -22,65 +18,6 @@ extension TTTLayer {
     var fusedInner: FusedForwardInnerModel.Type? {
         guard opts.dual, inner.features == InnerFeatures(), let f = inner as? FusedForwardInnerModel.Type else { return nil }
         return f
-    }
-
-    /// Pre-stage: projections (the Mamba backbone's convs through `CausalConvRows`), RoPE and gates for
-    /// h [B, t, D] starting at absolute position `start`.
-    /// Returns q, k, v [B, t, D] (heads side by side), η [B, t, H] and the gate gelu(h·Wg) [B, t, D] (Mamba backbone).
-    func fusedInputs(_ h: Tensor, start: Int, convHistory: inout Tensor?) -> (q: Tensor, k: Tensor, v: Tensor, eta: Tensor, gate: Tensor?) {
-        let (B, t) = (h.dim(0), h.dim(1))
-        let q: Tensor, k: Tensor
-        if let convQ, let convK {
-            let u = FastGEMM.linear(h, wq, shape: [B, t])                  // U = h·Wq  [B, t, D]
-            q = Tensor(uninitializedShape: [B, t, D]); k = Tensor(uninitializedShape: [B, t, D])
-            let conv = CausalConvRows(batch: B, t: t, channels: D, width: config.convWidth, input: u.data, ld: D,
-                                      history: convHistory?.data)
-            conv.forward([(convQ.w.data, convQ.b.data, q.data), (convK.w.data, convK.b.data, k.data)])
-            if let hist = convHistory {                                    // keep the last k−1 rows of [hist ++ U]
-                let nh = Tensor(uninitializedShape: hist.shape)
-                conv.keepWindow(into: nh.data)
-                convHistory = nh
-            }
-            withExtendedLifetime(u) {}
-        } else {
-            q = FastGEMM.linear(h, wq, shape: [B, t]); k = FastGEMM.linear(h, wk!, shape: [B, t])
-        }
-        let v = FastGEMM.linear(h, wv, shape: [B, t])
-        if opts.rope {                                                     // RoPE at (start + j) mod b
-            let positions = (0..<t).map { (start + $0) % b }
-            RopeTable.rotateHeads(q, heads: H, positions: positions, theta: config.ropeTheta)
-            RopeTable.rotateHeads(k, heads: H, positions: positions, theta: config.ropeTheta)
-        }
-        // η [B, t, H]
-        let eta: Tensor
-        if let e = opts.fixedEta { eta = Tensor(repeating: e, shape: [B, t, H]) }
-        else {
-            eta = FastGEMM.linear(h, lrWeight, shape: [B, t])
-            let scale = baseLR * lrMult / Float(d), pe = eta.data, pb = lrBias.data, H = self.H
-            for r in 0..<(B * t) { for j in 0..<H { pe[r * H + j] += pb[j] } }
-            FastMath.apply(pe, eta.count) { FastMath.sigmoid($0) * scale }
-        }
-        var gate: Tensor? = nil
-        if let wg {
-            let g = FastGEMM.linear(h, wg, shape: [B, t])
-            let pg = g.data, n = g.count
-            Parallel.chunks(n, minPerThread: 4096) { lo, hi in FastMath.apply(pg + lo, hi - lo) { FastMath.gelu($0) } }
-            gate = g
-        }
-        return (q, k, v, eta, gate)
-    }
-
-    /// Post-stage: concat heads → LN_post → (gate) → ·Wo on o [B, t, D] (docs/ttt.md §1.9), in place until the last GEMM.
-    func fusedOutput(_ o: Tensor, gate: Tensor?) -> Tensor {
-        let (B, t) = (o.dim(0), o.dim(1)), D = self.D
-        FusedFault.corruptOutput(o, fusedFault)                        // test hook (nil in normal use)
-        let po = o.data, pg = postGamma.data, pb = postBeta.data, gt = gate?.data, post = opts.postNorm
-        Parallel.forEach(B * t, minPerThread: 32) { r in
-            let row = po + r * D
-            if post { FastNorm.layerNorm(row, D, gamma: pg, beta: pb, into: row) }
-            if let gt { let g = gt + r * D; for c in 0..<D { row[c] *= g[c] } }
-        }
-        return FastGEMM.linear(o, wo, shape: [B, t])
     }
 
     /// Pointers to one head's slice of each [B·H, …] inner-state tensor.
@@ -149,15 +86,19 @@ extension TTTLayer {
     public func fusedForward(_ h: Tensor) -> Tensor? {
         guard let fast = fusedInner else { return nil }
         var none: Tensor? = nil
-        let (q, k, v, eta, gate) = fusedInputs(h, start: 0, convHistory: &none)
-        return fusedOutput(fusedInferenceLoop(fast, q: q, k: k, v: v, eta: eta, state: nil), gate: gate)
+        let p = preStage(h, start: 0, convHistory: &none)
+        let o = fusedInferenceLoop(fast, q: p.q, k: p.k, v: p.v, eta: p.eta, state: nil)
+        FusedFault.corruptOutput(o, fusedFault)                              // test hook (nil in normal use)
+        return postStage(o, h: h, inPlace: true)
     }
 
     /// No-grad decode step on the fused kernels (same semantics as `step`), or nil when this layer has none.
     func fusedStep(_ h: Tensor, state st: State) -> Tensor? {
         guard let fast = fusedInner else { return nil }
-        let (q, k, v, eta, gate) = fusedInputs(h, start: st.position, convHistory: &st.convHistory)
-        let y = fusedOutput(fusedInferenceLoop(fast, q: q, k: k, v: v, eta: eta, state: st), gate: gate)
+        let p = preStage(h, start: st.position, convHistory: &st.convHistory)
+        let o = fusedInferenceLoop(fast, q: p.q, k: p.k, v: p.v, eta: p.eta, state: st)
+        FusedFault.corruptOutput(o, fusedFault)                              // test hook (nil in normal use)
+        let y = postStage(o, h: h, inPlace: true)
         st.position += h.dim(1)
         return y
     }

@@ -27,15 +27,7 @@ extension TTTLayer {
         let spans = miniBatches(from: 0, count: m.q.dim(1))
         var snapshots: [[Tensor]] = []
         let out: Tensor = withNoGrad {
-            var θ = start.map { $0.detached() }
-            var outs: [Tensor] = []
-            for (lo, hi) in spans {
-                snapshots.append(θ)
-                let o: Tensor
-                (o, θ) = innerMiniBatch(θ, m, lo, hi)
-                outs.append(o)
-            }
-            return outs.count == 1 ? outs[0] : concat(outs, axis: 1)
+            miniBatchLoop(start.map { $0.detached() }, m, spans: spans) { snapshots.append($0) }
         }
         let needs = inputs.map(\.requiresGrad)
         return out.recordingFused("rematInnerLoop", inputs) { [self] g in

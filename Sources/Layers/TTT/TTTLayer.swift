@@ -6,7 +6,7 @@ import TensorCore
 ///
 /// Forward (docs/ttt.md §1.11), per sequence and head:
 ///
-///     Q,K,V ← projections(h) (+ convs, Mamba backbone);  RoPE(Q, K) at t mod b
+///     Q,K,V ← preStage(h): projections (+ convs, Mamba backbone), RoPE(Q, K) at t mod b
 ///     η_j ← (η_base·ρ/d)·σ(h_j·w_lr + β_lr);   c_i ← max(0, 1/i + λ_i);   E_ij = c_i·η_j
 ///     for each mini-batch: Z̄, θ ← dual(θ, Q_b, K_b, V_b, E)     (or the primal loop)
 ///                          out_b = Q_b + LN(Z̄)
@@ -53,6 +53,8 @@ public final class TTTLayer: SequenceLayer {
     /// ρ = ttt_lr_mult (docs/ttt.md §1.4), starts at `config.ttt.lrMult`; a trainer may change it per step
     /// (TTT-MLP warmup, docs/ttt.md §3). Must be 1 at inference.
     public var lrMult: Float
+    /// Test-only fault injected into a shared stage's backward (TTTStages.swift; negative controls); nil in normal use.
+    var stageBackwardFault: StageBackwardFault? = nil
     /// Test-only fault injected into the fused backward (negative controls); nil in normal use.
     var fusedBackwardFault: FusedBackwardFault? = nil
     /// Test hook: a fault inside the fused training kernel (`FusedTraining`, negative controls); nil in normal use.
@@ -126,36 +128,6 @@ public final class TTTLayer: SequenceLayer {
 
     // MARK: pieces shared by prefill and decode
 
-    /// Q, K, V [B·H, t, d] before RoPE, from h [B, t, D]; `convHistory` holds the last k−1 rows of
-    /// U = h·Wq (Mamba backbone) before this chunk and is advanced.
-    func projections(_ h: Tensor, convHistory: inout Tensor?) -> (Tensor, Tensor, Tensor) {
-        let t = h.dim(1)
-        var q: Tensor, k: Tensor
-        if let convQ, let convK {
-            let u = matmul(h, wq)                                          // [B, t, D]
-            var full = u
-            if let hist = convHistory {
-                full = concat([hist, u], axis: 1)
-                convHistory = full.slicedRaw(axis: 1, full.dim(1) - hist.dim(1), full.dim(1))
-            }
-            q = causalConv1d(full, weight: convQ.w, bias: convQ.b)
-            k = causalConv1d(full, weight: convK.w, bias: convK.b)
-            if full.dim(1) != t { q = q.slice(axis: 1, full.dim(1) - t, full.dim(1)); k = k.slice(axis: 1, full.dim(1) - t, full.dim(1)) }
-        } else {
-            q = matmul(h, wq); k = matmul(h, wk!)
-        }
-        let v = matmul(h, wv)
-        return (q.splitHeads(H), k.splitHeads(H), v.splitHeads(H))
-    }
-
-    /// η_j = (η_base·ρ/d)·σ(h_j·w_lr + β_lr) per head: [B·H, t, 1] (docs/ttt.md §1.4), or the fixed η.
-    func tokenEta(_ h: Tensor) -> Tensor {
-        let (B, t) = (h.dim(0), h.dim(1))
-        if let eta = opts.fixedEta { return Tensor(repeating: eta, shape: [B * H, t, 1]) }
-        let s = (matmul(h, lrWeight) + lrBias).sigmoid()                    // [B, t, H]
-        return s.permute([0, 2, 1]).reshape([B * H, t, 1]) * (baseLR * lrMult / Float(d))
-    }
-
     /// A per-head gate's pre-activation h·w + β as [B·H, t, 1].
     func gateLogits(_ h: Tensor, _ g: (w: Tensor, b: Tensor)) -> Tensor {
         let (B, t) = (h.dim(0), h.dim(1))
@@ -217,12 +189,10 @@ public final class TTTLayer: SequenceLayer {
         return opts.innerResidual ? q + y : y
     }
 
-    /// concat heads → LN_post → (gate) → ·Wo  (docs/ttt.md §1.9)
+    /// concat heads → LN_post → (gate) → ·Wo (docs/ttt.md §1.9) for per-head outputs o [B·H, t, d]: the
+    /// layer's one post-stage (`postStage`, TTTStages.swift).
     public func outputProjection(_ o: Tensor, h: Tensor) -> Tensor {
-        var o = o.mergeHeads(H)
-        if opts.postNorm { o = o.layerNorm(gamma: postGamma, beta: postBeta) }
-        if let wg { o = matmul(h, wg).fastGelu() * o }
-        return matmul(o, wo)
+        postStage(o.mergeHeads(H), h: h)
     }
 
     /// Mini-batch sizes covering t tokens from `start` (aligned to multiples of b).
@@ -259,21 +229,20 @@ public final class TTTLayer: SequenceLayer {
         return mixerInputs(h, start: 0, convHistory: &none)
     }
 
-    /// The pre-stage of the differentiable paths — the forward (fused training included) and the reference
-    /// decode: projections (advancing `convHistory`, Mamba backbone), RoPE at (start + j) mod b, η (with the
-    /// contract v2 gates), c, and the inner LN's γ, β for h [B, t, D] starting at absolute position `start`.
-    func mixerInputs(_ h: Tensor, start: Int, convHistory: inout Tensor?) -> MixerInputs {
-        let T = h.dim(1)
-        var (q, k, v) = projections(h, convHistory: &convHistory)
-        if opts.rope {
-            let pos = (0..<T).map { (start + $0) % b }
-            q = rope(q, positions: pos, theta: config.ropeTheta); k = rope(k, positions: pos, theta: config.ropeTheta)
-        }
-        let (gamma, beta) = innerNorm(batch: h.dim(0))
+    /// The inner loop's inputs for h [B, t, D] starting at absolute position `start`: the layer's one pre-stage
+    /// (`preStage`, TTTStages.swift: projections, the Mamba backbone's convs advancing `convHistory`, RoPE at
+    /// (start + j) mod b, η) split into heads, with the contract v2 gates layered after it, c and the inner
+    /// LN's γ, β. `ropePositions` overrides the RoPE positions (studies and tests).
+    func mixerInputs(_ h: Tensor, start: Int, ropePositions: [Int]? = nil, convHistory: inout Tensor?) -> MixerInputs {
+        let (B, T) = (h.dim(0), h.dim(1))
+        let p = preStage(h, start: start, ropePositions: ropePositions, convHistory: &convHistory)
+        let (q, k, v) = (p.q.splitHeads(H), p.k.splitHeads(H), p.v.splitHeads(H))
+        let eta = p.eta.permute([0, 2, 1]).reshape([B * H, T, 1])           // [B, t, H] → [B·H, t, 1]
+        let (gamma, beta) = innerNorm(batch: B)
         if !features.usesGatesOrTiming {
-            return MixerInputs(q: q, k: k, v: v, eta: tokenEta(h), c: tokenScale(), gamma: gamma, beta: beta)
+            return MixerInputs(q: q, k: k, v: v, eta: eta, c: tokenScale(), gamma: gamma, beta: beta)
         }
-        let g = tokenGates(h, eta: tokenEta(h))
+        let g = tokenGates(h, eta: eta)
         return MixerInputs(q: q, k: k, v: v, eta: g.eta, c: tokenScale(), gamma: gamma, beta: beta, logDecay: g.logDecay, rates: g.rates)
     }
 
@@ -285,9 +254,18 @@ public final class TTTLayer: SequenceLayer {
     /// The inner loop over all mini-batches (dual or primal form): per-head outputs q + LN(z), [B·H, T, d].
     public func innerLoop(_ m: MixerInputs, batch: Int) -> Tensor {
         if let np = inner as? NonparametricInnerModel.Type { return memoryLoop(m, np) }
-        var θ = initialState(batch: batch)
+        return miniBatchLoop(initialState(batch: batch), m, spans: miniBatches(from: 0, count: m.q.dim(1)))
+    }
+
+    /// Runs the mini-batches `spans` in order from the state θ⁰, each from the state the previous one
+    /// left; `atStart` sees the state at each mini-batch's start (the rematerialising node keeps them).
+    /// Returns the outputs q + LN(z) of all of them, [B·H, T, d].
+    func miniBatchLoop(_ θ0: [Tensor], _ m: MixerInputs, spans: [(lo: Int, hi: Int)],
+                       atStart: ([Tensor]) -> Void = { _ in }) -> Tensor {
+        var θ = θ0
         var outs: [Tensor] = []
-        for (lo, hi) in miniBatches(from: 0, count: m.q.dim(1)) {
+        for (lo, hi) in spans {
+            atStart(θ)
             let o: Tensor
             (o, θ) = innerMiniBatch(θ, m, lo, hi)
             outs.append(o)

@@ -1,8 +1,8 @@
 // TTTTraining.swift — the TTT layer's fused training node: the inner loop over all mini-batches as ONE
 // autodiff node (Tensor.recordingFused) with a hand-written backward (docs/ttt-backward.md §4).
 //
-// Everything outside the inner loop (projections, convs, RoPE, η gate, c_i, post-LN, gate, Wo) is the
-// reference's own differentiable tensor code (`mixerInputs`, `outputProjection`), shared by both paths.
+// Everything outside the inner loop (projections, convs, RoPE, η gate, c_i, post-LN, gate, Wo) is the layer's
+// one pre- and post-stage (TTTStages.swift, through `mixerInputs` and `outputProjection`), shared by every path.
 //
 //   inputs   q, k, v [B·H, T, d] (after RoPE), η [B·H, T, 1], c [b], γ, β [H, d], θ_init [H, …]
 //   forward  parallel over B·H: θ ← θ_init[h]; per mini-batch m: save θ_m; z̄, θ ← fusedDual(θ, rows)
