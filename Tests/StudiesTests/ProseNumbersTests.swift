@@ -15,34 +15,11 @@ final class ProseNumbersTests: XCTestCase {
     /// RFC 4180 rows as dictionaries by header (quoted fields, doubled quotes; CRLF or LF).
     func csv(_ path: String) throws -> [[String: String]] { try csv(at: Self.root.appendingPathComponent(path)) }
 
-    func csv(at url: URL) throws -> [[String: String]] {
-        let s = try String(contentsOf: url, encoding: .utf8)
-        var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
-        var it = Array(s).makeIterator()
-        var pending: Character? = nil
-        while let c = pending ?? it.next() {
-            pending = nil
-            if quoted {
-                if c == "\"" {
-                    if let n = it.next() { if n == "\"" { field.append("\"") } else { quoted = false; pending = n } } else { quoted = false }
-                } else { field.append(c) }
-            } else if c == "\"" { quoted = true }
-            else if c == "," { row.append(field); field = "" }
-            else if c == "\r\n" || c == "\n" || c == "\r" { row.append(field); field = ""; rows.append(row); row = [] }
-            else { field.append(c) }
-        }
-        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
-        guard let header = rows.first else { return [] }
-        return rows.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
-    }
+    func csv(at url: URL) throws -> [[String: String]] { try TestCSV.dictionaries(at: url) }
 
-    /// A mean and SE from either the current layout (`name`, `seName` columns) or the previous one
-    /// (`legacy` holding "±" text), so the check survives the CSV redesign until the studies are rerun.
-    func meanSE(_ row: [String: String], name: String, seName: String, legacy: String) -> (Double, Double)? {
-        if let m = row[name].flatMap(Double.init), let se = row[seName].flatMap(Double.init) { return (m, se) }
-        guard let t = row[legacy] else { return nil }
-        let parts = t.components(separatedBy: " ± ")
-        guard parts.count == 2, let m = Double(parts[0]), let se = Double(parts[1]) else { return nil }
+    /// A mean and its SE from their own numeric columns.
+    func meanSE(_ row: [String: String], name: String, seName: String) -> (Double, Double)? {
+        guard let m = row[name].flatMap(Double.init), let se = row[seName].flatMap(Double.init) else { return nil }
         return (m, se)
     }
 
@@ -78,7 +55,7 @@ final class ProseNumbersTests: XCTestCase {
         func loss(_ r: [String: String]) -> Double { Double(r["validation loss (nats/byte)"] ?? "") ?? .nan }
         for (rope, name) in [(false, "RoPE off"), (true, "RoPE")] {
             let t = try XCTUnwrap(arm(rope).first { $0["b"]?.hasSuffix("(= T)") == true }, name)
-            let d = try XCTUnwrap(meanSE(t, name: "Δ vs b = 16 (paired)", seName: "Δ vs b = 16 SE", legacy: "Δ vs b = 16 (paired) ± SE"))
+            let d = try XCTUnwrap(meanSE(t, name: "Δ vs b = 16 (paired)", seName: "Δ vs b = 16 SE"))
             try assertProse(f("%.3f", d.0) + " ± " + f("%.3f", d.1), in: ["README.md"], "b = 16 vs batch GD, \(name)")
         }
         let off = arm(false).map(loss), on = arm(true).map(loss)
@@ -174,11 +151,11 @@ final class ProseNumbersTests: XCTestCase {
         func rung(_ k: String) throws -> [String: String] { try XCTUnwrap(rows.first { $0["rung"] == k }, "rung \(k)") }
         func signed(_ x: Double) -> String { (x >= 0 ? "+" : "−") + f("%.3f", abs(x)) }
         // The paper's "+ mini-batch TTT" row: rung 8 against rung 5 (its paper step).
-        let mb = try XCTUnwrap(meanSE(try rung("8"), name: "Δ vs paper's previous row", seName: "Δ vs paper's previous row SE", legacy: ""))
+        let mb = try XCTUnwrap(meanSE(try rung("8"), name: "Δ vs paper's previous row", seName: "Δ vs paper's previous row SE"))
         try assertProse(signed(mb.0) + " ± " + f("%.3f", mb.1), in: ["README.md"], "the mini-batch step")
         // Its split: b alone (6), + RoPE (7), + c_i (8), each against the previous rung.
         for (k, what) in [("6", "b = 16 alone"), ("7", "RoPE"), ("8", "c_i")] {
-            let d = try XCTUnwrap(meanSE(try rung(k), name: "Δ loss vs previous rung", seName: "Δ vs previous SE", legacy: ""))
+            let d = try XCTUnwrap(meanSE(try rung(k), name: "Δ loss vs previous rung", seName: "Δ vs previous SE"))
             try assertProse(what + " " + signed(d.0) + " ± " + f("%.3f", d.1), in: ["README.md"], "split step \(k)")
         }
     }
