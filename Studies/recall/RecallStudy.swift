@@ -18,8 +18,9 @@ public struct RecallStudy: DistributedStudy {
     linear state (linear attention, Mamba-like SSMs) fall far behind as the number of pairs grows at equal \
     width; delta-rule layers sit between. The TTT paper argues that a hidden state that is itself a model \
     trained at test time (TTT-Linear, TTT-MLP) is more expressive than a linear recurrence. This study \
-    trains the same two-block model around each layer — the paper's five and every inner-model plugin — \
-    with Zoology's recipe and measures exact-match recall on held-out sequences.
+    trains the same model around each layer, at Zoology's depth (2 blocks for attention, 4 for every other \
+    layer) — by default the five the criteria judge, with --full the paper's five and every inner-model \
+    plugin — with Zoology's recipe and measures exact-match recall on held-out sequences.
     """
     public let paperReference = "Arora et al. 2023 (Zoology), MQAR; Sun et al. 2024 §2 (expressive hidden states); docs/ttt.md §6"
 

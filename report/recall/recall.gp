@@ -11,18 +11,15 @@ set style line 102 lc rgb '#EBEBEB' lw 1 dt 1
 set grid back xtics ytics mxtics mytics ls 101, ls 102
 set key noopaque nobox samplen 3 spacing 1.2
 set style line 90 lc rgb '#444444' lw 1.5 dt 4 pt 0 ps 1.2
-set style line 1 lc rgb '#0072B2' lw 2 dt 1 pt 7 ps 1.2   # ttt-linear
-set style line 2 lc rgb '#D55E00' lw 2 dt 1 pt 5 ps 1.2   # ttt-mlp
-set style line 3 lc rgb '#009E73' lw 2 dt 2 pt 9 ps 1.2   # attention
-set style line 4 lc rgb '#CC79A7' lw 2 dt 4 pt 11 ps 1.2   # linear-attention
-set style line 5 lc rgb '#E69F00' lw 2 dt 5 pt 13 ps 1.2   # mamba
-set style line 6 lc rgb '#117733' lw 2 dt 2 pt 9 ps 1.2   # ttt-deltanet
-set style line 7 lc rgb '#6699CC' lw 2 dt 1 pt 5 ps 1.2   # ttt-momentum
-set style line 8 lc rgb '#56B4E9' lw 2 dt 4 pt 13 ps 1.2   # ttt-nadaraya-watson
+set style line 1 lc rgb '#009E73' lw 2 dt 2 pt 9 ps 1.2   # attention
+set style line 2 lc rgb '#CC79A7' lw 2 dt 4 pt 11 ps 1.2   # linear-attention
+set style line 3 lc rgb '#E69F00' lw 2 dt 5 pt 13 ps 1.2   # mamba
+set style line 4 lc rgb '#0072B2' lw 2 dt 1 pt 7 ps 1.2   # ttt-linear
+set style line 5 lc rgb '#117733' lw 2 dt 2 pt 9 ps 1.2   # ttt-deltanet
 
 set terminal pngcairo size 900,960 font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output pngfile
-set multiplot layout 2,1 title 'MQAR validation accuracy during training (best lr per layer)' font ',13'
+set multiplot layout 2,1 title 'MQAR validation accuracy during training (selected lr, selection seed)' font ',13'
 set title 'worst of the Zoology settings (64, 4), (128, 8), (256, 16)' font ',13'
 set xlabel 'training sequences (thousands)'
 set ylabel 'accuracy (%)'
@@ -37,14 +34,11 @@ set yrange [0:105]
 set key outside right top vertical Left reverse
 unset arrow
 set arrow from graph 0, first 99 to graph 1, first 99 nohead ls 90 front
-plot 'recall.dat' index 0 using 1:2 with linespoints ls 1 title 'ttt-linear', \
-     'recall.dat' index 1 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
-     'recall.dat' index 2 using 1:2 with linespoints ls 3 title 'attention', \
-     'recall.dat' index 3 using 1:2 with linespoints ls 4 title 'linear-attention', \
-     'recall.dat' index 4 using 1:2 with linespoints ls 5 title 'mamba', \
-     'recall.dat' index 5 using 1:2 with linespoints ls 6 title 'ttt-deltanet', \
-     'recall.dat' index 6 using 1:2 with linespoints ls 7 title 'ttt-momentum', \
-     'recall.dat' index 7 using 1:2 with linespoints ls 8 title 'ttt-nadaraya-watson', \
+plot 'recall.dat' index 0 using 1:2 with linespoints ls 1 title 'attention', \
+     'recall.dat' index 1 using 1:2 with linespoints ls 2 title 'linear-attention', \
+     'recall.dat' index 2 using 1:2 with linespoints ls 3 title 'mamba', \
+     'recall.dat' index 3 using 1:2 with linespoints ls 4 title 'ttt-linear', \
+     'recall.dat' index 4 using 1:2 with linespoints ls 5 title 'ttt-deltanet', \
      keyentry with lines ls 90 title '99%', \
      99 with lines lc rgb '#FFFFFFFF' notitle
 set title 'hardest setting (256, 64)' font ',13'
@@ -61,14 +55,11 @@ set yrange [0:105]
 set key outside right top vertical Left reverse
 unset arrow
 set arrow from graph 0, first 0.78125 to graph 1, first 0.78125 nohead ls 90 front
-plot 'recall.dat' index 8 using 1:2 with linespoints ls 1 title 'ttt-linear', \
-     'recall.dat' index 9 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
-     'recall.dat' index 10 using 1:2 with linespoints ls 3 title 'attention', \
-     'recall.dat' index 11 using 1:2 with linespoints ls 4 title 'linear-attention', \
-     'recall.dat' index 12 using 1:2 with linespoints ls 5 title 'mamba', \
-     'recall.dat' index 13 using 1:2 with linespoints ls 6 title 'ttt-deltanet', \
-     'recall.dat' index 14 using 1:2 with linespoints ls 7 title 'ttt-momentum', \
-     'recall.dat' index 15 using 1:2 with linespoints ls 8 title 'ttt-nadaraya-watson', \
+plot 'recall.dat' index 5 using 1:2 with linespoints ls 1 title 'attention', \
+     'recall.dat' index 6 using 1:2 with linespoints ls 2 title 'linear-attention', \
+     'recall.dat' index 7 using 1:2 with linespoints ls 3 title 'mamba', \
+     'recall.dat' index 8 using 1:2 with linespoints ls 4 title 'ttt-linear', \
+     'recall.dat' index 9 using 1:2 with linespoints ls 5 title 'ttt-deltanet', \
      keyentry with lines ls 90 title 'chance', \
      0.78125 with lines lc rgb '#FFFFFFFF' notitle
 unset multiplot
@@ -76,7 +67,7 @@ unset output
 
 set terminal svg size 900,960 dynamic font 'DejaVu Sans,11' noenhanced background rgb 'white'
 set output svgfile
-set multiplot layout 2,1 title 'MQAR validation accuracy during training (best lr per layer)' font ',13'
+set multiplot layout 2,1 title 'MQAR validation accuracy during training (selected lr, selection seed)' font ',13'
 set title 'worst of the Zoology settings (64, 4), (128, 8), (256, 16)' font ',13'
 set xlabel 'training sequences (thousands)'
 set ylabel 'accuracy (%)'
@@ -91,14 +82,11 @@ set yrange [0:105]
 set key outside right top vertical Left reverse
 unset arrow
 set arrow from graph 0, first 99 to graph 1, first 99 nohead ls 90 front
-plot 'recall.dat' index 0 using 1:2 with linespoints ls 1 title 'ttt-linear', \
-     'recall.dat' index 1 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
-     'recall.dat' index 2 using 1:2 with linespoints ls 3 title 'attention', \
-     'recall.dat' index 3 using 1:2 with linespoints ls 4 title 'linear-attention', \
-     'recall.dat' index 4 using 1:2 with linespoints ls 5 title 'mamba', \
-     'recall.dat' index 5 using 1:2 with linespoints ls 6 title 'ttt-deltanet', \
-     'recall.dat' index 6 using 1:2 with linespoints ls 7 title 'ttt-momentum', \
-     'recall.dat' index 7 using 1:2 with linespoints ls 8 title 'ttt-nadaraya-watson', \
+plot 'recall.dat' index 0 using 1:2 with linespoints ls 1 title 'attention', \
+     'recall.dat' index 1 using 1:2 with linespoints ls 2 title 'linear-attention', \
+     'recall.dat' index 2 using 1:2 with linespoints ls 3 title 'mamba', \
+     'recall.dat' index 3 using 1:2 with linespoints ls 4 title 'ttt-linear', \
+     'recall.dat' index 4 using 1:2 with linespoints ls 5 title 'ttt-deltanet', \
      keyentry with lines ls 90 title '99%', \
      99 with lines lc rgb '#FFFFFFFF' notitle
 set title 'hardest setting (256, 64)' font ',13'
@@ -115,14 +103,11 @@ set yrange [0:105]
 set key outside right top vertical Left reverse
 unset arrow
 set arrow from graph 0, first 0.78125 to graph 1, first 0.78125 nohead ls 90 front
-plot 'recall.dat' index 8 using 1:2 with linespoints ls 1 title 'ttt-linear', \
-     'recall.dat' index 9 using 1:2 with linespoints ls 2 title 'ttt-mlp', \
-     'recall.dat' index 10 using 1:2 with linespoints ls 3 title 'attention', \
-     'recall.dat' index 11 using 1:2 with linespoints ls 4 title 'linear-attention', \
-     'recall.dat' index 12 using 1:2 with linespoints ls 5 title 'mamba', \
-     'recall.dat' index 13 using 1:2 with linespoints ls 6 title 'ttt-deltanet', \
-     'recall.dat' index 14 using 1:2 with linespoints ls 7 title 'ttt-momentum', \
-     'recall.dat' index 15 using 1:2 with linespoints ls 8 title 'ttt-nadaraya-watson', \
+plot 'recall.dat' index 5 using 1:2 with linespoints ls 1 title 'attention', \
+     'recall.dat' index 6 using 1:2 with linespoints ls 2 title 'linear-attention', \
+     'recall.dat' index 7 using 1:2 with linespoints ls 3 title 'mamba', \
+     'recall.dat' index 8 using 1:2 with linespoints ls 4 title 'ttt-linear', \
+     'recall.dat' index 9 using 1:2 with linespoints ls 5 title 'ttt-deltanet', \
      keyentry with lines ls 90 title 'chance', \
      0.78125 with lines lc rgb '#FFFFFFFF' notitle
 unset multiplot
