@@ -140,7 +140,7 @@ final class LongContextStudyTests: XCTestCase {
         XCTAssertEqual(r.tables.first { $0.name == "loss-by-record" }?.rows.count, n + 2)   // + oracle, distinct keys
         for t in r.tables { XCTAssertGreaterThan(assertNumericCSV(t), 0, t.name) }
         XCTAssertFalse(models.csv().contains("±"))
-        let lrs = parseCSV(models.csv()).dropFirst().map { $0[models.columns.firstIndex { $0.name == "lr" }!] }
+        let lrs = TestCSV.rows(models.csv()).dropFirst().map { $0[models.columns.firstIndex { $0.name == "lr" }!] }
         XCTAssertTrue(lrs.allSatisfy { ["3e-3", "1e-2"].contains($0) }, "\(lrs)")
         XCTAssertTrue(models.columns.contains { $0.name == "parameters" } && models.columns.contains { $0.name == "seeds" })
         XCTAssertTrue(models.rows.allSatisfy { $0[models.columns.firstIndex { $0.name == "seeds" }!] == .integer(3) })

@@ -5,22 +5,6 @@ import Foundation
 import StudyKit
 import XCTest
 
-/// Rows of a CSV text (RFC 4180 quoting), header first.
-func parseCSV(_ s: String) -> [[String]] {
-    var rows: [[String]] = [], row: [String] = [], field = "", quoted = false
-    var chars = Array(s)[...]
-    while let c = chars.popFirst() {
-        if quoted {
-            if c == "\"" { if chars.first == "\"" { field.append("\""); chars.removeFirst() } else { quoted = false } } else { field.append(c) }
-        } else if c == "\"" { quoted = true }
-        else if c == "," { row.append(field); field = "" }
-        else if c == "\r\n" || c == "\n" || c == "\r" { row.append(field); field = ""; rows.append(row); row = [] }
-        else { field.append(c) }
-    }
-    if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
-    return rows
-}
-
 /// Headers (`name (unit)`) of `t`'s columns that declare a number.
 func numericColumns(_ t: Table, alsoNumeric: Set<String> = ["lr"]) -> [String] {
     t.columns.filter { c in
@@ -33,7 +17,7 @@ func numericColumns(_ t: Table, alsoNumeric: Set<String> = ["lr"]) -> [String] {
 /// The cells of numeric columns that do not parse as finite numbers (and rows whose field count differs from
 /// the header's), with the number of numeric cells checked.
 func numericCSVProblems(_ t: Table, alsoNumeric: Set<String> = ["lr"]) -> (checked: Int, problems: [String]) {
-    let rows = parseCSV(t.csv())
+    let rows = TestCSV.rows(t.csv())
     guard let header = rows.first else { return (0, ["\(t.name): empty CSV"]) }
     let numeric = Set(numericColumns(t, alsoNumeric: alsoNumeric))
     var checked = 0, problems: [String] = []
